@@ -1,0 +1,45 @@
+# nodegate — the two commands: `make run` and `make test`.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+NODEGATE := $(BUILD_DIR)/nodegate
+VAR_DIR ?= var
+
+.PHONY: all deps configure build run test unit e2e bench fmt clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Dev PKI + configs under ./var (never overwrites), then a node in the foreground on 127.0.0.1:8443.
+run: build
+	$(NODEGATE) init --dir $(VAR_DIR)
+	$(NODEGATE) serve --config $(VAR_DIR)/node.toml
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+unit: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -R '^unit\.'
+
+e2e: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L 'e2e|interop'
+
+bench: build
+	@echo "benchmarks: see docs/benchmarks.md"
+	@for b in $(BUILD_DIR)/bench/*_benchmark; do [ -x "$$b" ] && "$$b" || true; done
+
+fmt:
+	find src tests bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)
