@@ -20,8 +20,8 @@ std::string DrainOpenSslErrors() {
 
 absl::Status OpenSslError(std::string_view what, absl::StatusCode code) {
   std::string detail = DrainOpenSslErrors();
-  if (detail.empty()) return absl::Status(code, what);
-  return absl::Status(code, absl::StrCat(what, ": ", detail));
+  if (detail.empty()) return absl::Status(code, std::string(what));
+  return absl::Status(code, absl::StrCat(std::string(what), ": ", detail));
 }
 
 }  // namespace nodegate::crypto

@@ -1,0 +1,37 @@
+// What `nodegate pki inspect` and the TLS layer show about a certificate.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include <openssl/x509.h>
+
+namespace nodegate::pki {
+
+struct CertificateInfo {
+  std::string subject;             // RFC 2253
+  std::string issuer;              // RFC 2253
+  std::string common_name;         // empty when the subject has none
+  std::string serial_hex;          // uppercase, no colons (as `openssl x509 -serial`)
+  std::vector<std::string> sans;   // "DNS:…", "IP:…", "URI:…", "email:…"
+  std::vector<std::string> uris;   // URI SANs only
+  absl::Time not_before;
+  absl::Time not_after;
+  std::string key_type;            // see DescribeKey
+  std::string sha256_fingerprint;  // lowercase hex of SHA-256 over the DER certificate
+  bool is_ca = false;
+};
+
+absl::StatusOr<CertificateInfo> DescribeCertificate(X509* cert);
+// The first certificate in `pem`.
+absl::StatusOr<CertificateInfo> InspectCertificatePem(std::string_view pem,
+                                                      std::string_view source);
+
+// The node id a client certificate names: the last path segment of a URI SAN
+// spiffe://<trust_domain>/node/<id>, else the subject CN. Empty when neither exists.
+std::string NodeIdFromCertificate(const CertificateInfo& info, std::string_view trust_domain);
+
+}  // namespace nodegate::pki
