@@ -1,0 +1,176 @@
+#include "tls/certificate_reloader.h"
+
+#include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/files.h"
+#include "pki/pem.h"
+#include "spdlog/spdlog.h"
+
+namespace nodegate::tls {
+namespace {
+
+// Cheap change detector: inode, size and mtime of every configured file.
+std::string StatSignature(const TlsFiles& f) {
+  std::string sig;
+  for (const std::string* path : {&f.cert, &f.key, &f.ca, &f.crl}) {
+    struct stat st {};
+    if (path->empty() || ::stat(path->c_str(), &st) != 0) {
+      sig += "-;";
+      continue;
+    }
+    absl::StrAppend(&sig, st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                    st.st_mtim.tv_nsec, ";");
+  }
+  return sig;
+}
+
+}  // namespace
+
+CertificateReloader::CertificateReloader(const Options& options)
+    : options_(options),
+      live_dir_(options.live_dir),
+      has_ca_(!options.files.ca.empty()),
+      has_crl_(!options.files.crl.empty()) {}
+
+absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Start(
+    const Options& options) {
+  if (options.interval < absl::Seconds(1)) {
+    // gRPC 1.51 does not clamp a 0 s refresh: it would spin a core re-reading the key file.
+    return absl::InvalidArgumentError("tls.reload_interval: must be at least 1s");
+  }
+  std::unique_ptr<CertificateReloader> r(new CertificateReloader(options));
+  if (absl::Status s = base::MakeDirs(r->live_dir_, 0700); !s.ok()) return s;
+  ::chmod(r->live_dir_.c_str(), 0700);
+  r->last_stat_signature_ = StatSignature(options.files);
+  absl::StatusOr<CredentialSet> set = LoadCredentialSet(options.files, absl::Now());
+  if (!set.ok()) return set.status();
+  if (absl::Status s = r->Publish(*set); !s.ok()) return s;
+  r->current_ = std::make_shared<const CredentialSet>(*std::move(set));
+  r->thread_ = std::thread([raw = r.get()] { raw->Run(); });
+  return r;
+}
+
+CertificateReloader::~CertificateReloader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+unsigned CertificateReloader::refresh_interval_sec() const {
+  return static_cast<unsigned>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.interval)));
+}
+
+std::shared_ptr<const CredentialSet> CertificateReloader::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+absl::Status CertificateReloader::CheckNow() {
+  std::lock_guard<std::mutex> lock(mu_);
+  last_stat_signature_.clear();  // force a content comparison
+  return CheckLocked();
+}
+
+absl::Status CertificateReloader::CheckLocked() {
+  std::string sig = StatSignature(options_.files);
+  if (sig == last_stat_signature_) return absl::OkStatus();
+  absl::StatusOr<CredentialSet> set = LoadCredentialSet(options_.files, absl::Now());
+  if (!set.ok()) {
+    // A half-written rotation (key replaced, cert not yet) lands here; keep the stat signature
+    // unchanged so the next poll looks again, but log each distinct failure once.
+    std::string key = std::string(std::string(set.status().message()));
+    if (key != last_refused_digest_) {
+      last_refused_digest_ = key;
+      reloads_failed_.fetch_add(1);
+      spdlog::error("tls reload refused, still serving serial {}: {}", current_->leaf.serial_hex,
+                    std::string(set.status().message()));
+    }
+    return set.status();
+  }
+  last_stat_signature_ = sig;
+  if (set->content_digest == current_->content_digest) return absl::OkStatus();
+  if (absl::Status s = Publish(*set); !s.ok()) {
+    reloads_failed_.fetch_add(1);
+    spdlog::error("tls reload: publishing failed: {}", std::string(s.message()));
+    return s;
+  }
+  last_refused_digest_.clear();
+  reloads_ok_.fetch_add(1);
+  spdlog::info("tls reloaded: serial {} -> {} (subject {}, expires {})", current_->leaf.serial_hex,
+               set->leaf.serial_hex, set->leaf.subject,
+               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", set->leaf.not_after, absl::UTCTimeZone()));
+  current_ = std::make_shared<const CredentialSet>(*std::move(set));
+  return absl::OkStatus();
+}
+
+void CertificateReloader::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.interval), [this] { return stop_; });
+    if (stop_) break;
+    (void)CheckLocked();
+  }
+}
+
+absl::Status CertificateReloader::Publish(const CredentialSet& set) {
+  ++generation_;
+  const std::string gen_name = absl::StrCat("gen-", generation_, "-", ::getpid());
+  const std::string gen_dir = absl::StrCat(live_dir_, "/", gen_name);
+  std::error_code ec;
+  std::filesystem::remove_all(gen_dir, ec);
+  if (absl::Status s = base::MakeDirs(gen_dir, 0700); !s.ok()) return s;
+  if (absl::Status s = base::WriteFileAtomic(gen_dir + "/key.pem", set.key_pem, 0600); !s.ok())
+    return s;
+  if (absl::Status s = base::WriteFileAtomic(gen_dir + "/cert.pem", set.cert_chain_pem, 0644);
+      !s.ok())
+    return s;
+  // The comment makes every generation's CA file distinct (see the header): PEM readers skip
+  // text outside BEGIN/END blocks.
+  std::string ca = absl::StrCat("# nodegate live generation ", gen_name, " ", set.content_digest,
+                                "\n", set.ca_pem);
+  if (absl::Status s = base::WriteFileAtomic(gen_dir + "/ca.pem", ca, 0644); !s.ok()) return s;
+  if (absl::Status s = base::MakeDirs(gen_dir + "/crl", 0700); !s.ok()) return s;
+  if (!set.crl_pem.empty()) {
+    // OpenSSL's hashed-directory lookup wants <issuer-hash>.r<N> (what `openssl rehash` makes).
+    auto crls = pki::ParseCrls(set.crl_pem, options_.files.crl);
+    if (!crls.ok()) return crls.status();
+    std::map<unsigned long, int> seen;
+    for (auto& crl : *crls) {
+      unsigned long h = X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, nullptr);
+      auto pem = pki::CrlToPem(crl.get());
+      if (!pem.ok()) return pem.status();
+      std::string name = absl::StrFormat("%s/crl/%08lx.r%d", gen_dir, h, seen[h]++);
+      if (absl::Status s = base::WriteFileAtomic(name, *pem, 0644); !s.ok()) return s;
+    }
+  }
+  // Atomic switch: a new symlink renamed over `current`.
+  const std::string tmp_link = absl::StrCat(live_dir_, "/current.tmp");
+  ::unlink(tmp_link.c_str());
+  if (::symlink(gen_name.c_str(), tmp_link.c_str()) != 0 ||
+      ::rename(tmp_link.c_str(), (live_dir_ + "/current").c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(live_dir_, ": switching the live symlink failed"));
+  }
+  // Keep the previous generation (gRPC may be mid-read); remove anything older.
+  for (const auto& entry : std::filesystem::directory_iterator(live_dir_, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("gen-", 0) != 0 || name == gen_name) continue;
+    uint64_t n = std::strtoull(name.c_str() + 4, nullptr, 10);
+    if (n + 1 < generation_ || name.find(absl::StrCat("-", ::getpid())) == std::string::npos) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace nodegate::tls

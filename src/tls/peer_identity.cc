@@ -1,0 +1,30 @@
+#include "tls/peer_identity.h"
+
+namespace nodegate::tls {
+namespace {
+
+std::string First(const grpc::AuthContext& ctx, const char* name) {
+  std::vector<grpc::string_ref> values = ctx.FindPropertyValues(name);
+  if (values.empty()) return {};
+  return std::string(values.front().data(), values.front().size());
+}
+
+}  // namespace
+
+PeerIdentity PeerIdentityFrom(const grpc::AuthContext* context) {
+  PeerIdentity id;
+  if (context == nullptr) return id;
+  id.common_name = First(*context, "x509_common_name");
+  id.pem_cert = First(*context, "x509_pem_cert");
+  id.authenticated = !id.pem_cert.empty();
+  for (const grpc::string_ref& uri : context->FindPropertyValues("peer_uri")) {
+    std::string u(uri.data(), uri.size());
+    if (u.rfind("spiffe://", 0) == 0) {
+      id.spiffe_id = u;
+      break;
+    }
+  }
+  return id;
+}
+
+}  // namespace nodegate::tls
