@@ -1,0 +1,66 @@
+#include "observe/access_log_interceptor.h"
+
+#include <chrono>
+
+#include <grpcpp/security/auth_context.h>
+#include <grpcpp/server_context.h>
+
+namespace nodegate::observe {
+namespace {
+
+class AccessLogInterceptor : public grpc::experimental::Interceptor {
+ public:
+  AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info, AccessLog* log)
+      : info_(info), log_(log), start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      auto* md = methods->GetRecvInitialMetadata();
+      if (md != nullptr) {
+        auto it = md->find("user-agent");
+        if (it != md->end()) record_.user_agent.assign(it->second.data(), it->second.size());
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      record_.code = static_cast<int>(methods->GetSendStatus().error_code());
+      Finish();
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Finish() {
+    auto end = std::chrono::steady_clock::now();
+    record_.time = absl::Now();
+    record_.duration_ms = std::chrono::duration<double, std::milli>(end - start_).count();
+    record_.method = info_->method();
+    grpc::ServerContextBase* ctx = info_->server_context();
+    if (ctx != nullptr) {
+      grpc::string_ref authority = ctx->ExperimentalGetAuthority();
+      record_.authority.assign(authority.data(), authority.size());
+      record_.peer = ctx->peer();
+      std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+      if (auth) {
+        auto cn = auth->FindPropertyValues("x509_common_name");
+        if (!cn.empty()) record_.client_cn.assign(cn.front().data(), cn.front().size());
+      }
+    }
+    log_->Write(record_);
+  }
+
+  grpc::experimental::ServerRpcInfo* info_;
+  AccessLog* log_;
+  std::chrono::steady_clock::time_point start_;
+  AccessRecord record_;
+};
+
+}  // namespace
+
+grpc::experimental::Interceptor* AccessLogInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  if (!log_ || !log_->enabled()) return nullptr;
+  return new AccessLogInterceptor(info, log_.get());  // gRPC owns and deletes interceptors
+}
+
+}  // namespace nodegate::observe
