@@ -1,0 +1,31 @@
+// nodegate: one binary, many subcommands.
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace nodegate::cli {
+
+void Fail(const std::string& what, const std::string& message, int code) {
+  std::cerr << "nodegate " << what << ": " << message << std::endl;
+  throw CLI::RuntimeError(code);
+}
+
+}  // namespace nodegate::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "nodegate — secure node-to-node gRPC: mTLS with hot-reloaded certificates, per-call\n"
+      "signatures, tokens and app keys, per-method policy, a node registry, and the demo\n"
+      "services (api.DiceService, …).\n\n"
+      "Quick start:  nodegate init --dir var && nodegate serve --config var/node.toml\n"
+      "              nodegate call dice --config var/client.toml",
+      "nodegate"};
+  app.set_version_flag("--version", "nodegate 0.1.0");
+  app.require_subcommand(1);
+  nodegate::cli::AddServeCommand(app);
+  nodegate::cli::AddInitCommand(app);
+  nodegate::cli::AddPkiCommand(app);
+  nodegate::cli::AddCallCommand(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,227 @@
+#include "server/config.h"
+
+#include <filesystem>
+#include <set>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/files.h"
+
+namespace nodegate::server {
+namespace {
+
+// Walks one TOML table, reading known keys and reporting unknown ones, with "table.key" names.
+class Section {
+ public:
+  Section(const toml::table* table, std::string name, const std::string& file)
+      : table_(table), name_(std::move(name)), file_(file) {}
+
+  absl::Status String(const char* key, std::string* out) {
+    seen_.insert(key);
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    if (!n->is_string()) return TypeError(key, "a string");
+    *out = n->as_string()->get();
+    return absl::OkStatus();
+  }
+
+  absl::Status Bool(const char* key, bool* out) {
+    seen_.insert(key);
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    if (!n->is_boolean()) return TypeError(key, "true or false");
+    *out = n->as_boolean()->get();
+    return absl::OkStatus();
+  }
+
+  // Durations are strings such as "500ms", "10s", "1h" (absl::ParseDuration syntax).
+  absl::Status Duration(const char* key, absl::Duration* out) {
+    std::string text;
+    if (absl::Status s = String(key, &text); !s.ok()) return s;
+    if (Find(key) == nullptr) return absl::OkStatus();
+    absl::Duration d;
+    if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file_, ": ", Field(key), ": '", text, "' is not a duration such as \"500ms\" or \"10s\""));
+    }
+    *out = d;
+    return absl::OkStatus();
+  }
+
+  // Call after reading every known key.
+  absl::Status RejectUnknown() const {
+    if (table_ == nullptr) return absl::OkStatus();
+    for (const auto& [k, v] : *table_) {
+      std::string key(k.str());
+      if (seen_.count(key) == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(file_, ": unknown key ", Field(key.c_str()), " (known: ",
+                         absl::StrJoin(seen_, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::string Field(const char* key) const { return absl::StrCat(name_, ".", key); }
+
+ private:
+  const toml::node* Find(const char* key) const {
+    return table_ == nullptr ? nullptr : table_->get(key);
+  }
+  absl::Status TypeError(const char* key, const char* expected) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_, ": ", Field(key), ": expected ", expected));
+  }
+
+  const toml::table* table_;
+  std::string name_;
+  const std::string& file_;
+  std::set<std::string> seen_;
+};
+
+absl::StatusOr<toml::table> ParseToml(std::string_view text, const std::string& path) {
+  try {  // toml++ reports syntax errors by exception; they stop here.
+    return toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", where.line, ":", where.column, ": ",
+                                                   std::string(e.description())));
+  }
+}
+
+absl::Status CheckTables(const toml::table& root, const std::set<std::string>& known,
+                         const std::string& path) {
+  for (const auto& [k, v] : root) {
+    std::string key(k.str());
+    if (known.count(key) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": unknown section or key '", key,
+                                                     "' (known: ", absl::StrJoin(known, ", "),
+                                                     ")"));
+    }
+    if (!v.is_table()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": '", key, "' must be a [", key,
+                                                     "] table"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string BaseDir(const std::string& path) {
+  return std::filesystem::path(path).parent_path().string();
+}
+
+#define NG_RETURN_IF_ERROR(expr)      \
+  do {                                \
+    absl::Status _s = (expr);         \
+    if (!_s.ok()) return _s;          \
+  } while (0)
+
+}  // namespace
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = base::ReadFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("config: ", text.status().message()));
+  }
+  return ParseNodeConfig(*text, path);
+}
+
+absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path) {
+  absl::StatusOr<toml::table> root = ParseToml(text, path);
+  if (!root.ok()) return root.status();
+  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log"}, path));
+  NodeConfig c;
+  c.path = path;
+  const std::string base = BaseDir(path);
+
+  Section node(root->get_as<toml::table>("node"), "node", path);
+  NG_RETURN_IF_ERROR(node.String("id", &c.node.id));
+  NG_RETURN_IF_ERROR(node.String("data_dir", &c.node.data_dir));
+  NG_RETURN_IF_ERROR(node.String("trust_domain", &c.node.trust_domain));
+  NG_RETURN_IF_ERROR(node.RejectUnknown());
+  if (c.node.id.empty()) return absl::InvalidArgumentError(path + ": node.id: must not be empty");
+  c.node.data_dir = base::ResolvePath(base, c.node.data_dir);
+
+  Section grpc(root->get_as<toml::table>("grpc"), "grpc", path);
+  NG_RETURN_IF_ERROR(grpc.String("listen", &c.grpc.listen));
+  NG_RETURN_IF_ERROR(grpc.Duration("shutdown_grace", &c.grpc.shutdown_grace));
+  NG_RETURN_IF_ERROR(grpc.Bool("reflection", &c.grpc.reflection));
+  NG_RETURN_IF_ERROR(grpc.Bool("health", &c.grpc.health));
+  NG_RETURN_IF_ERROR(grpc.RejectUnknown());
+  if (c.grpc.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": grpc.listen: '", c.grpc.listen, "' is not host:port"));
+  }
+
+  Section tls(root->get_as<toml::table>("tls"), "tls", path);
+  std::string client_auth = "require";
+  NG_RETURN_IF_ERROR(tls.String("cert", &c.tls.files.cert));
+  NG_RETURN_IF_ERROR(tls.String("key", &c.tls.files.key));
+  NG_RETURN_IF_ERROR(tls.String("ca", &c.tls.files.ca));
+  NG_RETURN_IF_ERROR(tls.String("crl", &c.tls.files.crl));
+  NG_RETURN_IF_ERROR(tls.String("client_auth", &client_auth));
+  NG_RETURN_IF_ERROR(tls.Duration("reload_interval", &c.tls.reload_interval));
+  NG_RETURN_IF_ERROR(tls.RejectUnknown());
+  absl::StatusOr<tls::ClientAuth> mode = tls::ParseClientAuth(client_auth);
+  if (!mode.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", mode.status().message()));
+  c.tls.client_auth = *mode;
+  if (c.tls.files.cert.empty()) return absl::InvalidArgumentError(path + ": tls.cert: required");
+  if (c.tls.files.key.empty()) return absl::InvalidArgumentError(path + ": tls.key: required");
+  if (c.tls.client_auth != tls::ClientAuth::kNone && c.tls.files.ca.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": tls.ca: required when tls.client_auth = \"",
+                                                   client_auth, "\""));
+  }
+  if (c.tls.reload_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(path + ": tls.reload_interval: must be at least 1s");
+  }
+  for (std::string* p : {&c.tls.files.cert, &c.tls.files.key, &c.tls.files.ca, &c.tls.files.crl}) {
+    *p = base::ResolvePath(base, *p);
+  }
+
+  Section log(root->get_as<toml::table>("log"), "log", path);
+  NG_RETURN_IF_ERROR(log.String("level", &c.log.level));
+  NG_RETURN_IF_ERROR(log.String("access_log", &c.log.access_log));
+  NG_RETURN_IF_ERROR(log.RejectUnknown());
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (kLevels.count(c.log.level) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": log.level: '", c.log.level, "' is not one of trace, debug, info, warn, error, off"));
+  }
+  if (c.log.access_log != "stdout" && c.log.access_log != "stderr" && c.log.access_log != "off") {
+    c.log.access_log = base::ResolvePath(base, c.log.access_log);
+  }
+  return c;
+}
+
+absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = base::ReadFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("config: ", text.status().message()));
+  }
+  return ParseClientConfig(*text, path);
+}
+
+absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view text, const std::string& path) {
+  absl::StatusOr<toml::table> root = ParseToml(text, path);
+  if (!root.ok()) return root.status();
+  NG_RETURN_IF_ERROR(CheckTables(*root, {"client"}, path));
+  ClientConfig c;
+  Section client(root->get_as<toml::table>("client"), "client", path);
+  NG_RETURN_IF_ERROR(client.String("target", &c.target));
+  NG_RETURN_IF_ERROR(client.String("ca", &c.ca));
+  NG_RETURN_IF_ERROR(client.String("cert", &c.cert));
+  NG_RETURN_IF_ERROR(client.String("key", &c.key));
+  NG_RETURN_IF_ERROR(client.String("server_name", &c.server_name));
+  NG_RETURN_IF_ERROR(client.String("node_id", &c.node_id));
+  NG_RETURN_IF_ERROR(client.RejectUnknown());
+  const std::string base = BaseDir(path);
+  for (std::string* p : {&c.ca, &c.cert, &c.key}) *p = base::ResolvePath(base, *p);
+  if (c.ca.empty()) return absl::InvalidArgumentError(path + ": client.ca: required");
+  return c;
+}
+
+}  // namespace nodegate::server

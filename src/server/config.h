@@ -1,0 +1,61 @@
+// The node's configuration: one TOML file parsed once into plain structs and validated there.
+// Every field has a default and a line in docs/config.md. Relative paths are resolved against the
+// directory of the config file. Unknown keys are errors (a typo must not silently fall back to a
+// default).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tls/credential_set.h"
+#include "tls/server_credentials.h"
+
+namespace nodegate::server {
+
+struct NodeConfig {
+  std::string path;  // the file this came from
+
+  struct Node {
+    std::string id = "node";
+    std::string data_dir = "data";
+    std::string trust_domain = "nodegate.local";
+  } node;
+
+  struct Grpc {
+    std::string listen = "127.0.0.1:8443";
+    absl::Duration shutdown_grace = absl::Seconds(10);
+    bool reflection = true;
+    bool health = true;
+  } grpc;
+
+  struct Tls {
+    tls::TlsFiles files;
+    tls::ClientAuth client_auth = tls::ClientAuth::kRequire;
+    absl::Duration reload_interval = absl::Seconds(1);
+  } tls;
+
+  struct Log {
+    std::string level = "info";
+    std::string access_log = "stdout";
+  } log;
+};
+
+absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
+// `path` names the source in errors and gives the base directory for relative paths.
+absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view toml, const std::string& path);
+
+// What `nodegate call` reads from a client config ([client] table).
+struct ClientConfig {
+  std::string target = "127.0.0.1:8443";
+  std::string ca;
+  std::string cert;
+  std::string key;
+  std::string server_name;
+  std::string node_id;
+};
+
+absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path);
+absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view toml, const std::string& path);
+
+}  // namespace nodegate::server

@@ -1,0 +1,36 @@
+// A running nodegate node: config → TLS (hot reload) → gRPC server with its services.
+// Reads top to bottom like ghostunnel's main flow: Create (validate + bind), Wait, Reload, Shutdown.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "server/config.h"
+
+namespace nodegate::server {
+
+class Node {
+ public:
+  // Validates everything (files, certificates, listen address) and starts serving.
+  static absl::StatusOr<std::unique_ptr<Node>> Create(const NodeConfig& config);
+  ~Node();
+
+  // "host:port" actually bound (resolves port 0).
+  const std::string& grpc_address() const { return grpc_address_; }
+
+  // Re-checks the TLS files now (SIGHUP); the error says why a new set was refused.
+  absl::Status Reload();
+  // Stops accepting calls, lets in-flight calls finish until `grace`, then cancels the rest.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  Node() = default;
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
+  std::string grpc_address_;
+};
+
+}  // namespace nodegate::server
