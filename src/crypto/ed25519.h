@@ -1,0 +1,44 @@
+// Internal to nodegate_crypto: pure Ed25519 (RFC 8032). Reached through NewSigner / NewVerifier
+// (crypto/signer_factory.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "crypto/openssl_ptr.h"
+#include "crypto/signer.h"
+#include "crypto/verifier.h"
+
+namespace nodegate::crypto::internal {
+
+class Ed25519Signer final : public Signer {
+ public:
+  // `private_key` must be an ED25519 private key; INVALID_ARGUMENT says what it was otherwise.
+  static absl::StatusOr<std::unique_ptr<Signer>> New(EvpPkeyPtr private_key);
+
+  absl::StatusOr<std::string> Sign(std::string_view data) const override;
+  Algorithm algorithm() const override { return Algorithm::kEd25519; }
+
+ private:
+  explicit Ed25519Signer(EvpPkeyPtr key) : key_(std::move(key)) {}
+  const EvpPkeyPtr key_;
+};
+
+class Ed25519Verifier final : public Verifier {
+ public:
+  // `public_key` must be an ED25519 key; INVALID_ARGUMENT says what it was otherwise.
+  static absl::StatusOr<std::unique_ptr<Verifier>> New(EvpPkeyPtr public_key);
+
+  absl::Status Verify(std::string_view signature, std::string_view data) const override;
+  Algorithm algorithm() const override { return Algorithm::kEd25519; }
+
+ private:
+  explicit Ed25519Verifier(EvpPkeyPtr key) : key_(std::move(key)) {}
+  const EvpPkeyPtr key_;
+};
+
+}  // namespace nodegate::crypto::internal
