@@ -1,0 +1,16 @@
+// LeaseStore on a nodegate SQLite database.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "store/lease_store.h"
+#include "store/sqlite/database.h"
+
+namespace nodegate::store {
+
+// INVALID_ARGUMENT if database is null.
+absl::StatusOr<std::unique_ptr<LeaseStore>> OpenSqliteLeaseStore(
+    std::shared_ptr<Database> database);
+
+}  // namespace nodegate::store

@@ -1,0 +1,27 @@
+// Every store of a node on one SQLite database file: what `nodegate serve` and the CLI open.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "store/credential_store.h"
+#include "store/kv_store.h"
+#include "store/lease_store.h"
+#include "store/node_store.h"
+#include "store/sqlite/database.h"
+
+namespace nodegate::store {
+
+struct Stores {
+  std::shared_ptr<Database> database;
+  std::unique_ptr<NodeStore> nodes;
+  std::unique_ptr<CredentialStore> credentials;
+  std::unique_ptr<KvStore> kv;
+  std::unique_ptr<LeaseStore> leases;
+};
+
+// Opens (creating if absent, mode 0600) and migrates the database at `path`.
+absl::StatusOr<Stores> OpenSqliteStores(const std::string& path, KvLimits kv_limits = KvLimits());
+
+}  // namespace nodegate::store

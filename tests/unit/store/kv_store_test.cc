@@ -1,0 +1,225 @@
+#include "store/kv_store.h"
+
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/sqlite/sqlite_kv_store.h"
+#include "test_db.h"
+
+namespace nodegate::store {
+namespace {
+
+KvLimits WithLimit(int64_t KvLimits::*field, int64_t value) {
+  KvLimits limits;
+  limits.*field = value;
+  return limits;
+}
+
+using ::nodegate::store::testing::NewDbPath;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+class KvStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = NewDbPath();
+    db_ = *Database::Open(path_);
+  }
+  std::unique_ptr<KvStore> Open(KvLimits limits = {}) { return *OpenSqliteKvStore(db_, limits); }
+
+  std::string path_;
+  std::shared_ptr<Database> db_;
+};
+
+TEST_F(KvStoreTest, SetThenGetReturnsValueAndContentType) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("k", "v", "text/plain").ok());
+  absl::StatusOr<KvEntry> e = kv->Get("k");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->value, "v");
+  EXPECT_EQ(e->content_type, "text/plain");
+  EXPECT_LE(e->updated_at, absl::Now());
+}
+
+TEST_F(KvStoreTest, ValuesAndKeysAreArbitraryBytes) {
+  auto kv = Open();
+  std::string key("a\0b\xff", 4);
+  std::string value("\0\x01\x02\xfe", 4);
+  ASSERT_TRUE(kv->Set(key, value, "").ok());
+  EXPECT_EQ(kv->Get(key)->value, value);
+  EXPECT_EQ(kv->Get(std::string("a", 1)).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(KvStoreTest, EmptyValueIsStoredAsEmpty) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("k", "", "").ok());
+  absl::StatusOr<KvEntry> e = kv->Get("k");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->value, "");
+}
+
+TEST_F(KvStoreTest, SetOverwrites) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("k", "one", "a").ok());
+  ASSERT_TRUE(kv->Set("k", "two", "b").ok());
+  EXPECT_EQ(kv->Get("k")->value, "two");
+  EXPECT_EQ(kv->Get("k")->content_type, "b");
+}
+
+TEST_F(KvStoreTest, MissingKeyIsNotFound) {
+  auto kv = Open();
+  EXPECT_EQ(kv->Get("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(kv->Delete("nope").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(KvStoreTest, ExistsAnswersBothWays) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("k", "v", "").ok());
+  EXPECT_TRUE(*kv->Exists("k"));
+  EXPECT_FALSE(*kv->Exists("other"));
+}
+
+TEST_F(KvStoreTest, DeleteRemovesTheKey) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("k", "v", "").ok());
+  ASSERT_TRUE(kv->Delete("k").ok());
+  EXPECT_FALSE(*kv->Exists("k"));
+}
+
+TEST_F(KvStoreTest, EmptyKeyIsInvalidArgument) {
+  auto kv = Open();
+  EXPECT_EQ(kv->Set("", "v", "").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv->Get("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KvStoreTest, OversizedKeyIsInvalidArgument) {
+  auto kv = Open(WithLimit(&KvLimits::max_key_bytes, 4));
+  EXPECT_TRUE(kv->Set("abcd", "v", "").ok());
+  EXPECT_EQ(kv->Set("abcde", "v", "").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KvStoreTest, OversizedValueIsInvalidArgument) {
+  auto kv = Open(WithLimit(&KvLimits::max_value_bytes, 3));
+  EXPECT_TRUE(kv->Set("k", "abc", "").ok());
+  EXPECT_EQ(kv->Set("k", "abcd", "").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv->Get("k")->value, "abc");
+}
+
+TEST_F(KvStoreTest, OversizedContentTypeIsInvalidArgument) {
+  auto kv = Open();
+  EXPECT_EQ(kv->Set("k", "v", std::string(kMaxContentTypeBytes + 1, 'x')).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KvStoreTest, KeyCountLimitIsResourceExhausted) {
+  auto kv = Open(WithLimit(&KvLimits::max_keys, 2));
+  ASSERT_TRUE(kv->Set("a", "1", "").ok());
+  ASSERT_TRUE(kv->Set("b", "2", "").ok());
+  EXPECT_EQ(kv->Set("c", "3", "").code(), absl::StatusCode::kResourceExhausted);
+  // Overwriting an existing key adds no key.
+  EXPECT_TRUE(kv->Set("a", "11", "").ok());
+  // Deleting frees a slot.
+  ASSERT_TRUE(kv->Delete("b").ok());
+  EXPECT_TRUE(kv->Set("c", "3", "").ok());
+}
+
+TEST_F(KvStoreTest, TotalBytesLimitIsResourceExhausted) {
+  // Each entry counts key + value bytes.
+  auto kv = Open(WithLimit(&KvLimits::max_total_bytes, 10));
+  ASSERT_TRUE(kv->Set("a", "1234", "").ok());  // 5
+  ASSERT_TRUE(kv->Set("b", "1234", "").ok());  // 10
+  EXPECT_EQ(kv->Set("c", "", "").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(kv->Set("a", "12345", "").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(kv->Set("a", "123", "").ok());  // shrinking is fine: 9
+  EXPECT_TRUE(kv->Set("c", "", "").ok());     // 10
+}
+
+TEST_F(KvStoreTest, TotalsAreKeptAcrossReopen) {
+  {
+    auto kv = Open(WithLimit(&KvLimits::max_keys, 1));
+    ASSERT_TRUE(kv->Set("a", "1", "").ok());
+  }
+  db_ = *Database::Open(path_);
+  auto kv = Open(WithLimit(&KvLimits::max_keys, 1));
+  EXPECT_EQ(kv->Set("b", "2", "").code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(KvStoreTest, NonPositiveLimitsAreRefusedAtConstruction) {
+  EXPECT_EQ(OpenSqliteKvStore(db_, WithLimit(&KvLimits::max_key_bytes, 0)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqliteKvStore(db_, WithLimit(&KvLimits::max_keys, -1)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqliteKvStore(nullptr, {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KvStoreTest, KeysFiltersByPrefixInByteOrder) {
+  auto kv = Open();
+  for (const char* k : {"app/b", "app/a", "apq", "ap", "zzz", "app/c"}) {
+    ASSERT_TRUE(kv->Set(k, "v", "").ok());
+  }
+  absl::StatusOr<KvKeyPage> page = kv->Keys("app/", 0, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(page->keys, ElementsAre("app/a", "app/b", "app/c"));
+  EXPECT_EQ(page->next_page_token, "");
+}
+
+TEST_F(KvStoreTest, EmptyPrefixListsEverything) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("b", "v", "").ok());
+  ASSERT_TRUE(kv->Set("a", "v", "").ok());
+  EXPECT_THAT(kv->Keys("", 0, "")->keys, ElementsAre("a", "b"));
+}
+
+TEST_F(KvStoreTest, PrefixEndingInFfBytesStillMatches) {
+  auto kv = Open();
+  std::string prefix("p\xff", 2);
+  ASSERT_TRUE(kv->Set(prefix + "x", "v", "").ok());
+  ASSERT_TRUE(kv->Set("q", "v", "").ok());
+  EXPECT_THAT(kv->Keys(prefix, 0, "")->keys, ElementsAre(prefix + "x"));
+}
+
+TEST_F(KvStoreTest, KeysPagesWithoutGapsOrRepeats) {
+  auto kv = Open();
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(kv->Set("k" + std::to_string(100 + i), "v", "").ok());
+  std::set<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    absl::StatusOr<KvKeyPage> page = kv->Keys("k", 10, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const std::string& k : page->keys) EXPECT_TRUE(seen.insert(k).second) << k;
+    token = page->next_page_token;
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(pages, 3);
+}
+
+TEST_F(KvStoreTest, KeysOfNoMatchIsEmpty) {
+  auto kv = Open();
+  ASSERT_TRUE(kv->Set("a", "v", "").ok());
+  absl::StatusOr<KvKeyPage> page = kv->Keys("b", 0, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(page->keys, IsEmpty());
+}
+
+TEST_F(KvStoreTest, KeysRejectsTokenOfAnotherPrefixOrGarbage) {
+  auto kv = Open();
+  for (const char* k : {"a1", "a2", "b1"}) ASSERT_TRUE(kv->Set(k, "v", "").ok());
+  std::string token = kv->Keys("a", 1, "")->next_page_token;
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(kv->Keys("b", 1, token).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv->Keys("a", 1, "***").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv->Keys("a", -5, "").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KvStoreTest, DataSurvivesReopen) {
+  ASSERT_TRUE(Open()->Set("k", "durable", "text/plain").ok());
+  db_.reset();
+  db_ = *Database::Open(path_);
+  EXPECT_EQ(Open()->Get("k")->value, "durable");
+}
+
+}  // namespace
+}  // namespace nodegate::store

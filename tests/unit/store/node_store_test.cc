@@ -1,0 +1,277 @@
+#include "store/node_store.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/sqlite/sqlite_node_store.h"
+#include "test_db.h"
+
+namespace nodegate::store {
+namespace {
+
+using ::nodegate::store::testing::NewDbPath;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+NodeRecord Node(std::string id) {
+  NodeRecord r;
+  r.id = std::move(id);
+  r.algorithm = "ed25519";
+  r.public_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+  r.roles = {"admin", "reader"};
+  r.cert_serial = "0a1b";
+  return r;
+}
+
+class NodeStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = NewDbPath();
+    db_ = *Database::Open(path_);
+    store_ = *OpenSqliteNodeStore(db_);
+  }
+  std::string path_;
+  std::shared_ptr<Database> db_;
+  std::unique_ptr<NodeStore> store_;
+};
+
+TEST_F(NodeStoreTest, CreateThenGetReturnsTheSameRecord) {
+  absl::StatusOr<NodeRecord> created = store_->Create(Node("node-a"));
+  ASSERT_TRUE(created.ok()) << created.status();
+
+  absl::StatusOr<NodeRecord> got = store_->Get("node-a");
+
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id, "node-a");
+  EXPECT_EQ(got->algorithm, "ed25519");
+  EXPECT_EQ(got->public_key_pem, Node("x").public_key_pem);
+  EXPECT_THAT(got->roles, ElementsAre("admin", "reader"));
+  EXPECT_TRUE(got->enabled);
+  EXPECT_EQ(got->cert_serial, "0a1b");
+  EXPECT_EQ(got->previous_public_key_pem, "");
+  EXPECT_EQ(got->previous_key_valid_until, absl::InfinitePast());
+  EXPECT_EQ(got->created_at, created->created_at);
+  EXPECT_EQ(got->updated_at, created->updated_at);
+  EXPECT_NE(got->created_at, absl::InfinitePast());
+}
+
+TEST_F(NodeStoreTest, EmptyRolesRoundTripAsEmpty) {
+  NodeRecord r = Node("n");
+  r.roles.clear();
+  ASSERT_TRUE(store_->Create(r).ok());
+  EXPECT_THAT(store_->Get("n")->roles, IsEmpty());
+}
+
+TEST_F(NodeStoreTest, CreateRejectsDuplicateId) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  EXPECT_EQ(store_->Create(Node("n")).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(NodeStoreTest, CreateRejectsMalformedId) {
+  for (const std::string& id :
+       std::vector<std::string>{"", "has space", "slash/no", std::string(129, 'a'), "semi;colon"}) {
+    EXPECT_EQ(store_->Create(Node(id)).status().code(), absl::StatusCode::kInvalidArgument) << id;
+  }
+  EXPECT_TRUE(store_->Create(Node(std::string(128, 'a'))).ok());
+}
+
+TEST_F(NodeStoreTest, CreateRejectsMissingKeyOrAlgorithm) {
+  NodeRecord no_key = Node("a");
+  no_key.public_key_pem.clear();
+  NodeRecord no_alg = Node("b");
+  no_alg.algorithm.clear();
+  EXPECT_EQ(store_->Create(no_key).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Create(no_alg).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeStoreTest, CreateRejectsRoleWithComma) {
+  NodeRecord r = Node("a");
+  r.roles = {"a,b"};
+  EXPECT_EQ(store_->Create(r).status().code(), absl::StatusCode::kInvalidArgument);
+  r.roles = {""};
+  EXPECT_EQ(store_->Create(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeStoreTest, GetUnknownIsNotFound) {
+  EXPECT_EQ(store_->Get("nobody").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeStoreTest, GetMalformedIdIsInvalidArgument) {
+  EXPECT_EQ(store_->Get("no such!").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeStoreTest, UpdateReplacesFieldsAndKeepsCreatedAt) {
+  NodeRecord created = *store_->Create(Node("n"));
+  NodeRecord changed = created;
+  changed.roles = {"writer"};
+  changed.cert_serial = "ff";
+  changed.enabled = false;
+  changed.created_at = absl::UnixEpoch();  // ignored
+
+  absl::StatusOr<NodeRecord> updated = store_->Update(changed);
+
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  NodeRecord got = *store_->Get("n");
+  EXPECT_THAT(got.roles, ElementsAre("writer"));
+  EXPECT_EQ(got.cert_serial, "ff");
+  EXPECT_FALSE(got.enabled);
+  EXPECT_EQ(got.created_at, created.created_at);
+  EXPECT_GE(got.updated_at, created.updated_at);
+}
+
+TEST_F(NodeStoreTest, UpdateUnknownIsNotFound) {
+  EXPECT_EQ(store_->Update(Node("ghost")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeStoreTest, UpdateValidatesInput) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  NodeRecord bad = Node("n");
+  bad.public_key_pem.clear();
+  EXPECT_EQ(store_->Update(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeStoreTest, SetEnabledTogglesTheFlag) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  ASSERT_TRUE(store_->SetEnabled("n", false).ok());
+  EXPECT_FALSE(store_->Get("n")->enabled);
+  ASSERT_TRUE(store_->SetEnabled("n", true).ok());
+  EXPECT_TRUE(store_->Get("n")->enabled);
+}
+
+TEST_F(NodeStoreTest, SetEnabledUnknownIsNotFound) {
+  EXPECT_EQ(store_->SetEnabled("ghost", false).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeStoreTest, RemoveDeletesTheNode) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  ASSERT_TRUE(store_->Remove("n").ok());
+  EXPECT_EQ(store_->Get("n").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeStoreTest, RemoveUnknownIsNotFound) {
+  EXPECT_EQ(store_->Remove("ghost").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeStoreTest, RotateKeyKeepsOldKeyAsPreviousUntilGrace) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  absl::Time grace = absl::FromUnixSeconds(2'000'000'000);
+
+  absl::StatusOr<NodeRecord> rotated = store_->RotateKey("n", "sm2-sm3", "NEW PEM", grace);
+
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  NodeRecord got = *store_->Get("n");
+  EXPECT_EQ(got.algorithm, "sm2-sm3");
+  EXPECT_EQ(got.public_key_pem, "NEW PEM");
+  EXPECT_EQ(got.previous_algorithm, "ed25519");
+  EXPECT_EQ(got.previous_public_key_pem, Node("x").public_key_pem);
+  EXPECT_EQ(got.previous_key_valid_until, grace);
+}
+
+TEST_F(NodeStoreTest, SecondRotationForgetsTheOldestKey) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  absl::Time grace = absl::FromUnixSeconds(2'000'000'000);
+  ASSERT_TRUE(store_->RotateKey("n", "ecdsa-p256-sha256", "SECOND", grace).ok());
+  ASSERT_TRUE(store_->RotateKey("n", "ed25519", "THIRD", grace).ok());
+  NodeRecord got = *store_->Get("n");
+  EXPECT_EQ(got.public_key_pem, "THIRD");
+  EXPECT_EQ(got.previous_public_key_pem, "SECOND");
+  EXPECT_EQ(got.previous_algorithm, "ecdsa-p256-sha256");
+}
+
+TEST_F(NodeStoreTest, RotateKeyUnknownIsNotFound) {
+  EXPECT_EQ(store_->RotateKey("ghost", "ed25519", "PEM", absl::Now()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(NodeStoreTest, RotateKeyRejectsEmptyKey) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  EXPECT_EQ(store_->RotateKey("n", "ed25519", "", absl::Now()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Get("n")->public_key_pem, Node("x").public_key_pem);
+}
+
+TEST_F(NodeStoreTest, ListPagesInIdOrder) {
+  for (const char* id : {"c", "a", "e", "b", "d"}) ASSERT_TRUE(store_->Create(Node(id)).ok());
+
+  absl::StatusOr<NodePage> first = store_->List(2, "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<NodePage> second = store_->List(2, first->next_page_token);
+  ASSERT_TRUE(second.ok()) << second.status();
+  absl::StatusOr<NodePage> third = store_->List(2, second->next_page_token);
+  ASSERT_TRUE(third.ok()) << third.status();
+
+  auto ids = [](const NodePage& p) {
+    std::vector<std::string> out;
+    for (const NodeRecord& r : p.records) out.push_back(r.id);
+    return out;
+  };
+  EXPECT_THAT(ids(*first), ElementsAre("a", "b"));
+  EXPECT_THAT(ids(*second), ElementsAre("c", "d"));
+  EXPECT_THAT(ids(*third), ElementsAre("e"));
+  EXPECT_EQ(third->next_page_token, "");
+}
+
+TEST_F(NodeStoreTest, ListExactlyOnePageHasNoNextToken) {
+  ASSERT_TRUE(store_->Create(Node("a")).ok());
+  ASSERT_TRUE(store_->Create(Node("b")).ok());
+  absl::StatusOr<NodePage> page = store_->List(2, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->records.size(), 2u);
+  EXPECT_EQ(page->next_page_token, "");
+}
+
+TEST_F(NodeStoreTest, ListOfEmptyStoreIsEmpty) {
+  absl::StatusOr<NodePage> page = store_->List(0, "");
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(page->records, IsEmpty());
+  EXPECT_EQ(page->next_page_token, "");
+}
+
+TEST_F(NodeStoreTest, ListRejectsNegativePageSizeAndForeignToken) {
+  EXPECT_EQ(store_->List(-1, "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->List(10, "!!not-a-token!!").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeStoreTest, GenerationChangesOnEveryWrite) {
+  uint64_t g0 = store_->Generation();
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  uint64_t g1 = store_->Generation();
+  ASSERT_TRUE(store_->SetEnabled("n", false).ok());
+  uint64_t g2 = store_->Generation();
+  ASSERT_TRUE(store_->RotateKey("n", "ed25519", "K", absl::Now()).ok());
+  uint64_t g3 = store_->Generation();
+  ASSERT_TRUE(store_->Remove("n").ok());
+  uint64_t g4 = store_->Generation();
+  EXPECT_NE(g0, g1);
+  EXPECT_NE(g1, g2);
+  EXPECT_NE(g2, g3);
+  EXPECT_NE(g3, g4);
+}
+
+TEST_F(NodeStoreTest, GenerationUnchangedByFailedWriteAndReads) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  uint64_t g = store_->Generation();
+  EXPECT_FALSE(store_->Create(Node("n")).ok());
+  EXPECT_FALSE(store_->Remove("ghost").ok());
+  EXPECT_TRUE(store_->Get("n").ok());
+  EXPECT_EQ(store_->Generation(), g);
+}
+
+TEST_F(NodeStoreTest, DataSurvivesReopen) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  store_.reset();
+  db_.reset();
+
+  std::unique_ptr<NodeStore> reopened = *OpenSqliteNodeStore(*Database::Open(path_));
+
+  absl::StatusOr<NodeRecord> got = reopened->Get("n");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(got->roles, ElementsAre("admin", "reader"));
+}
+
+TEST(NodeStoreFactoryTest, RefusesNullDatabase) {
+  EXPECT_EQ(OpenSqliteNodeStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace nodegate::store
