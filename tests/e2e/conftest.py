@@ -1,0 +1,66 @@
+"""Fixtures for the end-to-end suite: a CA made by `nodegate pki`, running daemons that are always
+stopped in teardown, and Python stubs generated from the repository's protos."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also works without tests/conftest.py
+
+import nodegate_testlib as ng  # noqa: E402
+from nodegate_testlib import SecureNode, make_secure_node  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nodegate_binary() -> Path:
+    if not ng.NODEGATE_BIN.is_file():
+        pytest.fail(f"nodegate binary not found at {ng.NODEGATE_BIN} (set NODEGATE_BIN)", pytrace=False)
+    return ng.NODEGATE_BIN
+
+
+@pytest.fixture(scope="session")
+def stubs(tmp_path_factory) -> ng.Stubs:
+    return ng.generate_stubs(tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture
+def pki(tmp_path) -> ng.Pki:
+    """A fresh CA in tmp_path/pki."""
+    return ng.Pki(tmp_path / "pki").init()
+
+
+@pytest.fixture
+def start_node(tmp_path):
+    """Factory: start_node(config) -> a Daemon that is listening. Every daemon is stopped in teardown."""
+    daemons: list[ng.Daemon] = []
+
+    def start(config: Path, wait: bool = True) -> ng.Daemon:
+        daemon = ng.Daemon(config, tmp_path / f"daemon{len(daemons)}")
+        daemons.append(daemon)
+        daemon.start()
+        if wait:
+            daemon.wait_listening()
+        return daemon
+
+    yield start
+    for daemon in daemons:
+        daemon.stop()
+
+
+@pytest.fixture
+def node(tmp_path, pki, start_node) -> SecureNode:
+    return make_secure_node(tmp_path, pki, start_node)
+
+
+@pytest.fixture
+def node_with_crl(tmp_path, pki, start_node) -> SecureNode:
+    return make_secure_node(tmp_path, pki, start_node, with_crl=True)
+
+
+@pytest.fixture
+def other_ca(tmp_path) -> ng.Pki:
+    """A second, unrelated CA."""
+    return ng.Pki(tmp_path / "other-ca").init()

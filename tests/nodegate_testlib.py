@@ -1,0 +1,580 @@
+"""Helpers shared by the end-to-end and interop suites.
+
+Everything here drives the real `nodegate` binary (env NODEGATE_BIN) and talks to it with real clients:
+grpcio with stubs generated from the repository's .proto files, Python's `ssl` for looking at the served
+certificate, and `cryptography` for reading what `nodegate pki` wrote. Nothing is mocked.
+
+Waiting is always "poll until a condition holds, fail at a deadline" (`wait_until`), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+SOURCE_DIR = Path(os.environ.get("NODEGATE_SOURCE_DIR", Path(__file__).resolve().parent.parent))
+NODEGATE_BIN = Path(os.environ.get("NODEGATE_BIN", SOURCE_DIR / "build" / "nodegate"))
+BUILD_DIR = Path(os.environ.get("NODEGATE_BUILD_DIR", NODEGATE_BIN.parent))
+HOST = "127.0.0.1"
+
+# Generous but finite: the machine may be busy compiling on both cores while the suite runs.
+START_TIMEOUT_S = 30.0
+EXIT_TIMEOUT_S = 20.0
+CLI_TIMEOUT_S = 60.0
+RPC_TIMEOUT_S = 5.0
+
+LISTENING_RE = re.compile(r"listening grpc=127\.0\.0\.1:(\d+)")
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------------
+# Waiting
+
+
+class DeadlineExceeded(AssertionError):
+    pass
+
+
+def wait_until(predicate: Callable[[], Optional[T]], timeout: float, what: str,
+               interval: float = 0.05) -> T:
+    """Polls `predicate` until it returns something truthy and returns that; fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last_exc: Optional[BaseException] = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - remembered for the failure message
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_exc!r})" if last_exc else ""
+            raise DeadlineExceeded(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------------------
+# The CLI
+
+
+def run_nodegate(*args: str | os.PathLike, check: bool = True,
+                 timeout: float = CLI_TIMEOUT_S, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+    """Runs `nodegate ARGS...` to completion; with check=True a non-zero exit fails the test verbosely."""
+    cmd = [str(NODEGATE_BIN), *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def parse_inspect(text: str) -> dict[str, str]:
+    """`nodegate pki inspect` prints `key: value` lines."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+@dataclass
+class Issued:
+    cert: Path
+    key: Path
+
+    def load(self) -> x509.Certificate:
+        return load_cert(self.cert)
+
+    @property
+    def serial(self) -> int:
+        return self.load().serial_number
+
+
+class Pki:
+    """A CA directory managed by `nodegate pki`."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "ca.pem"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / "ca-key.pem"
+
+    @property
+    def crl(self) -> Path:
+        return self.dir / "crl.pem"
+
+    def init(self, *extra: str) -> "Pki":
+        run_nodegate("pki", "init", "--dir", self.dir, *extra)
+        return self
+
+    def issue(self, name: str, kind: str, *extra: str, out_dir: Optional[Path] = None) -> Issued:
+        assert kind in ("server", "client")
+        args = ["pki", "issue", "--dir", self.dir, "--name", name, f"--{kind}", *extra]
+        if kind == "server" and not any(a == "--san" for a in extra):
+            args += ["--san", "127.0.0.1,localhost"]
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--out-dir", out_dir]
+        run_nodegate(*args)
+        where = out_dir or self.dir
+        return Issued(where / f"{name}.pem", where / f"{name}-key.pem")
+
+    def revoke(self, issued: Issued) -> None:
+        run_nodegate("pki", "revoke", "--dir", self.dir, "--cert", issued.cert)
+
+    def write_crl(self) -> None:
+        run_nodegate("pki", "crl", "--dir", self.dir)
+
+
+# --------------------------------------------------------------------------------------------------
+# Certificates and files
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def serial_hex(serial: int) -> str:
+    return format(serial, "X")
+
+
+def replace_atomically(src: Path, dst: Path) -> None:
+    """Copies src over dst the way an operator should: write a temp file beside dst, then rename."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.write_bytes(Path(src).read_bytes())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, dst)
+
+
+def install_pair(issued: Issued, cert_dst: Path, key_dst: Path) -> None:
+    """Puts a new cert/key pair into the configured paths: key first, then cert, each atomically.
+
+    Between the two renames the files on disk do not match; the daemon validates a set before it goes
+    live, so that window must not break anything."""
+    replace_atomically(issued.key, key_dst)
+    replace_atomically(issued.cert, cert_dst)
+
+
+def served_certificate(port: int, ca: Path, cert: Optional[Path] = None, key: Optional[Path] = None,
+                       server_name: str = HOST) -> x509.Certificate:
+    """Opens a fresh TLS connection (ALPN h2, like gRPC) and returns the server's leaf certificate.
+
+    The chain and host name are verified against `ca` from the client side."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.set_alpn_protocols(["h2"])
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    with socket.create_connection((HOST, port), timeout=RPC_TIMEOUT_S) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+            der = tls.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der)
+
+
+def sha256_fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+# --------------------------------------------------------------------------------------------------
+# Config files
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(str(value))  # a TOML basic string is a JSON string for our values
+
+
+def write_toml(path: Path, tables: dict[str, dict]) -> Path:
+    lines = []
+    for table, values in tables.items():
+        lines.append(f"[{table}]")
+        for key, value in values.items():
+            if value is not None:
+                lines.append(f"{key} = {toml_value(value)}")
+        lines.append("")
+    Path(path).write_text("\n".join(lines))
+    return Path(path)
+
+
+def node_config(directory: Path, *, cert: Path, key: Path, ca: Path, crl: Optional[Path] = None,
+                client_auth: str = "require", reload_interval: str = "1s",
+                access_log: str = "stdout", listen: str = f"{HOST}:0", name: str = "node.toml",
+                extra: Optional[dict[str, dict]] = None) -> Path:
+    """Writes a node config; paths are made relative to the config's directory when they are inside it,
+    so the test also exercises relative-path resolution."""
+    directory = Path(directory)
+
+    def rel(p: Optional[Path]) -> Optional[str]:
+        if p is None:
+            return None
+        p = Path(p)
+        try:
+            return str(p.relative_to(directory))
+        except ValueError:
+            return str(p)
+
+    tables = {
+        "node": {"id": "e2e-node", "data_dir": "data"},
+        "grpc": {"listen": listen, "shutdown_grace": "5s"},
+        "tls": {"cert": rel(cert), "key": rel(key), "ca": rel(ca), "client_auth": client_auth,
+                "crl": rel(crl), "reload_interval": reload_interval},
+        "log": {"level": "info", "access_log": access_log},
+    }
+    for table, values in (extra or {}).items():
+        tables.setdefault(table, {}).update(values)
+    return write_toml(directory / name, tables)
+
+
+def client_config(path: Path, *, target: str, ca: Path, cert: Path, key: Path,
+                  server_name: Optional[str] = None) -> Path:
+    return write_toml(path, {"client": {"target": target, "ca": str(ca), "cert": str(cert),
+                                        "key": str(key), "server_name": server_name}})
+
+
+# --------------------------------------------------------------------------------------------------
+# The daemon
+
+
+class Daemon:
+    """One `nodegate serve` process with stdout and stderr captured to files (no pipe can fill up)."""
+
+    def __init__(self, config: Path, workdir: Path):
+        self.config = Path(config)
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.stdout_path = self.workdir / "daemon.stdout"
+        self.stderr_path = self.workdir / "daemon.stderr"
+        self.proc: Optional[subprocess.Popen] = None
+        self.port: Optional[int] = None
+
+    def start(self) -> "Daemon":
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([str(NODEGATE_BIN), "serve", "--config", str(self.config)],
+                                         stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                         cwd=self.workdir)
+        return self
+
+    def wait_listening(self, timeout: float = START_TIMEOUT_S) -> int:
+        def listening():
+            m = LISTENING_RE.search(self.stderr())
+            if m:
+                return int(m.group(1))
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nodegate serve exited {self.proc.returncode} before listening:\n"
+                                     f"{self.stderr()}")
+            return None
+
+        try:
+            self.port = wait_until(listening, timeout, "the 'listening grpc=' line")
+        except DeadlineExceeded as exc:
+            raise AssertionError(f"{exc}\nstderr so far:\n{self.stderr()}") from None
+        assert self.port > 0, "the daemon must report the port it actually bound, not 0"
+        return self.port
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = EXIT_TIMEOUT_S) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Teardown: SIGTERM, then SIGKILL if it does not go; never leaves the process behind."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=EXIT_TIMEOUT_S)
+
+    def access_log(self, source: Optional[Path] = None) -> list[dict]:
+        """Parses the JSON access-log lines (stdout by default); non-JSON lines are ignored."""
+        text = Path(source).read_text() if source else self.stdout()
+        entries = []
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    entries.append(json.loads(line))
+        return entries
+
+
+def run_to_exit(config: Path, workdir: Path, timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """Runs `nodegate serve` expecting it to fail at start-up; fails the test if it keeps running."""
+    cmd = [str(NODEGATE_BIN), "serve", "--config", str(config)]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:  # subprocess.run has already killed it
+        raise AssertionError(f"nodegate serve kept running with a bad config; stderr:\n{exc.stderr}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# A running mTLS node
+
+
+@dataclass
+class SecureNode:
+    """A running node with mTLS required, plus the credentials to reach it."""
+
+    pki: Pki
+    server: Issued          # the files the config points at (replaced in place by reload tests)
+    client: Issued
+    config: Path
+    daemon: Daemon
+    client_toml: Path
+
+    @property
+    def address(self) -> str:
+        return self.daemon.address
+
+    @property
+    def port(self) -> int:
+        return self.daemon.port
+
+    def client_creds(self, client: Issued | None = None):
+        client = client or self.client
+        return channel_credentials(self.pki.ca, client.cert, client.key)
+
+    def call_args(self, client: Issued | None = None) -> list[str]:
+        client = client or self.client
+        return ["--target", self.address, "--ca", str(self.pki.ca), "--cert", str(client.cert),
+                "--key", str(client.key)]
+
+    def served_serial(self) -> int:
+        return served_certificate(self.port, self.pki.ca, self.client.cert,
+                                     self.client.key).serial_number
+
+
+def make_secure_node(tmp_path: Path, pki: Pki, start_node, *, with_crl: bool = False,
+                     reload_interval: str = "1s", client_auth: str = "require") -> SecureNode:
+    server = pki.issue("server", "server")
+    client = pki.issue("dev-client", "client")
+    crl = None
+    if with_crl:
+        pki.write_crl()
+        crl = pki.crl
+    config = node_config(tmp_path, cert=server.cert, key=server.key, ca=pki.ca, crl=crl,
+                            reload_interval=reload_interval, client_auth=client_auth)
+    daemon = start_node(config)
+    client_toml = client_config(tmp_path / "client.toml", target=daemon.address, ca=pki.ca,
+                                   cert=client.cert, key=client.key)
+    return SecureNode(pki, server, client, config, daemon, client_toml)
+
+
+# --------------------------------------------------------------------------------------------------
+# gRPC clients (Python grpcio, stubs generated from the repository's protos)
+
+HEALTH_PROTO = """\
+// grpc.health.v1 as published by the gRPC project (grpc/grpc src/proto/grpc/health/v1/health.proto).
+// Debian's python3-grpcio ships no grpc_health package, so the interop client generates it.
+syntax = "proto3";
+package grpc.health.v1;
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse {
+  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
+  ServingStatus status = 1;
+}
+service Health {
+  rpc Check(HealthCheckRequest) returns (HealthCheckResponse);
+  rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);
+}
+"""
+
+REFLECTION_PROTO = """\
+// The subset of grpc.reflection.v1alpha (grpc/grpc src/proto/grpc/reflection/v1alpha/reflection.proto)
+// that the tests use, with the published field numbers; Debian ships no grpc_reflection package.
+syntax = "proto3";
+package grpc.reflection.v1alpha;
+service ServerReflection {
+  rpc ServerReflectionInfo(stream ServerReflectionRequest) returns (stream ServerReflectionResponse);
+}
+message ServerReflectionRequest {
+  string host = 1;
+  oneof message_request {
+    string file_by_filename = 3;
+    string file_containing_symbol = 4;
+    string list_services = 7;
+  }
+}
+message ServerReflectionResponse {
+  string valid_host = 1;
+  ServerReflectionRequest original_request = 2;
+  oneof message_response {
+    FileDescriptorResponse file_descriptor_response = 4;
+    ListServiceResponse list_services_response = 6;
+    ErrorResponse error_response = 7;
+  }
+}
+message FileDescriptorResponse { repeated bytes file_descriptor_proto = 1; }
+message ListServiceResponse { repeated ServiceResponse service = 1; }
+message ServiceResponse { string name = 1; }
+message ErrorResponse { int32 error_code = 1; string error_message = 2; }
+"""
+
+
+@dataclass
+class Stubs:
+    dice_pb2: object
+    dice_pb2_grpc: object
+    health_pb2: object
+    health_pb2_grpc: object
+    reflection_pb2: object
+    reflection_pb2_grpc: object
+
+
+_generated_lock = threading.Lock()
+
+
+def generate_stubs(out_dir: Path) -> Stubs:
+    """Generates Python code from proto/api/dice.proto (and grpc.health.v1, grpc.reflection.v1alpha)
+    with Debian's grpc_tools."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dice_proto = SOURCE_DIR / "proto" / "api" / "dice.proto"
+    assert dice_proto.is_file(), f"missing {dice_proto}"
+    grpc_dir = out_dir / "grpc_protos"
+    grpc_dir.mkdir(exist_ok=True)
+    (grpc_dir / "health.proto").write_text(HEALTH_PROTO)
+    (grpc_dir / "reflection.proto").write_text(REFLECTION_PROTO)
+    for include, proto in ((dice_proto.parent, dice_proto.name), (grpc_dir, "health.proto"),
+                           (grpc_dir, "reflection.proto")):
+        proc = subprocess.run(
+            ["/usr/bin/python3", "-m", "grpc_tools.protoc", f"-I{include}", f"--python_out={out_dir}",
+             f"--grpc_python_out={out_dir}", proto],
+            capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+        assert proc.returncode == 0, f"grpc_tools.protoc {proto} failed:\n{proc.stderr}"
+    with _generated_lock:
+        if str(out_dir) not in sys.path:
+            sys.path.insert(0, str(out_dir))
+        importlib.invalidate_caches()
+        mods = [importlib.import_module(m)
+                for m in ("dice_pb2", "dice_pb2_grpc", "health_pb2", "health_pb2_grpc",
+                          "reflection_pb2", "reflection_pb2_grpc")]
+    return Stubs(*mods)
+
+
+def channel_credentials(ca: Path, cert: Optional[Path] = None, key: Optional[Path] = None):
+    root = Path(ca).read_bytes()
+    if cert is None:
+        return grpc.ssl_channel_credentials(root_certificates=root)
+    return grpc.ssl_channel_credentials(root, Path(key).read_bytes(), Path(cert).read_bytes())
+
+
+@contextlib.contextmanager
+def fresh_channel(address: str, creds, server_name: Optional[str] = None):
+    """A channel with its own subchannel pool, so every use is a new TCP+TLS connection (grpcio would
+    otherwise share connections between channels with equal arguments)."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    if server_name:
+        options.append(("grpc.ssl_target_name_override", server_name))
+    channel = grpc.secure_channel(address, creds, options=options)
+    try:
+        yield channel
+    finally:
+        channel.close()
+
+
+def roll_die(stubs: Stubs, address: str, creds, server_name: Optional[str] = None) -> int:
+    with fresh_channel(address, creds, server_name) as channel:
+        stub = stubs.dice_pb2_grpc.DiceServiceStub(channel)
+        return stub.RollDie(stubs.dice_pb2.RollDieRequest(), timeout=RPC_TIMEOUT_S).value
+
+
+def roll_die_error(stubs: Stubs, address: str, creds) -> Optional[grpc.StatusCode]:
+    """The status code of a RollDie on a fresh connection, or None if it succeeded."""
+    try:
+        roll_die(stubs, address, creds)
+        return None
+    except grpc.RpcError as err:
+        return err.code()
+
+
+# --------------------------------------------------------------------------------------------------
+# `nodegate call dice`
+
+CALL_LINE_RE = re.compile(r"^value=(\d+) server_serial=([0-9A-Fa-f:]+) server_cn=(\S*)$")
+CALL_FAILED_RE = re.compile(r"call failed: ([A-Z_]+): ")
+
+
+@dataclass
+class PeerCall:
+    value: int
+    serial: int
+    cn: str
+
+
+def call_dice(*args: str | os.PathLike, check: bool = True) -> subprocess.CompletedProcess:
+    return run_nodegate("call", "dice", *args, check=check)
+
+
+def parse_show_peer(stdout: str) -> list[PeerCall]:
+    calls = []
+    for line in stdout.splitlines():
+        m = CALL_LINE_RE.match(line.strip())
+        assert m, f"unexpected `call dice --show-peer` line: {line!r}"
+        calls.append(PeerCall(int(m.group(1)), int(m.group(2).replace(":", ""), 16), m.group(3)))
+    return calls
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+
+
+def record_metric(name: str, value: float, unit: str, note: str = "") -> None:
+    """Appends a measurement to $NODEGATE_BUILD_DIR/e2e-metrics.txt (pytest's stdout is not shown)."""
+    path = BUILD_DIR / "e2e-metrics.txt"
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = f"{stamp} {name}={value:.3f}{unit}" + (f" {note}" if note else "") + "\n"
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(line)
+
+
+def parse_duration(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", text)
+    assert m, text
+    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
