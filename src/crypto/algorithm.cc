@@ -11,9 +11,13 @@ absl::StatusOr<Algorithm> ParseAlgorithm(std::string_view name) {
   for (Algorithm a : {Algorithm::kSm2Sm3, Algorithm::kEcdsaP256Sha256, Algorithm::kEd25519}) {
     if (name == AlgorithmName(a)) return a;
   }
+  // Echo at most a short prefix: the name may come from a file or a registry row of any size.
+  constexpr size_t kMaxEcho = 64;
+  const std::string shown =
+      name.size() > kMaxEcho ? std::string(name.substr(0, kMaxEcho)) + "..." : std::string(name);
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown signature algorithm \"", std::string(name),
-                   "\"; valid values are \"sm2-sm3\", \"ecdsa-p256-sha256\", \"ed25519\""));
+      absl::StrCat("unknown signature algorithm \"", shown,
+                   R"("; valid values are "sm2-sm3", "ecdsa-p256-sha256", "ed25519")"));
 }
 
 std::string_view AlgorithmName(Algorithm algorithm) {

@@ -31,7 +31,7 @@ absl::StatusOr<DigestContexts> NewContexts(const EvpSignatureParams& params, EVP
           absl::StrCat(params.algorithm_name, " ", op, ": EVP_PKEY_CTX_new failed"));
     }
     const std::string_view id = *params.sm2_distinguishing_id;
-    if (EVP_PKEY_CTX_set1_id(ctx.pkey_ctx.get(), id.data(), id.size()) <= 0) {
+    if (EVP_PKEY_CTX_set1_id(ctx.pkey_ctx.get(), id.data(), static_cast<int>(id.size())) <= 0) {
       return OpenSslError(
           absl::StrCat(params.algorithm_name, " ", op, ": setting the distinguishing ID failed"));
     }

@@ -37,7 +37,7 @@ std::string GroupName(const EVP_PKEY* key) {
     ERR_clear_error();
     return "";
   }
-  return std::string(name, len);
+  return {name, len};
 }
 
 absl::string_view ExpectedKey(Algorithm algorithm) {
