@@ -38,7 +38,7 @@ class LeaseStore {
                                       std::function<bool(int)> is_bindable) = 0;
   virtual absl::Status Release(std::string_view job_code) = 0;  // NOT_FOUND if it holds none
   virtual absl::StatusOr<PortLease> Get(std::string_view job_code) = 0;  // NOT_FOUND if none
-  virtual absl::StatusOr<std::vector<PortLease>> List() = 0;  // ordered by port
+  virtual absl::StatusOr<std::vector<PortLease>> List() = 0;             // ordered by port
   // Removes leases with expires_at <= now; returns how many.
   virtual absl::StatusOr<int> ExpireBefore(absl::Time now) = 0;
 };

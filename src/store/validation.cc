@@ -26,8 +26,8 @@ absl::Status ValidateSha256Hex(std::string_view field, std::string_view value) {
   for (char c : value) ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      "store: ", AbslView(field), ": expected 64 lower-case hex characters (SHA-256), got ", value.size(),
-      " characters"));
+      "store: ", AbslView(field), ": expected 64 lower-case hex characters (SHA-256), got ",
+      value.size(), " characters"));
 }
 
 absl::Status ValidatePrincipal(std::string_view field, std::string_view value) {
@@ -49,9 +49,10 @@ absl::Status ValidateRoles(std::string_view field, const std::vector<std::string
     bool ok = !role.empty() && role.size() <= 64;
     for (unsigned char c : role) ok = ok && c > 0x20 && c < 0x7f && c != ',';
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "store: ", AbslView(field), ": each role must be 1..64 printable ASCII characters without ',' "
-          "or space"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("store: ", AbslView(field),
+                       ": each role must be 1..64 printable ASCII characters without ',' "
+                       "or space"));
     }
   }
   return absl::OkStatus();

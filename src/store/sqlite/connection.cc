@@ -56,7 +56,7 @@ std::string OpenError(const std::string& path, sqlite3* db, int rc, std::string_
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
-                                                              absl::Duration busy_timeout) {
+                                                             absl::Duration busy_timeout) {
   if (path.empty() || path == ":memory:" || path.front() == '\0') {
     return absl::InvalidArgumentError(
         "store: database path: must name a file (WAL needs one; ':memory:' is not supported)");
@@ -72,9 +72,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   }
 
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = OpenError(path, db, rc, "open");
     sqlite3_close(db);

@@ -6,8 +6,7 @@
 
 namespace nodegate::store {
 
-absl::StatusOr<std::shared_ptr<Database>> Database::Open(const std::string& path,
-                                                         Options options) {
+absl::StatusOr<std::shared_ptr<Database>> Database::Open(const std::string& path, Options options) {
   absl::StatusOr<std::unique_ptr<Connection>> connection =
       Connection::Open(path, options.busy_timeout);
   if (!connection.ok()) return connection.status();
@@ -43,8 +42,8 @@ absl::Status Database::BumpGeneration(Connection& connection, std::string_view c
   if (!bump.ok()) return bump.status();
   if (absl::Status s = bump->BindText(1, counter).Run(); !s.ok()) return s;
   if (connection.Changes() != 1) {
-    return absl::InternalError(
-        absl::StrCat("store: ", connection.path(), ": no change counter named ", AbslView(counter)));
+    return absl::InternalError(absl::StrCat("store: ", connection.path(),
+                                            ": no change counter named ", AbslView(counter)));
   }
   return absl::OkStatus();
 }

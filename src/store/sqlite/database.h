@@ -29,8 +29,7 @@ class Database {
 
   // Opens or creates the file and applies pending migrations. FAILED_PRECONDITION (naming the
   // file) if the file's schema is newer than this build knows.
-  static absl::StatusOr<std::shared_ptr<Database>> Open(const std::string& path,
-                                                        Options options);
+  static absl::StatusOr<std::shared_ptr<Database>> Open(const std::string& path, Options options);
   static absl::StatusOr<std::shared_ptr<Database>> Open(const std::string& path) {
     return Open(path, Options());
   }

@@ -88,9 +88,9 @@ std::span<const Migration> Migrations() { return kMigrations; }
 absl::StatusOr<int> ApplyMigrations(Connection& connection) {
   if (absl::Status s = connection.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   auto body = [&]() -> absl::StatusOr<int> {
-    if (absl::Status s = connection.Exec(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    if (absl::Status s =
+            connection.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                            "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
         !s.ok()) {
       return s;
     }
@@ -105,16 +105,16 @@ absl::StatusOr<int> ApplyMigrations(Connection& connection) {
     }
     const int latest = kMigrations[std::size(kMigrations) - 1].version;
     if (version > latest) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "store: ", connection.path(), ": database schema version ", version,
-          " is newer than this build supports (", latest,
-          "); use a newer nodegate or another database file"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("store: ", connection.path(), ": database schema version ", version,
+                       " is newer than this build supports (", latest,
+                       "); use a newer nodegate or another database file"));
     }
     for (const Migration& migration : kMigrations) {
       if (migration.version <= version) continue;
       if (absl::Status s = connection.Exec(migration.sql); !s.ok()) return s;
-      absl::StatusOr<Statement> record = connection.Prepare(
-          "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
+      absl::StatusOr<Statement> record =
+          connection.Prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
       if (!record.ok()) return record.status();
       if (absl::Status s =
               record->BindInt(1, migration.version).BindInt(2, EncodeTime(absl::Now())).Run();

@@ -171,7 +171,9 @@ class SqliteCredentialStore final : public CredentialStore {
       if (!select.ok()) return select.status();
       absl::StatusOr<bool> row = select->BindText(1, app_key).Step();
       if (!row.ok()) return row.status();
-      if (!*row) return absl::NotFoundError(absl::StrCat("store: app key ", AbslView(app_key), " not found"));
+      if (!*row)
+        return absl::NotFoundError(
+            absl::StrCat("store: app key ", AbslView(app_key), " not found"));
       return ReadAppKey(*select);
     });
   }
@@ -184,7 +186,8 @@ class SqliteCredentialStore final : public CredentialStore {
       if (!update.ok()) return update.status();
       if (absl::Status s = update->BindText(1, app_key).Run(); !s.ok()) return s;
       if (c.Changes() == 0) {
-        return absl::NotFoundError(absl::StrCat("store: app key ", AbslView(app_key), " not found"));
+        return absl::NotFoundError(
+            absl::StrCat("store: app key ", AbslView(app_key), " not found"));
       }
       return Database::BumpGeneration(c, kCounter);
     });
@@ -227,8 +230,7 @@ class SqliteCredentialStore final : public CredentialStore {
     });
   }
 
-  absl::StatusOr<JoinToken> ConsumeJoinToken(std::string_view token_hash,
-                                             absl::Time now) override {
+  absl::StatusOr<JoinToken> ConsumeJoinToken(std::string_view token_hash, absl::Time now) override {
     if (absl::Status s = ValidateSha256Hex("join token hash", token_hash); !s.ok()) return s;
     if (now == absl::InfinitePast() || now == absl::InfiniteFuture()) {
       return absl::InvalidArgumentError("store: join token: now must be a finite time");

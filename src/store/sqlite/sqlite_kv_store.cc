@@ -108,8 +108,8 @@ class SqliteKvStore final : public KvStore {
       // A Set that shrinks the total is allowed even above the limit (e.g. after it was lowered).
       if (next.bytes > limits_.max_total_bytes && next.bytes > totals->bytes) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "store: kv: storing ", key_bytes + value_bytes, " bytes would exceed the total limit of ",
-            limits_.max_total_bytes, " bytes"));
+            "store: kv: storing ", key_bytes + value_bytes,
+            " bytes would exceed the total limit of ", limits_.max_total_bytes, " bytes"));
       }
       absl::StatusOr<Statement> upsert = c.Prepare(
           "INSERT INTO kv (key, value, content_type, updated_at) VALUES (?1, ?2, ?3, ?4) "
@@ -173,10 +173,12 @@ class SqliteKvStore final : public KvStore {
     const std::string limit = PrefixSuccessor(prefix);
     return db_->Read([&](Connection& c) -> absl::StatusOr<KvKeyPage> {
       absl::StatusOr<Statement> select =
-          limit.empty() ? c.Prepare("SELECT key FROM kv WHERE key >= ?1 AND key > ?2 "
-                                    "ORDER BY key LIMIT ?3")
-                        : c.Prepare("SELECT key FROM kv WHERE key >= ?1 AND key > ?2 "
-                                    "AND key < ?4 ORDER BY key LIMIT ?3");
+          limit.empty() ? c.Prepare(
+                              "SELECT key FROM kv WHERE key >= ?1 AND key > ?2 "
+                              "ORDER BY key LIMIT ?3")
+                        : c.Prepare(
+                              "SELECT key FROM kv WHERE key >= ?1 AND key > ?2 "
+                              "AND key < ?4 ORDER BY key LIMIT ?3");
       if (!select.ok()) return select.status();
       select->BindBlob(1, prefix).BindBlob(2, after).BindInt(3, *size + 1);
       if (!limit.empty()) select->BindBlob(4, limit);
@@ -219,8 +221,8 @@ absl::StatusOr<std::unique_ptr<KvStore>> OpenSqliteKvStore(std::shared_ptr<Datab
       limits.max_keys <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "store: kv limits: every limit must be positive (max_key_bytes=", limits.max_key_bytes,
-        ", max_value_bytes=", limits.max_value_bytes, ", max_total_bytes=",
-        limits.max_total_bytes, ", max_keys=", limits.max_keys, ")"));
+        ", max_value_bytes=", limits.max_value_bytes, ", max_total_bytes=", limits.max_total_bytes,
+        ", max_keys=", limits.max_keys, ")"));
   }
   return std::make_unique<SqliteKvStore>(std::move(database), limits);
 }

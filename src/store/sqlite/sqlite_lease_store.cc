@@ -2,8 +2,8 @@
 
 #include <exception>
 #include <optional>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "store/absl_view.h"
@@ -28,7 +28,8 @@ absl::Status ValidateJobCode(std::string_view job_code) {
 }
 
 absl::Status NotFound(std::string_view job_code) {
-  return absl::NotFoundError(absl::StrCat("store: job ", AbslView(job_code), " holds no port lease"));
+  return absl::NotFoundError(
+      absl::StrCat("store: job ", AbslView(job_code), " holds no port lease"));
 }
 
 class SqliteLeaseStore final : public LeaseStore {
@@ -118,8 +119,8 @@ class SqliteLeaseStore final : public LeaseStore {
         }
         return port;
       }
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "store: no free port in [", port_lo, ", ", port_hi, "] for job ", AbslView(job_code)));
+      return absl::ResourceExhaustedError(absl::StrCat("store: no free port in [", port_lo, ", ",
+                                                       port_hi, "] for job ", AbslView(job_code)));
     });
   }
 

@@ -14,7 +14,7 @@ constexpr char kCounter[] = "nodes";
 constexpr char kColumns[] =
     "id, algorithm, public_key_pem, previous_algorithm, previous_public_key_pem, "
     "previous_key_valid_until, roles, enabled, cert_serial, created_at, updated_at";
-constexpr size_t kMaxPemBytes = 64 * 1024;
+constexpr size_t kMaxPemBytes = size_t{64} * 1024;
 
 NodeRecord ReadRecord(const Statement& row) {
   NodeRecord r;
@@ -47,10 +47,10 @@ void BindRecord(Statement& s, const NodeRecord& r) {
       .BindInt(11, EncodeTime(r.updated_at));
 }
 
-absl::Status ValidateKey(std::string_view field, std::string_view algorithm,
-                         std::string_view pem) {
+absl::Status ValidateKey(std::string_view field, std::string_view algorithm, std::string_view pem) {
   if (algorithm.empty() || algorithm.size() > 64) {
-    return absl::InvalidArgumentError(absl::StrCat("store: ", AbslView(field), " algorithm: must be 1..64 bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("store: ", AbslView(field), " algorithm: must be 1..64 bytes"));
   }
   if (pem.empty() || pem.size() > kMaxPemBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -63,8 +63,8 @@ absl::Status ValidateRecord(const NodeRecord& r) {
   if (absl::Status s = ValidateId("node id", r.id); !s.ok()) return s;
   if (absl::Status s = ValidateKey("node", r.algorithm, r.public_key_pem); !s.ok()) return s;
   if (!r.previous_public_key_pem.empty()) {
-    if (absl::Status s = ValidateKey("node previous", r.previous_algorithm,
-                                     r.previous_public_key_pem);
+    if (absl::Status s =
+            ValidateKey("node previous", r.previous_algorithm, r.previous_public_key_pem);
         !s.ok()) {
       return s;
     }
@@ -93,13 +93,15 @@ class SqliteNodeStore final : public NodeStore {
     }
     stored.created_at = stored.updated_at = StoredNow();
     return db_->Write([&](Connection& c) -> absl::StatusOr<NodeRecord> {
-      absl::StatusOr<Statement> insert = c.Prepare(absl::StrCat(
-          "INSERT INTO nodes (", kColumns, ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
+      absl::StatusOr<Statement> insert =
+          c.Prepare(absl::StrCat("INSERT INTO nodes (", kColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"));
       if (!insert.ok()) return insert.status();
       BindRecord(*insert, stored);
       if (absl::Status s = insert->Run(); !s.ok()) {
         if (absl::IsAlreadyExists(s)) {
-          return absl::AlreadyExistsError(absl::StrCat("store: node ", stored.id, " already exists"));
+          return absl::AlreadyExistsError(
+              absl::StrCat("store: node ", stored.id, " already exists"));
         }
         return s;
       }
@@ -121,13 +123,14 @@ class SqliteNodeStore final : public NodeStore {
       absl::StatusOr<std::string> last = DecodePageToken(page_token);
       if (!last.ok()) return last.status();
       if (!ValidateId("page_token", *last).ok()) {
-        return absl::InvalidArgumentError("store: page_token: not a token returned by this listing");
+        return absl::InvalidArgumentError(
+            "store: page_token: not a token returned by this listing");
       }
       after = *std::move(last);
     }
     return db_->Read([&](Connection& c) -> absl::StatusOr<NodePage> {
-      absl::StatusOr<Statement> select = c.Prepare(absl::StrCat(
-          "SELECT ", kColumns, " FROM nodes WHERE id > ?1 ORDER BY id LIMIT ?2"));
+      absl::StatusOr<Statement> select = c.Prepare(
+          absl::StrCat("SELECT ", kColumns, " FROM nodes WHERE id > ?1 ORDER BY id LIMIT ?2"));
       if (!select.ok()) return select.status();
       select->BindText(1, after).BindInt(2, *size + 1);
       NodePage page;

@@ -76,8 +76,7 @@ TEST_F(CredentialStoreTest, AccessTokenKeepsFiniteExpiry) {
 }
 
 TEST_F(CredentialStoreTest, UnknownAccessTokenIsNotFound) {
-  EXPECT_EQ(store_->FindAccessTokenByHash(Hash('9')).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindAccessTokenByHash(Hash('9')).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(CredentialStoreTest, DuplicateAccessTokenIsAlreadyExists) {
@@ -113,8 +112,7 @@ TEST_F(CredentialStoreTest, ErrorsNeverEchoTheHash) {
 TEST_F(CredentialStoreTest, RevokedAccessTokenIsGone) {
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   ASSERT_TRUE(store_->RevokeAccessToken(Hash('1')).ok());
-  EXPECT_EQ(store_->FindAccessTokenByHash(Hash('1')).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindAccessTokenByHash(Hash('1')).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(CredentialStoreTest, RevokeUnknownAccessTokenIsNotFound) {
@@ -217,8 +215,7 @@ TEST_F(CredentialStoreTest, JoinTokenUsableJustBeforeExpiry) {
 }
 
 TEST_F(CredentialStoreTest, UnknownJoinTokenIsNotFound) {
-  EXPECT_EQ(store_->ConsumeJoinToken(Hash('7'), kNow).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ConsumeJoinToken(Hash('7'), kNow).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(CredentialStoreTest, JoinTokenMustExpire) {

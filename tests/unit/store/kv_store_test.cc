@@ -1,6 +1,8 @@
 #include "store/kv_store.h"
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -212,6 +214,34 @@ TEST_F(KvStoreTest, KeysRejectsTokenOfAnotherPrefixOrGarbage) {
   EXPECT_EQ(kv->Keys("b", 1, token).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(kv->Keys("a", 1, "***").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(kv->Keys("a", -5, "").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KvStoreTest, ConcurrentSetsOnTwoStoreObjectsRespectKeyLimit) {
+  constexpr int kLimit = 40;
+  auto a = Open(WithLimit(&KvLimits::max_keys, kLimit));
+  auto b = *OpenSqliteKvStore(*Database::Open(path_), WithLimit(&KvLimits::max_keys, kLimit));
+  std::atomic<int> stored{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      KvStore& kv = t % 2 == 0 ? *a : *b;
+      for (int i = 0; i < 10; ++i) {
+        absl::Status s = kv.Set("t" + std::to_string(t) + "-" + std::to_string(i), "v", "");
+        if (s.ok()) {
+          ++stored;
+        } else if (s.code() == absl::StatusCode::kResourceExhausted) {
+          ++refused;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(stored.load(), kLimit);
+  EXPECT_EQ(refused.load(), 80 - kLimit);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(a->Keys("", 1000, "")->keys.size(), static_cast<size_t>(kLimit));
 }
 
 TEST_F(KvStoreTest, DataSurvivesReopen) {

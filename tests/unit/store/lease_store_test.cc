@@ -41,8 +41,8 @@ TEST_F(LeaseStoreTest, FirstJobGetsLowestPort) {
 TEST_F(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
   int first = *store_->Acquire("job-a", 7000, 7009, kTtl, kNow, AnyPort);
   // The job's port is in use by the job itself, so not bindable: it must still get it back.
-  absl::StatusOr<int> again =
-      store_->Acquire("job-a", 7000, 7009, kTtl, kNow + absl::Minutes(5), [](int) { return false; });
+  absl::StatusOr<int> again = store_->Acquire("job-a", 7000, 7009, kTtl, kNow + absl::Minutes(5),
+                                              [](int) { return false; });
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, first);
   EXPECT_EQ(store_->Get("job-a")->expires_at, kNow + absl::Minutes(5) + kTtl);
@@ -99,10 +99,13 @@ TEST_F(LeaseStoreTest, BindableCallbackIsHonoured) {
 TEST_F(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
   ASSERT_EQ(*store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort), 7000);
   std::vector<int> asked;
-  ASSERT_TRUE(store_->Acquire("b", 7000, 7009, kTtl, kNow, [&](int p) {
-    asked.push_back(p);
-    return true;
-  }).ok());
+  ASSERT_TRUE(store_
+                  ->Acquire("b", 7000, 7009, kTtl, kNow,
+                            [&](int p) {
+                              asked.push_back(p);
+                              return true;
+                            })
+                  .ok());
   EXPECT_EQ(asked, std::vector<int>{7001});
 }
 
@@ -112,9 +115,8 @@ TEST_F(LeaseStoreTest, NothingBindableIsResourceExhausted) {
 }
 
 TEST_F(LeaseStoreTest, ThrowingCallbackIsInternalAndLeavesNoLease) {
-  absl::StatusOr<int> port = store_->Acquire("a", 7000, 7009, kTtl, kNow, [](int) -> bool {
-    throw std::runtime_error("boom");
-  });
+  absl::StatusOr<int> port = store_->Acquire("a", 7000, 7009, kTtl, kNow,
+                                             [](int) -> bool { throw std::runtime_error("boom"); });
   EXPECT_EQ(port.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(*store_->List(), IsEmpty());
   EXPECT_TRUE(store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort).ok());
