@@ -389,7 +389,8 @@ class SecureNode:
 
 
 def make_secure_node(tmp_path: Path, pki: Pki, start_node, *, with_crl: bool = False,
-                     reload_interval: str = "1s", client_auth: str = "require") -> SecureNode:
+                     reload_interval: str = "1s", client_auth: str = "require",
+                     extra_toml: str = "") -> SecureNode:
     server = pki.issue("server", "server")
     client = pki.issue("dev-client", "client")
     crl = None
@@ -398,6 +399,8 @@ def make_secure_node(tmp_path: Path, pki: Pki, start_node, *, with_crl: bool = F
         crl = pki.crl
     config = node_config(tmp_path, cert=server.cert, key=server.key, ca=pki.ca, crl=crl,
                             reload_interval=reload_interval, client_auth=client_auth)
+    if extra_toml:
+        config.write_text(config.read_text() + "\n" + extra_toml)
     daemon = start_node(config)
     client_toml = client_config(tmp_path / "client.toml", target=daemon.address, ca=pki.ca,
                                    cert=client.cert, key=client.key)

@@ -10,8 +10,10 @@ namespace {
 
 class AccessLogInterceptor : public grpc::experimental::Interceptor {
  public:
-  AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info, AccessLog* log)
-      : info_(info), log_(log), start_(std::chrono::steady_clock::now()) {}
+  AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info, AccessLog* log,
+                       const AccessLogInterceptorFactory::PrincipalFn* principal_of)
+      : info_(info), log_(log), principal_of_(principal_of),
+        start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
@@ -45,12 +47,14 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
         auto cn = auth->FindPropertyValues("x509_common_name");
         if (!cn.empty()) record_.client_cn.assign(cn.front().data(), cn.front().size());
       }
+      if (principal_of_ != nullptr && *principal_of_) record_.principal = (*principal_of_)(*ctx);
     }
     log_->Write(record_);
   }
 
   grpc::experimental::ServerRpcInfo* info_;
   AccessLog* log_;
+  const AccessLogInterceptorFactory::PrincipalFn* principal_of_;
   std::chrono::steady_clock::time_point start_;
   AccessRecord record_;
 };
@@ -60,7 +64,7 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
 grpc::experimental::Interceptor* AccessLogInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
   if (!log_ || !log_->enabled()) return nullptr;
-  return new AccessLogInterceptor(info, log_.get());  // gRPC owns and deletes interceptors
+  return new AccessLogInterceptor(info, log_.get(), &principal_of_);  // gRPC owns and deletes interceptors
 }
 
 }  // namespace nodegate::observe

@@ -2,7 +2,9 @@
 // Interceptors only observe (design §7): they never decide whether a call runs.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include <grpcpp/support/server_interceptor.h>
 
@@ -12,12 +14,16 @@ namespace nodegate::observe {
 
 class AccessLogInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log) : log_(std::move(log)) {}
+  // `principal_of` (optional) names the caller of a call ("node:a"); it must not block.
+  using PrincipalFn = std::function<std::string(const grpc::ServerContextBase&)>;
+  AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log, PrincipalFn principal_of = nullptr)
+      : log_(std::move(log)), principal_of_(std::move(principal_of)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   std::shared_ptr<AccessLog> log_;
+  PrincipalFn principal_of_;
 };
 
 }  // namespace nodegate::observe

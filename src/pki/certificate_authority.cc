@@ -79,6 +79,9 @@ absl::StatusOr<std::string> SanList(const IssueOptions& o) {
   return absl::StrJoin(parts, ",");
 }
 
+// RFC 5280 ub-common-name.
+constexpr size_t kMaxCommonName = 64;
+
 bool ValidNodeId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
@@ -164,6 +167,12 @@ absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load
 absl::StatusOr<std::string> CertificateAuthority::IssueFor(EVP_PKEY* subject_key,
                                                            const IssueOptions& o) const {
   if (o.common_name.empty()) return absl::InvalidArgumentError("common name is empty");
+  if (o.common_name.size() > kMaxCommonName) {
+    // OpenSSL would fail later with an opaque "string too long"; a node id may be 128 long, but
+    // it belongs in the URI SAN, which has no such limit.
+    return absl::InvalidArgumentError(absl::StrCat("common name is ", o.common_name.size(),
+                                                   " characters; at most ", kMaxCommonName));
+  }
   if (!o.server && !o.client) {
     return absl::InvalidArgumentError("a certificate must be for a server, a client, or both");
   }
@@ -238,6 +247,21 @@ absl::StatusOr<std::string> CertificateAuthority::SignCsr(std::string_view csr_p
   return IssueFor(pub, options);
 }
 
+absl::Status CertificateAuthority::CheckIssued(std::string_view cert_pem,
+                                               std::string_view source) const {
+  absl::StatusOr<std::vector<crypto::X509Ptr>> certs = ParseCertificates(cert_pem, source);
+  if (!certs.ok()) return certs.status();
+  X509* cert = certs->front().get();
+  bool ok = X509_check_issued(cert_.get(), cert) == X509_V_OK &&
+            X509_verify(cert, X509_get0_pubkey(cert_.get())) == 1;
+  ERR_clear_error();
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(source), ": not issued by this CA"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> CertificateAuthority::MakeCrl(
     const std::vector<std::string>& revoked_serials_hex, absl::Duration validity) const {
   crypto::X509CrlPtr crl(X509_CRL_new());
@@ -254,10 +278,13 @@ absl::StatusOr<std::string> CertificateAuthority::MakeCrl(
   }
   for (const std::string& hex : revoked_serials_hex) {
     BIGNUM* raw = nullptr;
-    if (BN_hex2bn(&raw, hex.c_str()) == 0) {
+    // BN_hex2bn returns how many characters it consumed: it stops at the first non-hex one
+    // ("12XY" would revoke serial 0x12) and accepts a leading '-' (a negative serial).
+    const int consumed = BN_hex2bn(&raw, hex.c_str());
+    crypto::BignumPtr bn(raw);
+    if (consumed == 0 || static_cast<size_t>(consumed) != hex.size() || BN_is_negative(bn.get())) {
       return absl::InvalidArgumentError(absl::StrCat("revoked serial '", hex, "' is not hex"));
     }
-    crypto::BignumPtr bn(raw);
     crypto::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
     crypto::X509RevokedPtr rev(X509_REVOKED_new());
     if (!serial || !rev || X509_REVOKED_set_serialNumber(rev.get(), serial.get()) != 1 ||

@@ -54,6 +54,10 @@ class CertificateAuthority {
   absl::StatusOr<std::string> MakeCrl(const std::vector<std::string>& revoked_serials_hex,
                                       absl::Duration validity = absl::Hours(24 * 30)) const;
 
+  // OK when the first certificate in `cert_pem` was signed by this CA; INVALID_ARGUMENT naming
+  // `source` otherwise.
+  absl::Status CheckIssued(std::string_view cert_pem, std::string_view source) const;
+
   const std::string& cert_pem() const { return cert_pem_; }
 
  private:

@@ -58,6 +58,9 @@ absl::StatusOr<std::string> PkiDir::Revoke(const std::string& cert_path) const {
   if (!pem.ok()) return pem.status();
   absl::StatusOr<CertificateInfo> info = InspectCertificatePem(*pem, cert_path);
   if (!info.ok()) return info.status();
+  absl::StatusOr<std::unique_ptr<CertificateAuthority>> ca = LoadCa();
+  if (!ca.ok()) return ca.status();
+  if (absl::Status s = (*ca)->CheckIssued(*pem, cert_path); !s.ok()) return s;
   std::string existing;
   if (base::FileExists(revoked_path())) {
     absl::StatusOr<std::string> r = base::ReadFile(revoked_path());

@@ -36,6 +36,32 @@ class Section {
     return absl::OkStatus();
   }
 
+  absl::Status StringList(const char* key, std::vector<std::string>* out) {
+    seen_.insert(key);
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    const toml::array* arr = n->as_array();
+    if (arr == nullptr) return TypeError(key, "an array of strings");
+    out->clear();
+    for (const toml::node& e : *arr) {
+      if (!e.is_string()) return TypeError(key, "an array of strings");
+      out->push_back(e.as_string()->get());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Int(const char* key, int64_t* out) {
+    seen_.insert(key);
+    const toml::node* n = Find(key);
+    if (n == nullptr) return absl::OkStatus();
+    if (!n->is_integer()) return TypeError(key, "an integer");
+    *out = n->as_integer()->get();
+    return absl::OkStatus();
+  }
+
+  // Marks a key as handled by the caller (sub-tables, arrays of tables).
+  void Known(const char* key) { seen_.insert(key); }
+
   // Durations are strings such as "500ms", "10s", "1h" (absl::ParseDuration syntax).
   absl::Status Duration(const char* key, absl::Duration* out) {
     std::string text;
@@ -118,6 +144,81 @@ std::string BaseDir(const std::string& path) {
     if (!_s.ok()) return _s;          \
   } while (0)
 
+absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeConfig::Auth* a) {
+  Section auth(table, "auth", path);
+  std::vector<std::string> names = auth::AuthenticatorList(a->authenticators);
+  NG_RETURN_IF_ERROR(auth.StringList("authenticators", &names));
+  a->authenticators = 0;
+  for (const std::string& n : names) {
+    absl::StatusOr<uint32_t> bit = auth::ParseAuthenticator(n);
+    if (!bit.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": auth.authenticators: ", bit.status().message()));
+    }
+    a->authenticators |= *bit;
+  }
+  NG_RETURN_IF_ERROR(auth.Bool("mtls_require_registered", &a->mtls_require_registered));
+  NG_RETURN_IF_ERROR(auth.Duration("credentials_poll", &a->credentials_poll));
+  if (a->credentials_poll < absl::Milliseconds(50)) {
+    return absl::InvalidArgumentError(path + ": auth.credentials_poll: must be at least 50ms");
+  }
+  auth.Known("signature");
+  auth.Known("rule");
+  NG_RETURN_IF_ERROR(auth.RejectUnknown());
+
+  const toml::node* sig_node = table ? table->get("signature") : nullptr;
+  if (sig_node != nullptr && !sig_node->is_table()) {
+    return absl::InvalidArgumentError(path + ": auth.signature: must be a table");
+  }
+  Section sig(sig_node ? sig_node->as_table() : nullptr, "auth.signature", path);
+  NG_RETURN_IF_ERROR(sig.Duration("max_skew", &a->max_skew));
+  int64_t capacity = static_cast<int64_t>(a->replay_cache_capacity);
+  NG_RETURN_IF_ERROR(sig.Int("replay_cache_capacity", &capacity));
+  NG_RETURN_IF_ERROR(sig.RejectUnknown());
+  if (a->max_skew <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(path + ": auth.signature.max_skew: must be positive");
+  }
+  if (capacity <= 0 || capacity > 100'000'000) {
+    return absl::InvalidArgumentError(
+        path + ": auth.signature.replay_cache_capacity: must be in 1..100000000");
+  }
+  a->replay_cache_capacity = static_cast<size_t>(capacity);
+
+  const toml::node* rules = table ? table->get("rule") : nullptr;
+  if (rules == nullptr) return absl::OkStatus();
+  if (!rules->is_array_of_tables()) {
+    return absl::InvalidArgumentError(path + ": auth.rule: must be [[auth.rule]] tables");
+  }
+  int index = 0;
+  for (const toml::node& n : *rules->as_array()) {
+    std::string name = absl::StrCat("auth.rule[", index++, "]");
+    Section r(n.as_table(), name, path);
+    auth::Rule rule;
+    std::vector<std::string> authn;
+    NG_RETURN_IF_ERROR(r.String("method", &rule.pattern));
+    NG_RETURN_IF_ERROR(r.Bool("public", &rule.is_public));
+    NG_RETURN_IF_ERROR(r.StringList("authenticators", &authn));
+    NG_RETURN_IF_ERROR(r.StringList("roles", &rule.roles));
+    NG_RETURN_IF_ERROR(r.RejectUnknown());
+    if (rule.pattern.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ".method: required"));
+    }
+    for (const std::string& x : authn) {
+      absl::StatusOr<uint32_t> bit = auth::ParseAuthenticator(x);
+      if (!bit.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": ", name, ".authenticators: ", bit.status().message()));
+      }
+      rule.authenticators |= *bit;
+    }
+    if (absl::Status s = auth::ValidateRule(rule); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": ", s.message()));
+    }
+    a->rules.push_back(std::move(rule));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
@@ -132,7 +233,7 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
 absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path) {
   absl::StatusOr<toml::table> root = ParseToml(text, path);
   if (!root.ok()) return root.status();
-  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log"}, path));
+  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth"}, path));
   NodeConfig c;
   c.path = path;
   const std::string base = BaseDir(path);
@@ -181,6 +282,14 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
     *p = base::ResolvePath(base, *p);
   }
 
+  Section store(root->get_as<toml::table>("store"), "store", path);
+  NG_RETURN_IF_ERROR(store.String("path", &c.store.path));
+  NG_RETURN_IF_ERROR(store.RejectUnknown());
+  c.store.path = c.store.path.empty() ? c.node.data_dir + "/nodegate.db"
+                                      : base::ResolvePath(base, c.store.path);
+
+  NG_RETURN_IF_ERROR(ParseAuth(root->get_as<toml::table>("auth"), path, &c.auth));
+
   Section log(root->get_as<toml::table>("log"), "log", path);
   NG_RETURN_IF_ERROR(log.String("level", &c.log.level));
   NG_RETURN_IF_ERROR(log.String("access_log", &c.log.access_log));
@@ -217,9 +326,14 @@ absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view text, const std:
   NG_RETURN_IF_ERROR(client.String("key", &c.key));
   NG_RETURN_IF_ERROR(client.String("server_name", &c.server_name));
   NG_RETURN_IF_ERROR(client.String("node_id", &c.node_id));
+  NG_RETURN_IF_ERROR(client.String("audience", &c.audience));
+  NG_RETURN_IF_ERROR(client.String("sign_key", &c.sign_key));
+  NG_RETURN_IF_ERROR(client.String("token", &c.token));
+  NG_RETURN_IF_ERROR(client.String("app_key", &c.app_key));
+  NG_RETURN_IF_ERROR(client.String("app_secret", &c.app_secret));
   NG_RETURN_IF_ERROR(client.RejectUnknown());
   const std::string base = BaseDir(path);
-  for (std::string* p : {&c.ca, &c.cert, &c.key}) *p = base::ResolvePath(base, *p);
+  for (std::string* p : {&c.ca, &c.cert, &c.key, &c.sign_key}) *p = base::ResolvePath(base, *p);
   if (c.ca.empty()) return absl::InvalidArgumentError(path + ": client.ca: required");
   return c;
 }

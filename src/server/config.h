@@ -8,6 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/authorizer.h"
+#include "auth/policy.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
 
@@ -35,6 +37,19 @@ struct NodeConfig {
     absl::Duration reload_interval = absl::Seconds(1);
   } tls;
 
+  struct Store {
+    std::string path;  // default: <node.data_dir>/nodegate.db
+  } store;
+
+  struct Auth {
+    uint32_t authenticators = auth::kAllAuthenticators;
+    bool mtls_require_registered = false;
+    absl::Duration credentials_poll = absl::Milliseconds(500);
+    absl::Duration max_skew = absl::Seconds(60);
+    size_t replay_cache_capacity = 100000;
+    std::vector<auth::Rule> rules;  // [[auth.rule]]
+  } auth;
+
   struct Log {
     std::string level = "info";
     std::string access_log = "stdout";
@@ -53,6 +68,11 @@ struct ClientConfig {
   std::string key;
   std::string server_name;
   std::string node_id;
+  std::string audience;  // id of the node being called (signatures); default "dev-node"
+  std::string sign_key;  // PEM private key that signs calls as node_id; empty = no signature
+  std::string token;
+  std::string app_key;
+  std::string app_secret;
 };
 
 absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path);

@@ -5,10 +5,15 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "auth/auth_processor.h"
+#include "auth/call_principal.h"
+#include "auth/store_credential_source.h"
 #include "base/files.h"
 #include "observe/access_log.h"
 #include "observe/access_log_interceptor.h"
 #include "services/dice.h"
+#include "services/identity.h"
+#include "store/sqlite/sqlite_stores.h"
 #include "spdlog/spdlog.h"
 #include "tls/certificate_reloader.h"
 #include "tls/server_credentials.h"
@@ -18,9 +23,38 @@ namespace nodegate::server {
 struct Node::Parts {
   std::unique_ptr<tls::CertificateReloader> reloader;
   std::shared_ptr<observe::AccessLog> access_log;
+  std::shared_ptr<store::Database> database;
+  std::shared_ptr<store::NodeStore> nodes;
+  std::shared_ptr<store::CredentialStore> credential_store;
+  std::shared_ptr<store::KvStore> kv;
+  std::shared_ptr<store::LeaseStore> leases;
+  std::unique_ptr<auth::CredentialCache> credentials;
+  std::shared_ptr<auth::Authorizer> authorizer;
   services::DiceService dice;
-  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<services::IdentityService> identity;
+  std::unique_ptr<grpc::Server> server;  // declared last: destroyed first
 };
+
+// Every service this node registers, by full name (for the proto policy and `nodegate policy`).
+const std::vector<std::string>& ServedServices() {
+  static const std::vector<std::string> kServices = {
+      "api.DiceService", "nodegate.v1.Identity", "grpc.health.v1.Health",
+      "grpc.reflection.v1alpha.ServerReflection"};
+  return kServices;
+}
+
+absl::StatusOr<std::shared_ptr<const auth::Policy>> BuildPolicy(const NodeConfig& config) {
+  absl::StatusOr<std::vector<auth::Rule>> proto_rules =
+      auth::RulesFromProtoOptions(ServedServices());
+  if (!proto_rules.ok()) return proto_rules.status();
+  absl::StatusOr<std::shared_ptr<const auth::Policy>> policy =
+      auth::Policy::Build(config.auth.rules, *std::move(proto_rules));
+  if (!policy.ok()) {
+    return absl::Status(policy.status().code(),
+                        absl::StrCat(config.path, ": auth.rule: ", policy.status().message()));
+  }
+  return policy;
+}
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   std::unique_ptr<Node> node(new Node());
@@ -48,6 +82,54 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (!access_log.ok()) return access_log.status();
   p.access_log = *std::move(access_log);
 
+  absl::StatusOr<store::Stores> stores = store::OpenSqliteStores(config.store.path);
+  if (!stores.ok()) {
+    return absl::Status(stores.status().code(),
+                        absl::StrCat("store.path: ", stores.status().message()));
+  }
+  p.database = stores->database;
+  p.nodes = std::move(stores->nodes);
+  p.credential_store = std::move(stores->credentials);
+  p.kv = std::move(stores->kv);
+  p.leases = std::move(stores->leases);
+  absl::StatusOr<std::unique_ptr<auth::CredentialCache>> credentials =
+      auth::CredentialCache::Start(std::make_shared<auth::StoreCredentialSource>(
+                                       p.nodes, p.credential_store),
+                                   config.auth.credentials_poll);
+  if (!credentials.ok()) return credentials.status();
+  p.credentials = *std::move(credentials);
+  absl::StatusOr<std::shared_ptr<const auth::Policy>> policy = BuildPolicy(config);
+  if (!policy.ok()) return policy.status();
+  auth::AuthorizerOptions auth_options;
+  auth_options.audience = config.node.id;
+  auth_options.trust_domain = config.node.trust_domain;
+  auth_options.enabled = config.auth.authenticators;
+  auth_options.mtls_require_registered = config.auth.mtls_require_registered;
+  auth_options.max_skew = config.auth.max_skew;
+  auth_options.replay_cache_capacity = config.auth.replay_cache_capacity;
+  absl::StatusOr<std::unique_ptr<auth::Authorizer>> authorizer =
+      auth::Authorizer::New(auth_options, *policy, p.credentials.get());
+  if (!authorizer.ok()) return authorizer.status();
+  p.authorizer = *std::move(authorizer);
+  std::shared_ptr<observe::AccessLog> log_for_rejects = p.access_log;
+  (*creds)->SetAuthMetadataProcessor(std::make_shared<auth::AuthProcessor>(
+      p.authorizer, [log_for_rejects](const auth::RejectedCall& call) {
+        // Refused calls never reach interceptors: the hook writes their access-log line.
+        observe::AccessRecord r;
+        r.time = absl::Now();
+        r.authority.assign(call.authority);
+        r.method.assign(call.method);
+        r.code = static_cast<int>(call.decision->status.error_code());
+        r.user_agent.assign(call.user_agent);
+        r.client_cn = call.peer->common_name;
+        r.principal = call.decision->principal.ToString();
+        r.reason = absl::StrCat(std::string(auth::RejectionName(call.decision->rejection)),
+                                call.decision->detail.empty() ? "" : ": ",
+                                call.decision->detail);
+        log_for_rejects->Write(r);
+      }));
+  p.identity = std::make_unique<services::IdentityService>(config.node.id, p.authorizer);
+
   if (config.grpc.health) grpc::EnableDefaultHealthCheckService(true);
   if (config.grpc.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -55,9 +137,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   int port = 0;
   builder.AddListeningPort(config.grpc.listen, *creds, &port);
   builder.RegisterService(&p.dice);
+  builder.RegisterService(p.identity.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   if (p.access_log->enabled()) {
-    interceptors.push_back(std::make_unique<observe::AccessLogInterceptorFactory>(p.access_log));
+    std::shared_ptr<const auth::Authorizer> authorizer = p.authorizer;
+    interceptors.push_back(std::make_unique<observe::AccessLogInterceptorFactory>(
+        p.access_log, [authorizer](const grpc::ServerContextBase& ctx) {
+          return auth::CallPrincipal(*authorizer, ctx).ToString();
+        }));
   }
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   p.server = builder.BuildAndStart();

@@ -8,9 +8,15 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "auth/policy.h"
 #include "server/config.h"
 
 namespace nodegate::server {
+
+// Full names of the services a node serves.
+const std::vector<std::string>& ServedServices();
+// The effective policy for `config`: config rules over (nodegate.v1.auth) options over defaults.
+absl::StatusOr<std::shared_ptr<const auth::Policy>> BuildPolicy(const NodeConfig& config);
 
 class Node {
  public:

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -117,7 +118,8 @@ absl::Status CertificateReloader::CheckLocked() {
 void CertificateReloader::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.interval), [this] { return stop_; });
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(options_.poll, options_.interval)),
+                 [this] { return stop_; });
     if (stop_) break;
     (void)CheckLocked();
   }

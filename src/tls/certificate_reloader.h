@@ -29,7 +29,11 @@ class CertificateReloader {
   struct Options {
     TlsFiles files;
     std::string live_dir;                        // created if absent; owned by the reloader
-    absl::Duration interval = absl::Seconds(1);  // poll period; at least 1 s
+    // gRPC's watcher period over the live files; at least 1 s (gRPC 1.51 would spin on 0).
+    absl::Duration interval = absl::Seconds(1);
+    // How often the source files are stat()ed. Kept short so that the two stages together stay
+    // near `interval`: a change is live for new handshakes within poll + interval.
+    absl::Duration poll = absl::Milliseconds(200);
   };
 
   // Validates and publishes the initial set synchronously (any error is a start-up error), then

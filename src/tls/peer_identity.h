@@ -11,7 +11,6 @@ struct PeerIdentity {
   bool authenticated = false;  // a client certificate was presented and verified
   std::string common_name;
   std::string spiffe_id;  // first spiffe:// URI SAN, if any
-  std::string pem_cert;   // leaf certificate as sent by the peer
 };
 
 // Reads the connection's certificate properties. Safe on a null context (unauthenticated).

@@ -1,0 +1,383 @@
+#include "auth/authorizer.h"
+
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "auth/signature_v1.h"
+#include "crypto/constant_time.h"
+#include "crypto/digest.h"
+
+namespace nodegate::auth {
+namespace {
+
+constexpr size_t kMaxSecretChars = 1024;
+
+// The first value of `key`, or nullopt.
+std::optional<std::string_view> Find(const Metadata& md, std::string_view key) {
+  auto it = md.find(grpc::string_ref(key.data(), key.size()));
+  if (it == md.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+bool HasSignatureHeaders(const Metadata& md) {
+  return Find(md, sigv1::kNodeIdHeader) || Find(md, sigv1::kTimestampHeader) ||
+         Find(md, sigv1::kNonceHeader) || Find(md, sigv1::kSignatureHeader);
+}
+
+bool HasToken(const Metadata& md) {
+  return Find(md, "authorization") || Find(md, "access-token");
+}
+
+bool HasAppKey(const Metadata& md) {
+  return Find(md, "app-key") || Find(md, "app_key") || Find(md, "app-secret") ||
+         Find(md, "app_secret");
+}
+
+}  // namespace
+
+std::string_view RejectionName(Rejection r) {
+  switch (r) {
+    case Rejection::kNoCredential: return "no_credential";
+    case Rejection::kNotAccepted: return "credential_not_accepted";
+    case Rejection::kMalformed: return "malformed";
+    case Rejection::kSignatureUnknownNode: return "signature_unknown_node";
+    case Rejection::kSignatureNodeDisabled: return "signature_node_disabled";
+    case Rejection::kSignatureSkew: return "signature_skew";
+    case Rejection::kSignatureInvalid: return "signature_invalid";
+    case Rejection::kSignatureReplay: return "signature_replay";
+    case Rejection::kReplayCacheFull: return "replay_cache_full";
+    case Rejection::kTokenInvalid: return "token_invalid";
+    case Rejection::kTokenExpired: return "token_expired";
+    case Rejection::kAppKeyInvalid: return "app_key_invalid";
+    case Rejection::kMtlsUnregistered: return "mtls_unregistered";
+    case Rejection::kRoleMissing: return "role_missing";
+    case Rejection::kCount: break;
+  }
+  return "allowed";
+}
+
+struct Authorizer::Outcome {
+  enum class State { kAbsent, kOk, kFailed } state = State::kAbsent;
+  Principal principal;
+  Rejection rejection = Rejection::kCount;
+  grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED;
+  std::string message;
+  std::string detail;
+
+  static Outcome Ok(Principal p) {
+    Outcome o;
+    o.state = State::kOk;
+    o.principal = std::move(p);
+    return o;
+  }
+  static Outcome Fail(Rejection why, std::string message, std::string detail = "",
+                      grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED) {
+    Outcome o;
+    o.state = State::kFailed;
+    o.rejection = why;
+    o.code = code;
+    o.message = std::move(message);
+    o.detail = std::move(detail);
+    return o;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions options,
+                                                            std::shared_ptr<const Policy> policy,
+                                                            const CredentialCache* cache) {
+  if (!sigv1::IsValidNodeId(options.audience)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node.id: '", options.audience, "' is not [A-Za-z0-9._-]{1,128}"));
+  }
+  if (options.max_skew <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("auth.signature.max_skew: must be positive");
+  }
+  if (policy == nullptr || cache == nullptr) {
+    return absl::InvalidArgumentError("authorizer: policy and credential cache are required");
+  }
+  absl::StatusOr<std::unique_ptr<ReplayCache>> replay =
+      ReplayCache::New(options.replay_cache_capacity);
+  if (!replay.ok()) return replay.status();
+  return std::unique_ptr<Authorizer>(
+      new Authorizer(std::move(options), std::move(policy), cache, *std::move(replay)));
+}
+
+Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Metadata& md,
+                                               const CredentialSnapshot& snap, absl::Time now,
+                                               bool verify) const {
+  auto id = Find(md, sigv1::kNodeIdHeader);
+  auto ts = Find(md, sigv1::kTimestampHeader);
+  auto nonce = Find(md, sigv1::kNonceHeader);
+  auto sig = Find(md, sigv1::kSignatureHeader);
+  for (auto [value, name] : {std::pair{id, sigv1::kNodeIdHeader}, {ts, sigv1::kTimestampHeader},
+                             {nonce, sigv1::kNonceHeader}, {sig, sigv1::kSignatureHeader}}) {
+    if (!value) {
+      return Outcome::Fail(Rejection::kMalformed,
+                           absl::StrCat("signature: missing ", std::string(name)));
+    }
+  }
+  absl::StatusOr<sigv1::SignedHeaders> h = sigv1::ParseSignedHeaders(*id, *ts, *nonce, *sig);
+  if (!h.ok()) {
+    return Outcome::Fail(Rejection::kMalformed, std::string(h.status().message()));
+  }
+  const std::string node_id(h->node_id);
+  auto it = snap.nodes.find(node_id);
+  if (it == snap.nodes.end()) {
+    return Outcome::Fail(Rejection::kSignatureUnknownNode, "signature: unknown node",
+                         absl::StrCat("node ", node_id, " is not registered"));
+  }
+  const NodeCredential& node = it->second;
+  if (!node.enabled) {
+    return Outcome::Fail(Rejection::kSignatureNodeDisabled, "signature: node disabled",
+                         absl::StrCat("node ", node_id, " is disabled"));
+  }
+  Principal p{Principal::Kind::kNode, node_id, node.roles, kSignature};
+  if (!verify) return Outcome::Ok(std::move(p));
+
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  const int64_t skew_ms = absl::ToInt64Milliseconds(options_.max_skew);
+  if (h->timestamp_ms < now_ms - skew_ms || h->timestamp_ms > now_ms + skew_ms) {
+    return Outcome::Fail(Rejection::kSignatureSkew,
+                         "signature: timestamp outside the allowed window",
+                         absl::StrCat("node ", node_id, " timestamp ", h->timestamp_ms,
+                                      " vs server ", now_ms, " (max skew ", skew_ms, " ms)"));
+  }
+  if (node.verifier == nullptr) {
+    return Outcome::Fail(Rejection::kSignatureInvalid, "signature: node has no usable key",
+                         absl::StrCat("node ", node_id, " key failed to load"));
+  }
+  const std::string data =
+      sigv1::StringToSign(method, options_.audience, h->node_id, h->timestamp, h->nonce);
+  absl::Status v = node.verifier->Verify(h->signature, data);
+  if (!v.ok() && node.previous_verifier != nullptr && now < node.previous_valid_until) {
+    v = node.previous_verifier->Verify(h->signature, data);
+  }
+  if (!v.ok()) {
+    return Outcome::Fail(Rejection::kSignatureInvalid, "signature: does not verify",
+                         absl::StrCat("node ", node_id, " method ", std::string(method),
+                                      " audience ", options_.audience, ": ",
+                                      std::string(v.message())));
+  }
+  // Only a verified call may take a replay-cache slot: junk cannot fill it.
+  absl::Status fresh = replay_->CheckAndInsert(h->node_id, h->nonce,
+                                               absl::FromUnixMillis(h->timestamp_ms) +
+                                                   options_.max_skew,
+                                               now);
+  if (absl::IsAlreadyExists(fresh)) {
+    return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
+                         absl::StrCat("node ", node_id, " replayed nonce"));
+  }
+  if (!fresh.ok()) {
+    return Outcome::Fail(Rejection::kReplayCacheFull, "signature: replay cache full, retry later",
+                         "replay cache at capacity", grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  return Outcome::Ok(std::move(p));
+}
+
+Authorizer::Outcome Authorizer::CheckToken(const Metadata& md, const CredentialSnapshot& snap,
+                                           absl::Time now) const {
+  std::optional<std::string_view> token;
+  if (auto auth = Find(md, "authorization")) {
+    // RFC 6750: the scheme is case-insensitive.
+    if (auth->size() < 7 || !absl::EqualsIgnoreCase(absl::string_view(auth->data(), 7), "bearer ")) {
+      return Outcome::Fail(Rejection::kMalformed, "token: authorization is not a Bearer token");
+    }
+    token = auth->substr(7);
+  }
+  if (auto alt = Find(md, "access-token")) {
+    if (token && !crypto::ConstantTimeEquals(*token, *alt)) {
+      return Outcome::Fail(Rejection::kMalformed,
+                           "token: authorization and access-token disagree");
+    }
+    token = alt;
+  }
+  if (!token || token->empty()) return Outcome::Fail(Rejection::kMalformed, "token: empty");
+  if (token->size() > kMaxSecretChars) {
+    return Outcome::Fail(Rejection::kMalformed, "token: too long");
+  }
+  // Looked up by its SHA-256: the table lookup's timing can at most reveal bits of a hash, never
+  // of the token; the final equality is constant-time all the same.
+  const std::string hash = crypto::Sha256(*token);
+  auto it = snap.tokens.find(hash);
+  if (it == snap.tokens.end() || !crypto::ConstantTimeEquals(it->second.hash, hash)) {
+    return Outcome::Fail(Rejection::kTokenInvalid, "token: unknown or revoked");
+  }
+  const TokenCredential& t = it->second;
+  if (now >= t.expires_at) {
+    return Outcome::Fail(Rejection::kTokenExpired, "token: expired",
+                         absl::StrCat("token of ", t.principal, " expired"));
+  }
+  return Outcome::Ok(Principal{t.kind, t.principal, t.roles, kToken});
+}
+
+Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
+                                            const CredentialSnapshot& snap) const {
+  auto key = Find(md, "app-key");
+  if (!key) key = Find(md, "app_key");
+  auto secret = Find(md, "app-secret");
+  if (!secret) secret = Find(md, "app_secret");
+  if (!key) return Outcome::Fail(Rejection::kMalformed, "app_key: app-key missing");
+  if (!secret) return Outcome::Fail(Rejection::kMalformed, "app_key: app-secret missing");
+  if (key->size() > 128 || secret->size() > kMaxSecretChars) {
+    return Outcome::Fail(Rejection::kMalformed, "app_key: value too long");
+  }
+  const std::string hash = crypto::Sha256(*secret);
+  auto it = snap.apps.find(std::string(*key));
+  // One message for unknown key, wrong secret and disabled key: no key enumeration.
+  if (it == snap.apps.end() || !crypto::ConstantTimeEquals(it->second.secret_hash, hash) ||
+      !it->second.enabled) {
+    return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
+                         absl::StrCat("app key ", std::string(*key),
+                                      it == snap.apps.end()      ? " unknown"
+                                      : !it->second.enabled      ? " disabled"
+                                                                 : " wrong secret"));
+  }
+  return Outcome::Ok(Principal{Principal::Kind::kApp, it->second.principal, it->second.roles,
+                               kAppKey});
+}
+
+Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
+                                          const CredentialSnapshot& snap) const {
+  std::string id;
+  const std::string prefix = absl::StrCat("spiffe://", options_.trust_domain, "/node/");
+  if (absl::StartsWith(peer.spiffe_id, prefix) && peer.spiffe_id.size() > prefix.size()) {
+    id = peer.spiffe_id.substr(prefix.size());
+  } else {
+    id = peer.common_name;
+  }
+  if (id.empty()) {
+    return Outcome::Fail(Rejection::kMtlsUnregistered, "mtls: certificate names no node");
+  }
+  auto it = snap.nodes.find(id);
+  if (options_.mtls_require_registered && (it == snap.nodes.end() || !it->second.enabled)) {
+    return Outcome::Fail(Rejection::kMtlsUnregistered, "mtls: node not registered or disabled",
+                         absl::StrCat("certificate node ", id));
+  }
+  std::vector<std::string> roles;
+  if (it != snap.nodes.end() && it->second.enabled) roles = it->second.roles;
+  return Outcome::Ok(Principal{Principal::Kind::kNode, std::move(id), std::move(roles), kMtls});
+}
+
+Decision Authorizer::Reject(Rejection why, grpc::StatusCode code, std::string message,
+                            std::string detail) {
+  rejections_[static_cast<int>(why)].fetch_add(1, std::memory_order_relaxed);
+  Decision d;
+  d.status = grpc::Status(code, std::move(message));
+  d.rejection = why;
+  d.detail = std::move(detail);
+  return d;
+}
+
+Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
+                               const tls::PeerIdentity& peer, absl::Time now) {
+  const Rule& rule = policy_->Resolve(full_method);
+  if (rule.is_public) return Decision{};
+  const uint32_t accepted =
+      (rule.authenticators == 0 ? kAllAuthenticators : rule.authenticators) & options_.enabled;
+  std::shared_ptr<const CredentialSnapshot> snap = cache_->snapshot();
+
+  Principal principal;
+  uint32_t presented = 0;  // credentials present but not accepted here
+  auto take = [&](Outcome&& o) -> std::optional<Decision> {
+    if (o.state == Outcome::State::kFailed) {
+      return Reject(o.rejection, o.code, std::move(o.message), std::move(o.detail));
+    }
+    if (o.state == Outcome::State::kOk) {
+      if (!principal.authenticated()) {
+        principal = std::move(o.principal);
+      } else {
+        principal.authenticators |= o.principal.authenticators;
+      }
+    }
+    return std::nullopt;
+  };
+  // Per-call credentials first: a present-but-invalid one fails the call (fail closed), and the
+  // most specific identity (signature, then token, then app key) becomes the principal.
+  if (HasSignatureHeaders(md)) {
+    if (accepted & kSignature) {
+      if (auto d = take(CheckSignature(full_method, md, *snap, now, /*verify=*/true))) return *d;
+    } else {
+      presented |= kSignature;
+    }
+  }
+  if (HasToken(md)) {
+    if (accepted & kToken) {
+      if (auto d = take(CheckToken(md, *snap, now))) return *d;
+    } else {
+      presented |= kToken;
+    }
+  }
+  if (HasAppKey(md)) {
+    if (accepted & kAppKey) {
+      if (auto d = take(CheckAppKey(md, *snap))) return *d;
+    } else {
+      presented |= kAppKey;
+    }
+  }
+  if (peer.authenticated) {
+    if (accepted & kMtls) {
+      Outcome o = CheckMtls(peer, *snap);
+      // A transport certificate is always there under client_auth = "require"; it fails the call
+      // only when it is the sole credential.
+      bool ignore = o.state == Outcome::State::kFailed && principal.authenticated();
+      if (!ignore) {
+        if (auto d = take(std::move(o))) return *d;
+      }
+    } else {
+      presented |= kMtls;
+    }
+  }
+  if (!principal.authenticated()) {
+    std::string accepts = AuthenticatorNames(accepted);
+    if (presented != 0) {
+      return Reject(Rejection::kNotAccepted, grpc::StatusCode::UNAUTHENTICATED,
+                    absl::StrCat("credential not accepted for this method (accepts: ",
+                                 accepts.empty() ? "none enabled" : accepts, ")"),
+                    absl::StrCat("rule ", rule.pattern, " from ", rule.source, "; presented ",
+                                 AuthenticatorNames(presented)));
+    }
+    return Reject(Rejection::kNoCredential, grpc::StatusCode::UNAUTHENTICATED,
+                  absl::StrCat("no credential (this method accepts: ",
+                               accepts.empty() ? "none enabled" : accepts, ")"),
+                  absl::StrCat("rule ", rule.pattern, " from ", rule.source));
+  }
+  if (!rule.roles.empty() && !principal.HasAnyRole(rule.roles)) {
+    Decision d = Reject(Rejection::kRoleMissing, grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("permission denied: needs one of the roles ",
+                                     absl::StrJoin(rule.roles, ", ")),
+                        absl::StrCat(principal.ToString(), " has roles [",
+                                     absl::StrJoin(principal.roles, ","), "]; rule ",
+                                     rule.pattern, " from ", rule.source));
+    d.principal = std::move(principal);
+    return d;
+  }
+  Decision d;
+  d.principal = std::move(principal);
+  return d;
+}
+
+Principal Authorizer::Derive(const Metadata& md, const tls::PeerIdentity& peer,
+                             absl::Time now) const {
+  std::shared_ptr<const CredentialSnapshot> snap = cache_->snapshot();
+  Principal principal;
+  auto take = [&](Outcome&& o) {
+    if (o.state != Outcome::State::kOk) return;
+    if (!principal.authenticated()) {
+      principal = std::move(o.principal);
+    } else {
+      principal.authenticators |= o.principal.authenticators;
+    }
+  };
+  if ((options_.enabled & kSignature) && HasSignatureHeaders(md)) {
+    take(CheckSignature("", md, *snap, now, /*verify=*/false));
+  }
+  if ((options_.enabled & kToken) && HasToken(md)) take(CheckToken(md, *snap, now));
+  if ((options_.enabled & kAppKey) && HasAppKey(md)) take(CheckAppKey(md, *snap));
+  if ((options_.enabled & kMtls) && peer.authenticated) take(CheckMtls(peer, *snap));
+  return principal;
+}
+
+}  // namespace nodegate::auth

@@ -1,0 +1,106 @@
+// The one object that decides every call (design §1, §7): authenticate the call's credentials
+// (mtls · signature · token · app_key) into a Principal, then apply the method's rule. CPU-only,
+// against in-memory state (policy, credential snapshot, replay cache), so that it can run inline in
+// gRPC's auth hook — or in any server core's dispatch step — before any service code.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <grpcpp/support/status.h>
+#include <grpcpp/support/string_ref.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "auth/credential_cache.h"
+#include "auth/policy.h"
+#include "auth/principal.h"
+#include "auth/replay_cache.h"
+#include "tls/peer_identity.h"
+
+namespace nodegate::auth {
+
+using Metadata = std::multimap<grpc::string_ref, grpc::string_ref>;
+
+struct AuthorizerOptions {
+  std::string audience;  // this node's id: what signatures must name
+  std::string trust_domain = "nodegate.local";
+  uint32_t enabled = kAllAuthenticators;
+  bool mtls_require_registered = false;  // mtls vouches only for nodes present and enabled
+  absl::Duration max_skew = absl::Seconds(60);
+  size_t replay_cache_capacity = 100000;
+};
+
+// Why a call was refused; one counter each.
+enum class Rejection {
+  kNoCredential,
+  kNotAccepted,
+  kMalformed,
+  kSignatureUnknownNode,
+  kSignatureNodeDisabled,
+  kSignatureSkew,
+  kSignatureInvalid,
+  kSignatureReplay,
+  kReplayCacheFull,
+  kTokenInvalid,
+  kTokenExpired,
+  kAppKeyInvalid,
+  kMtlsUnregistered,
+  kRoleMissing,
+  kCount,
+};
+std::string_view RejectionName(Rejection r);
+
+struct Decision {
+  grpc::Status status;   // OK, or the code and wire message (category only, never a secret)
+  Principal principal;
+  Rejection rejection = Rejection::kCount;  // kCount when allowed
+  std::string detail;    // for the access log only: which rule, which node, expected vs actual
+};
+
+class Authorizer {
+ public:
+  // `cache` must outlive the authorizer.
+  static absl::StatusOr<std::unique_ptr<Authorizer>> New(AuthorizerOptions options,
+                                                         std::shared_ptr<const Policy> policy,
+                                                         const CredentialCache* cache);
+
+  Decision Authorize(std::string_view full_method, const Metadata& metadata,
+                     const tls::PeerIdentity& peer, absl::Time now);
+
+  // The Principal of a call that Authorize() already allowed, re-derived from its metadata and peer
+  // certificate without the signature check and replay bookkeeping (what handlers and the access
+  // log call). Unauthenticated (kind kNone) for a public call without credentials.
+  Principal Derive(const Metadata& metadata, const tls::PeerIdentity& peer, absl::Time now) const;
+
+  const Policy& policy() const { return *policy_; }
+  const AuthorizerOptions& options() const { return options_; }
+  uint64_t rejections(Rejection r) const { return rejections_[static_cast<int>(r)].load(); }
+  size_t replay_cache_size() const { return replay_->size(); }
+
+ private:
+  Authorizer(AuthorizerOptions options, std::shared_ptr<const Policy> policy,
+             const CredentialCache* cache, std::unique_ptr<ReplayCache> replay)
+      : options_(std::move(options)), policy_(std::move(policy)), cache_(cache),
+        replay_(std::move(replay)) {}
+
+  struct Outcome;  // one authenticator's verdict
+  Outcome CheckSignature(std::string_view method, const Metadata& md,
+                         const CredentialSnapshot& snap, absl::Time now, bool verify) const;
+  Outcome CheckToken(const Metadata& md, const CredentialSnapshot& snap, absl::Time now) const;
+  Outcome CheckAppKey(const Metadata& md, const CredentialSnapshot& snap) const;
+  Outcome CheckMtls(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
+  Decision Reject(Rejection why, grpc::StatusCode code, std::string message, std::string detail);
+
+  const AuthorizerOptions options_;
+  const std::shared_ptr<const Policy> policy_;
+  const CredentialCache* cache_;
+  std::unique_ptr<ReplayCache> replay_;
+  mutable std::array<std::atomic<uint64_t>, static_cast<int>(Rejection::kCount)> rejections_{};
+};
+
+}  // namespace nodegate::auth

@@ -1,0 +1,11 @@
+#include "auth/call_principal.h"
+
+namespace nodegate::auth {
+
+Principal CallPrincipal(const Authorizer& authorizer, const grpc::ServerContextBase& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  tls::PeerIdentity peer = tls::PeerIdentityFrom(auth.get());
+  return authorizer.Derive(context.client_metadata(), peer, absl::Now());
+}
+
+}  // namespace nodegate::auth

@@ -1,0 +1,56 @@
+#include "auth/credential_cache.h"
+
+#include "spdlog/spdlog.h"
+
+namespace nodegate::auth {
+
+absl::StatusOr<std::unique_ptr<CredentialCache>> CredentialCache::Start(
+    std::shared_ptr<CredentialSource> source, absl::Duration poll) {
+  std::unique_ptr<CredentialCache> cache(new CredentialCache(std::move(source)));
+  if (absl::Status s = cache->Refresh(/*force=*/true); !s.ok()) return s;
+  if (poll > absl::ZeroDuration()) {
+    cache->thread_ = std::thread([raw = cache.get(), poll] { raw->Run(poll); });
+  }
+  return cache;
+}
+
+CredentialCache::~CredentialCache() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status CredentialCache::Refresh(bool force) {
+  std::lock_guard<std::mutex> lock(refresh_mu_);
+  // Read the generation before loading: a write racing with Load() moves it again, and the next
+  // poll reloads.
+  uint64_t gen = source_->Generation();
+  if (!force && gen == generation_ && snapshot()) return absl::OkStatus();
+  absl::StatusOr<CredentialSnapshot> loaded = source_->Load();
+  if (!loaded.ok()) return loaded.status();
+  auto fresh = std::make_shared<const CredentialSnapshot>(*std::move(loaded));
+  std::atomic_store_explicit(&snapshot_, std::shared_ptr<const CredentialSnapshot>(fresh),
+                             std::memory_order_release);
+  generation_ = gen;
+  return absl::OkStatus();
+}
+
+void CredentialCache::Run(absl::Duration poll) {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (!stop_) {
+    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(poll), [this] { return stop_; });
+    if (stop_) break;
+    lock.unlock();
+    if (absl::Status s = Refresh(); !s.ok()) {
+      // Keep serving the last good snapshot; say why the new one could not be read.
+      spdlog::error("credentials: reload failed, keeping the previous set: {}",
+                    std::string(s.message()));
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace nodegate::auth

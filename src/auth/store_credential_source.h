@@ -1,0 +1,27 @@
+// CredentialSource over the node and credential stores: builds a snapshot with every node's
+// verifier parsed once, so the per-call path never parses a key.
+#pragma once
+
+#include <memory>
+
+#include "auth/credential_cache.h"
+#include "store/credential_store.h"
+#include "store/node_store.h"
+
+namespace nodegate::auth {
+
+class StoreCredentialSource : public CredentialSource {
+ public:
+  StoreCredentialSource(std::shared_ptr<store::NodeStore> nodes,
+                        std::shared_ptr<store::CredentialStore> credentials)
+      : nodes_(std::move(nodes)), credentials_(std::move(credentials)) {}
+
+  uint64_t Generation() override;
+  absl::StatusOr<CredentialSnapshot> Load() override;
+
+ private:
+  std::shared_ptr<store::NodeStore> nodes_;
+  std::shared_ptr<store::CredentialStore> credentials_;
+};
+
+}  // namespace nodegate::auth
