@@ -1,0 +1,95 @@
+#include "tls/server_credentials.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "test_util.h"
+
+namespace nodegate::tls {
+namespace {
+
+using ::nodegate::tls::testing::NewTempDir;
+using ::nodegate::tls::testing::TestCa;
+using ::nodegate::tls::testing::WriteFile;
+using ::testing::HasSubstr;
+
+TEST(ParseClientAuthTest, ParsesEveryModeItNames) {
+  for (ClientAuth mode : {ClientAuth::kRequire, ClientAuth::kRequest, ClientAuth::kNone}) {
+    absl::StatusOr<ClientAuth> parsed = ParseClientAuth(ClientAuthName(mode));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, mode);
+  }
+  EXPECT_EQ(ClientAuthName(ClientAuth::kRequire), "require");
+  EXPECT_EQ(ClientAuthName(ClientAuth::kRequest), "request");
+  EXPECT_EQ(ClientAuthName(ClientAuth::kNone), "none");
+}
+
+TEST(ParseClientAuthTest, RefusesAnUnknownModeAndListsTheValidOnes) {
+  absl::StatusOr<ClientAuth> parsed = ParseClientAuth("optional");
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(parsed.status().message()),
+              HasSubstr("tls.client_auth: 'optional' is not one of require, request, none"));
+}
+
+TEST(ParseClientAuthTest, IsCaseSensitive) {
+  EXPECT_FALSE(ParseClientAuth("Require").ok());
+  EXPECT_FALSE(ParseClientAuth("").ok());
+}
+
+class NewServerCredentialsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = NewTempDir();
+    options_.files.cert = dir_ + "/node.pem";
+    options_.files.key = dir_ + "/node-key.pem";
+    options_.live_dir = dir_ + "/live";
+    options_.interval = absl::Hours(1);
+    pki::PemPair pair = ca_.Issue();
+    WriteFile(options_.files.cert, pair.cert_pem);
+    WriteFile(options_.files.key, pair.key_pem);
+  }
+  void TearDown() override {
+    reloader_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  CertificateReloader& Start() {
+    auto reloader = CertificateReloader::Start(options_);
+    EXPECT_TRUE(reloader.ok()) << reloader.status();
+    reloader_ = *std::move(reloader);
+    return *reloader_;
+  }
+
+  TestCa ca_{"Server CA"};
+  std::string dir_;
+  CertificateReloader::Options options_;
+  std::unique_ptr<CertificateReloader> reloader_;
+};
+
+TEST_F(NewServerCredentialsTest, RefusesClientAuthWithoutACa) {
+  for (ClientAuth mode : {ClientAuth::kRequire, ClientAuth::kRequest}) {
+    auto creds = NewServerCredentials(Start(), mode);
+    EXPECT_EQ(creds.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(creds.status().message()), HasSubstr("tls.ca: required"));
+  }
+}
+
+TEST_F(NewServerCredentialsTest, BuildsServerOnlyTlsWithoutACa) {
+  auto creds = NewServerCredentials(Start(), ClientAuth::kNone);
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  EXPECT_NE(*creds, nullptr);
+}
+
+TEST_F(NewServerCredentialsTest, BuildsMutualTlsWithACa) {
+  options_.files.ca = dir_ + "/ca.pem";
+  WriteFile(options_.files.ca, ca_.cert_pem());
+  auto creds = NewServerCredentials(Start(), ClientAuth::kRequire);
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  EXPECT_NE(*creds, nullptr);
+}
+
+}  // namespace
+}  // namespace nodegate::tls
