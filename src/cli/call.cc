@@ -1,11 +1,18 @@
-// nodegate call dice: the C++ client over mTLS, through the library's channel factory.
+// nodegate call dice|whoami|ping: the C++ client over TLS/mTLS through the library's channel
+// factory, optionally signing each call or sending a token / app key.
 #include <iostream>
 
 #include <grpcpp/client_context.h>
 
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/dice.grpc.pb.h"
+#include "auth/call_credentials.h"
+#include "base/files.h"
 #include "cli/commands.h"
+#include "crypto/key.h"
+#include "crypto/signer_factory.h"
+#include "nodegate/v1/identity.grpc.pb.h"
 #include "pki/certificate_info.h"
 #include "server/config.h"
 #include "tls/channel.h"
@@ -15,6 +22,8 @@ namespace {
 
 struct CallFlags {
   std::string config, target, ca, cert, key, server_name, timeout = "5s";
+  std::string sign_key, node_id, audience, token, token_header = "bearer", app_key, app_secret;
+  bool app_key_underscore = false;
   int count = 1;
   bool show_peer = false;
 };
@@ -29,89 +38,182 @@ const char* CodeName(grpc::StatusCode code) {
   return c >= 0 && c <= 16 ? kNames[c] : "UNKNOWN";
 }
 
-tls::ClientTlsOptions ResolveOptions(const CallFlags& f) {
-  tls::ClientTlsOptions o;
+// Config file first, then flags on top.
+CallFlags Resolve(CallFlags f) {
   if (!f.config.empty()) {
     absl::StatusOr<server::ClientConfig> c = server::LoadClientConfig(f.config);
     if (!c.ok()) Fail("call", std::string(c.status().message()), 2);
-    o = {c->target, c->ca, c->cert, c->key, c->server_name};
+    auto pick = [](std::string& flag, const std::string& from_config) {
+      if (flag.empty()) flag = from_config;
+    };
+    pick(f.target, c->target);
+    pick(f.ca, c->ca);
+    pick(f.cert, c->cert);
+    pick(f.key, c->key);
+    pick(f.server_name, c->server_name);
+    pick(f.node_id, c->node_id);
+    pick(f.audience, c->audience);
+    pick(f.sign_key, c->sign_key);
+    pick(f.token, c->token);
+    pick(f.app_key, c->app_key);
+    pick(f.app_secret, c->app_secret);
   }
-  // Flags override the config file.
-  if (!f.target.empty()) o.target = f.target;
-  if (!f.ca.empty()) o.ca_file = f.ca;
-  if (!f.cert.empty()) o.cert_file = f.cert;
-  if (!f.key.empty()) o.key_file = f.key;
-  if (!f.server_name.empty()) o.server_name = f.server_name;
-  if (o.target.empty()) Fail("call", "no target: give --target or --config", 2);
-  if (o.ca_file.empty()) Fail("call", "no CA: give --ca or --config", 2);
-  return o;
+  if (f.target.empty()) Fail("call", "no target: give --target or --config", 2);
+  if (f.ca.empty()) Fail("call", "no CA: give --ca or --config", 2);
+  return f;
 }
 
-void Dice(const CallFlags& f) {
-  tls::ClientTlsOptions options = ResolveOptions(f);
+std::shared_ptr<grpc::CallCredentials> CallCredentials(const CallFlags& f) {
+  std::shared_ptr<grpc::CallCredentials> creds;
+  auto add = [&](std::shared_ptr<grpc::CallCredentials> c) {
+    creds = creds ? grpc::CompositeCallCredentials(creds, c) : c;
+  };
+  if (!f.sign_key.empty()) {
+    if (f.node_id.empty()) Fail("call", "--sign-key needs --node-id (the signing node)", 2);
+    if (f.audience.empty()) Fail("call", "--sign-key needs --audience (the called node's id)", 2);
+    absl::StatusOr<std::string> pem = base::ReadFile(f.sign_key);
+    if (!pem.ok()) Fail("call", std::string(pem.status().message()), 2);
+    absl::StatusOr<crypto::Algorithm> alg = crypto::DetectAlgorithm(*pem);
+    if (!alg.ok()) Fail("call", "--sign-key: " + std::string(alg.status().message()), 2);
+    absl::StatusOr<std::unique_ptr<crypto::Signer>> signer = crypto::NewSigner(*alg, *pem);
+    if (!signer.ok()) Fail("call", "--sign-key: " + std::string(signer.status().message()), 2);
+    add(auth::NewSignatureCallCredentials(f.node_id, f.audience,
+                                          std::shared_ptr<const crypto::Signer>(*std::move(signer))));
+  }
+  if (!f.token.empty()) {
+    if (f.token_header != "bearer" && f.token_header != "access-token") {
+      Fail("call", "--token-header: bearer or access-token", 2);
+    }
+    add(auth::NewTokenCallCredentials(f.token, f.token_header == "bearer"
+                                                   ? auth::TokenHeader::kBearer
+                                                   : auth::TokenHeader::kAccessToken));
+  }
+  if (!f.app_key.empty() || !f.app_secret.empty()) {
+    if (f.app_key.empty() || f.app_secret.empty()) {
+      Fail("call", "--app-key and --app-secret go together", 2);
+    }
+    add(auth::NewAppKeyCallCredentials(f.app_key, f.app_secret, f.app_key_underscore));
+  }
+  return creds;
+}
+
+void AddCommonFlags(CLI::App* cmd, CallFlags* f) {
+  cmd->add_option("--config,-c", f->config, "Client config (TOML, [client] table)");
+  cmd->add_option("--target", f->target, "host:port of the node");
+  cmd->add_option("--ca", f->ca, "CA bundle that the server certificate must chain to");
+  cmd->add_option("--cert", f->cert, "Client certificate (mTLS)");
+  cmd->add_option("--key", f->key, "Client key");
+  cmd->add_option("--server-name", f->server_name, "Expected server name (default: from target)");
+  cmd->add_option("--sign-key", f->sign_key,
+                  "Sign every call (wire format v1) with this PEM private key; its algorithm is "
+                  "detected from the key");
+  cmd->add_option("--node-id", f->node_id, "Signing node id (x-node-id)");
+  cmd->add_option("--audience", f->audience, "Id of the node being called (signed audience)");
+  cmd->add_option("--token", f->token, "Access token");
+  cmd->add_option("--token-header", f->token_header,
+                  "bearer (authorization: Bearer) | access-token")
+      ->capture_default_str();
+  cmd->add_option("--app-key", f->app_key, "App key id");
+  cmd->add_option("--app-secret", f->app_secret, "App secret");
+  cmd->add_flag("--app-key-underscore", f->app_key_underscore,
+                "Send app_key/app_secret (the seed's spelling) instead of app-key/app-secret");
+  cmd->add_option("--count,-n", f->count, "Number of calls, each on a new connection")
+      ->capture_default_str();
+  cmd->add_option("--timeout", f->timeout, "Deadline per call")->capture_default_str();
+}
+
+// Runs `rpc` --count times, each on a fresh channel (so each call does its own handshake and a
+// rotated server certificate is visible to the next call).
+template <typename Rpc>
+void Repeat(const CallFlags& raw, Rpc rpc) {
+  CallFlags f = Resolve(raw);
   absl::Duration timeout;
   if (!absl::ParseDuration(f.timeout, &timeout) || timeout <= absl::ZeroDuration()) {
     Fail("call", "--timeout: '" + f.timeout + "' is not a positive duration such as 5s", 2);
   }
   if (f.count < 1) Fail("call", "--count must be at least 1", 2);
+  tls::ClientTlsOptions options{f.target, f.ca, f.cert, f.key, f.server_name};
+  std::shared_ptr<grpc::CallCredentials> call_creds = CallCredentials(f);
   for (int i = 0; i < f.count; ++i) {
-    // A fresh channel per call: each call does its own handshake, so a rotated server
-    // certificate is visible to the next call.
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::NewChannel(options);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::NewChannel(options, call_creds);
     if (!channel.ok()) Fail("call", std::string(channel.status().message()), 2);
-    auto stub = api::DiceService::NewStub(*channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
-    api::RollDieRequest req;
-    api::RollDieResponse resp;
-    grpc::Status status = stub->RollDie(&ctx, req, &resp);
+    std::string out;
+    grpc::Status status = rpc(*channel, ctx, out);
     if (!status.ok()) {
       Fail("call", std::string("call failed: ") + CodeName(status.error_code()) + ": " +
                        status.error_message());
     }
-    if (!f.show_peer) {
-      std::cout << resp.value() << std::endl;
-      continue;
-    }
-    std::string serial = "?", cn = "?";
-    if (auto auth = ctx.auth_context()) {
-      auto pem = auth->FindPropertyValues("x509_pem_cert");
-      if (!pem.empty()) {
-        auto info = pki::InspectCertificatePem(std::string(pem.front().data(), pem.front().size()),
-                                               "server certificate");
-        if (info.ok()) {
-          serial = info->serial_hex;
-          cn = info->common_name;
+    if (f.show_peer) {
+      std::string serial = "?", cn = "?";
+      if (auto auth = ctx.auth_context()) {
+        auto pem = auth->FindPropertyValues("x509_pem_cert");
+        if (!pem.empty()) {
+          auto info = pki::InspectCertificatePem(
+              std::string(pem.front().data(), pem.front().size()), "server certificate");
+          if (info.ok()) {
+            serial = info->serial_hex;
+            cn = info->common_name;
+          }
         }
       }
+      out = "value=" + out + " server_serial=" + serial + " server_cn=" + cn;
     }
-    std::cout << "value=" << resp.value() << " server_serial=" << serial << " server_cn=" << cn
-              << std::endl;
+    std::cout << out << std::endl;
   }
 }
 
 }  // namespace
 
 void AddCallCommand(CLI::App& app) {
-  auto* call = app.add_subcommand("call", "Call a node's services over TLS/mTLS.");
+  auto* call = app.add_subcommand(
+      "call",
+      "Call a node over TLS/mTLS, optionally with per-call credentials (signature, token, app "
+      "key).\nExit 1 with `call failed: CODE: message` on an RPC error.");
   call->require_subcommand(1);
-  auto* dice = call->add_subcommand(
-      "dice",
-      "api.DiceService/RollDie: prints the face (1..6). Exit 1 with `call failed: CODE: message`\n"
-      "on an RPC error.");
-  auto f = std::make_shared<CallFlags>();
-  dice->add_option("--config,-c", f->config, "Client config (TOML, [client] table)");
-  dice->add_option("--target", f->target, "host:port of the node");
-  dice->add_option("--ca", f->ca, "CA bundle that the server certificate must chain to");
-  dice->add_option("--cert", f->cert, "Client certificate (mTLS)");
-  dice->add_option("--key", f->key, "Client key");
-  dice->add_option("--server-name", f->server_name, "Expected server name (default: from target)");
-  dice->add_option("--count,-n", f->count, "Number of calls, each on a new connection")
-      ->capture_default_str();
-  dice->add_option("--timeout", f->timeout, "Deadline per call")->capture_default_str();
-  dice->add_flag("--show-peer", f->show_peer,
+
+  auto df = std::make_shared<CallFlags>();
+  auto* dice = call->add_subcommand("dice", "api.DiceService/RollDie: prints the face (1..6).");
+  AddCommonFlags(dice, df.get());
+  dice->add_flag("--show-peer", df->show_peer,
                  "Print value=N server_serial=HEX server_cn=CN (the server's certificate)");
-  dice->callback([f] { Dice(*f); });
+  dice->callback([df] {
+    Repeat(*df, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
+      api::RollDieResponse resp;
+      grpc::Status s = api::DiceService::NewStub(ch)->RollDie(&ctx, api::RollDieRequest(), &resp);
+      out = std::to_string(resp.value());
+      return s;
+    });
+  });
+
+  auto wf = std::make_shared<CallFlags>();
+  auto* whoami = call->add_subcommand(
+      "whoami", "nodegate.v1.Identity/WhoAmI: prints the Principal the node sees for you.");
+  AddCommonFlags(whoami, wf.get());
+  whoami->callback([wf] {
+    Repeat(*wf, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
+      nodegate::v1::WhoAmIResponse resp;
+      grpc::Status s = nodegate::v1::Identity::NewStub(ch)->WhoAmI(
+          &ctx, nodegate::v1::WhoAmIRequest(), &resp);
+      out = resp.kind() + ":" + resp.id() + " roles=" + absl::StrJoin(resp.roles(), ",") +
+            " via=" + absl::StrJoin(resp.authenticators(), ",") + " node=" + resp.node_id();
+      return s;
+    });
+  });
+
+  auto pf = std::make_shared<CallFlags>();
+  auto* ping = call->add_subcommand("ping", "nodegate.v1.Identity/Ping (public): prints node id.");
+  AddCommonFlags(ping, pf.get());
+  ping->callback([pf] {
+    Repeat(*pf, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
+      nodegate::v1::PingResponse resp;
+      grpc::Status s =
+          nodegate::v1::Identity::NewStub(ch)->Ping(&ctx, nodegate::v1::PingRequest(), &resp);
+      out = resp.node_id();
+      return s;
+    });
+  });
 }
 
 }  // namespace nodegate::cli

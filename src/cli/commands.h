@@ -11,6 +11,10 @@ void AddServeCommand(CLI::App& app);
 void AddInitCommand(CLI::App& app);
 void AddPkiCommand(CLI::App& app);
 void AddCallCommand(CLI::App& app);
+void AddNodeCommand(CLI::App& app);
+void AddTokenCommands(CLI::App& app);  // token + appkey
+void AddKeysCommand(CLI::App& app);
+void AddPolicyCommand(CLI::App& app);
 
 // Prints "nodegate <what>: <message>" to stderr and throws CLI::RuntimeError(code).
 [[noreturn]] void Fail(const std::string& what, const std::string& message, int code = 1);

@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   nodegate::cli::AddInitCommand(app);
   nodegate::cli::AddPkiCommand(app);
   nodegate::cli::AddCallCommand(app);
+  nodegate::cli::AddNodeCommand(app);
+  nodegate::cli::AddTokenCommands(app);
+  nodegate::cli::AddKeysCommand(app);
+  nodegate::cli::AddPolicyCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
