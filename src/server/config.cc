@@ -275,8 +275,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
     return absl::InvalidArgumentError(absl::StrCat(path, ": tls.ca: required when tls.client_auth = \"",
                                                    client_auth, "\""));
   }
-  if (c.tls.reload_interval < absl::Seconds(1)) {
-    return absl::InvalidArgumentError(path + ": tls.reload_interval: must be at least 1s");
+  if (c.tls.reload_interval < absl::Seconds(1) || c.tls.reload_interval > absl::Hours(24)) {
+    return absl::InvalidArgumentError(path + ": tls.reload_interval: must be in 1s..24h");
   }
   for (std::string* p : {&c.tls.files.cert, &c.tls.files.key, &c.tls.files.ca, &c.tls.files.crl}) {
     *p = base::ResolvePath(base, *p);

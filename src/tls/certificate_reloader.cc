@@ -43,9 +43,12 @@ CertificateReloader::CertificateReloader(const Options& options)
 
 absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Start(
     const Options& options) {
-  if (options.interval < absl::Seconds(1)) {
+  if (options.interval < absl::Seconds(1) || options.interval > absl::Hours(24)) {
     // gRPC 1.51 does not clamp a 0 s refresh: it would spin a core re-reading the key file.
-    return absl::InvalidArgumentError("tls.reload_interval: must be at least 1s");
+    return absl::InvalidArgumentError("tls.reload_interval: must be in 1s..24h");
+  }
+  if (options.poll < absl::Milliseconds(10)) {
+    return absl::InvalidArgumentError("tls reloader: source poll must be at least 10ms");
   }
   std::unique_ptr<CertificateReloader> r(new CertificateReloader(options));
   if (absl::Status s = base::MakeDirs(r->live_dir_, 0700); !s.ok()) return s;
@@ -100,6 +103,7 @@ absl::Status CertificateReloader::CheckLocked() {
     return set.status();
   }
   last_stat_signature_ = sig;
+  last_refused_digest_.clear();  // the files are valid again: a later failure is a new event
   if (set->content_digest == current_->content_digest) return absl::OkStatus();
   if (absl::Status s = Publish(*set); !s.ok()) {
     reloads_failed_.fetch_add(1);

@@ -298,7 +298,7 @@ TEST(ParseNodeConfigTest, RefusesANegativeDuration) {
 TEST(ParseNodeConfigTest, RefusesAReloadIntervalBelowOneSecond) {
   absl::StatusOr<NodeConfig> c =
       ParseNodeConfig(std::string(kMinimal) + "reload_interval = \"500ms\"\n", kPath);
-  EXPECT_EQ(Message(c), std::string(kPath) + ": tls.reload_interval: must be at least 1s");
+  EXPECT_EQ(Message(c), std::string(kPath) + ": tls.reload_interval: must be in 1s..24h");
 }
 
 TEST(ParseNodeConfigTest, AcceptsAReloadIntervalOfExactlyOneSecond) {

@@ -100,7 +100,7 @@ TEST_F(CertificateReloaderTest, StartRefusesAnIntervalBelowOneSecond) {
   auto reloader = CertificateReloader::Start(options_);
   EXPECT_EQ(reloader.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(reloader.status().message()),
-              HasSubstr("tls.reload_interval: must be at least 1s"));
+              HasSubstr("tls.reload_interval: must be in 1s..24h"));
 }
 
 TEST_F(CertificateReloaderTest, StartRefusesAnInvalidSet) {
