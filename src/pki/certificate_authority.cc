@@ -105,6 +105,19 @@ absl::StatusOr<crypto::Asn1IntegerPtr> RandomSerial() {
   return serial;
 }
 
+absl::StatusOr<std::string> MakeCsr(EVP_PKEY* key, const std::string& common_name) {
+  crypto::X509ReqPtr req(X509_REQ_new());
+  if (!req || X509_REQ_set_version(req.get(), 0) != 1) return OpenSslError("creating CSR");
+  if (absl::Status s = SetName(X509_REQ_get_subject_name(req.get()), common_name); !s.ok()) {
+    return s;
+  }
+  if (X509_REQ_set_pubkey(req.get(), key) != 1 ||
+      X509_REQ_sign(req.get(), key, DigestFor(key)) <= 0) {
+    return OpenSslError("signing CSR");
+  }
+  return CsrToPem(req.get());
+}
+
 absl::StatusOr<PemPair> CertificateAuthority::Create(const CaOptions& options) {
   if (options.common_name.empty()) return absl::InvalidArgumentError("CA common name is empty");
   absl::StatusOr<crypto::EvpPkeyPtr> key = GenerateKey(options.key_type);

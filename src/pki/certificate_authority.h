@@ -70,6 +70,10 @@ class CertificateAuthority {
   std::string cert_pem_;
 };
 
+// A PEM certificate request for `key`, signed by it, with subject CN=`common_name`. (The CA ignores
+// the subject when it signs: identity comes from the registry, not from the requester.)
+absl::StatusOr<std::string> MakeCsr(EVP_PKEY* key, const std::string& common_name);
+
 // Random positive 128-bit serial, as uppercase hex.
 absl::StatusOr<crypto::Asn1IntegerPtr> RandomSerial();
 

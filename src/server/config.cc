@@ -233,7 +233,7 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
 absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path) {
   absl::StatusOr<toml::table> root = ParseToml(text, path);
   if (!root.ok()) return root.status();
-  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth"}, path));
+  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv", "registry"}, path));
   NodeConfig c;
   c.path = path;
   const std::string base = BaseDir(path);
@@ -242,9 +242,11 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(node.String("id", &c.node.id));
   NG_RETURN_IF_ERROR(node.String("data_dir", &c.node.data_dir));
   NG_RETURN_IF_ERROR(node.String("trust_domain", &c.node.trust_domain));
+  NG_RETURN_IF_ERROR(node.String("signing_key", &c.node.signing_key));
   NG_RETURN_IF_ERROR(node.RejectUnknown());
   if (c.node.id.empty()) return absl::InvalidArgumentError(path + ": node.id: must not be empty");
   c.node.data_dir = base::ResolvePath(base, c.node.data_dir);
+  c.node.signing_key = base::ResolvePath(base, c.node.signing_key);
 
   Section grpc(root->get_as<toml::table>("grpc"), "grpc", path);
   NG_RETURN_IF_ERROR(grpc.String("listen", &c.grpc.listen));
@@ -289,6 +291,51 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
                                       : base::ResolvePath(base, c.store.path);
 
   NG_RETURN_IF_ERROR(ParseAuth(root->get_as<toml::table>("auth"), path, &c.auth));
+
+  Section ports(root->get_as<toml::table>("ports"), "ports", path);
+  int64_t first = c.ports.first, last = c.ports.last;
+  NG_RETURN_IF_ERROR(ports.Int("first", &first));
+  NG_RETURN_IF_ERROR(ports.Int("last", &last));
+  NG_RETURN_IF_ERROR(ports.Duration("lease_ttl", &c.ports.lease_ttl));
+  NG_RETURN_IF_ERROR(ports.RejectUnknown());
+  if (first < 1 || last > 65535 || first > last) {
+    return absl::InvalidArgumentError(path + ": ports.first/ports.last: need 1 <= first <= last <= 65535");
+  }
+  if (c.ports.lease_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(path + ": ports.lease_ttl: must be positive");
+  }
+  c.ports.first = static_cast<int>(first);
+  c.ports.last = static_cast<int>(last);
+
+  Section kv(root->get_as<toml::table>("kv"), "kv", path);
+  NG_RETURN_IF_ERROR(kv.Int("max_key_bytes", &c.kv.max_key_bytes));
+  NG_RETURN_IF_ERROR(kv.Int("max_value_bytes", &c.kv.max_value_bytes));
+  NG_RETURN_IF_ERROR(kv.Int("max_total_bytes", &c.kv.max_total_bytes));
+  NG_RETURN_IF_ERROR(kv.Int("max_keys", &c.kv.max_keys));
+  NG_RETURN_IF_ERROR(kv.RejectUnknown());
+  for (auto [v, name] : {std::pair{c.kv.max_key_bytes, "kv.max_key_bytes"},
+                         {c.kv.max_value_bytes, "kv.max_value_bytes"},
+                         {c.kv.max_total_bytes, "kv.max_total_bytes"},
+                         {c.kv.max_keys, "kv.max_keys"}}) {
+    if (v <= 0) return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": must be positive"));
+  }
+
+  Section reg(root->get_as<toml::table>("registry"), "registry", path);
+  int64_t cert_days = c.registry.cert_days;
+  NG_RETURN_IF_ERROR(reg.String("ca_cert", &c.registry.ca_cert));
+  NG_RETURN_IF_ERROR(reg.String("ca_key", &c.registry.ca_key));
+  NG_RETURN_IF_ERROR(reg.Int("cert_days", &cert_days));
+  NG_RETURN_IF_ERROR(reg.Duration("key_grace", &c.registry.key_grace));
+  NG_RETURN_IF_ERROR(reg.RejectUnknown());
+  if (c.registry.ca_cert.empty() != c.registry.ca_key.empty()) {
+    return absl::InvalidArgumentError(path + ": registry.ca_cert and registry.ca_key go together");
+  }
+  if (cert_days < 1 || cert_days > 3650) {
+    return absl::InvalidArgumentError(path + ": registry.cert_days: must be in 1..3650");
+  }
+  c.registry.cert_days = static_cast<int>(cert_days);
+  c.registry.ca_cert = base::ResolvePath(base, c.registry.ca_cert);
+  c.registry.ca_key = base::ResolvePath(base, c.registry.ca_key);
 
   Section log(root->get_as<toml::table>("log"), "log", path);
   NG_RETURN_IF_ERROR(log.String("level", &c.log.level));

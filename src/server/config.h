@@ -22,6 +22,7 @@ struct NodeConfig {
     std::string id = "node";
     std::string data_dir = "data";
     std::string trust_domain = "nodegate.local";
+    std::string signing_key;  // this node's signing private key (PEM); empty = none
   } node;
 
   struct Grpc {
@@ -40,6 +41,26 @@ struct NodeConfig {
   struct Store {
     std::string path;  // default: <node.data_dir>/nodegate.db
   } store;
+
+  struct Ports {
+    int first = 20000;
+    int last = 20999;
+    absl::Duration lease_ttl = absl::Hours(1);
+  } ports;
+
+  struct Kv {
+    int64_t max_key_bytes = 1024;
+    int64_t max_value_bytes = int64_t{1} << 20;
+    int64_t max_total_bytes = int64_t{256} << 20;
+    int64_t max_keys = 1'000'000;
+  } kv;
+
+  struct Registry {
+    std::string ca_cert;  // with ca_key: this node signs joining nodes' certificates
+    std::string ca_key;
+    int cert_days = 365;
+    absl::Duration key_grace = absl::Hours(24);  // old signing key accepted after KeypairSync
+  } registry;
 
   struct Auth {
     uint32_t authenticators = auth::kAllAuthenticators;

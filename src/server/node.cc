@@ -13,6 +13,12 @@
 #include "observe/access_log_interceptor.h"
 #include "services/dice.h"
 #include "services/identity.h"
+#include "services/kv.h"
+#include "services/port.h"
+#include "services/registry.h"
+#include "crypto/key.h"
+#include "crypto/signer_factory.h"
+#include "pki/certificate_authority.h"
 #include "store/sqlite/sqlite_stores.h"
 #include "spdlog/spdlog.h"
 #include "tls/certificate_reloader.h"
@@ -32,13 +38,17 @@ struct Node::Parts {
   std::shared_ptr<auth::Authorizer> authorizer;
   services::DiceService dice;
   std::unique_ptr<services::IdentityService> identity;
+  std::unique_ptr<services::PortService> ports;
+  std::unique_ptr<services::KeyValueService> kv_service;
+  std::unique_ptr<services::RegistryService> registry;
   std::unique_ptr<grpc::Server> server;  // declared last: destroyed first
 };
 
 // Every service this node registers, by full name (for the proto policy and `nodegate policy`).
 const std::vector<std::string>& ServedServices() {
   static const std::vector<std::string> kServices = {
-      "api.DiceService", "nodegate.v1.Identity", "grpc.health.v1.Health",
+      "api.DiceService",        "nodegate.v1.Identity",  "nodegate.v1.NodeRegistry",
+      "nodegate.v1.PortService", "nodegate.v1.KeyValue", "grpc.health.v1.Health",
       "grpc.reflection.v1alpha.ServerReflection"};
   return kServices;
 }
@@ -55,6 +65,50 @@ absl::StatusOr<std::shared_ptr<const auth::Policy>> BuildPolicy(const NodeConfig
   }
   return policy;
 }
+
+namespace {
+
+absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
+    const NodeConfig& config, const tls::CredentialSet& tls_set,
+    std::shared_ptr<store::NodeStore> nodes, std::shared_ptr<store::CredentialStore> credentials,
+    auth::CredentialCache* cache, std::shared_ptr<const auth::Authorizer> authorizer) {
+  services::RegistryOptions o;
+  o.node_id = config.node.id;
+  o.trust_domain = config.node.trust_domain;
+  o.ca_pem = tls_set.ca_pem;
+  o.cert_days = config.registry.cert_days;
+  o.key_grace = config.registry.key_grace;
+  std::shared_ptr<const pki::CertificateAuthority> ca;
+  if (!config.registry.ca_cert.empty()) {
+    absl::StatusOr<std::string> cert = base::ReadFile(config.registry.ca_cert);
+    if (!cert.ok()) return absl::Status(cert.status().code(), absl::StrCat("registry.ca_cert: ", cert.status().message()));
+    absl::StatusOr<std::string> key = base::ReadFile(config.registry.ca_key);
+    if (!key.ok()) return absl::Status(key.status().code(), absl::StrCat("registry.ca_key: ", key.status().message()));
+    absl::StatusOr<std::unique_ptr<pki::CertificateAuthority>> loaded =
+        pki::CertificateAuthority::Load(*cert, *key);
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat("registry.ca_cert/ca_key: ", loaded.status().message()));
+    }
+    ca = *std::move(loaded);
+    if (o.ca_pem.empty()) o.ca_pem = *cert;
+  }
+  if (!config.node.signing_key.empty()) {
+    absl::StatusOr<std::string> pem = base::ReadFile(config.node.signing_key);
+    if (!pem.ok()) return absl::Status(pem.status().code(), absl::StrCat("node.signing_key: ", pem.status().message()));
+    absl::StatusOr<crypto::Algorithm> alg = crypto::DetectAlgorithm(*pem);
+    if (!alg.ok()) return absl::InvalidArgumentError(absl::StrCat("node.signing_key: ", alg.status().message()));
+    absl::StatusOr<std::string> pub = crypto::PublicKeyPemFromPrivate(*pem);
+    if (!pub.ok()) return absl::InvalidArgumentError(absl::StrCat("node.signing_key: ", pub.status().message()));
+    o.own_algorithm = std::string(crypto::AlgorithmName(*alg));
+    o.own_public_key_pem = *pub;
+  }
+  return std::make_unique<services::RegistryService>(std::move(o), std::move(nodes),
+                                                     std::move(credentials), std::move(ca), cache,
+                                                     std::move(authorizer));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   std::unique_ptr<Node> node(new Node());
@@ -82,7 +136,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (!access_log.ok()) return access_log.status();
   p.access_log = *std::move(access_log);
 
-  absl::StatusOr<store::Stores> stores = store::OpenSqliteStores(config.store.path);
+  store::KvLimits kv_limits{config.kv.max_key_bytes, config.kv.max_value_bytes,
+                            config.kv.max_total_bytes, config.kv.max_keys};
+  absl::StatusOr<store::Stores> stores = store::OpenSqliteStores(config.store.path, kv_limits);
   if (!stores.ok()) {
     return absl::Status(stores.status().code(),
                         absl::StrCat("store.path: ", stores.status().message()));
@@ -129,6 +185,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
         log_for_rejects->Write(r);
       }));
   p.identity = std::make_unique<services::IdentityService>(config.node.id, p.authorizer);
+  p.ports = std::make_unique<services::PortService>(
+      p.leases, services::PortRange{config.ports.first, config.ports.last, config.ports.lease_ttl});
+  p.kv_service = std::make_unique<services::KeyValueService>(p.kv);
+  absl::StatusOr<std::unique_ptr<services::RegistryService>> registry =
+      NewRegistry(config, *p.reloader->current(), p.nodes, p.credential_store,
+                  p.credentials.get(), p.authorizer);
+  if (!registry.ok()) return registry.status();
+  p.registry = *std::move(registry);
 
   if (config.grpc.health) grpc::EnableDefaultHealthCheckService(true);
   if (config.grpc.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -138,6 +202,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   builder.AddListeningPort(config.grpc.listen, *creds, &port);
   builder.RegisterService(&p.dice);
   builder.RegisterService(p.identity.get());
+  builder.RegisterService(p.ports.get());
+  builder.RegisterService(p.kv_service.get());
+  builder.RegisterService(p.registry.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   if (p.access_log->enabled()) {
     std::shared_ptr<const auth::Authorizer> authorizer = p.authorizer;
