@@ -73,3 +73,26 @@ absl::StatusOr<IssuedAppKey> IssueAppKey(store::CredentialStore& store, std::str
 }
 
 }  // namespace nodegate::auth
+
+namespace nodegate::auth {
+
+absl::StatusOr<IssuedJoinToken> IssueJoinToken(store::CredentialStore& store,
+                                               const std::string& node_id,
+                                               const std::vector<std::string>& roles,
+                                               absl::Duration ttl) {
+  if (ttl <= absl::ZeroDuration() || ttl > absl::Hours(24 * 30)) {
+    return absl::InvalidArgumentError("ttl: a join token must expire, within 30 days");
+  }
+  absl::StatusOr<std::string> token = NewSecret("ngj_");
+  if (!token.ok()) return token.status();
+  store::JoinToken t;
+  t.token_hash = crypto::Sha256Hex(*token);
+  t.node_id = node_id;
+  t.roles = roles;
+  t.expires_at = absl::Now() + ttl;
+  absl::StatusOr<store::JoinToken> stored = store.CreateJoinToken(t);
+  if (!stored.ok()) return stored.status();
+  return IssuedJoinToken{*std::move(token), *std::move(stored)};
+}
+
+}  // namespace nodegate::auth

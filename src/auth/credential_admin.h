@@ -40,6 +40,16 @@ absl::StatusOr<IssuedAppKey> IssueAppKey(store::CredentialStore& store, std::str
                                          const std::string& principal,
                                          const std::vector<std::string>& roles);
 
+struct IssuedJoinToken {
+  std::string token;  // shown once; "ngj_" + base64url(32 random bytes)
+  store::JoinToken record;
+};
+// A one-time token that lets `node_id` enrol (AddNode) once before `ttl` runs out.
+absl::StatusOr<IssuedJoinToken> IssueJoinToken(store::CredentialStore& store,
+                                               const std::string& node_id,
+                                               const std::vector<std::string>& roles,
+                                               absl::Duration ttl);
+
 // A random secret with `prefix`: prefix + base64url(`bytes` random bytes).
 absl::StatusOr<std::string> NewSecret(std::string_view prefix, size_t bytes = 32);
 

@@ -12,6 +12,8 @@ void AddInitCommand(CLI::App& app);
 void AddPkiCommand(CLI::App& app);
 void AddCallCommand(CLI::App& app);
 void AddNodeCommand(CLI::App& app);
+// `node invite` (under the node command) and the top-level `join`.
+void AddJoinCommands(CLI::App& app, CLI::App* node);
 void AddTokenCommands(CLI::App& app);  // token + appkey
 void AddKeysCommand(CLI::App& app);
 void AddPolicyCommand(CLI::App& app);

@@ -95,6 +95,8 @@ void AddNodeCommand(CLI::App& app) {
     });
   }
 
+  AddJoinCommands(app, node);
+
   auto* remove = node->add_subcommand("remove", "Remove a node from the registry.");
   AddStoreFlags(remove, flags.get());
   remove->add_option("--id", *id, "Node id")->required();
