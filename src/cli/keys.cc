@@ -1,9 +1,16 @@
 // nodegate keys gen: a signing key pair for per-call signatures.
 #include <iostream>
 
+#include <grpcpp/client_context.h>
+
+#include "auth/call_credentials.h"
 #include "base/files.h"
 #include "cli/commands.h"
 #include "crypto/key.h"
+#include "crypto/signer_factory.h"
+#include "nodegate/v1/registry.grpc.pb.h"
+#include "server/config.h"
+#include "tls/channel.h"
 
 namespace nodegate::cli {
 
@@ -36,6 +43,57 @@ void AddKeysCommand(CLI::App& app) {
     auto fp = crypto::PublicKeyFingerprint(kp->public_key_pem);
     std::cout << "wrote " << priv << " and " << pub << " (" << alg_name
               << ", sha256 " << (fp.ok() ? *fp : "?") << ")" << std::endl;
+  });
+
+  auto* rotate = keys->add_subcommand(
+      "rotate",
+      "Rotate this node's signing key: make a new key, register it with NodeRegistry/KeypairSync\n"
+      "(signed by the current key), then replace the client config's sign_key file. The old key\n"
+      "stays valid on the registry for registry.key_grace.");
+  auto r = std::make_shared<std::pair<std::string, std::string>>("", "ed25519");
+  rotate->add_option("--config,-c", r->first, "Client config written by `nodegate join`")
+      ->required();
+  rotate->add_option("--alg", r->second, "Algorithm of the new key")->capture_default_str();
+  rotate->callback([r] {
+    absl::StatusOr<server::ClientConfig> c = server::LoadClientConfig(r->first);
+    if (!c.ok()) Fail("keys rotate", std::string(c.status().message()), 2);
+    if (c->sign_key.empty() || c->node_id.empty() || c->audience.empty()) {
+      Fail("keys rotate", "the client config needs sign_key, node_id and audience", 2);
+    }
+    absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(r->second);
+    if (!alg.ok()) Fail("keys rotate", std::string(alg.status().message()), 2);
+    absl::StatusOr<std::string> old_pem = base::ReadFile(c->sign_key);
+    if (!old_pem.ok()) Fail("keys rotate", std::string(old_pem.status().message()));
+    absl::StatusOr<crypto::Algorithm> old_alg = crypto::DetectAlgorithm(*old_pem);
+    if (!old_alg.ok()) Fail("keys rotate", std::string(old_alg.status().message()));
+    absl::StatusOr<std::unique_ptr<crypto::Signer>> signer = crypto::NewSigner(*old_alg, *old_pem);
+    if (!signer.ok()) Fail("keys rotate", std::string(signer.status().message()));
+    absl::StatusOr<crypto::KeyPair> kp = crypto::GenerateKeyPair(*alg);
+    if (!kp.ok()) Fail("keys rotate", std::string(kp.status().message()));
+    auto channel = tls::NewChannel(
+        {c->target, c->ca, c->cert, c->key, c->server_name},
+        auth::NewSignatureCallCredentials(c->node_id, c->audience,
+                                          std::shared_ptr<const crypto::Signer>(*std::move(signer))));
+    if (!channel.ok()) Fail("keys rotate", std::string(channel.status().message()));
+    nodegate::v1::KeypairSyncRequest req;
+    req.set_new_algorithm(r->second);
+    req.set_new_public_key_pem(kp->public_key_pem);
+    nodegate::v1::KeypairSyncResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = nodegate::v1::NodeRegistry::NewStub(*channel)->KeypairSync(&ctx, req, &resp);
+    if (!s.ok()) Fail("keys rotate", "KeypairSync refused: " + s.error_message());
+    // Keep the previous key beside the new one until the grace period ends.
+    (void)base::WriteFileAtomic(c->sign_key + ".previous", *old_pem, 0600);
+    if (absl::Status st = base::WriteFileAtomic(c->sign_key, kp->private_key_pem, 0600); !st.ok()) {
+      Fail("keys rotate", "the registry has the new key but writing it failed: " +
+                              std::string(st.message()));
+    }
+    std::cout << "rotated " << c->node_id << " to " << r->second << "; previous key valid until "
+              << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                  absl::FromUnixMillis(resp.previous_key_valid_until_unix_ms()),
+                                  absl::UTCTimeZone())
+              << "; " << resp.peers_size() << " peer key(s) known" << std::endl;
   });
 }
 
