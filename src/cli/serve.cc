@@ -37,6 +37,10 @@ int Serve(const std::string& config_path) {
   absl::StatusOr<std::unique_ptr<server::Node>> node = server::Node::Create(*config);
   if (!node.ok()) Fail("serve", std::string(node.status().message()));
   spdlog::info("node {} listening grpc={}", config->node.id, (*node)->grpc_address());
+  if (!(*node)->local_address().empty()) {
+    spdlog::info("node {} listening local={} (plaintext h2c, loopback only, same auth checks)",
+                 config->node.id, (*node)->local_address());
+  }
   std::filesystem::path client_toml =
       std::filesystem::path(config_path).parent_path() / "client.toml";
   if (std::filesystem::exists(client_toml)) {

@@ -250,6 +250,7 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
 
   Section grpc(root->get_as<toml::table>("grpc"), "grpc", path);
   NG_RETURN_IF_ERROR(grpc.String("listen", &c.grpc.listen));
+  NG_RETURN_IF_ERROR(grpc.String("local_listen", &c.grpc.local_listen));
   NG_RETURN_IF_ERROR(grpc.Duration("shutdown_grace", &c.grpc.shutdown_grace));
   NG_RETURN_IF_ERROR(grpc.Bool("reflection", &c.grpc.reflection));
   NG_RETURN_IF_ERROR(grpc.Bool("health", &c.grpc.health));
@@ -257,6 +258,16 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   if (c.grpc.listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": grpc.listen: '", c.grpc.listen, "' is not host:port"));
+  }
+
+  if (!c.grpc.local_listen.empty()) {
+    const std::string& a = c.grpc.local_listen;
+    bool loopback = a.rfind("127.", 0) == 0 || a.rfind("localhost:", 0) == 0 ||
+                    a.rfind("[::1]:", 0) == 0;
+    if (!loopback || a.rfind(':') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": grpc.local_listen: '", a, "' must be a loopback host:port (127.x, [::1])"));
+    }
   }
 
   Section tls(root->get_as<toml::table>("tls"), "tls", path);

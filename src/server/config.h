@@ -27,6 +27,10 @@ struct NodeConfig {
 
   struct Grpc {
     std::string listen = "127.0.0.1:8443";
+    // Optional plaintext (h2c) listener for a proxy on the same host (nginx grpc_pass) or local
+    // benchmarks. Loopback only: gRPC's local-TCP credentials refuse other peers, and the auth
+    // hook runs on it exactly as on the TLS listener (no client certificate, so no mtls).
+    std::string local_listen;
     absl::Duration shutdown_grace = absl::Seconds(10);
     bool reflection = true;
     bool health = true;

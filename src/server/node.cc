@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
@@ -168,7 +169,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (!authorizer.ok()) return authorizer.status();
   p.authorizer = *std::move(authorizer);
   std::shared_ptr<observe::AccessLog> log_for_rejects = p.access_log;
-  (*creds)->SetAuthMetadataProcessor(std::make_shared<auth::AuthProcessor>(
+  auto processor = std::make_shared<auth::AuthProcessor>(
       p.authorizer, [log_for_rejects](const auth::RejectedCall& call) {
         // Refused calls never reach interceptors: the hook writes their access-log line.
         observe::AccessRecord r;
@@ -183,7 +184,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
                                 call.decision->detail.empty() ? "" : ": ",
                                 call.decision->detail);
         log_for_rejects->Write(r);
-      }));
+      });
+  (*creds)->SetAuthMetadataProcessor(processor);
   p.identity = std::make_unique<services::IdentityService>(config.node.id, p.authorizer);
   p.ports = std::make_unique<services::PortService>(
       p.leases, services::PortRange{config.ports.first, config.ports.last, config.ports.lease_ttl});
@@ -200,6 +202,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.grpc.listen, *creds, &port);
+  int local_port = 0;
+  if (!config.grpc.local_listen.empty()) {
+    std::shared_ptr<grpc::ServerCredentials> local =
+        grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+    local->SetAuthMetadataProcessor(processor);  // the same checks as on the TLS listener
+    builder.AddListeningPort(config.grpc.local_listen, local, &local_port);
+  }
   builder.RegisterService(&p.dice);
   builder.RegisterService(p.identity.get());
   builder.RegisterService(p.ports.get());
@@ -223,8 +232,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (config.grpc.health) {
     p.server->GetHealthCheckService()->SetServingStatus(true);
   }
+  if (!config.grpc.local_listen.empty() && local_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("grpc.local_listen: cannot listen on ", config.grpc.local_listen));
+  }
   std::string host = config.grpc.listen.substr(0, config.grpc.listen.rfind(':'));
   node->grpc_address_ = absl::StrCat(host, ":", port);
+  if (local_port != 0) {
+    const std::string& l = config.grpc.local_listen;
+    node->local_address_ = absl::StrCat(l.substr(0, l.rfind(':')), ":", local_port);
+  }
   const auto& leaf = p.reloader->current()->leaf;
   spdlog::info("node {}: tls serial {} subject {} expires {}; client_auth={}; reload every {}",
                config.node.id, leaf.serial_hex, leaf.subject,

@@ -26,6 +26,8 @@ class Node {
 
   // "host:port" actually bound (resolves port 0).
   const std::string& grpc_address() const { return grpc_address_; }
+  // The plaintext loopback listener's address; empty when grpc.local_listen is unset.
+  const std::string& local_address() const { return local_address_; }
 
   // Re-checks the TLS files now (SIGHUP); the error says why a new set was refused.
   absl::Status Reload();
@@ -37,6 +39,7 @@ class Node {
   struct Parts;
   std::unique_ptr<Parts> parts_;
   std::string grpc_address_;
+  std::string local_address_;
 };
 
 }  // namespace nodegate::server

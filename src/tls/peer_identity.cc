@@ -14,9 +14,11 @@ std::string First(const grpc::AuthContext& ctx, const char* name) {
 PeerIdentity PeerIdentityFrom(const grpc::AuthContext* context) {
   PeerIdentity id;
   if (context == nullptr) return id;
-  // Only a verified certificate yields properties: gRPC fills them after the chain verified.
+  // Only a verified certificate yields x509 properties (gRPC fills them after the chain verified).
+  // IsPeerAuthenticated() alone is not enough: local-TCP credentials report an authenticated peer
+  // without any certificate.
   id.common_name = First(*context, "x509_common_name");
-  id.authenticated = context->IsPeerAuthenticated() || !id.common_name.empty();
+  id.authenticated = !context->FindPropertyValues("x509_pem_cert").empty();
   for (const grpc::string_ref& uri : context->FindPropertyValues("peer_uri")) {
     std::string u(uri.data(), uri.size());
     if (u.rfind("spiffe://", 0) == 0) {
