@@ -9,6 +9,7 @@
 #include "auth/signature_v1.h"
 #include "crypto/constant_time.h"
 #include "crypto/digest.h"
+#include "spdlog/spdlog.h"
 
 namespace nodegate::auth {
 namespace {
@@ -54,10 +55,13 @@ std::string_view RejectionName(Rejection r) {
     case Rejection::kAppKeyInvalid: return "app_key_invalid";
     case Rejection::kMtlsUnregistered: return "mtls_unregistered";
     case Rejection::kRoleMissing: return "role_missing";
+    case Rejection::kForwardedInvalid: return "forwarded_cert_invalid";
     case Rejection::kCount: break;
   }
   return "allowed";
 }
+
+static std::string NodeIdOf(const tls::PeerIdentity& peer, std::string_view trust_domain);
 
 struct Authorizer::Outcome {
   enum class State { kAbsent, kOk, kFailed } state = State::kAbsent;
@@ -241,13 +245,7 @@ Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
 
 Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
                                           const CredentialSnapshot& snap) const {
-  std::string id;
-  const std::string prefix = absl::StrCat("spiffe://", options_.trust_domain, "/node/");
-  if (absl::StartsWith(peer.spiffe_id, prefix) && peer.spiffe_id.size() > prefix.size()) {
-    id = peer.spiffe_id.substr(prefix.size());
-  } else {
-    id = peer.common_name;
-  }
+  std::string id = NodeIdOf(peer, options_.trust_domain);
   if (id.empty()) {
     return Outcome::Fail(Rejection::kMtlsUnregistered, "mtls: certificate names no node");
   }
@@ -259,6 +257,52 @@ Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
   std::vector<std::string> roles;
   if (it != snap.nodes.end() && it->second.enabled) roles = it->second.roles;
   return Outcome::Ok(Principal{Principal::Kind::kNode, std::move(id), std::move(roles), kMtls});
+}
+
+static std::string NodeIdOf(const tls::PeerIdentity& peer, std::string_view trust_domain) {
+  const std::string prefix = absl::StrCat("spiffe://", std::string(trust_domain), "/node/");
+  if (absl::StartsWith(peer.spiffe_id, prefix) && peer.spiffe_id.size() > prefix.size()) {
+    return peer.spiffe_id.substr(prefix.size());
+  }
+  return peer.common_name;
+}
+
+bool Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,
+                                const CredentialSnapshot& snap) const {
+  const auto& f = options_.forwarded;
+  if (peer.transport == "local") return f.trust_local;
+  if (!peer.authenticated) return false;
+  const std::string id = NodeIdOf(peer, options_.trust_domain);
+  for (const std::string& p : f.trusted_proxies) {
+    if (p == id) return true;
+  }
+  auto it = snap.nodes.find(id);
+  if (it == snap.nodes.end() || !it->second.enabled) return false;
+  for (const std::string& role : it->second.roles) {
+    if (role == "proxy") return true;
+  }
+  return false;
+}
+
+absl::StatusOr<tls::PeerIdentity> Authorizer::EffectivePeer(const Metadata& md,
+                                                            const tls::PeerIdentity& peer,
+                                                            const CredentialSnapshot& snap,
+                                                            absl::Time now, bool count) const {
+  const auto& f = options_.forwarded;
+  std::optional<std::string_view> header = Find(md, f.header);
+  if (!header) return peer;
+  if (!f.enabled || !IsTrustedProxy(peer, snap)) {
+    if (!count) return peer;
+    // Log the first occurrences and then every power of two: visible, but no log flood.
+    uint64_t n = forwarded_ignored_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if ((n & (n - 1)) == 0) {
+      spdlog::warn("ignored {} from a peer that is not a trusted proxy (cn '{}', transport {}; "
+                   "{} so far)",
+                   f.header, peer.common_name, peer.transport, n);
+    }
+    return peer;
+  }
+  return forwarded_verifier_->Verify(*header, now);
 }
 
 Decision Authorizer::Reject(Rejection why, grpc::StatusCode code, std::string message,
@@ -317,9 +361,14 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
       presented |= kAppKey;
     }
   }
-  if (peer.authenticated) {
+  absl::StatusOr<tls::PeerIdentity> effective = EffectivePeer(md, peer, *snap, now, /*count=*/true);
+  if (!effective.ok()) {
+    return Reject(Rejection::kForwardedInvalid, grpc::StatusCode::UNAUTHENTICATED,
+                  std::string(effective.status().message()), "from a trusted proxy");
+  }
+  if (effective->authenticated) {
     if (accepted & kMtls) {
-      Outcome o = CheckMtls(peer, *snap);
+      Outcome o = CheckMtls(*effective, *snap);
       // A transport certificate is always there under client_auth = "require"; it fails the call
       // only when it is the sole credential.
       bool ignore = o.state == Outcome::State::kFailed && principal.authenticated();
@@ -376,7 +425,11 @@ Principal Authorizer::Derive(const Metadata& md, const tls::PeerIdentity& peer,
   }
   if ((options_.enabled & kToken) && HasToken(md)) take(CheckToken(md, *snap, now));
   if ((options_.enabled & kAppKey) && HasAppKey(md)) take(CheckAppKey(md, *snap));
-  if ((options_.enabled & kMtls) && peer.authenticated) take(CheckMtls(peer, *snap));
+  if (options_.enabled & kMtls) {
+    absl::StatusOr<tls::PeerIdentity> effective =
+        EffectivePeer(md, peer, *snap, now, /*count=*/false);
+    if (effective.ok() && effective->authenticated) take(CheckMtls(*effective, *snap));
+  }
   return principal;
 }
 

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "auth/credential_cache.h"
+#include "auth/forwarded_identity.h"
 #include "auth/policy.h"
 #include "auth/principal.h"
 #include "auth/replay_cache.h"
@@ -33,6 +34,18 @@ struct AuthorizerOptions {
   bool mtls_require_registered = false;  // mtls vouches only for nodes present and enabled
   absl::Duration max_skew = absl::Seconds(60);
   size_t replay_cache_capacity = 100000;
+
+  // Client identity forwarded by a TLS-terminating proxy (docs/deploy.md). Only a trusted proxy's
+  // header is used: a peer whose certificate names a node in `trusted_proxies` or a registered,
+  // enabled node with the role "proxy", or — when `trust_local` — any caller on the plaintext
+  // loopback listener. From anyone else the header is ignored (and logged).
+  struct Forwarded {
+    bool enabled = false;
+    std::string header = "x-forwarded-client-cert";
+    std::vector<std::string> trusted_proxies;
+    bool trust_local = false;
+    ForwardedCertVerifier::TrustSource trust;  // the node's current CA (required when enabled)
+  } forwarded;
 };
 
 // Why a call was refused; one counter each.
@@ -51,6 +64,7 @@ enum class Rejection {
   kAppKeyInvalid,
   kMtlsUnregistered,
   kRoleMissing,
+  kForwardedInvalid,
   kCount,
 };
 std::string_view RejectionName(Rejection r);
@@ -80,13 +94,22 @@ class Authorizer {
   const Policy& policy() const { return *policy_; }
   const AuthorizerOptions& options() const { return options_; }
   uint64_t rejections(Rejection r) const { return rejections_[static_cast<int>(r)].load(); }
+  uint64_t forwarded_ignored() const { return forwarded_ignored_.load(); }
   size_t replay_cache_size() const { return replay_->size(); }
 
  private:
   Authorizer(AuthorizerOptions options, std::shared_ptr<const Policy> policy,
              const CredentialCache* cache, std::unique_ptr<ReplayCache> replay)
       : options_(std::move(options)), policy_(std::move(policy)), cache_(cache),
-        replay_(std::move(replay)) {}
+        replay_(std::move(replay)),
+        forwarded_verifier_(std::make_unique<ForwardedCertVerifier>(options_.forwarded.trust)) {}
+
+  // The identity the mtls authenticator should look at: the peer's own certificate, or the one a
+  // trusted proxy forwarded. A forwarded header that fails verification is an error.
+  absl::StatusOr<tls::PeerIdentity> EffectivePeer(const Metadata& md, const tls::PeerIdentity& peer,
+                                                  const CredentialSnapshot& snap, absl::Time now,
+                                                  bool count) const;
+  bool IsTrustedProxy(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
 
   struct Outcome;  // one authenticator's verdict
   Outcome CheckSignature(std::string_view method, const Metadata& md,
@@ -101,6 +124,8 @@ class Authorizer {
   const CredentialCache* cache_;
   std::unique_ptr<ReplayCache> replay_;
   mutable std::array<std::atomic<uint64_t>, static_cast<int>(Rejection::kCount)> rejections_{};
+  mutable std::atomic<uint64_t> forwarded_ignored_{0};
+  std::unique_ptr<ForwardedCertVerifier> forwarded_verifier_;
 };
 
 }  // namespace nodegate::auth

@@ -164,6 +164,7 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   }
   auth.Known("signature");
   auth.Known("rule");
+  auth.Known("forwarded");
   NG_RETURN_IF_ERROR(auth.RejectUnknown());
 
   const toml::node* sig_node = table ? table->get("signature") : nullptr;
@@ -183,6 +184,22 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
         path + ": auth.signature.replay_cache_capacity: must be in 1..100000000");
   }
   a->replay_cache_capacity = static_cast<size_t>(capacity);
+
+  const toml::node* fwd_node = table ? table->get("forwarded") : nullptr;
+  if (fwd_node != nullptr && !fwd_node->is_table()) {
+    return absl::InvalidArgumentError(path + ": auth.forwarded: must be a table");
+  }
+  Section fwd(fwd_node ? fwd_node->as_table() : nullptr, "auth.forwarded", path);
+  NG_RETURN_IF_ERROR(fwd.Bool("enabled", &a->forwarded.enabled));
+  NG_RETURN_IF_ERROR(fwd.String("header", &a->forwarded.header));
+  NG_RETURN_IF_ERROR(fwd.StringList("trusted_proxies", &a->forwarded.trusted_proxies));
+  NG_RETURN_IF_ERROR(fwd.Bool("trust_local", &a->forwarded.trust_local));
+  NG_RETURN_IF_ERROR(fwd.RejectUnknown());
+  const std::string& h = a->forwarded.header;
+  if (h.empty() || h.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        path + ": auth.forwarded.header: lower-case letters, digits and '-' only");
+  }
 
   const toml::node* rules = table ? table->get("rule") : nullptr;
   if (rules == nullptr) return absl::OkStatus();

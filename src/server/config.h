@@ -73,6 +73,12 @@ struct NodeConfig {
     absl::Duration max_skew = absl::Seconds(60);
     size_t replay_cache_capacity = 100000;
     std::vector<auth::Rule> rules;  // [[auth.rule]]
+    struct Forwarded {
+      bool enabled = false;
+      std::string header = "x-forwarded-client-cert";
+      std::vector<std::string> trusted_proxies;
+      bool trust_local = false;
+    } forwarded;  // [auth.forwarded]
   } auth;
 
   struct Log {

@@ -164,6 +164,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   auth_options.mtls_require_registered = config.auth.mtls_require_registered;
   auth_options.max_skew = config.auth.max_skew;
   auth_options.replay_cache_capacity = config.auth.replay_cache_capacity;
+  auth_options.forwarded.enabled = config.auth.forwarded.enabled;
+  auth_options.forwarded.header = config.auth.forwarded.header;
+  auth_options.forwarded.trusted_proxies = config.auth.forwarded.trusted_proxies;
+  auth_options.forwarded.trust_local = config.auth.forwarded.trust_local;
+  tls::CertificateReloader* reloader_ptr = p.reloader.get();
+  auth_options.forwarded.trust = [reloader_ptr] { return reloader_ptr->current(); };
   absl::StatusOr<std::unique_ptr<auth::Authorizer>> authorizer =
       auth::Authorizer::New(auth_options, *policy, p.credentials.get());
   if (!authorizer.ok()) return authorizer.status();

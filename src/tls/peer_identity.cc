@@ -19,6 +19,7 @@ PeerIdentity PeerIdentityFrom(const grpc::AuthContext* context) {
   // without any certificate.
   id.common_name = First(*context, "x509_common_name");
   id.authenticated = !context->FindPropertyValues("x509_pem_cert").empty();
+  id.transport = First(*context, "transport_security_type");
   for (const grpc::string_ref& uri : context->FindPropertyValues("peer_uri")) {
     std::string u(uri.data(), uri.size());
     if (u.rfind("spiffe://", 0) == 0) {

@@ -11,6 +11,7 @@ struct PeerIdentity {
   bool authenticated = false;  // a client certificate was presented and verified
   std::string common_name;
   std::string spiffe_id;  // first spiffe:// URI SAN, if any
+  std::string transport;  // gRPC's transport_security_type: "ssl", "tls", "local", …
 };
 
 // Reads the connection's certificate properties. Safe on a null context (unauthenticated).

@@ -1,0 +1,101 @@
+#include "auth/forwarded_identity.h"
+
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+
+#include "crypto/digest.h"
+#include "pki/certificate_info.h"
+#include "pki/pem.h"
+
+namespace nodegate::auth {
+namespace {
+
+constexpr size_t kMaxHeaderBytes = 16 * 1024;
+constexpr size_t kMaxCacheEntries = 4096;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string UrlUnescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      int hi = HexValue(s[i + 1]);
+      int lo = HexValue(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+absl::Status ForwardedCertVerifier::RebuildStoreLocked(const tls::CredentialSet& set) {
+  auto roots = pki::ParseCertificates(set.ca_pem, "tls.ca");
+  if (!roots.ok()) return roots.status();
+  crypto::X509StorePtr store(X509_STORE_new());
+  for (auto& root : *roots) X509_STORE_add_cert(store.get(), root.get());
+  store_ = std::move(store);
+  store_digest_ = set.content_digest;
+  cache_.clear();  // a new CA (or CRL) may invalidate what was verified before
+  return absl::OkStatus();
+}
+
+absl::StatusOr<tls::PeerIdentity> ForwardedCertVerifier::Verify(std::string_view header_value,
+                                                                absl::Time now) {
+  if (header_value.empty() || header_value.size() > kMaxHeaderBytes) {
+    return absl::UnauthenticatedError("forwarded certificate: empty or too large");
+  }
+  std::shared_ptr<const tls::CredentialSet> set = trust_();
+  if (set == nullptr || set->ca_pem.empty()) {
+    return absl::UnauthenticatedError("forwarded certificate: this node has no CA to verify it");
+  }
+  const std::string key = crypto::Sha256(header_value);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (set->content_digest != store_digest_) {
+    if (absl::Status s = RebuildStoreLocked(*set); !s.ok()) return s;
+  }
+  if (auto it = cache_.find(key); it != cache_.end() && now < it->second.not_after) {
+    return it->second.identity;
+  }
+  const std::string pem = UrlUnescape(header_value);
+  auto certs = pki::ParseCertificates(pem, "forwarded certificate");
+  if (!certs.ok()) return absl::UnauthenticatedError("forwarded certificate: does not parse");
+  X509* leaf = certs->front().get();
+  crypto::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(ctx.get(), store_.get(), leaf, nullptr);
+  X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(now));
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  int ok = X509_verify_cert(ctx.get());
+  ERR_clear_error();
+  if (ok != 1) {
+    return absl::UnauthenticatedError("forwarded certificate: does not verify against the CA");
+  }
+  auto info = pki::DescribeCertificate(leaf);
+  if (!info.ok()) return absl::UnauthenticatedError("forwarded certificate: unreadable");
+  tls::PeerIdentity id;
+  id.authenticated = true;
+  id.common_name = info->common_name;
+  for (const std::string& uri : info->uris) {
+    if (uri.rfind("spiffe://", 0) == 0) {
+      id.spiffe_id = uri;
+      break;
+    }
+  }
+  id.transport = "forwarded";
+  if (cache_.size() >= kMaxCacheEntries) cache_.clear();
+  cache_[key] = Entry{id, info->not_after};
+  return id;
+}
+
+}  // namespace nodegate::auth
