@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   nodegate::cli::AddTokenCommands(app);
   nodegate::cli::AddKeysCommand(app);
   nodegate::cli::AddPolicyCommand(app);
+  nodegate::cli::AddDeployCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
