@@ -1,9 +1,21 @@
 #include "deploy/nginx.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
 namespace nodegate::deploy {
+
+namespace {
+
+// nginx resolves relative paths against its own prefix, not against our config file.
+std::string Abs(const std::string& path) {
+  if (path.empty()) return path;
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const NginxOptions& o) {
   const bool grpcs = o.backend == "grpcs";
@@ -28,8 +40,10 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
     return absl::FailedPreconditionError("the node config has no tls.ca: nginx needs it to verify "
                                          "clients");
   }
-  const std::string cert = o.server_cert.empty() ? node.tls.files.cert : o.server_cert;
-  const std::string key = o.server_key.empty() ? node.tls.files.key : o.server_key;
+  const std::string cert = Abs(o.server_cert.empty() ? node.tls.files.cert : o.server_cert);
+  const std::string key = Abs(o.server_key.empty() ? node.tls.files.key : o.server_key);
+  const std::string ca = Abs(node.tls.files.ca);
+  const std::string crl = Abs(node.tls.files.crl);
 
   std::string server = absl::StrCat(
       "# nodegate ", node.node.id, ": nginx terminates mTLS and forwards the verified client\n",
@@ -44,10 +58,10 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
       "    ssl_certificate     ", cert, ";\n",
       "    ssl_certificate_key ", key, ";\n",
       "    ssl_protocols TLSv1.2 TLSv1.3;\n",
-      "    ssl_client_certificate ", node.tls.files.ca, ";\n",
+      "    ssl_client_certificate ", ca, ";\n",
       "    ssl_verify_client on;\n",
       "    ssl_verify_depth 3;\n",
-      node.tls.files.crl.empty() ? "" : absl::StrCat("    ssl_crl ", node.tls.files.crl, ";\n"),
+      crl.empty() ? "" : absl::StrCat("    ssl_crl ", crl, ";\n"),
       "    # nginx drops headers with underscores unless told otherwise: the seed's app_key and\n",
       "    # app_secret metadata would vanish.\n",
       "    underscores_in_headers ", o.underscores_in_headers ? "on" : "off", ";\n",
@@ -61,9 +75,9 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
       "        grpc_set_header ", node.auth.forwarded.header, " $ssl_client_escaped_cert;\n");
   if (grpcs) {
     absl::StrAppend(&server,
-                    "        grpc_ssl_certificate         ", o.proxy_cert, ";\n",
-                    "        grpc_ssl_certificate_key     ", o.proxy_key, ";\n",
-                    "        grpc_ssl_trusted_certificate ", node.tls.files.ca, ";\n",
+                    "        grpc_ssl_certificate         ", Abs(o.proxy_cert), ";\n",
+                    "        grpc_ssl_certificate_key     ", Abs(o.proxy_key), ";\n",
+                    "        grpc_ssl_trusted_certificate ", ca, ";\n",
                     "        grpc_ssl_verify on;\n",
                     "        grpc_ssl_name ", o.backend_name, ";\n",
                     "        grpc_ssl_server_name on;\n",
@@ -73,7 +87,7 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
   if (!o.standalone) return server;
 
   if (o.prefix.empty()) return absl::InvalidArgumentError("standalone needs a prefix directory");
-  const std::string& p = o.prefix;
+  const std::string p = Abs(o.prefix);
   return absl::StrCat(
       "# Standalone nginx.conf rendered by `nodegate deploy nginx --standalone`.\n",
       "daemon off;\n", "worker_processes 1;\n", "pid ", p, "/nginx.pid;\n",
@@ -85,7 +99,7 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
       "    client_body_temp_path ", p, "/client_body;\n", "    proxy_temp_path ", p, "/proxy;\n",
       "    fastcgi_temp_path ", p, "/fastcgi;\n", "    uwsgi_temp_path ", p, "/uwsgi;\n",
       "    scgi_temp_path ", p, "/scgi;\n\n",
-      absl::StrReplaceAll(server, {{"\n", "\n    "}}), "\n}\n");
+      "    ", absl::StrReplaceAll(server, {{"\n", "\n    "}}), "\n}\n");
 }
 
 }  // namespace nodegate::deploy
