@@ -25,8 +25,16 @@ class ReplayCache {
   // OK: first sighting, remembered until `expires_at`.
   // ALREADY_EXISTS: seen before and not yet expired (a replay).
   // RESOURCE_EXHAUSTED: full of unexpired entries (fail closed).
+  // `signature_digest` identifies the verified signature that spent the nonce (see Verified()).
   absl::Status CheckAndInsert(std::string_view node_id, std::string_view nonce,
-                              absl::Time expires_at, absl::Time now);
+                              std::string_view signature_digest, absl::Time expires_at,
+                              absl::Time now);
+
+  // True when exactly this (node id, nonce, signature digest) was accepted by CheckAndInsert and
+  // has not expired: lets code that runs after the auth hook (handlers, access log) trust a
+  // signature the hook verified — and only that one.
+  bool Verified(std::string_view node_id, std::string_view nonce,
+                std::string_view signature_digest, absl::Time now);
 
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   size_t capacity() const { return capacity_; }
@@ -35,7 +43,11 @@ class ReplayCache {
   static constexpr size_t kShards = 16;
   struct Shard {
     absl::Mutex mu;
-    absl::flat_hash_map<std::string, int64_t> expiry_ms ABSL_GUARDED_BY(mu);
+    struct Entry {
+      int64_t expiry_ms;
+      std::string signature_digest;
+    };
+    absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
     int64_t next_sweep_ms ABSL_GUARDED_BY(mu) = 0;
   };
   explicit ReplayCache(size_t capacity);

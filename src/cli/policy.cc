@@ -1,4 +1,5 @@
 // nodegate policy --config FILE: the effective per-method rule table.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 
@@ -22,16 +23,31 @@ void AddPolicyCommand(CLI::App& app) {
     if (!c.ok()) Fail("policy", std::string(c.status().message()), 2);
     absl::StatusOr<std::shared_ptr<const auth::Policy>> policy = server::BuildPolicy(*c);
     if (!policy.ok()) Fail("policy", std::string(policy.status().message()));
-    std::cout << std::left << std::setw(52) << "METHOD" << std::setw(8) << "ACCESS"
-              << std::setw(34) << "AUTHENTICATORS" << std::setw(16) << "ROLES" << "SOURCE\n";
+    struct Line {
+      std::string method, access, authenticators, roles, source;
+    };
+    std::vector<Line> lines = {{"METHOD", "ACCESS", "AUTHENTICATORS", "ROLES", "SOURCE"}};
     for (const auto& row : (*policy)->Table(server::ServedServices())) {
       const auth::Rule& r = *row.rule;
       uint32_t accepted = (r.authenticators == 0 ? auth::kAllAuthenticators : r.authenticators) &
                           c->auth.authenticators;
-      std::cout << std::setw(52) << row.method << std::setw(8)
-                << (r.is_public ? "public" : "auth") << std::setw(34)
-                << (r.is_public ? "-" : auth::AuthenticatorNames(accepted)) << std::setw(16)
-                << (r.roles.empty() ? "-" : absl::StrJoin(r.roles, ",")) << r.source << "\n";
+      lines.push_back({row.method, r.is_public ? "public" : "auth",
+                       r.is_public ? "-" : auth::AuthenticatorNames(accepted),
+                       r.roles.empty() ? "-" : absl::StrJoin(r.roles, ","), r.source});
+    }
+    // Columns as wide as their widest cell, two spaces apart, so the table stays parseable.
+    size_t w[4] = {0, 0, 0, 0};
+    for (const Line& l : lines) {
+      w[0] = std::max(w[0], l.method.size());
+      w[1] = std::max(w[1], l.access.size());
+      w[2] = std::max(w[2], l.authenticators.size());
+      w[3] = std::max(w[3], l.roles.size());
+    }
+    for (const Line& l : lines) {
+      std::cout << std::left << std::setw(static_cast<int>(w[0] + 2)) << l.method
+                << std::setw(static_cast<int>(w[1] + 2)) << l.access
+                << std::setw(static_cast<int>(w[2] + 2)) << l.authenticators
+                << std::setw(static_cast<int>(w[3] + 2)) << l.roles << l.source << "\n";
     }
     std::cout << "(methods without a row follow the default: any enabled authenticator, no role)"
               << std::endl;

@@ -506,8 +506,6 @@ def test_a_config_rule_overrides_the_proto_option_of_ping(make_node):
     assert policy_rows(node)[PING] == ["auth", "token", "-", "config"]
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: `nodegate policy` glues a method name of 52+ "
-                   "characters to the ACCESS column (ServerReflectionInfoauth)")
 def test_policy_table_has_five_columns_on_every_row(make_node):
     node = make_node()
 
@@ -677,9 +675,6 @@ def test_a_full_replay_cache_fails_closed(make_node):
     assert_refused(node, full[0], grpc.StatusCode.RESOURCE_EXHAUSTED, "replay_cache_full")
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: Authorizer::Derive trusts unverified x-node-* "
-                   "headers on methods whose rule does not accept signatures, so a token holder "
-                   "becomes any registered node (with its roles) in the handler and access log")
 def test_handler_principal_ignores_signature_headers_the_method_did_not_verify(make_node):
     node = make_node("[auth]\n" + rule(WHOAMI, authenticators=["token"]))
     node.add_node("admin-node", node.material.signer, "admin")
