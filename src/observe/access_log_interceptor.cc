@@ -11,13 +11,15 @@ namespace {
 class AccessLogInterceptor : public grpc::experimental::Interceptor {
  public:
   AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info, AccessLog* log,
-                       const AccessLogInterceptorFactory::PrincipalFn* principal_of)
-      : info_(info), log_(log), principal_of_(principal_of),
+                       const AccessLogInterceptorFactory::PrincipalFn* principal_of,
+                       Metrics* metrics)
+      : info_(info), log_(log), principal_of_(principal_of), metrics_(metrics),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+    if (log_ != nullptr &&
+        methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       auto* md = methods->GetRecvInitialMetadata();
       if (md != nullptr) {
         auto it = md->find("user-agent");
@@ -34,8 +36,11 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
  private:
   void Finish() {
     auto end = std::chrono::steady_clock::now();
+    double seconds = std::chrono::duration<double>(end - start_).count();
+    if (metrics_ != nullptr) metrics_->RecordCall(info_->method(), record_.code, seconds);
+    if (log_ == nullptr) return;
     record_.time = absl::Now();
-    record_.duration_ms = std::chrono::duration<double, std::milli>(end - start_).count();
+    record_.duration_ms = seconds * 1000.0;
     record_.method = info_->method();
     grpc::ServerContextBase* ctx = info_->server_context();
     if (ctx != nullptr) {
@@ -53,8 +58,9 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
   }
 
   grpc::experimental::ServerRpcInfo* info_;
-  AccessLog* log_;
+  AccessLog* log_;  // null when the access log is off
   const AccessLogInterceptorFactory::PrincipalFn* principal_of_;
+  Metrics* metrics_;
   std::chrono::steady_clock::time_point start_;
   AccessRecord record_;
 };
@@ -63,8 +69,10 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
 
 grpc::experimental::Interceptor* AccessLogInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  if (!log_ || !log_->enabled()) return nullptr;
-  return new AccessLogInterceptor(info, log_.get(), &principal_of_);  // gRPC owns and deletes interceptors
+  AccessLog* log = log_ && log_->enabled() ? log_.get() : nullptr;
+  if (log == nullptr && metrics_ == nullptr) return nullptr;
+  // gRPC owns and deletes interceptors.
+  return new AccessLogInterceptor(info, log, &principal_of_, metrics_.get());
 }
 
 }  // namespace nodegate::observe

@@ -1,4 +1,5 @@
-// A server interceptor that writes one access-log line per call with its final status.
+// A server interceptor that records each call's final status and latency in Metrics and writes one
+// access-log line per call.
 // Interceptors only observe (design §7): they never decide whether a call runs.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include "observe/access_log.h"
+#include "observe/metrics.h"
 
 namespace nodegate::observe {
 
@@ -16,14 +18,17 @@ class AccessLogInterceptorFactory : public grpc::experimental::ServerInterceptor
  public:
   // `principal_of` (optional) names the caller of a call ("node:a"); it must not block.
   using PrincipalFn = std::function<std::string(const grpc::ServerContextBase&)>;
-  AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log, PrincipalFn principal_of = nullptr)
-      : log_(std::move(log)), principal_of_(std::move(principal_of)) {}
+  AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log, PrincipalFn principal_of = nullptr,
+                              std::shared_ptr<Metrics> metrics = nullptr)
+      : log_(std::move(log)), principal_of_(std::move(principal_of)),
+        metrics_(std::move(metrics)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   std::shared_ptr<AccessLog> log_;
   PrincipalFn principal_of_;
+  std::shared_ptr<Metrics> metrics_;
 };
 
 }  // namespace nodegate::observe

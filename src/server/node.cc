@@ -12,6 +12,8 @@
 #include "base/files.h"
 #include "observe/access_log.h"
 #include "observe/access_log_interceptor.h"
+#include "observe/metrics.h"
+#include <google/protobuf/descriptor.h>
 #include "services/dice.h"
 #include "services/identity.h"
 #include "services/kv.h"
@@ -30,6 +32,7 @@ namespace nodegate::server {
 struct Node::Parts {
   std::unique_ptr<tls::CertificateReloader> reloader;
   std::shared_ptr<observe::AccessLog> access_log;
+  std::shared_ptr<observe::Metrics> metrics;
   std::shared_ptr<store::Database> database;
   std::shared_ptr<store::NodeStore> nodes;
   std::shared_ptr<store::CredentialStore> credential_store;
@@ -52,6 +55,19 @@ const std::vector<std::string>& ServedServices() {
       "nodegate.v1.PortService", "nodegate.v1.KeyValue", "grpc.health.v1.Health",
       "grpc.reflection.v1alpha.ServerReflection"};
   return kServices;
+}
+
+std::vector<std::string> ServedMethods() {
+  std::vector<std::string> methods;
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  for (const std::string& name : ServedServices()) {
+    const google::protobuf::ServiceDescriptor* svc = pool->FindServiceByName(name);
+    if (svc == nullptr) continue;
+    for (int i = 0; i < svc->method_count(); ++i) {
+      methods.push_back(absl::StrCat("/", svc->full_name(), "/", svc->method(i)->name()));
+    }
+  }
+  return methods;
 }
 
 absl::StatusOr<std::shared_ptr<const auth::Policy>> BuildPolicy(const NodeConfig& config) {
@@ -109,6 +125,8 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
                                                      std::move(authorizer));
 }
 
+void RegisterNodeMetrics(Node::Parts& p);
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
@@ -136,6 +154,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
       observe::AccessLog::Open(config.log.access_log);
   if (!access_log.ok()) return access_log.status();
   p.access_log = *std::move(access_log);
+  p.metrics = std::make_shared<observe::Metrics>(ServedMethods());
 
   store::KvLimits kv_limits{config.kv.max_key_bytes, config.kv.max_value_bytes,
                             config.kv.max_total_bytes, config.kv.max_keys};
@@ -175,8 +194,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (!authorizer.ok()) return authorizer.status();
   p.authorizer = *std::move(authorizer);
   std::shared_ptr<observe::AccessLog> log_for_rejects = p.access_log;
+  std::shared_ptr<observe::Metrics> metrics_for_rejects = p.metrics;
   auto processor = std::make_shared<auth::AuthProcessor>(
-      p.authorizer, [log_for_rejects](const auth::RejectedCall& call) {
+      p.authorizer, [log_for_rejects, metrics_for_rejects](const auth::RejectedCall& call) {
+        metrics_for_rejects->RecordCall(
+            call.method, static_cast<int>(call.decision->status.error_code()), 0);
         // Refused calls never reach interceptors: the hook writes their access-log line.
         observe::AccessRecord r;
         r.time = absl::Now();
@@ -221,13 +243,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   builder.RegisterService(p.kv_service.get());
   builder.RegisterService(p.registry.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  if (p.access_log->enabled()) {
+  {
     std::shared_ptr<const auth::Authorizer> authorizer = p.authorizer;
     interceptors.push_back(std::make_unique<observe::AccessLogInterceptorFactory>(
-        p.access_log, [authorizer](const grpc::ServerContextBase& ctx) {
+        p.access_log->enabled() ? p.access_log : nullptr,
+        [authorizer](const grpc::ServerContextBase& ctx) {
           return auth::CallPrincipal(*authorizer, ctx).ToString();
-        }));
+        },
+        p.metrics));
   }
+  RegisterNodeMetrics(p);
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   p.server = builder.BuildAndStart();
   if (!p.server || port == 0) {
@@ -256,6 +281,58 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
                absl::FormatDuration(config.tls.reload_interval));
   return node;
 }
+
+namespace {
+
+void RegisterNodeMetrics(Node::Parts& p) {
+  using Sample = observe::Metrics::Sample;
+  auth::Authorizer* authorizer = p.authorizer.get();
+  tls::CertificateReloader* reloader = p.reloader.get();
+  p.metrics->AddCallback(
+      "nodegate_auth_rejections_total", "Calls refused by the auth hook, by reason.", "counter",
+      [authorizer] {
+        std::vector<Sample> out;
+        for (int r = 0; r < static_cast<int>(auth::Rejection::kCount); ++r) {
+          auto reason = static_cast<auth::Rejection>(r);
+          out.push_back({absl::StrCat("reason=\"", std::string(auth::RejectionName(reason)), "\""),
+                         static_cast<double>(authorizer->rejections(reason))});
+        }
+        return out;
+      });
+  p.metrics->AddCallback("nodegate_auth_forwarded_ignored_total",
+                         "Forwarded client-cert headers ignored (peer not a trusted proxy).",
+                         "counter", [authorizer] {
+                           return std::vector<Sample>{
+                               {"", static_cast<double>(authorizer->forwarded_ignored())}};
+                         });
+  p.metrics->AddCallback("nodegate_replay_cache_entries",
+                         "Nonces remembered by the signature replay cache.", "gauge",
+                         [authorizer] {
+                           return std::vector<Sample>{
+                               {"", static_cast<double>(authorizer->replay_cache_size())}};
+                         });
+  p.metrics->AddCallback("nodegate_tls_reloads_total", "TLS credential reloads by result.",
+                         "counter", [reloader] {
+                           return std::vector<Sample>{
+                               {"result=\"ok\"", static_cast<double>(reloader->reloads_ok())},
+                               {"result=\"failed\"", static_cast<double>(reloader->reloads_failed())}};
+                         });
+  p.metrics->AddCallback("nodegate_tls_cert_expiry_seconds",
+                         "Seconds until the served certificate expires.", "gauge", [reloader] {
+                           return std::vector<Sample>{
+                               {"", absl::ToDoubleSeconds(reloader->current()->leaf.not_after -
+                                                          absl::Now())}};
+                         });
+  p.metrics->AddCallback("process_resident_memory_bytes", "Resident memory size in bytes.",
+                         "gauge", [] { return std::vector<Sample>{{"", observe::ProcessRssBytes()}}; });
+  p.metrics->AddCallback("process_cpu_seconds_total", "User and system CPU time in seconds.",
+                         "counter",
+                         [] { return std::vector<Sample>{{"", observe::ProcessCpuSeconds()}}; });
+}
+
+}  // namespace
+
+std::shared_ptr<observe::Metrics> Node::metrics() const { return parts_->metrics; }
 
 Node::~Node() {
   if (parts_ && parts_->server) Shutdown(absl::ZeroDuration());

@@ -9,12 +9,14 @@
 
 #include "absl/status/statusor.h"
 #include "auth/policy.h"
+#include "observe/metrics.h"
 #include "server/config.h"
 
 namespace nodegate::server {
 
-// Full names of the services a node serves.
+// Full names of the services a node serves, and their full method paths.
 const std::vector<std::string>& ServedServices();
+std::vector<std::string> ServedMethods();
 // The effective policy for `config`: config rules over (nodegate.v1.auth) options over defaults.
 absl::StatusOr<std::shared_ptr<const auth::Policy>> BuildPolicy(const NodeConfig& config);
 
@@ -29,6 +31,9 @@ class Node {
   // The plaintext loopback listener's address; empty when grpc.local_listen is unset.
   const std::string& local_address() const { return local_address_; }
 
+  // Call counters, latency histograms and the node's gauges (served at /metrics).
+  std::shared_ptr<observe::Metrics> metrics() const;
+
   // Re-checks the TLS files now (SIGHUP); the error says why a new set was refused.
   absl::Status Reload();
   // Stops accepting calls, lets in-flight calls finish until `grace`, then cancels the rest.
@@ -36,7 +41,11 @@ class Node {
 
  private:
   Node() = default;
-  struct Parts;
+
+ public:
+  struct Parts;  // the assembled pieces; defined in node.cc
+
+ private:
   std::unique_ptr<Parts> parts_;
   std::string grpc_address_;
   std::string local_address_;
