@@ -1,0 +1,99 @@
+#include "observe/access_log.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace nodegate::observe {
+namespace {
+
+AccessRecord Sample() {
+  AccessRecord r;
+  r.time = absl::FromUnixMillis(1767225600123);  // 2026-01-01T00:00:00.123Z
+  r.authority = "localhost";
+  r.peer = "ipv4:127.0.0.1:5555";
+  r.method = "/api.DiceService/RollDie";
+  r.code = 7;
+  r.duration_ms = 1.25;
+  r.user_agent = "grpc-c++/1.51.1";
+  r.client_cn = "dev-client";
+  return r;
+}
+
+TEST(AccessLogTest, FormatsOneJsonObjectWithEveryField) {
+  nlohmann::json j = nlohmann::json::parse(FormatAccessRecord(Sample()));
+
+  EXPECT_EQ(j["time"], "2026-01-01T00:00:00.123Z");
+  EXPECT_EQ(j["authority"], "localhost");
+  EXPECT_EQ(j["peer"], "ipv4:127.0.0.1:5555");
+  EXPECT_EQ(j["method"], "/api.DiceService/RollDie");
+  EXPECT_EQ(j["code"], 7);
+  EXPECT_EQ(j["status"], "PERMISSION_DENIED");
+  EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 1.25);
+  EXPECT_EQ(j["user_agent"], "grpc-c++/1.51.1");
+  EXPECT_EQ(j["client_cn"], "dev-client");
+  EXPECT_FALSE(j.contains("principal")) << "absent when unauthenticated";
+  EXPECT_FALSE(j.contains("reason")) << "absent when allowed";
+}
+
+TEST(AccessLogTest, EscapesHostileValuesSoEachRecordStaysOneLine) {
+  AccessRecord r = Sample();
+  r.user_agent = "evil\"}\n{\"code\":0,\x01";
+  r.principal = "user:a\\b";
+  r.reason = "role_missing: x";
+
+  std::string line = FormatAccessRecord(r);
+
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["user_agent"], "evil\"}\n{\"code\":0,\x01");
+  EXPECT_EQ(j["code"], 7);
+  EXPECT_EQ(j["principal"], "user:a\\b");
+  EXPECT_EQ(j["reason"], "role_missing: x");
+}
+
+TEST(AccessLogTest, StatusNamesCoverEveryCanonicalCode) {
+  EXPECT_STREQ(StatusCodeName(0), "OK");
+  EXPECT_STREQ(StatusCodeName(16), "UNAUTHENTICATED");
+  EXPECT_STREQ(StatusCodeName(17), "UNKNOWN");
+  EXPECT_STREQ(StatusCodeName(-1), "UNKNOWN");
+}
+
+TEST(AccessLogTest, WritesLinesToAFileAndFlushes) {
+  std::string path = std::string(::testing::TempDir()) + "/access_log_test.jsonl";
+  std::remove(path.c_str());
+  {
+    absl::StatusOr<std::shared_ptr<AccessLog>> log = AccessLog::Open(path);
+    ASSERT_TRUE(log.ok()) << log.status();
+    (*log)->Write(Sample());
+    (*log)->Write(Sample());
+    (*log)->Flush();
+  }
+  std::ifstream in(path);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    EXPECT_EQ(nlohmann::json::parse(line)["method"], "/api.DiceService/RollDie");
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2);
+}
+
+TEST(AccessLogTest, OffWritesNothing) {
+  absl::StatusOr<std::shared_ptr<AccessLog>> log = AccessLog::Open("off");
+  ASSERT_TRUE(log.ok());
+  EXPECT_FALSE((*log)->enabled());
+  (*log)->Write(Sample());  // no-op, no crash
+}
+
+TEST(AccessLogTest, UnwritablePathIsAnErrorNamingTheField) {
+  absl::StatusOr<std::shared_ptr<AccessLog>> log = AccessLog::Open("/dev/null/not-a-dir/log");
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(std::string(log.status().message()), ::testing::HasSubstr("log.access_log"));
+}
+
+}  // namespace
+}  // namespace nodegate::observe
