@@ -416,8 +416,14 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
   return d;
 }
 
-Principal Authorizer::Derive(const Metadata& md, const tls::PeerIdentity& peer,
-                             absl::Time now) const {
+Principal Authorizer::Derive(std::string_view full_method, const Metadata& md,
+                             const tls::PeerIdentity& peer, absl::Time now) const {
+  const Rule& rule = policy_->Resolve(full_method);
+  // A public method authenticated nothing; any credential that checks out may still name the
+  // caller. Otherwise exactly the authenticators Authorize() consulted.
+  const uint32_t accepted =
+      (rule.is_public || rule.authenticators == 0 ? kAllAuthenticators : rule.authenticators) &
+      options_.enabled;
   std::shared_ptr<const CredentialSnapshot> snap = cache_->snapshot();
   Principal principal;
   auto take = [&](Outcome&& o) {
@@ -428,12 +434,12 @@ Principal Authorizer::Derive(const Metadata& md, const tls::PeerIdentity& peer,
       principal.authenticators |= o.principal.authenticators;
     }
   };
-  if ((options_.enabled & kSignature) && HasSignatureHeaders(md)) {
-    take(CheckSignature("", md, *snap, now, /*verify=*/false));
+  if ((accepted & kSignature) && HasSignatureHeaders(md)) {
+    take(CheckSignature(full_method, md, *snap, now, /*verify=*/false));
   }
-  if ((options_.enabled & kToken) && HasToken(md)) take(CheckToken(md, *snap, now));
-  if ((options_.enabled & kAppKey) && HasAppKey(md)) take(CheckAppKey(md, *snap));
-  if (options_.enabled & kMtls) {
+  if ((accepted & kToken) && HasToken(md)) take(CheckToken(md, *snap, now));
+  if ((accepted & kAppKey) && HasAppKey(md)) take(CheckAppKey(md, *snap));
+  if (accepted & kMtls) {
     absl::StatusOr<tls::PeerIdentity> effective =
         EffectivePeer(md, peer, *snap, now, /*count=*/false);
     if (effective.ok() && effective->authenticated) take(CheckMtls(*effective, *snap));

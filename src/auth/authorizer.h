@@ -87,9 +87,11 @@ class Authorizer {
                      const tls::PeerIdentity& peer, absl::Time now);
 
   // The Principal of a call that Authorize() already allowed, re-derived from its metadata and peer
-  // certificate without the signature check and replay bookkeeping (what handlers and the access
-  // log call). Unauthenticated (kind kNone) for a public call without credentials.
-  Principal Derive(const Metadata& metadata, const tls::PeerIdentity& peer, absl::Time now) const;
+  // certificate (what handlers and the access log call): only the authenticators the method's
+  // rule accepts count, and a signature counts only if Authorize() verified exactly that
+  // signature. Unauthenticated (kind kNone) for a public call without credentials.
+  Principal Derive(std::string_view full_method, const Metadata& metadata,
+                   const tls::PeerIdentity& peer, absl::Time now) const;
 
   const Policy& policy() const { return *policy_; }
   const AuthorizerOptions& options() const { return options_; }

@@ -8,6 +8,9 @@
 
 namespace nodegate::auth {
 
-Principal CallPrincipal(const Authorizer& authorizer, const grpc::ServerContextBase& context);
+// `full_method` is the call's "/pkg.Service/Method" (a handler knows its own; interceptors have
+// ServerRpcInfo::method()): the method's rule decides which credentials count.
+Principal CallPrincipal(const Authorizer& authorizer, const grpc::ServerContextBase& context,
+                        std::string_view full_method);
 
 }  // namespace nodegate::auth

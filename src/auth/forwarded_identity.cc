@@ -45,6 +45,14 @@ absl::Status ForwardedCertVerifier::RebuildStoreLocked(const tls::CredentialSet&
   if (!roots.ok()) return roots.status();
   crypto::X509StorePtr store(X509_STORE_new());
   for (auto& root : *roots) X509_STORE_add_cert(store.get(), root.get());
+  if (!set.crl_pem.empty()) {
+    // The same revocation list as the TLS listener; with a CRL configured, a forwarded
+    // certificate whose CA has no CRL in it is refused (fail closed).
+    auto crls = pki::ParseCrls(set.crl_pem, "tls.crl");
+    if (!crls.ok()) return crls.status();
+    for (auto& crl : *crls) X509_STORE_add_crl(store.get(), crl.get());
+    X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
+  }
   store_ = std::move(store);
   store_digest_ = set.content_digest;
   cache_.clear();  // a new CA (or CRL) may invalidate what was verified before

@@ -141,11 +141,14 @@ std::vector<Policy::Row> Policy::Table(const std::vector<std::string>& services)
   }
   for (const auto& [k, r] : config_exact_) methods.insert(r.pattern);
   for (const auto& [k, r] : config_service_) methods.insert(r.pattern);
+  for (const auto& [k, r] : builtin_service_) methods.insert(r.pattern);
   std::vector<Row> rows;
   for (const std::string& m : methods) {
     const Rule* rule = nullptr;
     if (m.size() >= 2 && m.substr(m.size() - 2) == "/*") {
-      rule = &config_service_.at(m.substr(0, m.size() - 1));
+      const std::string prefix = m.substr(0, m.size() - 1);
+      auto it = config_service_.find(prefix);
+      rule = it != config_service_.end() ? &it->second : &builtin_service_.at(prefix);
     } else {
       rule = &Resolve(m);
     }

@@ -55,7 +55,11 @@ void Init(const std::string& dir, const std::string& listen) {
     Step(*issued, true);
   }
   if (!base::FileExists(d.crl_path())) {
-    if (absl::Status s = d.WriteCrl(); !s.ok()) Fail("init", std::string(s.message()));
+    // A year: long enough that a dev setup does not lock itself out (an expired CRL refuses every
+    // client of its CA); `nodegate pki crl` renews it.
+    if (absl::Status s = d.WriteCrl(absl::Hours(24 * 365)); !s.ok()) {
+      Fail("init", std::string(s.message()));
+    }
     Step(d.crl_path(), true);
   } else {
     Step(d.crl_path(), false);

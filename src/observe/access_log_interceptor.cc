@@ -52,7 +52,7 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
         auto cn = auth->FindPropertyValues("x509_common_name");
         if (!cn.empty()) record_.client_cn.assign(cn.front().data(), cn.front().size());
       }
-      if (principal_of_ != nullptr && *principal_of_) record_.principal = (*principal_of_)(*ctx);
+      if (principal_of_ != nullptr && *principal_of_) record_.principal = (*principal_of_)(*ctx, info_->method());
     }
     log_->Write(record_);
   }

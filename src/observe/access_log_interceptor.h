@@ -17,7 +17,8 @@ namespace nodegate::observe {
 class AccessLogInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // `principal_of` (optional) names the caller of a call ("node:a"); it must not block.
-  using PrincipalFn = std::function<std::string(const grpc::ServerContextBase&)>;
+  using PrincipalFn =
+      std::function<std::string(const grpc::ServerContextBase&, std::string_view full_method)>;
   AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log, PrincipalFn principal_of = nullptr,
                               std::shared_ptr<Metrics> metrics = nullptr)
       : log_(std::move(log)), principal_of_(std::move(principal_of)),

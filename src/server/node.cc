@@ -247,8 +247,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     std::shared_ptr<const auth::Authorizer> authorizer = p.authorizer;
     interceptors.push_back(std::make_unique<observe::AccessLogInterceptorFactory>(
         p.access_log->enabled() ? p.access_log : nullptr,
-        [authorizer](const grpc::ServerContextBase& ctx) {
-          return auth::CallPrincipal(*authorizer, ctx).ToString();
+        [authorizer](const grpc::ServerContextBase& ctx, std::string_view method) {
+          return auth::CallPrincipal(*authorizer, ctx, method).ToString();
         },
         p.metrics));
   }

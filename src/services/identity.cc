@@ -7,7 +7,8 @@ namespace nodegate::services {
 grpc::ServerUnaryReactor* IdentityService::WhoAmI(grpc::CallbackServerContext* context,
                                                   const nodegate::v1::WhoAmIRequest*,
                                                   nodegate::v1::WhoAmIResponse* response) {
-  auth::Principal p = auth::CallPrincipal(*authorizer_, *context);
+  auth::Principal p =
+      auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.Identity/WhoAmI");
   response->set_kind(std::string(auth::KindName(p.kind)));
   response->set_id(p.id);
   for (const std::string& r : p.roles) response->add_roles(r);

@@ -157,7 +157,8 @@ grpc::ServerUnaryReactor* RegistryService::UploadCert(
     return Done(context, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                       "this node holds no CA: it cannot issue certificates"));
   }
-  auth::Principal p = auth::CallPrincipal(*authorizer_, *context);
+  auth::Principal p =
+      auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.NodeRegistry/UploadCert");
   if (p.kind != auth::Principal::Kind::kNode) {
     return Done(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                       "UploadCert: only a node may renew its certificate"));
@@ -182,7 +183,8 @@ grpc::ServerUnaryReactor* RegistryService::UploadCert(
 grpc::ServerUnaryReactor* RegistryService::KeypairSync(
     grpc::CallbackServerContext* context, const nodegate::v1::KeypairSyncRequest* request,
     nodegate::v1::KeypairSyncResponse* response) {
-  auth::Principal p = auth::CallPrincipal(*authorizer_, *context);
+  auth::Principal p =
+      auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.NodeRegistry/KeypairSync");
   if (p.kind != auth::Principal::Kind::kNode || !(p.authenticators & auth::kSignature)) {
     return Done(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                       "KeypairSync: needs a signature by the node's current key"));

@@ -121,6 +121,17 @@ absl::StatusOr<CredentialSet> LoadCredentialSet(const TlsFiles& files, absl::Tim
           return absl::InvalidArgumentError(absl::StrCat(
               "tls.crl: ", files.crl, ": a CRL is not signed by any CA in tls.ca ", files.ca));
         }
+        // OpenSSL refuses every certificate of a CA whose CRL is past nextUpdate (verify error
+        // 12): serving with it would lock out all of that CA's clients, so it never goes live.
+        const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+        absl::StatusOr<absl::Time> next_update =
+            next != nullptr ? pki::Asn1TimeToAbsl(next) : absl::StatusOr<absl::Time>(absl::InfiniteFuture());
+        if (next_update.ok() && now >= *next_update) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "tls.crl: ", files.crl, ": CRL expired ",
+              absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *next_update, absl::UTCTimeZone()),
+              " (renew it: nodegate pki crl --dir <ca dir>)"));
+        }
       }
     }
   } else if (!set.crl_pem.empty()) {
