@@ -499,6 +499,40 @@ def generate_stubs(out_dir: Path) -> Stubs:
     return Stubs(*mods)
 
 
+@dataclass
+class IdentityStubs:
+    identity_pb2: object
+    identity_pb2_grpc: object
+    options_pb2: object
+
+
+PROTOBUF_INCLUDE = Path("/usr/include")  # google/protobuf/descriptor.proto from libprotobuf-dev
+
+
+def generate_identity_stubs(out_dir: Path) -> IdentityStubs:
+    """Generates Python code for proto/nodegate/v1/identity.proto (and the options.proto it imports, which
+    imports google/protobuf/descriptor.proto) with Debian's grpc_tools; importable as nodegate.v1.*."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proto_root = SOURCE_DIR / "proto"
+    for proto in ("nodegate/v1/options.proto", "nodegate/v1/identity.proto"):
+        assert (proto_root / proto).is_file(), f"missing {proto_root / proto}"
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-m", "grpc_tools.protoc", f"-I{proto_root}", f"-I{PROTOBUF_INCLUDE}",
+         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
+         "nodegate/v1/options.proto", "nodegate/v1/identity.proto"],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 0, f"grpc_tools.protoc identity.proto failed:\n{proc.stderr}"
+    with _generated_lock:
+        if str(out_dir) not in sys.path:
+            sys.path.insert(0, str(out_dir))
+        importlib.invalidate_caches()
+        mods = [importlib.import_module(m) for m in ("nodegate.v1.identity_pb2",
+                                                     "nodegate.v1.identity_pb2_grpc",
+                                                     "nodegate.v1.options_pb2")]
+    return IdentityStubs(*mods)
+
+
 def channel_credentials(ca: Path, cert: Optional[Path] = None, key: Optional[Path] = None):
     root = Path(ca).read_bytes()
     if cert is None:
