@@ -4,6 +4,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "crypto/digest.h"
+#include "crypto/encoding.h"
 #include "pki/certificate_info.h"
 #include "pki/pem.h"
 
@@ -13,32 +14,7 @@ namespace {
 constexpr size_t kMaxHeaderBytes = 16 * 1024;
 constexpr size_t kMaxCacheEntries = 4096;
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
-
-std::string UrlUnescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = HexValue(s[i + 1]);
-      int lo = HexValue(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
 
 absl::Status ForwardedCertVerifier::RebuildStoreLocked(const tls::CredentialSet& set) {
   auto roots = pki::ParseCertificates(set.ca_pem, "tls.ca");
@@ -76,7 +52,7 @@ absl::StatusOr<tls::PeerIdentity> ForwardedCertVerifier::Verify(std::string_view
   if (auto it = cache_.find(key); it != cache_.end() && now < it->second.not_after) {
     return it->second.identity;
   }
-  const std::string pem = UrlUnescape(header_value);
+  const std::string pem = crypto::PercentDecode(header_value);
   auto certs = pki::ParseCertificates(pem, "forwarded certificate");
   if (!certs.ok()) return absl::UnauthenticatedError("forwarded certificate: does not parse");
   X509* leaf = certs->front().get();

@@ -44,7 +44,4 @@ class ForwardedCertVerifier {
   absl::flat_hash_map<std::string, Entry> cache_;  // by SHA-256 of the header value
 };
 
-// %XX-decoding (nginx escapes the PEM with URL encoding).
-std::string UrlUnescape(std::string_view s);
-
 }  // namespace nodegate::auth

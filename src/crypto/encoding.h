@@ -34,4 +34,7 @@ std::string HexEncode(std::string_view data);
 // Accepts upper- and lowercase digits; rejects odd lengths and non-hex characters.
 absl::StatusOr<std::string> HexDecode(std::string_view encoded);
 
+// %XX decoding as in URLs (nginx's $ssl_client_escaped_cert). Malformed escapes are kept as text.
+std::string PercentDecode(std::string_view encoded);
+
 }  // namespace nodegate::crypto

@@ -13,12 +13,6 @@
 namespace nodegate::services {
 namespace {
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const grpc::Status& s) {
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(s);
-  return reactor;
-}
-
 grpc::Status Invalid(std::string message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
 }
@@ -74,7 +68,7 @@ grpc::ServerUnaryReactor* RegistryService::GetTrustBundle(
     nodegate::v1::GetTrustBundleResponse* response) {
   response->set_ca_pem(options_.ca_pem);
   response->set_registry_node_id(options_.node_id);
-  return Done(context, grpc::Status::OK);
+  return Finish(context, grpc::Status::OK);
 }
 
 grpc::Status RegistryService::DoAddNode(const nodegate::v1::AddNodeRequest& req,
@@ -147,29 +141,29 @@ grpc::Status RegistryService::DoAddNode(const nodegate::v1::AddNodeRequest& req,
 grpc::ServerUnaryReactor* RegistryService::AddNode(grpc::CallbackServerContext* context,
                                                    const nodegate::v1::AddNodeRequest* request,
                                                    nodegate::v1::AddNodeResponse* response) {
-  return Done(context, DoAddNode(*request, response));
+  return Finish(context, DoAddNode(*request, response));
 }
 
 grpc::ServerUnaryReactor* RegistryService::UploadCert(
     grpc::CallbackServerContext* context, const nodegate::v1::UploadCertRequest* request,
     nodegate::v1::UploadCertResponse* response) {
   if (ca_ == nullptr) {
-    return Done(context, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+    return Finish(context, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                       "this node holds no CA: it cannot issue certificates"));
   }
   auth::Principal p =
       auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.NodeRegistry/UploadCert");
   if (p.kind != auth::Principal::Kind::kNode) {
-    return Done(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+    return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                       "UploadCert: only a node may renew its certificate"));
   }
   absl::StatusOr<store::NodeRecord> node = nodes_->Get(p.id);
   if (!node.ok() || !node->enabled) {
-    return Done(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+    return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                       "UploadCert: node not registered or disabled"));
   }
   absl::StatusOr<std::string> cert = IssueNodeCert(p.id, request->csr_pem());
-  if (!cert.ok()) return Done(context, Invalid(std::string(cert.status().message())));
+  if (!cert.ok()) return Finish(context, Invalid(std::string(cert.status().message())));
   absl::StatusOr<pki::CertificateInfo> info = pki::InspectCertificatePem(*cert, "issued");
   if (info.ok()) {
     node->cert_serial = info->serial_hex;
@@ -177,7 +171,7 @@ grpc::ServerUnaryReactor* RegistryService::UploadCert(
   }
   response->set_cert_pem(*cert);
   response->set_ca_pem(options_.ca_pem);
-  return Done(context, grpc::Status::OK);
+  return Finish(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* RegistryService::KeypairSync(
@@ -186,23 +180,23 @@ grpc::ServerUnaryReactor* RegistryService::KeypairSync(
   auth::Principal p =
       auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.NodeRegistry/KeypairSync");
   if (p.kind != auth::Principal::Kind::kNode || !(p.authenticators & auth::kSignature)) {
-    return Done(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+    return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                                       "KeypairSync: needs a signature by the node's current key"));
   }
   if (!request->new_public_key_pem().empty()) {
     absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(request->new_algorithm());
     if (!alg.ok()) {
-      return Done(context, Invalid(absl::StrCat("new_algorithm: ", alg.status().message())));
+      return Finish(context, Invalid(absl::StrCat("new_algorithm: ", alg.status().message())));
     }
     auto verifier = crypto::NewVerifier(*alg, request->new_public_key_pem());
     if (!verifier.ok()) {
-      return Done(context,
+      return Finish(context,
                   Invalid(absl::StrCat("new_public_key_pem: ", verifier.status().message())));
     }
     absl::Time until = absl::Now() + options_.key_grace;
     absl::StatusOr<store::NodeRecord> r = nodes_->RotateKey(
         p.id, request->new_algorithm(), request->new_public_key_pem(), until);
-    if (!r.ok()) return Done(context, ToGrpc(r.status()));
+    if (!r.ok()) return Finish(context, ToGrpc(r.status()));
     Refresh();
     response->set_previous_key_valid_until_unix_ms(absl::ToUnixMillis(until));
     spdlog::info("registry: node {} rotated its signing key ({}); old key valid until {}", p.id,
@@ -211,32 +205,32 @@ grpc::ServerUnaryReactor* RegistryService::KeypairSync(
   std::string page_token;
   do {
     absl::StatusOr<store::NodePage> page = nodes_->List(1000, page_token);
-    if (!page.ok()) return Done(context, ToGrpc(page.status()));
+    if (!page.ok()) return Finish(context, ToGrpc(page.status()));
     for (const store::NodeRecord& r : page->records) {
       if (r.id != p.id && r.enabled) ToNodeInfo(r, response->add_peers());
     }
     page_token = page->next_page_token;
   } while (!page_token.empty());
-  return Done(context, grpc::Status::OK);
+  return Finish(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* RegistryService::GetNode(grpc::CallbackServerContext* context,
                                                    const nodegate::v1::GetNodeRequest* request,
                                                    nodegate::v1::NodeInfo* response) {
   absl::StatusOr<store::NodeRecord> r = nodes_->Get(request->id());
-  if (!r.ok()) return Done(context, ToGrpc(r.status()));
+  if (!r.ok()) return Finish(context, ToGrpc(r.status()));
   ToNodeInfo(*r, response);
-  return Done(context, grpc::Status::OK);
+  return Finish(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* RegistryService::ListNodes(grpc::CallbackServerContext* context,
                                                      const nodegate::v1::ListNodesRequest* request,
                                                      nodegate::v1::ListNodesResponse* response) {
   absl::StatusOr<store::NodePage> page = nodes_->List(request->page_size(), request->page_token());
-  if (!page.ok()) return Done(context, ToGrpc(page.status()));
+  if (!page.ok()) return Finish(context, ToGrpc(page.status()));
   for (const store::NodeRecord& r : page->records) ToNodeInfo(r, response->add_nodes());
   response->set_next_page_token(page->next_page_token);
-  return Done(context, grpc::Status::OK);
+  return Finish(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* RegistryService::DisableNode(
@@ -244,7 +238,7 @@ grpc::ServerUnaryReactor* RegistryService::DisableNode(
     nodegate::v1::Empty*) {
   absl::Status s = nodes_->SetEnabled(request->id(), false);
   if (s.ok()) Refresh();
-  return Done(context, ToGrpc(s));
+  return Finish(context, ToGrpc(s));
 }
 
 grpc::ServerUnaryReactor* RegistryService::RemoveNode(grpc::CallbackServerContext* context,
@@ -252,7 +246,7 @@ grpc::ServerUnaryReactor* RegistryService::RemoveNode(grpc::CallbackServerContex
                                                       nodegate::v1::Empty*) {
   absl::Status s = nodes_->Remove(request->id());
   if (s.ok()) Refresh();
-  return Done(context, ToGrpc(s));
+  return Finish(context, ToGrpc(s));
 }
 
 }  // namespace nodegate::services
