@@ -13,6 +13,8 @@
 #include "crypto/key.h"
 #include "crypto/signer_factory.h"
 #include "nodegate/v1/identity.grpc.pb.h"
+#include "nodegate/v1/kv.grpc.pb.h"
+#include "nodegate/v1/port.grpc.pb.h"
 #include "pki/certificate_info.h"
 #include "server/config.h"
 #include "tls/channel.h"
@@ -198,6 +200,111 @@ void AddCallCommand(CLI::App& app) {
           &ctx, nodegate::v1::WhoAmIRequest(), &resp);
       out = resp.kind() + ":" + resp.id() + " roles=" + absl::StrJoin(resp.roles(), ",") +
             " via=" + absl::StrJoin(resp.authenticators(), ",") + " node=" + resp.node_id();
+      return s;
+    });
+  });
+
+  auto portf = std::make_shared<CallFlags>();
+  auto job = std::make_shared<std::string>();
+  auto release = std::make_shared<bool>(false);
+  auto* port = call->add_subcommand(
+      "port", "nodegate.v1.PortService: lease a free TCP port for a job (or --release it).");
+  AddCommonFlags(port, portf.get());
+  port->add_option("--job", *job, "Job code [A-Za-z0-9._-]{1,128}")->required();
+  port->add_flag("--release", *release, "Release the job's lease instead");
+  port->callback([portf, job, release] {
+    Repeat(*portf, [job, release](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx,
+                                  std::string& out) {
+      auto stub = nodegate::v1::PortService::NewStub(ch);
+      if (*release) {
+        nodegate::v1::ReleasePortRequest req;
+        req.set_job_code(*job);
+        nodegate::v1::ReleasePortResponse resp;
+        out = "released";
+        return stub->ReleasePort(&ctx, req, &resp);
+      }
+      nodegate::v1::GetFreePortRequest req;
+      req.set_job_code(*job);
+      nodegate::v1::GetFreePortResponse resp;
+      grpc::Status s = stub->GetFreePort(&ctx, req, &resp);
+      out = std::to_string(resp.port());
+      return s;
+    });
+  });
+
+  auto kvf = std::make_shared<CallFlags>();
+  auto kv_args = std::make_shared<std::vector<std::string>>();
+  auto content_type = std::make_shared<std::string>("text/plain");
+  auto* kv = call->add_subcommand(
+      "kv",
+      "nodegate.v1.KeyValue: `kv get KEY`, `kv set KEY VALUE`, `kv delete KEY`, `kv exists KEY`,\n"
+      "`kv keys [PREFIX]` (all pages). get prints the value as stored.");
+  AddCommonFlags(kv, kvf.get());
+  kv->add_option("args", *kv_args, "get|set|delete|exists|keys and its arguments")->required();
+  kv->add_option("--content-type", *content_type, "Content type tag for set")
+      ->capture_default_str();
+  kv->callback([kvf, kv_args, content_type] {
+    const std::vector<std::string>& a = *kv_args;
+    const std::string& op = a[0];
+    size_t want = op == "set" ? 3 : op == "keys" ? 0 : 2;
+    if ((op != "keys" && a.size() != want) || (op == "keys" && a.size() > 2) ||
+        (op != "get" && op != "set" && op != "delete" && op != "exists" && op != "keys")) {
+      Fail("call kv", "usage: kv get KEY | set KEY VALUE | delete KEY | exists KEY | keys [PREFIX]",
+           2);
+    }
+    Repeat(*kvf, [a, content_type](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx,
+                                   std::string& out) {
+      auto stub = nodegate::v1::KeyValue::NewStub(ch);
+      const std::string& op = a[0];
+      if (op == "get") {
+        nodegate::v1::GetRequest req;
+        req.set_key(a[1]);
+        nodegate::v1::GetResponse resp;
+        grpc::Status s = stub->Get(&ctx, req, &resp);
+        out = resp.value();
+        return s;
+      }
+      if (op == "set") {
+        nodegate::v1::SetRequest req;
+        req.set_key(a[1]);
+        req.set_value(a[2]);
+        req.set_content_type(*content_type);
+        nodegate::v1::SetResponse resp;
+        out = "ok";
+        return stub->Set(&ctx, req, &resp);
+      }
+      if (op == "delete") {
+        nodegate::v1::DeleteRequest req;
+        req.set_key(a[1]);
+        nodegate::v1::DeleteResponse resp;
+        out = "deleted";
+        return stub->Delete(&ctx, req, &resp);
+      }
+      if (op == "exists") {
+        nodegate::v1::ExistsRequest req;
+        req.set_key(a[1]);
+        nodegate::v1::ExistsResponse resp;
+        grpc::Status s = stub->Exists(&ctx, req, &resp);
+        out = resp.exists() ? "true" : "false";
+        return s;
+      }
+      // keys: follow the pages on this one channel; each page is its own call.
+      std::vector<std::string> keys;
+      nodegate::v1::KeysRequest req;
+      if (a.size() == 2) req.set_prefix(a[1]);
+      req.set_page_size(1000);
+      nodegate::v1::KeysResponse resp;
+      grpc::Status s = stub->Keys(&ctx, req, &resp);
+      while (s.ok()) {
+        keys.insert(keys.end(), resp.keys().begin(), resp.keys().end());
+        if (resp.next_page_token().empty()) break;
+        req.set_page_token(resp.next_page_token());
+        grpc::ClientContext next;
+        next.set_deadline(ctx.raw_deadline());
+        resp.Clear();
+        s = stub->Keys(&next, req, &resp);
+      }
+      out = absl::StrJoin(keys, "\n");
       return s;
     });
   });
