@@ -18,6 +18,7 @@ void AddTokenCommands(CLI::App& app);  // token + appkey
 void AddKeysCommand(CLI::App& app);
 void AddPolicyCommand(CLI::App& app);
 void AddDeployCommand(CLI::App& app);
+void AddBenchCommand(CLI::App& app);
 
 // Prints "nodegate <what>: <message>" to stderr and throws CLI::RuntimeError(code).
 [[noreturn]] void Fail(const std::string& what, const std::string& message, int code = 1);
