@@ -615,3 +615,115 @@ def parse_duration(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", text)
     assert m, text
     return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
+
+
+# ==================================================================================================
+# BEGIN registry / ports / kv block (tests/e2e/test_registry.py, test_ports.py, test_kv.py)
+# Additive only: stubs for the nodegate.v1 services and helpers for a node that enrols others.
+
+
+@dataclass
+class V1Stubs:
+    """Modules for proto/nodegate/v1/{identity,registry,port,kv}.proto (as nodegate.v1.*)."""
+    identity_pb2: object
+    identity_pb2_grpc: object
+    registry_pb2: object
+    registry_pb2_grpc: object
+    port_pb2: object
+    port_pb2_grpc: object
+    kv_pb2: object
+    kv_pb2_grpc: object
+
+
+V1_PROTOS = ("options", "identity", "registry", "port", "kv")
+
+
+def generate_v1_stubs(out_dir: Path) -> V1Stubs:
+    """Generates all nodegate.v1 services into one directory with Debian's grpc_tools (options.proto
+    imports google/protobuf/descriptor.proto, found under /usr/include)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proto_root = SOURCE_DIR / "proto"
+    protos = [f"nodegate/v1/{name}.proto" for name in V1_PROTOS]
+    for proto in protos:
+        assert (proto_root / proto).is_file(), f"missing {proto_root / proto}"
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-m", "grpc_tools.protoc", f"-I{proto_root}", "-I/usr/include",
+         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *protos],
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 0, f"grpc_tools.protoc nodegate/v1 failed:\n{proc.stderr}"
+    with _generated_lock:
+        if str(out_dir) not in sys.path:
+            sys.path.insert(0, str(out_dir))
+        importlib.invalidate_caches()
+        mods = [importlib.import_module(f"nodegate.v1.{name}{suffix}")
+                for name in V1_PROTOS[1:] for suffix in ("_pb2", "_pb2_grpc")]
+    return V1Stubs(*mods)
+
+
+def registry_toml(pki: Pki, **settings) -> str:
+    """A [registry] table that lets the node sign joining nodes' certificates with `pki`'s CA."""
+    values = {"ca_cert": str(pki.ca), "ca_key": str(pki.ca_key), **settings}
+    return "[registry]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in values.items())
+
+
+@dataclass
+class Invitation:
+    token: str
+    ca_fingerprint: str
+
+
+def invite(config: Path, node_id: str, *extra: str) -> Invitation:
+    """`nodegate node invite`: stdout is `token=...` and `ca_fingerprint=...`."""
+    out = run_nodegate("node", "invite", "--config", config, "--id", node_id, *extra).stdout
+    fields = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert fields.get("token", "").startswith("ngj_"), f"unexpected invite output:\n{out}"
+    assert re.fullmatch(r"[0-9a-f]{64}", fields.get("ca_fingerprint", "")), out
+    return Invitation(fields["token"], fields["ca_fingerprint"])
+
+
+def join(address: str, invitation: Invitation, node_id: str, directory: Path, *extra: str,
+         ca_fingerprint: Optional[str] = None, check: bool = True) -> subprocess.CompletedProcess:
+    """`nodegate join` against the registry at `address` (its certificate names localhost)."""
+    return run_nodegate("join", "--server", address, "--token", invitation.token, "--id", node_id,
+                        "--dir", directory, "--ca-fingerprint",
+                        ca_fingerprint or invitation.ca_fingerprint, "--server-name", "localhost",
+                        *extra, check=check)
+
+
+def registered_nodes(config: Path) -> list[str]:
+    """Node ids from `nodegate node list` (a header line, then one tab-separated row per node)."""
+    out = run_nodegate("node", "list", "--config", config).stdout
+    return [line.split("\t")[0] for line in out.splitlines()[1:] if line.strip()]
+
+
+def create_token(config: Path, principal: str, roles: str) -> str:
+    """`nodegate token create`: stdout is the token alone (the explanation goes to stderr)."""
+    token = run_nodegate("token", "create", "--config", config, "--principal", principal,
+                         "--roles", roles).stdout.strip()
+    assert token and "\n" not in token, f"unexpected `token create` output: {token!r}"
+    return token
+
+
+def free_port_block(count: int, low: int = 20000, high: int = 32000) -> int:
+    """The first port of `count` consecutive ports, below the kernel's ephemeral range, that are all
+    bindable on 127.0.0.1 right now. The start is random, so concurrent suites rarely overlap."""
+    import random  # noqa: PLC0415 - only this helper needs it
+
+    for _ in range(200):
+        first = random.randrange(low, high - count)
+        if all(port_bindable(p) for p in range(first, first + count)):
+            return first
+    raise AssertionError(f"no block of {count} free ports in {low}..{high}")
+
+
+def port_bindable(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+# END registry / ports / kv block
+# ==================================================================================================
