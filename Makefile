@@ -5,7 +5,7 @@ CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_L
 NODEGATE := $(BUILD_DIR)/nodegate
 VAR_DIR ?= var
 
-.PHONY: all deps configure build run test unit e2e bench fmt clean
+.PHONY: all deps configure build run test unit e2e bench microbench fmt clean
 
 all: build
 
@@ -34,8 +34,13 @@ unit: build
 e2e: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L 'e2e|interop'
 
+# The benchmark suite (docs/benchmarks.md): ~10 min, pins server and load generator to separate
+# cores, writes bench/results/<date>.md. Not part of `make test`. BENCH_ARGS e.g. "--rows 3,6,8".
 bench: build
-	@echo "benchmarks: see docs/benchmarks.md"
+	/usr/bin/python3 bench/run_suite.py --build-dir $(BUILD_DIR) $(BENCH_ARGS)
+
+# The Google Benchmark micro-benchmarks (crypto, auth, …).
+microbench: build
 	@for b in $(BUILD_DIR)/bench/*_benchmark; do [ -x "$$b" ] && "$$b" || true; done
 
 fmt:

@@ -1,0 +1,544 @@
+#!/usr/bin/python3
+"""`make bench`: the cost of each security layer, and nodegate against Go and Python servers.
+
+One run on this machine, one load generator (`nodegate bench`), unary /api.DiceService/RollDie.
+The server is pinned to one core and the load generator to the other (taskset), every row is
+measured --reps times interleaved (rep 1 of every row, then rep 2, ...) and the report gives
+medians. For each row: QPS, p50, p99, server CPU %, calls per server CPU-second (server CPU time
+from /proc/<pid>/stat over the load generator's lifetime) and server RSS at the end of the window.
+
+Everything listens on 127.0.0.1, every load is bounded in time, and every process started here is
+stopped in a finally block. Output: bench/results/<date>.md (+ .json with the raw samples).
+Run with Debian's /usr/bin/python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+SOURCE = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+ALGS = ["ecdsa-p256-sha256", "ed25519", "sm2-sm3"]
+ROLLDIE = "/api.DiceService/RollDie"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, timeout=600, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, **kw)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+def cpu_ticks(pid: int) -> int:
+    # utime + stime of the whole process (all threads): fields 14 and 15 of /proc/<pid>/stat.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+def children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(k) for k in kids]
+
+
+# --------------------------------------------------------------------------------------------------
+# Servers
+
+
+class Server:
+    """A process group (server, or nginx + backend) started pinned to the server core."""
+
+    def __init__(self, name: str, workdir: Path):
+        self.name = name
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, cmd, port: int, core: int, cwd: Optional[Path] = None, stdout=None) -> None:
+        err = open(self.workdir / f"{self.name}.{len(self.procs)}.stderr", "ab")
+        out = stdout if stdout is not None else subprocess.DEVNULL
+        proc = subprocess.Popen(["taskset", "-c", str(core), *map(str, cmd)], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, cwd=cwd or self.workdir)
+        self.procs.append(proc)
+        wait_port(port, proc)
+
+    def pids(self) -> list[int]:
+        pids = []
+        for p in self.procs:
+            if p.poll() is None:
+                pids.append(p.pid)
+                pids.extend(children(p.pid))  # nginx workers
+        return pids
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.pids():
+            try:
+                total += cpu_ticks(pid)
+            except OSError:
+                pass
+        return total / CLK_TCK
+
+    def rss(self) -> int:
+        total = 0
+        for pid in self.pids():
+            try:
+                total += rss_bytes(pid)
+            except OSError:
+                pass
+        return total
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=15)
+
+
+@dataclass
+class Env:
+    build: Path
+    work: Path
+    nodegate: Path
+    pki: Path
+    db: Path
+    token: str
+    sign_keys: dict
+    go_server: Optional[Path]
+    py_stubs: Optional[Path]
+    nginx: Optional[str]
+    server_core: int
+    client_core: int
+
+
+def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, client_auth="require",
+              access_log="off", rule: Optional[str] = None, forwarded=False) -> Path:
+    lines = [
+        "[node]", 'id = "bench-node"', f'data_dir = "{path.parent / "data"}"', "",
+        "[grpc]", f'listen = "{HOST}:{grpc_port}"', 'shutdown_grace = "1s"',
+        'reflection = false',
+    ]
+    if local_port:
+        lines.append(f'local_listen = "{HOST}:{local_port}"')
+    lines += [
+        "", "[tls]", f'cert = "{env.pki / "server.pem"}"', f'key = "{env.pki / "server-key.pem"}"',
+        f'ca = "{env.pki / "ca.pem"}"', f'client_auth = "{client_auth}"', 'reload_interval = "1s"', "",
+        "[store]", f'path = "{env.db}"', "",
+        "[log]", 'level = "warn"', f'access_log = "{access_log}"', "",
+        # Signed rows run ~10k calls/s for many seconds: the default cache (100000 nonces over a
+        # 60 s skew) would refuse them (fail closed) after ~10 s. Sized for the load instead.
+        "[auth.signature]", 'max_skew = "30s"', "replay_cache_capacity = 4000000", "",
+    ]
+    if forwarded:
+        lines += ["[auth.forwarded]", "enabled = true", "trust_local = true", ""]
+    if rule == "public":
+        lines += ["[[auth.rule]]", f'method = "{ROLLDIE}"', "public = true", ""]
+    elif rule:
+        lines += ["[[auth.rule]]", f'method = "{ROLLDIE}"', f'authenticators = ["{rule}"]', ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def mtls_args(env: Env) -> list:
+    return ["--ca", env.pki / "ca.pem", "--cert", env.pki / "client.pem", "--key",
+            env.pki / "client-key.pem", "--server-name", "localhost"]
+
+
+@dataclass
+class Row:
+    key: str
+    title: str
+    start: Callable[[Env, Server], tuple[str, list]]  # -> (target, extra bench args)
+    note: str = ""
+
+
+def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None):
+    def start(env: Env, srv: Server):
+        port, local = free_port(), free_port()
+        client_auth = {"plaintext": "request", "tls": "none", "mtls": "require"}[transport]
+        log_dest = str(env.work / f"access-{key}.log") if access_log else "off"
+        cfg = node_toml(env, env.work / f"node-{key}.toml", grpc_port=port,
+                        local_port=local if transport == "plaintext" else 0,
+                        client_auth=client_auth, access_log=log_dest, rule=rule)
+        srv.start([env.nodegate, "serve", "--config", cfg], port, env.server_core)
+        if transport == "plaintext":
+            wait_port(local, srv.procs[0])
+            return f"{HOST}:{local}", ["--plaintext"]
+        args = mtls_args(env) if transport == "mtls" else ["--ca", env.pki / "ca.pem", "--server-name", "localhost"]
+        return f"{HOST}:{port}", args + (bench_extra(env) if bench_extra else [])
+    return start
+
+
+def nginx_start(env: Env, srv: Server):
+    port, local, nginx_port = free_port(), free_port(), free_port()
+    cfg = node_toml(env, env.work / "node-nginx.toml", grpc_port=port, local_port=local,
+                    client_auth="require", forwarded=True)
+    srv.start([env.nodegate, "serve", "--config", cfg], port, env.server_core)
+    wait_port(local, srv.procs[0])
+    prefix = env.work / "nginx"
+    shutil.rmtree(prefix, ignore_errors=True)
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    run([env.nodegate, "deploy", "nginx", "--config", cfg, "--listen", f"{HOST}:{nginx_port}",
+         "--backend", "h2c", "--standalone", "--prefix", prefix, "-o", conf])
+    srv.start([env.nginx, "-c", conf, "-p", prefix], nginx_port, env.server_core)
+    return f"{HOST}:{nginx_port}", mtls_args(env)
+
+
+def go_start(env: Env, srv: Server):
+    port = free_port()
+    srv.start([env.go_server, "-listen", f"{HOST}:{port}", "-cert", env.pki / "server.pem",
+               "-key", env.pki / "server-key.pem", "-ca", env.pki / "ca.pem",
+               "-log", env.work / "go-server.log"], port, env.server_core)
+    return f"{HOST}:{port}", mtls_args(env)
+
+
+def python_start(env: Env, srv: Server):
+    port = free_port()
+    srv.start(["/usr/bin/python3", SOURCE / "bench" / "python" / "seed_server.py", "--listen",
+               f"{HOST}:{port}", "--cert", env.pki / "server.pem", "--key", env.pki / "server-key.pem",
+               "--ca", env.pki / "ca.pem", "--token", env.token, "--stubs", env.py_stubs],
+              port, env.server_core)
+    return f"{HOST}:{port}", mtls_args(env) + ["--token", env.token]
+
+
+def sign_extra(alg):
+    return lambda env: ["--sign-key", env.sign_keys[alg], "--node-id", f"bench-{alg}",
+                        "--audience", "bench-node"]
+
+
+def rows(env: Env, only: Optional[set]) -> list[Row]:
+    r = [
+        Row("1", "nodegate plaintext h2c (local_listen), RollDie public", nodegate_row("1", "", transport="plaintext", rule="public")),
+        Row("2", "nodegate TLS (no client cert), RollDie public", nodegate_row("2", "", transport="tls", rule="public")),
+        Row("3", "nodegate mTLS (mtls authenticator), access log off", nodegate_row("3", "", transport="mtls")),
+        Row("4", "nodegate mTLS + token", nodegate_row("4", "", rule="token", bench_extra=lambda e: ["--token", e.token])),
+    ]
+    for i, alg in enumerate(ALGS):
+        k = f"5{'abc'[i]}"
+        r.append(Row(k, f"nodegate mTLS + signature {alg}", nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg))))
+    r.append(Row("6", "nodegate mTLS + access log on (file)", nodegate_row("6", "", access_log=True)))
+    if env.nginx:
+        r.append(Row("7", "nginx (mTLS, forwarded cert) → nodegate h2c local_listen", nginx_start,
+                     note="nginx worker + nodegate both pinned to the server core; CPU is their sum"))
+    if env.go_server:
+        r.append(Row("8", "seed-001 style Go server (mTLS, logging interceptor)", go_start))
+    if env.py_stubs:
+        r.append(Row("9", "seed-000 style Python asyncio (mTLS, token interceptor)", python_start))
+    return [x for x in r if not only or x.key in only or x.key[0] in only]
+
+
+# --------------------------------------------------------------------------------------------------
+# Measuring
+
+
+def bench(env: Env, target: str, args: list, seconds: float, concurrency: int, connections: int,
+          extra: Optional[list] = None) -> dict:
+    cmd = ["taskset", "-c", str(env.client_core), env.nodegate, "bench", "--target", target,
+           "--method", ROLLDIE, "--duration", f"{seconds}s", "--concurrency", str(concurrency),
+           "--connections", str(connections), "--json", *args, *(extra or [])]
+    out = run(cmd, timeout=seconds + 60).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(env: Env, srv: Server, target: str, args: list, a) -> dict:
+    bench(env, target, args, a.warmup, a.concurrency, a.connections)  # warmup: connections, caches
+    cpu0, t0 = srv.cpu_seconds(), time.monotonic()
+    res = bench(env, target, args, a.duration, a.concurrency, a.connections)
+    cpu1, t1 = srv.cpu_seconds(), time.monotonic()
+    cpu = cpu1 - cpu0
+    return {
+        "qps": res["qps"], "ok": res["ok"], "errors": res["errors"],
+        "errors_by_code": res["errors_by_code"], "p50": res["latency_ms"]["p50"],
+        "p99": res["latency_ms"]["p99"], "p99_9": res["latency_ms"]["p99_9"],
+        "cpu_s": cpu, "cpu_pct": 100.0 * cpu / (t1 - t0),
+        "eff": res["ok"] / cpu if cpu > 0 else 0.0, "rss_mb": srv.rss() / 2**20,
+    }
+
+
+def crypto_verify_rates(env: Env) -> dict:
+    """Single-core verify/s per algorithm (Google Benchmark BM_Verify, pinned to the server core)."""
+    exe = env.build / "bench" / "crypto_benchmark"
+    out = run(["taskset", "-c", str(env.server_core), exe, "--benchmark_filter=BM_Verify/[0-9]+$",
+               "--benchmark_format=json", "--benchmark_min_time=0.5"], timeout=300).stdout
+    rates = {}
+    for b in json.loads(out)["benchmarks"]:
+        ns = b["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[b["time_unit"]]
+        rates[b["label"]] = 1e9 / ns
+    return rates
+
+
+# --------------------------------------------------------------------------------------------------
+# Setup
+
+
+def build(build_dir: Path) -> None:
+    if not (build_dir / "build.ninja").exists():
+        run(["cmake", "-S", SOURCE, "-B", build_dir, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], timeout=300)
+    log("building nodegate and crypto_benchmark")
+    run(["cmake", "--build", build_dir, "--target", "nodegate", "crypto_benchmark"], timeout=3600)
+
+
+def build_go(work: Path) -> Optional[Path]:
+    """Builds bench/go's seed-style server offline in GOPATH mode (Debian's grpc-go 1.33)."""
+    if not shutil.which("go") or not shutil.which("protoc-gen-go"):
+        log("go or protoc-gen-go missing: row 8 skipped (scripts/install-deps installs them)")
+        return None
+    gopath = work / "gopath"
+    (gopath / "src").mkdir(parents=True, exist_ok=True)
+    run(["protoc", f"-I{SOURCE / 'proto'}", f"--go_out=plugins=grpc:{gopath / 'src'}", SOURCE / "proto/api/dice.proto"])
+    out = work / "seedserver"
+    env = dict(os.environ, GOPATH=f"{gopath}:{SOURCE / 'bench' / 'go'}:/usr/share/gocode", GO111MODULE="off",
+               GOCACHE=str(work / "gocache"), GOFLAGS="")
+    run(["go", "build", "-o", out, "seedserver"], env=env, timeout=600)
+    return out
+
+
+def python_stubs(work: Path) -> Optional[Path]:
+    out = work / "pystubs"
+    out.mkdir(exist_ok=True)
+    run(["protoc", f"-I{SOURCE / 'proto' / 'api'}", f"--python_out={out}", f"--grpc_python_out={out}",
+         "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin", SOURCE / "proto/api/dice.proto"])
+    return out
+
+
+def setup(a) -> Env:
+    build_dir = Path(a.build_dir).resolve()
+    if not a.no_build:
+        build(build_dir)
+    nodegate = build_dir / "nodegate"
+    work = build_dir / "bench-suite" / time.strftime("%Y%m%d-%H%M%S")
+    work.mkdir(parents=True)
+    run([nodegate, "init", "--dir", work / "dev"])
+    pki = work / "dev" / "pki"
+    db = work / "bench.db"
+    sign_keys = {}
+    for alg in ALGS:
+        kdir = work / f"keys-{alg}"
+        run([nodegate, "keys", "gen", "--alg", alg, "--out", kdir])
+        run([nodegate, "node", "add", "--db", db, "--id", f"bench-{alg}", "--alg", alg,
+             "--public-key", kdir / "signing-pub.pem"])
+        sign_keys[alg] = kdir / "signing-key.pem"
+    token = run([nodegate, "token", "create", "--db", db, "--principal", "bench-user"]).stdout.strip().splitlines()[-1]
+    go_server = None if a.no_go else build_go(work)
+    nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbin/nginx") or None
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2:
+        raise SystemExit("bench: needs two cores (server on one, load generator on the other)")
+    srv_core, cli_core = sorted(cores)[:2]
+    return Env(build_dir, work, nodegate, pki, db, token, sign_keys, go_server, python_stubs(work),
+               nginx, srv_core, cli_core)
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+
+
+def med(samples: list[dict], key: str) -> float:
+    vals = [s[key] for s in samples if key in s]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def fmt_ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b and b == b and a == a else "–"
+
+
+def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, started: str,
+           load_before: str, load_after: str) -> str:
+    eff = {k: med(v, "eff") for k, v in results.items()}
+    base, go, py = eff.get("1"), eff.get("8"), eff.get("9")
+    lines = [
+        f"# nodegate benchmark run {started}",
+        "",
+        f"Machine: {os.cpu_count()} cores, `uptime` before: `{load_before}`; after: `{load_after}`.",
+        f"Server pinned to core {env.server_core}, `nodegate bench` to core {env.client_core}. "
+        f"Unary {ROLLDIE}, {a.concurrency} calls in flight over {a.connections} connections, "
+        f"{a.warmup:g} s warmup then {a.duration:g} s measured, {a.reps} interleaved repetitions, medians shown. "
+        "Other work shared this box during the run: compare ratios within this run, not absolute figures across runs.",
+        "",
+        "eff = calls per server CPU-second (OK calls / server CPU time over the measured run).",
+        "",
+        "| row | server | QPS | p50 ms | p99 ms | server CPU % | eff (calls/CPU-s) | vs row 1 | vs Go (8) | vs Python (9) | RSS MB | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for k, samples in results.items():
+        errs = sum(s["errors"] for s in samples)
+        lines.append(
+            f"| {k} | {titles[k]} | {med(samples, 'qps'):,.0f} | {med(samples, 'p50'):.2f} | "
+            f"{med(samples, 'p99'):.2f} | {med(samples, 'cpu_pct'):.0f} | {eff[k]:,.0f} | "
+            f"{fmt_ratio(eff[k], base)} | {fmt_ratio(eff[k], go)} | {fmt_ratio(eff[k], py)} | "
+            f"{med(samples, 'rss_mb'):.0f} | {errs} |")
+    for k, n in notes.items():
+        lines.append(f"\nRow {k}: {n}")
+    if "7" not in results and "nginx_skipped" in extras:
+        lines.append(f"\nRow 7 (nginx) skipped: {extras['nginx_skipped']}")
+    lines.append("\nPer-repetition eff (calls per server CPU-second):\n")
+    for k, samples in results.items():
+        lines.append(f"- row {k}: " + ", ".join(f"{s['eff']:,.0f}" for s in samples))
+
+    rates = extras.get("verify_rates", [])
+    if rates and "3" in eff:
+        lines += ["", "## Signature rows against the crypto limit", "",
+                  "limit = 1 / (1/E_mtls + 1/V_alg), E_mtls = row 3 eff, V_alg = single-core verify/s "
+                  "(Google Benchmark BM_Verify on the server core, median of the runs in this suite).", "",
+                  "| alg | V_alg verify/s | limit calls/CPU-s | measured eff | measured / limit |", "|---|---:|---:|---:|---:|"]
+        for i, alg in enumerate(ALGS):
+            k = f"5{'abc'[i]}"
+            v = statistics.median(r[alg] for r in rates if alg in r)
+            limit = 1 / (1 / eff["3"] + 1 / v)
+            if k in eff:
+                lines.append(f"| {alg} | {v:,.0f} | {limit:,.0f} | {eff[k]:,.0f} | {eff[k] / limit:.2f} |")
+
+    if "3" in eff and "4" in eff:
+        lines += ["", f"Token over mTLS: {eff['4'] / eff['3']:.2f}× of mTLS alone; the token layer costs "
+                      f"{(1 / eff['4'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call end to end "
+                      "(gRPC metadata handling + the hook's token check)."]
+    if "3" in eff and "6" in eff:
+        lines.append(f"Access log on: {eff['6'] / eff['3']:.2f}× of row 3 (log off); "
+                     f"{(1 / eff['6'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call.")
+    lat = extras.get("half_load", [])
+    if lat:
+        lines += ["", "## Latency at 50 % of the saturating load (row 6 config, --rate = ½ × row-6 QPS)", "",
+                  "| rep | rate | achieved QPS | p50 ms | p99 ms | p99.9 ms |", "|---|---:|---:|---:|---:|---:|"]
+        for i, l in enumerate(lat):
+            lines.append(f"| {i + 1} | {l['rate']:,.0f} | {l['qps']:,.0f} | {l['p50']:.2f} | {l['p99']:.2f} | {l['p99_9']:.2f} |")
+    idle = extras.get("idle_rss_mb", [])
+    if idle:
+        lines.append(f"\nIdle daemon RSS (row 3 config, before load): median {statistics.median(idle):.1f} MB.")
+    cold = extras.get("cold", {})
+    if cold:
+        lines += ["", "## Cold costs (row 3 server, a new connection per call, 8 in flight)", "",
+                  "| mode | handshakes (calls)/s | server CPU % | handshakes per server CPU-s | resumed |", "|---|---:|---:|---:|---:|"]
+        for mode, samples in cold.items():
+            lines.append(f"| {mode} | {med(samples, 'qps'):,.0f} | {med(samples, 'cpu_pct'):.0f} | "
+                         f"{med(samples, 'eff'):,.0f} | {med(samples, 'resumed'):,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build-dir", default=str(SOURCE / "build"))
+    p.add_argument("--duration", type=float, default=8.0, help="measured seconds per row and rep")
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=128)
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--rows", default="", help="comma-separated row keys (default: all)")
+    p.add_argument("--no-build", action="store_true")
+    p.add_argument("--no-go", action="store_true")
+    p.add_argument("--no-cold", action="store_true")
+    p.add_argument("--out", default=str(SOURCE / "bench" / "results"))
+    a = p.parse_args()
+
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    load_before = run(["uptime"]).stdout.strip()
+    env = setup(a)
+    only = set(filter(None, a.rows.split(",")))
+    row_list = rows(env, only)
+    titles = {r.key: r.title for r in row_list}
+    notes = {r.key: r.note for r in row_list if r.note}
+    results: dict[str, list] = {r.key: [] for r in row_list}
+    extras: dict = {"verify_rates": [], "half_load": [], "idle_rss_mb": [], "cold": {}}
+    if not env.nginx:
+        extras["nginx_skipped"] = "nginx is not installed"
+    log(f"workdir {env.work}; rows {', '.join(titles)}; {a.reps} reps × ({a.warmup:g}+{a.duration:g}) s")
+
+    for rep in range(a.reps):
+        extras["verify_rates"].append(crypto_verify_rates(env))
+        for row in row_list:
+            srv = Server(f"row{row.key}-rep{rep}", env.work)
+            try:
+                target, args = row.start(env, srv)
+                if row.key == "3":
+                    extras["idle_rss_mb"].append(srv.rss() / 2**20)
+                m = measure(env, srv, target, args, a)
+                results[row.key].append(m)
+                log(f"rep {rep + 1} row {row.key}: {m['qps']:,.0f} qps, cpu {m['cpu_pct']:.0f} %, "
+                    f"eff {m['eff']:,.0f}/CPU-s, p99 {m['p99']:.2f} ms, errors {m['errors']}")
+                if row.key == "6":
+                    rate = m["qps"] / 2
+                    r = bench(env, target, args, a.duration, a.concurrency, a.connections,
+                              ["--rate", f"{rate:.0f}"])
+                    extras["half_load"].append({"rate": rate, "qps": r["qps"], **{
+                        k: r["latency_ms"][k] for k in ("p50", "p99", "p99_9")}})
+                if row.key == "3" and not a.no_cold:
+                    for mode, extra in (("mTLS full handshake", []), ("mTLS with resumption", ["--resume"])):
+                        cpu0, t0 = srv.cpu_seconds(), time.monotonic()
+                        r = bench(env, target, args, min(a.duration, 5), 8, 1,
+                                  ["--new-connection-per-call", *extra])
+                        cpu = srv.cpu_seconds() - cpu0
+                        extras["cold"].setdefault(mode, []).append({
+                            "qps": r["qps"], "cpu_pct": 100 * cpu / (time.monotonic() - t0),
+                            "eff": r["ok"] / cpu if cpu else 0, "resumed": r.get("resumed_sessions", 0)})
+            except Exception as exc:  # a failed row is reported, the suite goes on
+                log(f"rep {rep + 1} row {row.key} failed: {exc}")
+            finally:
+                srv.stop()
+
+    load_after = run(["uptime"]).stdout.strip()
+    results = {k: v for k, v in results.items() if v}
+    text = report(env, a, results, titles, notes, extras, started, load_before, load_after)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.date.today().isoformat()
+    (out / f"{stamp}.md").write_text(text)
+    (out / f"{stamp}.json").write_text(json.dumps({"results": results, "extras": extras}, indent=1))
+    print(text)
+    log(f"wrote {out / (stamp + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
