@@ -307,7 +307,7 @@ def measure(env: Env, srv: Server, target: str, args: list, a) -> dict:
 
 def crypto_verify_rates(env: Env) -> dict:
     """Single-core verify/s per algorithm (Google Benchmark BM_Verify, pinned to the server core)."""
-    exe = env.build / "bench" / "crypto_benchmark"
+    exe = env.work / "crypto_benchmark"
     out = run(["taskset", "-c", str(env.server_core), exe, "--benchmark_filter=BM_Verify/[0-9]+$",
                "--benchmark_format=json", "--benchmark_min_time=0.5"], timeout=300).stdout
     rates = {}
@@ -355,9 +355,12 @@ def setup(a) -> Env:
     build_dir = Path(a.build_dir).resolve()
     if not a.no_build:
         build(build_dir)
-    nodegate = build_dir / "nodegate"
     work = build_dir / "bench-suite" / time.strftime("%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
+    # A private copy: others may rebuild build/nodegate while the suite runs.
+    nodegate = work / "nodegate"
+    shutil.copy2(build_dir / "nodegate", nodegate)
+    shutil.copy2(build_dir / "bench" / "crypto_benchmark", work / "crypto_benchmark")
     run([nodegate, "init", "--dir", work / "dev"])
     pki = work / "dev" / "pki"
     db = work / "bench.db"
