@@ -3,6 +3,9 @@
 // after printing the reason, which main() turns into the process exit code.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace nodegate::cli {
@@ -18,6 +21,16 @@ void AddTokenCommands(CLI::App& app);  // token + appkey
 void AddKeysCommand(CLI::App& app);
 void AddPolicyCommand(CLI::App& app);
 void AddDeployCommand(CLI::App& app);
+void AddTunnelCommand(CLI::App& app);  // tunnel server|client (tunnel.cc)
+void AddEchoCommand(CLI::App& app);    // echo (echo.cc)
+
+// Shared by the long-running proxy commands (tunnel, echo; defined in tunnel.cc): a stderr log,
+// signals blocked before any thread starts, then a wait that runs `reload` on SIGHUP and returns
+// the signal number on SIGTERM/SIGINT.
+void SetUpProxyLog(const std::string& level);
+void BlockProxySignals();
+int WaitForStopSignal(const std::function<void()>& reload);
+
 void AddBenchCommand(CLI::App& app);
 
 // Prints "nodegate <what>: <message>" to stderr and throws CLI::RuntimeError(code).

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   nodegate::cli::AddKeysCommand(app);
   nodegate::cli::AddPolicyCommand(app);
   nodegate::cli::AddDeployCommand(app);
+  nodegate::cli::AddTunnelCommand(app);
+  nodegate::cli::AddEchoCommand(app);
   nodegate::cli::AddBenchCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -1,0 +1,158 @@
+#include "tunnel/tls_context_source.h"
+
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "absl/strings/str_cat.h"
+#include "pki/pem.h"
+
+namespace nodegate::tunnel {
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+absl::Status SslError(std::string_view what, const boost::system::error_code& ec) {
+  std::string detail = ec.message();
+  if (unsigned long e = ERR_get_error(); e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    detail = buf;
+  }
+  ERR_clear_error();
+  return absl::InvalidArgumentError(absl::StrCat(std::string(what), ": ", detail));
+}
+
+// Lets a server verify clients without session-resumption surprises: OpenSSL refuses to resume a
+// session on a verifying server without a session id context.
+constexpr unsigned char kSessionIdContext[] = "nodegate-tunnel";
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<ssl::context>> BuildSslContext(const tls::CredentialSet& set,
+                                                              TlsRole role,
+                                                              tls::ClientAuth client_auth) {
+  auto ctx = std::make_shared<ssl::context>(role == TlsRole::kServer ? ssl::context::tls_server
+                                                                      : ssl::context::tls_client);
+  boost::system::error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                   ec);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ctx->use_certificate_chain(boost::asio::buffer(set.cert_chain_pem), ec);
+  if (ec) return SslError("tls.cert", ec);
+  ctx->use_private_key(boost::asio::buffer(set.key_pem), ssl::context::pem, ec);
+  if (ec) return SslError("tls.key", ec);
+  if (!set.ca_pem.empty()) {
+    ctx->add_certificate_authority(boost::asio::buffer(set.ca_pem), ec);
+    if (ec) return SslError("tls.ca", ec);
+  }
+  if (!set.crl_pem.empty()) {
+    absl::StatusOr<std::vector<crypto::X509CrlPtr>> crls = pki::ParseCrls(set.crl_pem, "tls.crl");
+    if (!crls.ok()) return crls.status();
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    for (const crypto::X509CrlPtr& crl : *crls) X509_STORE_add_crl(store, crl.get());
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+  }
+  if (role == TlsRole::kServer) {
+    SSL_CTX_set_session_id_context(native, kSessionIdContext, sizeof(kSessionIdContext) - 1);
+    switch (client_auth) {
+      case tls::ClientAuth::kRequire:
+        ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+        break;
+      case tls::ClientAuth::kRequest:
+        ctx->set_verify_mode(ssl::verify_peer);
+        break;
+      case tls::ClientAuth::kNone:
+        ctx->set_verify_mode(ssl::verify_none);
+        break;
+    }
+    if (client_auth != tls::ClientAuth::kNone && set.ca_pem.empty()) {
+      return absl::InvalidArgumentError("tls.ca: required to verify client certificates");
+    }
+  } else {
+    if (set.ca_pem.empty()) {
+      return absl::InvalidArgumentError("tls.ca: required to verify the server");
+    }
+    ctx->set_verify_mode(ssl::verify_peer);
+  }
+  return ctx;
+}
+
+absl::StatusOr<std::unique_ptr<TlsContextSource>> TlsContextSource::New(const Options& options) {
+  std::unique_ptr<TlsContextSource> source(new TlsContextSource(options));
+  source->stat_signature_ = source->StatSignature();
+  absl::StatusOr<tls::CredentialSet> set = tls::LoadCredentialSet(options.files, absl::Now());
+  if (!set.ok()) return set.status();
+  absl::StatusOr<std::shared_ptr<ssl::context>> ctx =
+      BuildSslContext(*set, options.role, options.client_auth);
+  if (!ctx.ok()) return ctx.status();
+  source->context_ = *std::move(ctx);
+  source->credentials_ = std::make_shared<const tls::CredentialSet>(*std::move(set));
+  return source;
+}
+
+std::shared_ptr<ssl::context> TlsContextSource::context() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return context_;
+}
+
+std::shared_ptr<const tls::CredentialSet> TlsContextSource::credentials() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return credentials_;
+}
+
+uint64_t TlsContextSource::reloads_ok() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reloads_ok_;
+}
+
+uint64_t TlsContextSource::reloads_failed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reloads_failed_;
+}
+
+std::string TlsContextSource::StatSignature() const {
+  std::string sig;
+  for (const std::string* path : {&options_.files.cert, &options_.files.key, &options_.files.ca,
+                                  &options_.files.crl}) {
+    struct stat st {};
+    if (path->empty() || ::stat(path->c_str(), &st) != 0) {
+      sig += "-;";
+      continue;
+    }
+    absl::StrAppend(&sig, st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                    st.st_mtim.tv_nsec, ";");
+  }
+  return sig;
+}
+
+absl::Status TlsContextSource::Refresh(bool force) {
+  std::string signature = StatSignature();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!force && signature == stat_signature_) return absl::OkStatus();
+  }
+  absl::StatusOr<tls::CredentialSet> set = tls::LoadCredentialSet(options_.files, absl::Now());
+  absl::StatusOr<std::shared_ptr<ssl::context>> ctx =
+      set.ok() ? BuildSslContext(*set, options_.role, options_.client_auth)
+               : absl::StatusOr<std::shared_ptr<ssl::context>>(set.status());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!ctx.ok()) {
+    // Keep the old signature: the files are looked at again on the next poll (an operator may be
+    // half-way through replacing key and cert).
+    ++reloads_failed_;
+    return ctx.status();
+  }
+  stat_signature_ = signature;
+  if (set->content_digest == credentials_->content_digest) return absl::OkStatus();
+  context_ = *std::move(ctx);
+  credentials_ = std::make_shared<const tls::CredentialSet>(*std::move(set));
+  ++reloads_ok_;
+  return absl::OkStatus();
+}
+
+}  // namespace nodegate::tunnel
