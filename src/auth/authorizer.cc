@@ -9,6 +9,7 @@
 #include "auth/signature_v1.h"
 #include "crypto/constant_time.h"
 #include "crypto/digest.h"
+#include "pki/certificate_info.h"
 #include "spdlog/spdlog.h"
 
 namespace nodegate::auth {
@@ -173,10 +174,12 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
                                       " audience ", options_.audience, ": ",
                                       std::string(v.message())));
   }
-  // Only a verified call may take a replay-cache slot: junk cannot fill it.
+  // Only a verified call may take a replay-cache slot: junk cannot fill it. The window above
+  // still accepts the timestamp at exactly ts + max_skew, and the cache forgets an entry once
+  // expiry <= now: remember the nonce until one millisecond past the window, or a replay at its
+  // last millisecond would pass.
   absl::Status fresh = replay_->CheckAndInsert(h->node_id, h->nonce, digest,
-                                               absl::FromUnixMillis(h->timestamp_ms) +
-                                                   options_.max_skew,
+                                               absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1),
                                                now);
   if (absl::IsAlreadyExists(fresh)) {
     return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
@@ -262,6 +265,15 @@ Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
     return Outcome::Fail(Rejection::kMtlsUnregistered, "mtls: node not registered or disabled",
                          absl::StrCat("certificate node ", id));
   }
+  // A registry-enrolled node is known by the certificate the registry issued it last: an older
+  // certificate for the same id (a removed and re-enrolled node, a renewed one) does not count.
+  if (options_.mtls_require_registered && !it->second.cert_serial.empty() &&
+      PeerSerial(peer) != it->second.cert_serial) {
+    return Outcome::Fail(Rejection::kMtlsUnregistered,
+                         "mtls: not the node's current certificate",
+                         absl::StrCat("certificate node ", id, " serial ", PeerSerial(peer),
+                                      " != registered ", it->second.cert_serial));
+  }
   std::vector<std::string> roles;
   if (it != snap.nodes.end() && it->second.enabled) roles = it->second.roles;
   return Outcome::Ok(Principal{Principal::Kind::kNode, std::move(id), std::move(roles), kMtls});
@@ -273,6 +285,21 @@ static std::string NodeIdOf(const tls::PeerIdentity& peer, std::string_view trus
     return peer.spiffe_id.substr(prefix.size());
   }
   return peer.common_name;
+}
+
+std::string Authorizer::PeerSerial(const tls::PeerIdentity& peer) const {
+  if (!peer.serial_hex.empty() || peer.pem_cert.empty()) return peer.serial_hex;
+  const std::string key = crypto::Sha256(peer.pem_cert);
+  {
+    absl::MutexLock lock(&serial_mu_);
+    if (auto it = serial_cache_.find(key); it != serial_cache_.end()) return it->second;
+  }
+  absl::StatusOr<pki::CertificateInfo> info = pki::InspectCertificatePem(peer.pem_cert, "peer");
+  std::string serial = info.ok() ? info->serial_hex : "";
+  absl::MutexLock lock(&serial_mu_);
+  if (serial_cache_.size() >= 4096) serial_cache_.clear();
+  serial_cache_[key] = serial;
+  return serial;
 }
 
 bool Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,

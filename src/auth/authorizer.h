@@ -14,7 +14,9 @@
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/string_ref.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "auth/credential_cache.h"
 #include "auth/forwarded_identity.h"
@@ -112,6 +114,9 @@ class Authorizer {
                                                   const CredentialSnapshot& snap, absl::Time now,
                                                   bool count) const;
   bool IsTrustedProxy(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
+  // Serial of the peer's certificate (uppercase hex), cached by the PEM's digest so that a busy
+  // connection parses its certificate once.
+  std::string PeerSerial(const tls::PeerIdentity& peer) const;
 
   struct Outcome;  // one authenticator's verdict
   Outcome CheckSignature(std::string_view method, const Metadata& md,
@@ -127,6 +132,8 @@ class Authorizer {
   std::unique_ptr<ReplayCache> replay_;
   mutable std::array<std::atomic<uint64_t>, static_cast<int>(Rejection::kCount)> rejections_{};
   mutable std::atomic<uint64_t> forwarded_ignored_{0};
+  mutable absl::Mutex serial_mu_;
+  mutable absl::flat_hash_map<std::string, std::string> serial_cache_ ABSL_GUARDED_BY(serial_mu_);
   std::unique_ptr<ForwardedCertVerifier> forwarded_verifier_;
 };
 

@@ -23,6 +23,7 @@ struct NodeCredential {
   std::string id;
   bool enabled = true;
   std::vector<std::string> roles;
+  std::string cert_serial;  // of the certificate the registry issued last; empty when none
   std::shared_ptr<const crypto::Verifier> verifier;           // current key
   std::shared_ptr<const crypto::Verifier> previous_verifier;  // during a rotation's grace only
   absl::Time previous_valid_until = absl::InfinitePast();

@@ -77,6 +77,7 @@ absl::StatusOr<tls::PeerIdentity> ForwardedCertVerifier::Verify(std::string_view
     }
   }
   id.transport = "forwarded";
+  id.serial_hex = info->serial_hex;
   if (cache_.size() >= kMaxCacheEntries) cache_.clear();
   cache_[key] = Entry{id, info->not_after};
   return id;

@@ -23,6 +23,7 @@ absl::StatusOr<CredentialSnapshot> StoreCredentialSource::Load() {
       n.id = r.id;
       n.enabled = r.enabled;
       n.roles = r.roles;
+      n.cert_serial = r.cert_serial;
       absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(r.algorithm);
       absl::StatusOr<std::unique_ptr<crypto::Verifier>> v =
           alg.ok() ? crypto::NewVerifier(*alg, r.public_key_pem)

@@ -83,11 +83,28 @@ void AddKeysCommand(CLI::App& app) {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Status s = nodegate::v1::NodeRegistry::NewStub(*channel)->KeypairSync(&ctx, req, &resp);
     if (!s.ok()) Fail("keys rotate", "KeypairSync refused: " + s.error_message());
-    // Keep the previous key beside the new one until the grace period ends.
+    // Keep the previous key beside the new one until the grace period ends, and keep the public
+    // key file (signing-pub.pem beside signing-key.pem, as join and keys gen write them) in step.
     (void)base::WriteFileAtomic(c->sign_key + ".previous", *old_pem, 0600);
     if (absl::Status st = base::WriteFileAtomic(c->sign_key, kp->private_key_pem, 0600); !st.ok()) {
       Fail("keys rotate", "the registry has the new key but writing it failed: " +
                               std::string(st.message()));
+    }
+    std::string pub_path = c->sign_key;
+    const std::string suffix = "-key.pem";
+    if (pub_path.size() > suffix.size() &&
+        pub_path.compare(pub_path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      pub_path.replace(pub_path.size() - suffix.size(), suffix.size(), "-pub.pem");
+    } else {
+      pub_path += ".pub";
+    }
+    if (base::FileExists(pub_path)) {
+      if (auto old_pub = base::ReadFile(pub_path); old_pub.ok()) {
+        (void)base::WriteFileAtomic(pub_path + ".previous", *old_pub, 0644);
+      }
+    }
+    if (absl::Status st = base::WriteFileAtomic(pub_path, kp->public_key_pem, 0644); !st.ok()) {
+      Fail("keys rotate", "writing the new public key failed: " + std::string(st.message()));
     }
     std::cout << "rotated " << c->node_id << " to " << r->second << "; previous key valid until "
               << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",

@@ -18,7 +18,9 @@ PeerIdentity PeerIdentityFrom(const grpc::AuthContext* context) {
   // IsPeerAuthenticated() alone is not enough: local-TCP credentials report an authenticated peer
   // without any certificate.
   id.common_name = First(*context, "x509_common_name");
-  id.authenticated = !context->FindPropertyValues("x509_pem_cert").empty();
+  std::vector<grpc::string_ref> pem = context->FindPropertyValues("x509_pem_cert");
+  id.authenticated = !pem.empty();
+  if (id.authenticated) id.pem_cert = std::string_view(pem.front().data(), pem.front().size());
   id.transport = First(*context, "transport_security_type");
   for (const grpc::string_ref& uri : context->FindPropertyValues("peer_uri")) {
     std::string u(uri.data(), uri.size());

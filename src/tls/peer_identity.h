@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <grpcpp/security/auth_context.h>
 
@@ -12,6 +13,10 @@ struct PeerIdentity {
   std::string common_name;
   std::string spiffe_id;  // first spiffe:// URI SAN, if any
   std::string transport;  // gRPC's transport_security_type: "ssl", "tls", "local", …
+  // The leaf certificate as the peer sent it, borrowed from the connection's AuthContext (valid
+  // while the call runs; empty for a forwarded identity).
+  std::string_view pem_cert;
+  std::string serial_hex;  // known up front for a forwarded identity; else derived from pem_cert
 };
 
 // Reads the connection's certificate properties. Safe on a null context (unauthenticated).

@@ -451,8 +451,6 @@ def registered_key(registry: Registry, node_id: str) -> bytes:
     return spki(serialization.load_pem_public_key(info.public_key_pem.encode()))
 
 
-@pytest.mark.xfail(strict=True, reason="server/CLI bug: `keys rotate` replaces sign_key but leaves "
-                                       "the signing-pub.pem that join wrote beside it stale")
 def test_rotation_leaves_no_stale_public_key_beside_the_new_key(registry):
     node_b = registry.enrol("node-b")
 
@@ -592,10 +590,6 @@ def test_removed_node_is_refused_at_once_by_signature_and_mtls(strict_registry):
     assert parse_whoami(node_c.whoami()).node_id == "node-c"  # the others are untouched
 
 
-@pytest.mark.xfail(strict=True, reason="finding: mtls checks only that the cert's node id is "
-                                       "registered, not that it is the certificate the registry "
-                                       "issued (cert_serial), so re-enrolling an id revives the "
-                                       "removed node's certificate")
 def test_removed_nodes_certificate_stays_refused_after_its_id_is_enrolled_again(strict_registry):
     registry = strict_registry
     old = registry.enrol("node-b")
