@@ -41,6 +41,10 @@ int Serve(const std::string& config_path) {
     spdlog::info("node {} listening local={} (plaintext h2c, loopback only, same auth checks)",
                  config->node.id, (*node)->local_address());
   }
+  if (!(*node)->http_address().empty()) {
+    spdlog::info("node {} listening http={} (HTTPS console, JSON gateway, /metrics)",
+                 config->node.id, (*node)->http_address());
+  }
   std::filesystem::path client_toml =
       std::filesystem::path(config_path).parent_path() / "client.toml";
   if (std::filesystem::exists(client_toml)) {

@@ -72,9 +72,12 @@ std::string FormatAccessRecord(const AccessRecord& r) {
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<AccessLog>> AccessLog::Open(const std::string& destination) {
+absl::StatusOr<std::shared_ptr<AccessLog>> AccessLog::Open(const std::string& destination,
+                                                          std::shared_ptr<RecentLines> recent) {
   if (destination == "off" || destination.empty()) {
-    return std::shared_ptr<AccessLog>(new AccessLog(nullptr));
+    auto log = std::shared_ptr<AccessLog>(new AccessLog(nullptr));
+    log->recent_ = std::move(recent);
+    return log;
   }
   spdlog::sink_ptr sink;
   try {  // spdlog reports errors by exception; they stop here.
@@ -95,6 +98,7 @@ absl::StatusOr<std::shared_ptr<AccessLog>> AccessLog::Open(const std::string& de
     // The logger holds only a weak reference to its pool; AccessLog keeps the pool alive.
     auto log = std::shared_ptr<AccessLog>(new AccessLog(logger));
     log->pool_keepalive_ = pool;
+    log->recent_ = std::move(recent);
     return log;
   } catch (const spdlog::spdlog_ex& e) {
     return absl::InvalidArgumentError(absl::StrCat("log.access_log: ", destination, ": ", e.what()));
@@ -104,8 +108,10 @@ absl::StatusOr<std::shared_ptr<AccessLog>> AccessLog::Open(const std::string& de
 AccessLog::~AccessLog() { Flush(); }
 
 void AccessLog::Write(const AccessRecord& record) {
-  if (!logger_) return;
-  logger_->info(FormatAccessRecord(record));
+  if (!logger_ && !recent_) return;
+  std::string line = FormatAccessRecord(record);
+  if (recent_) recent_->Push(logger_ ? line : std::move(line));
+  if (logger_) logger_->info(line);
 }
 
 void AccessLog::Flush() {

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "observe/recent_lines.h"
 
 namespace spdlog {
 class logger;
@@ -29,16 +30,21 @@ struct AccessRecord {
 class AccessLog {
  public:
   // `destination`: "stdout", "stderr", "off", or a file path (appended).
-  static absl::StatusOr<std::shared_ptr<AccessLog>> Open(const std::string& destination);
+  // `recent`, when set, also receives every line (the web console's "last 100 lines"), even
+  // when the destination is "off".
+  static absl::StatusOr<std::shared_ptr<AccessLog>> Open(
+      const std::string& destination, std::shared_ptr<RecentLines> recent = nullptr);
   ~AccessLog();
 
-  bool enabled() const { return logger_ != nullptr; }
+  // True when lines go anywhere (a destination or the in-memory recent lines).
+  bool enabled() const { return logger_ != nullptr || recent_ != nullptr; }
   void Write(const AccessRecord& record);
   void Flush();
 
  private:
   explicit AccessLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
   std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<RecentLines> recent_;
   std::shared_ptr<void> pool_keepalive_;  // spdlog's async thread pool
 };
 

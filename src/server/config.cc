@@ -250,7 +250,7 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
 absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path) {
   absl::StatusOr<toml::table> root = ParseToml(text, path);
   if (!root.ok()) return root.status();
-  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv", "registry"}, path));
+  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv", "registry", "http"}, path));
   NodeConfig c;
   c.path = path;
   const std::string base = BaseDir(path);
@@ -364,6 +364,37 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   c.registry.cert_days = static_cast<int>(cert_days);
   c.registry.ca_cert = base::ResolvePath(base, c.registry.ca_cert);
   c.registry.ca_key = base::ResolvePath(base, c.registry.ca_key);
+
+  Section http(root->get_as<toml::table>("http"), "http", path);
+  std::string http_client_auth(tls::ClientAuthName(c.http.client_auth));
+  NG_RETURN_IF_ERROR(http.String("listen", &c.http.listen));
+  NG_RETURN_IF_ERROR(http.String("client_auth", &http_client_auth));
+  NG_RETURN_IF_ERROR(http.String("client_cert", &c.http.client_cert));
+  NG_RETURN_IF_ERROR(http.String("client_key", &c.http.client_key));
+  NG_RETURN_IF_ERROR(http.Int("access_log_lines", &c.http.access_log_lines));
+  NG_RETURN_IF_ERROR(http.RejectUnknown());
+  absl::StatusOr<tls::ClientAuth> http_mode = tls::ParseClientAuth(http_client_auth);
+  if (!http_mode.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": http.client_auth: '", http_client_auth, "' is not one of require, request, none"));
+  }
+  c.http.client_auth = *http_mode;
+  if (!c.http.listen.empty() && c.http.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": http.listen: '", c.http.listen, "' is not host:port"));
+  }
+  if (c.http.client_auth != tls::ClientAuth::kNone && c.tls.files.ca.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": http.client_auth: needs tls.ca to verify client certificates (or \"none\")"));
+  }
+  if (c.http.client_cert.empty() != c.http.client_key.empty()) {
+    return absl::InvalidArgumentError(path + ": http.client_cert and http.client_key go together");
+  }
+  if (c.http.access_log_lines < 1 || c.http.access_log_lines > 100000) {
+    return absl::InvalidArgumentError(path + ": http.access_log_lines: must be in 1..100000");
+  }
+  c.http.client_cert = base::ResolvePath(base, c.http.client_cert);
+  c.http.client_key = base::ResolvePath(base, c.http.client_key);
 
   Section log(root->get_as<toml::table>("log"), "log", path);
   NG_RETURN_IF_ERROR(log.String("level", &c.log.level));

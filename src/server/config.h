@@ -81,6 +81,19 @@ struct NodeConfig {
     } forwarded;  // [auth.forwarded]
   } auth;
 
+  // [http]: the HTTPS web console + JSON gateway, /metrics, /healthz, /readyz (docs/console.md).
+  struct Http {
+    std::string listen;  // host:port; empty = no HTTPS listener
+    // require | request | none. "request" lets browsers log in with a token; every data route
+    // still needs a principal (the gRPC policy decides), so no setting makes the console open.
+    tls::ClientAuth client_auth = tls::ClientAuth::kRequest;
+    // The client certificate the console presents on its own gRPC calls to this node ("Roll the
+    // die"); empty = tls.cert/tls.key (which then need the clientAuth key usage).
+    std::string client_cert;
+    std::string client_key;
+    int64_t access_log_lines = 100;  // recent access-log lines kept in memory for the console
+  } http;
+
   struct Log {
     std::string level = "info";
     std::string access_log = "stdout";

@@ -10,6 +10,10 @@
 #include "auth/call_principal.h"
 #include "auth/store_credential_source.h"
 #include "base/files.h"
+#include "http/console_server.h"
+#include "http/gateway.h"
+#include "http/self_dice_client.h"
+#include "observe/recent_lines.h"
 #include "observe/access_log.h"
 #include "observe/access_log_interceptor.h"
 #include "observe/metrics.h"
@@ -45,7 +49,13 @@ struct Node::Parts {
   std::unique_ptr<services::PortService> ports;
   std::unique_ptr<services::KeyValueService> kv_service;
   std::unique_ptr<services::RegistryService> registry;
-  std::unique_ptr<grpc::Server> server;  // declared last: destroyed first
+  std::unique_ptr<grpc::Server> server;  // destroyed before everything above
+  // [http]: the console's recent access-log lines, its gateway and HTTPS listener. The listener
+  // is declared after the gRPC server so that it is destroyed first.
+  std::shared_ptr<observe::RecentLines> recent;
+  std::atomic<bool> serving{false};
+  std::shared_ptr<http::Gateway> gateway;
+  std::unique_ptr<http::ConsoleServer> console;
 };
 
 // Every service this node registers, by full name (for the proto policy and `nodegate policy`).
@@ -127,6 +137,84 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
 
 void RegisterNodeMetrics(Node::Parts& p);
 
+// The address a client on this host dials to reach `listen` ("0.0.0.0:p" → "127.0.0.1:p").
+std::string LocalDialAddress(const std::string& bound) {
+  size_t colon = bound.rfind(':');
+  std::string host = bound.substr(0, colon);
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "[::]") host = "[::1]";
+  return absl::StrCat(host, bound.substr(colon));
+}
+
+// [http]: the gateway over the node's parts, and its HTTPS listener.
+absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
+                          const std::vector<std::pair<std::string, std::string>>& listeners,
+                          const std::string& grpc_address, std::string* http_address) {
+  http::GatewayOptions g;
+  g.node_id = config.node.id;
+  tls::CertificateReloader* reloader = p.reloader.get();
+  g.credentials = [reloader] { return reloader->current(); };
+  // The console's own address is known once it is bound.
+  auto bound = std::make_shared<std::vector<std::pair<std::string, std::string>>>(listeners);
+  auto bound_mu = std::make_shared<std::mutex>();
+  g.listeners = [bound, bound_mu] {
+    std::lock_guard<std::mutex> lock(*bound_mu);
+    return *bound;
+  };
+  g.authorizer = p.authorizer;
+  g.services = ServedServices();
+  g.nodes = p.nodes;
+  g.kv = p.kv;
+  g.metrics = p.metrics;
+  g.recent = p.recent;
+  g.access_log = p.access_log;
+  if (!config.tls.files.ca.empty()) {
+    tls::ClientTlsOptions self;
+    self.target = LocalDialAddress(grpc_address);
+    self.ca_file = config.tls.files.ca;
+    self.cert_file = config.http.client_cert.empty() ? config.tls.files.cert : config.http.client_cert;
+    self.key_file = config.http.client_key.empty() ? config.tls.files.key : config.http.client_key;
+    absl::StatusOr<std::unique_ptr<http::SelfDiceClient>> dice =
+        http::SelfDiceClient::New(self, absl::Seconds(5));
+    if (!dice.ok()) {
+      return absl::Status(dice.status().code(),
+                          absl::StrCat("http.client_cert: ", dice.status().message()));
+    }
+    std::shared_ptr<http::SelfDiceClient> client = *std::move(dice);
+    g.roll_die = [client](const std::vector<std::pair<std::string, std::string>>& md) {
+      return client->Roll(md);
+    };
+  }
+  Node::Parts* parts = &p;
+  g.ready = [parts]() -> absl::Status {
+    if (!parts->serving.load()) return absl::UnavailableError("gRPC server not serving");
+    absl::StatusOr<bool> probe = parts->kv->Exists("nodegate/readyz");
+    if (!probe.ok()) {
+      return absl::UnavailableError(absl::StrCat("store: ", probe.status().message()));
+    }
+    return absl::OkStatus();
+  };
+  absl::StatusOr<std::unique_ptr<http::Gateway>> gateway = http::Gateway::New(std::move(g));
+  if (!gateway.ok()) return gateway.status();
+  p.gateway = *std::move(gateway);
+
+  http::ConsoleServerOptions o;
+  o.listen = config.http.listen;
+  o.client_auth = config.http.client_auth;
+  o.credentials = [reloader] { return reloader->current(); };
+  o.max_body_bytes = static_cast<size_t>(config.kv.max_value_bytes) + config.kv.max_key_bytes + 65536;
+  absl::StatusOr<std::unique_ptr<http::ConsoleServer>> console =
+      http::ConsoleServer::Start(o, p.gateway);
+  if (!console.ok()) return console.status();
+  p.console = *std::move(console);
+  *http_address = p.console->address();
+  {
+    std::lock_guard<std::mutex> lock(*bound_mu);
+    bound->emplace_back("https console", *http_address);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
@@ -136,6 +224,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
 
   if (absl::Status s = base::MakeDirs(config.node.data_dir, 0700); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("node.data_dir: ", s.message()));
+  }
+  if (!config.http.listen.empty()) {
+    p.recent = std::make_shared<observe::RecentLines>(
+        static_cast<size_t>(config.http.access_log_lines));
   }
   tls::CertificateReloader::Options reload;
   reload.files = config.tls.files;
@@ -151,7 +243,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (!creds.ok()) return creds.status();
 
   absl::StatusOr<std::shared_ptr<observe::AccessLog>> access_log =
-      observe::AccessLog::Open(config.log.access_log);
+      observe::AccessLog::Open(config.log.access_log, p.recent);
   if (!access_log.ok()) return access_log.status();
   p.access_log = *std::move(access_log);
   p.metrics = std::make_shared<observe::Metrics>(ServedMethods());
@@ -273,6 +365,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     const std::string& l = config.grpc.local_listen;
     node->local_address_ = absl::StrCat(l.substr(0, l.rfind(':')), ":", local_port);
   }
+  p.serving.store(true);
+  if (!config.http.listen.empty()) {
+    std::vector<std::pair<std::string, std::string>> listeners = {{"grpc", node->grpc_address_}};
+    if (!node->local_address_.empty()) listeners.emplace_back("local (h2c)", node->local_address_);
+    if (absl::Status s = StartConsole(config, p, listeners, node->grpc_address_,
+                                      &node->http_address_);
+        !s.ok()) {
+      return s;
+    }
+  }
   const auto& leaf = p.reloader->current()->leaf;
   spdlog::info("node {}: tls serial {} subject {} expires {}; client_auth={}; reload every {}",
                config.node.id, leaf.serial_hex, leaf.subject,
@@ -343,10 +445,12 @@ absl::Status Node::Reload() { return parts_->reloader->CheckNow(); }
 void Node::Shutdown(absl::Duration grace) {
   Parts& p = *parts_;
   if (!p.server) return;
+  p.serving.store(false);  // /readyz answers 503 while draining
   if (auto* health = p.server->GetHealthCheckService()) health->SetServingStatus(false);
   p.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   p.server->Wait();
   p.server.reset();
+  if (p.console) p.console->Stop();
   if (p.access_log) p.access_log->Flush();
 }
 

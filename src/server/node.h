@@ -30,6 +30,8 @@ class Node {
   const std::string& grpc_address() const { return grpc_address_; }
   // The plaintext loopback listener's address; empty when grpc.local_listen is unset.
   const std::string& local_address() const { return local_address_; }
+  // The HTTPS console/gateway's address; empty when http.listen is unset.
+  const std::string& http_address() const { return http_address_; }
 
   // Call counters, latency histograms and the node's gauges (served at /metrics).
   std::shared_ptr<observe::Metrics> metrics() const;
@@ -49,6 +51,7 @@ class Node {
   std::unique_ptr<Parts> parts_;
   std::string grpc_address_;
   std::string local_address_;
+  std::string http_address_;
 };
 
 }  // namespace nodegate::server
