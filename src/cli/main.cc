@@ -1,6 +1,7 @@
 // nodegate: one binary, many subcommands.
 #include <iostream>
 
+#include "absl/synchronization/mutex.h"
 #include "cli/commands.h"
 
 namespace nodegate::cli {
@@ -13,6 +14,11 @@ void Fail(const std::string& what, const std::string& message, int code) {
 }  // namespace nodegate::cli
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock detector on: every
+  // lock of gRPC's mutexes then updates a global lock-order graph (GraphCycles::InsertEdge/GetId,
+  // ~3.5 % of a loaded server's CPU in perf, docs/benchmarks.md). Upstream release builds have it
+  // off; so do we.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{
       "nodegate — secure node-to-node gRPC: mTLS with hot-reloaded certificates, per-call\n"
       "signatures, tokens and app keys, per-method policy, a node registry, and the demo\n"
