@@ -1,0 +1,220 @@
+// The Authorizer applying the method's rule (design §4), and Derive(): the principal a handler
+// sees for a call Authorize() let through.
+#include <string>
+
+#include "auth/authorizer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace nodegate::auth {
+namespace {
+
+using crypto::Algorithm;
+using ::nodegate::auth::testing::App;
+using ::nodegate::auth::testing::CertPeer;
+using ::nodegate::auth::testing::Harness;
+using ::nodegate::auth::testing::kMethod;
+using ::nodegate::auth::testing::kNow;
+using ::nodegate::auth::testing::MakeRule;
+using ::nodegate::auth::testing::Md;
+using ::nodegate::auth::testing::Node;
+using ::nodegate::auth::testing::NoPeer;
+using ::nodegate::auth::testing::PublicRule;
+using ::nodegate::auth::testing::SignCall;
+using ::nodegate::auth::testing::SignerFor;
+using ::nodegate::auth::testing::Token;
+
+CredentialSnapshot Credentials() {
+  CredentialSnapshot s;
+  s.nodes.emplace("node-a", Node("node-a", Algorithm::kEd25519, {"worker"}));
+  s.tokens.emplace(crypto::Sha256("tok"), Token("tok", "alice", {"reader", "ops"}));
+  s.apps.emplace("billing", App("sec", "billing-svc", {"kv.write"}));
+  return s;
+}
+
+Md TokenCall() { return Md().Add("authorization", "Bearer tok"); }
+
+// Enforcement.
+
+TEST(PolicyEnforcementTest, PublicRuleAllowsWithNoCredential) {
+  Harness h(Credentials(), {PublicRule(kMethod)});
+  Decision d = h.Authorize(Md());
+  EXPECT_TRUE(d.status.ok());
+  EXPECT_EQ(d.rejection, Rejection::kCount);
+  EXPECT_FALSE(d.principal.authenticated());
+}
+
+TEST(PolicyEnforcementTest, PublicRuleDoesNotEvenLookAtCredentials) {
+  Harness h(Credentials(), {PublicRule(kMethod)});
+  EXPECT_TRUE(h.Authorize(Md().Add("authorization", "Bearer wrong")).status.ok());
+}
+
+TEST(PolicyEnforcementTest, HealthServiceIsPublicByDefault) {
+  Harness h(Credentials());
+  EXPECT_TRUE(h.Authorize(Md(), NoPeer(), kNow, "/grpc.health.v1.Health/Check").status.ok());
+}
+
+TEST(PolicyEnforcementTest, DefaultRuleRefusesACallWithNoCredential) {
+  Harness h(Credentials());
+  Decision d = h.Authorize(Md());
+  EXPECT_EQ(d.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(d.status.error_message(),
+            "no credential (this method accepts: mtls,signature,token,app_key)");
+  EXPECT_EQ(d.rejection, Rejection::kNoCredential);
+  EXPECT_EQ(h.authorizer().rejections(Rejection::kNoCredential), 1u);
+}
+
+TEST(PolicyEnforcementTest, DefaultRuleAllowsAnyAuthenticatedCaller) {
+  Harness h(Credentials());
+  EXPECT_TRUE(h.Authorize(TokenCall()).status.ok());
+}
+
+TEST(PolicyEnforcementTest, CredentialOfAnAuthenticatorTheRuleDoesNotAcceptIsRefused) {
+  Harness h(Credentials(), {MakeRule(kMethod, kSignature)});
+  Decision d = h.Authorize(TokenCall());
+  EXPECT_EQ(d.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(d.status.error_message(),
+            "credential not accepted for this method (accepts: signature)");
+  EXPECT_EQ(d.rejection, Rejection::kNotAccepted);
+  EXPECT_FALSE(d.principal.authenticated());
+}
+
+TEST(PolicyEnforcementTest, CertificateIsNotAcceptedWhereTheRuleWantsATokenOnly) {
+  Harness h(Credentials(), {MakeRule(kMethod, kToken)});
+  Decision d = h.Authorize(Md(), CertPeer("node-a"));
+  EXPECT_EQ(d.rejection, Rejection::kNotAccepted);
+  EXPECT_EQ(d.status.error_message(), "credential not accepted for this method (accepts: token)");
+}
+
+TEST(PolicyEnforcementTest, AcceptedCredentialPassesAlongsideAnUnacceptedOne) {
+  Harness h(Credentials(), {MakeRule(kMethod, kToken)});
+  Decision d = h.Authorize(TokenCall(), CertPeer("node-a"));
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_EQ(d.principal.authenticators, kToken);
+}
+
+TEST(PolicyEnforcementTest, UnacceptedSignatureHeadersAreNotVerified) {
+  // Signatures are not accepted here: made-up signature headers neither fail nor vouch.
+  Harness h(Credentials(), {MakeRule(kMethod, kToken)});
+  Md md = TokenCall();
+  md.Add("x-node-id", "node-a")
+      .Add("x-node-timestamp", "1")
+      .Add("x-node-nonce", "x")
+      .Add("x-node-signature", "y");
+  Decision d = h.Authorize(md);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_EQ(d.principal.ToString(), "user:alice");
+}
+
+TEST(PolicyEnforcementTest, AllowsACallerHoldingOneOfTheRoles) {
+  Harness h(Credentials(), {MakeRule(kMethod, 0, {"admin", "ops"})});
+  EXPECT_TRUE(h.Authorize(TokenCall()).status.ok());
+}
+
+TEST(PolicyEnforcementTest, RefusesACallerWithoutTheRoleAsPermissionDenied) {
+  Harness h(Credentials(), {MakeRule(kMethod, 0, {"admin", "root"})});
+  Decision d = h.Authorize(TokenCall());
+  EXPECT_EQ(d.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(d.status.error_message(), "permission denied: needs one of the roles admin, root");
+  EXPECT_EQ(d.rejection, Rejection::kRoleMissing);
+  // The caller is known: the access log names who was refused.
+  EXPECT_EQ(d.principal.ToString(), "user:alice");
+  EXPECT_THAT(d.detail, ::testing::HasSubstr("user:alice"));
+}
+
+TEST(PolicyEnforcementTest, UnauthenticatedCallerIsNeverPermissionDenied) {
+  // Abseil's rule: PERMISSION_DENIED is for callers who were identified.
+  Harness h(Credentials(), {MakeRule(kMethod, 0, {"admin"})});
+  EXPECT_EQ(h.Authorize(Md()).status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(PolicyEnforcementTest, WildcardRuleAppliesToEveryMethodOfTheService) {
+  Harness h(Credentials(), {MakeRule("/api.DiceService/*", 0, {"admin"})});
+  EXPECT_EQ(h.Authorize(TokenCall(), NoPeer(), kNow, "/api.DiceService/Anything").rejection,
+            Rejection::kRoleMissing);
+  EXPECT_TRUE(h.Authorize(TokenCall(), NoPeer(), kNow, "/other.Service/M").status.ok());
+}
+
+// Derive.
+
+TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForAToken) {
+  Harness h(Credentials());
+  Decision d = h.Authorize(TokenCall());
+  ASSERT_TRUE(d.status.ok());
+  Principal p = h.Derive(TokenCall());
+  EXPECT_EQ(p.ToString(), d.principal.ToString());
+  EXPECT_EQ(p.roles, d.principal.roles);
+  EXPECT_EQ(p.authenticators, d.principal.authenticators);
+}
+
+TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForAnAppKey) {
+  Harness h(Credentials());
+  Md md = Md().Add("app-key", "billing").Add("app-secret", "sec");
+  Decision d = h.Authorize(md);
+  ASSERT_TRUE(d.status.ok());
+  EXPECT_EQ(h.Derive(md).ToString(), "app:billing-svc");
+}
+
+TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForACertificate) {
+  Harness h(Credentials());
+  Decision d = h.Authorize(Md(), CertPeer("node-a"));
+  ASSERT_TRUE(d.status.ok());
+  Principal p = h.Derive(Md(), CertPeer("node-a"));
+  EXPECT_EQ(p.ToString(), "node:node-a");
+  EXPECT_EQ(p.roles, d.principal.roles);
+}
+
+TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForASignature) {
+  Harness h(Credentials());
+  Md md = SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd();
+  Decision d = h.Authorize(md);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  Principal p = h.Derive(md);
+  EXPECT_EQ(p.ToString(), "node:node-a");
+  EXPECT_EQ(p.authenticators, kSignature);
+  EXPECT_EQ(p.roles, d.principal.roles);
+}
+
+TEST(DeriveTest, IgnoresASignatureAuthorizeNeverVerified) {
+  Harness h(Credentials());
+  Md md = SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd();
+  EXPECT_FALSE(h.Derive(md).authenticated());
+}
+
+TEST(DeriveTest, IgnoresAnotherSignatureOverAVerifiedNonce) {
+  Harness h(Credentials());
+  auto call = SignCall(*SignerFor(Algorithm::kEd25519), "node-a");
+  ASSERT_TRUE(h.Authorize(call.ToMd()).status.ok());
+  auto other = call;
+  other.signature = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a").signature;
+  EXPECT_FALSE(h.Derive(other.ToMd()).authenticated());
+}
+
+TEST(DeriveTest, CountsOnlyAuthenticatorsTheRuleAccepts) {
+  Harness h(Credentials(), {MakeRule(kMethod, kToken)});
+  ASSERT_TRUE(h.Authorize(TokenCall(), CertPeer("node-a")).status.ok());
+  Principal p = h.Derive(TokenCall(), CertPeer("node-a"));
+  EXPECT_EQ(p.ToString(), "user:alice");
+  EXPECT_EQ(p.authenticators, kToken);
+}
+
+TEST(DeriveTest, IsUnauthenticatedForAPublicCallWithoutCredentials) {
+  Harness h(Credentials(), {PublicRule(kMethod)});
+  EXPECT_FALSE(h.Derive(Md()).authenticated());
+}
+
+TEST(DeriveTest, NamesTheCallerOfAPublicMethodWhenACredentialChecksOut) {
+  Harness h(Credentials(), {PublicRule(kMethod)});
+  EXPECT_EQ(h.Derive(TokenCall()).ToString(), "user:alice");
+  EXPECT_FALSE(h.Derive(Md().Add("authorization", "Bearer wrong")).authenticated());
+}
+
+TEST(DeriveTest, DoesNotCountRejections) {
+  Harness h(Credentials());
+  (void)h.Derive(Md().Add("authorization", "Bearer wrong"));
+  EXPECT_EQ(h.authorizer().rejections(Rejection::kTokenInvalid), 0u);
+}
+
+}  // namespace
+}  // namespace nodegate::auth

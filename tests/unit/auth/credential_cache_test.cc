@@ -1,0 +1,261 @@
+// CredentialCache: an immutable snapshot swapped when the source's generation moves; and
+// StoreCredentialSource, which builds that snapshot from the real SQLite stores.
+#include "auth/credential_cache.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "auth/credential_admin.h"
+#include "auth/store_credential_source.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/sqlite/sqlite_stores.h"
+#include "test_util.h"
+
+namespace nodegate::auth {
+namespace {
+
+using crypto::Algorithm;
+using ::nodegate::auth::testing::Harness;
+using ::nodegate::auth::testing::Keys;
+using ::nodegate::auth::testing::kNow;
+using ::nodegate::auth::testing::Md;
+using ::nodegate::auth::testing::MemorySource;
+using ::nodegate::auth::testing::NewTempDir;
+using ::nodegate::auth::testing::Node;
+using ::nodegate::auth::testing::SignCall;
+using ::nodegate::auth::testing::SignerFor;
+using ::nodegate::auth::testing::Token;
+using ::nodegate::auth::testing::Unwrap;
+using ::testing::ElementsAre;
+
+CredentialSnapshot WithNode(std::string id) {
+  CredentialSnapshot s;
+  s.nodes.emplace(id, Node(id, Algorithm::kEd25519));
+  return s;
+}
+
+// Over a MemorySource.
+
+TEST(CredentialCacheTest, StartLoadsTheFirstSnapshot) {
+  auto source = std::make_shared<MemorySource>();
+  source->Set(WithNode("node-a"));
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration()));
+  ASSERT_NE(cache->snapshot(), nullptr);
+  EXPECT_TRUE(cache->snapshot()->nodes.contains("node-a"));
+}
+
+TEST(CredentialCacheTest, StartFailsWhenTheFirstLoadFails) {
+  auto source = std::make_shared<MemorySource>();
+  source->FailLoads(absl::UnavailableError("db down"));
+  absl::StatusOr<std::unique_ptr<CredentialCache>> cache =
+      CredentialCache::Start(source, absl::ZeroDuration());
+  EXPECT_EQ(cache.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(CredentialCacheTest, RefreshWithoutAGenerationChangeDoesNotReload) {
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration()));
+  const int loads = source->loads();
+  auto before = cache->snapshot();
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_EQ(source->loads(), loads);
+  EXPECT_EQ(cache->snapshot(), before);
+}
+
+TEST(CredentialCacheTest, RefreshPicksUpANewGeneration) {
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration()));
+  source->Set(WithNode("node-b"));
+  EXPECT_FALSE(cache->snapshot()->nodes.contains("node-b"));  // not until refreshed
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_TRUE(cache->snapshot()->nodes.contains("node-b"));
+}
+
+TEST(CredentialCacheTest, ForcedRefreshReloadsWhateverTheGeneration) {
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration()));
+  const int loads = source->loads();
+  ASSERT_TRUE(cache->Refresh(/*force=*/true).ok());
+  EXPECT_EQ(source->loads(), loads + 1);
+}
+
+TEST(CredentialCacheTest, FailedReloadKeepsThePreviousSnapshot) {
+  auto source = std::make_shared<MemorySource>();
+  source->Set(WithNode("node-a"));
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration()));
+  source->FailLoads(absl::UnavailableError("db down"));
+  EXPECT_EQ(cache->Refresh().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(cache->snapshot()->nodes.contains("node-a"));
+}
+
+TEST(CredentialCacheTest, OldSnapshotStaysValidForItsHolder) {
+  auto source = std::make_shared<MemorySource>();
+  source->Set(WithNode("node-a"));
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration()));
+  std::shared_ptr<const CredentialSnapshot> held = cache->snapshot();
+  source->Set(WithNode("node-b"));
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_TRUE(held->nodes.contains("node-a"));
+  EXPECT_FALSE(cache->snapshot()->nodes.contains("node-a"));
+}
+
+TEST(CredentialCacheTest, DisablingANodeTakesEffectOnRefresh) {
+  CredentialSnapshot s = WithNode("node-a");
+  Harness h(s);
+  ASSERT_TRUE(h.Authorize(SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd()).status.ok());
+  s.nodes["node-a"].enabled = false;
+  h.source().Set(s);
+  ASSERT_TRUE(h.cache().Refresh().ok());
+  EXPECT_EQ(h.Authorize(SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd()).rejection,
+            Rejection::kSignatureNodeDisabled);
+}
+
+// Over the real SQLite stores.
+
+class StoreSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stores_ = Unwrap(store::OpenSqliteStores(NewTempDir() + "/nodegate.db"));
+    nodes_ = std::move(stores_.nodes);
+    credentials_ = std::move(stores_.credentials);
+    source_ = std::make_shared<StoreCredentialSource>(nodes_, credentials_);
+  }
+  void Register(const std::string& id, Algorithm alg, std::vector<std::string> roles = {}) {
+    ASSERT_TRUE(RegisterNode(*nodes_, id, std::string(crypto::AlgorithmName(alg)),
+                             Keys(alg).public_key_pem, roles)
+                    .ok());
+  }
+
+  store::Stores stores_;
+  std::shared_ptr<store::NodeStore> nodes_;
+  std::shared_ptr<store::CredentialStore> credentials_;
+  std::shared_ptr<StoreCredentialSource> source_;
+};
+
+TEST_F(StoreSourceTest, LoadsNodesWithParsedVerifiers) {
+  Register("node-a", Algorithm::kSm2Sm3, {"worker"});
+  CredentialSnapshot s = Unwrap(source_->Load());
+  ASSERT_TRUE(s.nodes.contains("node-a"));
+  const NodeCredential& n = s.nodes.at("node-a");
+  EXPECT_TRUE(n.enabled);
+  EXPECT_THAT(n.roles, ElementsAre("worker"));
+  ASSERT_NE(n.verifier, nullptr);
+  EXPECT_EQ(n.previous_verifier, nullptr);
+}
+
+TEST_F(StoreSourceTest, KeepsADisabledNodeAsDisabled) {
+  Register("node-a", Algorithm::kEd25519);
+  ASSERT_TRUE(nodes_->SetEnabled("node-a", false).ok());
+  CredentialSnapshot s = Unwrap(source_->Load());
+  ASSERT_TRUE(s.nodes.contains("node-a"));
+  EXPECT_FALSE(s.nodes.at("node-a").enabled);
+}
+
+TEST_F(StoreSourceTest, KeepsANodeWhoseStoredKeyIsUnusableButWithoutAVerifier) {
+  store::NodeRecord r;
+  r.id = "node-bad";
+  r.algorithm = "ed25519";
+  r.public_key_pem = "not a key";
+  ASSERT_TRUE(nodes_->Create(r).ok());
+  CredentialSnapshot s = Unwrap(source_->Load());
+  ASSERT_TRUE(s.nodes.contains("node-bad"));
+  EXPECT_EQ(s.nodes.at("node-bad").verifier, nullptr);
+}
+
+TEST_F(StoreSourceTest, LoadsThePreviousKeyDuringARotationGrace) {
+  Register("node-a", Algorithm::kEd25519);
+  const absl::Time grace = absl::Now() + absl::Hours(1);
+  ASSERT_TRUE(nodes_
+                  ->RotateKey("node-a", "ecdsa-p256-sha256",
+                              Keys(Algorithm::kEcdsaP256Sha256).public_key_pem, grace)
+                  .ok());
+  const NodeCredential n = Unwrap(source_->Load()).nodes.at("node-a");
+  EXPECT_NE(n.verifier, nullptr);
+  ASSERT_NE(n.previous_verifier, nullptr);
+  EXPECT_EQ(absl::ToUnixSeconds(n.previous_valid_until), absl::ToUnixSeconds(grace));
+}
+
+TEST_F(StoreSourceTest, DropsAPreviousKeyWhoseGraceHasEnded) {
+  Register("node-a", Algorithm::kEd25519);
+  ASSERT_TRUE(nodes_
+                  ->RotateKey("node-a", "ecdsa-p256-sha256",
+                              Keys(Algorithm::kEcdsaP256Sha256).public_key_pem,
+                              absl::Now() - absl::Seconds(1))
+                  .ok());
+  EXPECT_EQ(Unwrap(source_->Load()).nodes.at("node-a").previous_verifier, nullptr);
+}
+
+TEST_F(StoreSourceTest, LoadsTokensAndAppKeysByRawHash) {
+  IssuedToken t =
+      Unwrap(IssueAccessToken(*credentials_, "alice", "user", {"reader"}, absl::ZeroDuration()));
+  IssuedAppKey k = Unwrap(IssueAppKey(*credentials_, "billing", "billing-svc", {"kv.write"}));
+  CredentialSnapshot s = Unwrap(source_->Load());
+  ASSERT_TRUE(s.tokens.contains(crypto::Sha256(t.token)));
+  const TokenCredential& tc = s.tokens.at(crypto::Sha256(t.token));
+  EXPECT_EQ(tc.principal, "alice");
+  EXPECT_EQ(tc.kind, Principal::Kind::kUser);
+  EXPECT_EQ(tc.expires_at, absl::InfiniteFuture());
+  ASSERT_TRUE(s.apps.contains("billing"));
+  EXPECT_EQ(s.apps.at("billing").secret_hash, crypto::Sha256(k.app_secret));
+}
+
+TEST_F(StoreSourceTest, GenerationMovesOnEveryKindOfWrite) {
+  uint64_t g0 = source_->Generation();
+  Register("node-a", Algorithm::kEd25519);
+  uint64_t g1 = source_->Generation();
+  EXPECT_NE(g1, g0);
+  ASSERT_TRUE(IssueAccessToken(*credentials_, "alice", "user", {}, absl::ZeroDuration()).ok());
+  EXPECT_NE(source_->Generation(), g1);
+}
+
+TEST_F(StoreSourceTest, RefreshPicksUpAStoreWrite) {
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::ZeroDuration()));
+  IssuedToken t =
+      Unwrap(IssueAccessToken(*credentials_, "alice", "user", {}, absl::ZeroDuration()));
+  EXPECT_FALSE(cache->snapshot()->tokens.contains(crypto::Sha256(t.token)));
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_TRUE(cache->snapshot()->tokens.contains(crypto::Sha256(t.token)));
+}
+
+TEST_F(StoreSourceTest, RefreshWithoutAWriteKeepsTheSnapshot) {
+  Register("node-a", Algorithm::kEd25519);
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::ZeroDuration()));
+  auto before = cache->snapshot();
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_EQ(cache->snapshot(), before);
+}
+
+TEST_F(StoreSourceTest, BackgroundPollPicksUpAStoreWriteWithinADeadline) {
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::Milliseconds(20)));
+  Register("node-late", Algorithm::kEd25519);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!cache->snapshot()->nodes.contains("node-late") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(cache->snapshot()->nodes.contains("node-late"));
+}
+
+TEST_F(StoreSourceTest, DestroyingACacheStopsItsPollThreadPromptly) {
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::Hours(1)));
+  const auto start = std::chrono::steady_clock::now();
+  cache.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST_F(StoreSourceTest, SignedCallFromAStoreRegisteredNodeIsAllowed) {
+  Register("node-a", Algorithm::kSm2Sm3, {"worker"});
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::ZeroDuration()));
+  AuthorizerOptions o = Harness::DefaultOptions();
+  auto authorizer = Unwrap(Authorizer::New(o, Unwrap(Policy::Build({}, {})), cache.get()));
+  Md md = SignCall(*SignerFor(Algorithm::kSm2Sm3), "node-a").ToMd();
+  Decision d = authorizer->Authorize(::nodegate::auth::testing::kMethod, md.view(), {}, kNow);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_EQ(d.principal.ToString(), "node:node-a");
+}
+
+}  // namespace
+}  // namespace nodegate::auth
