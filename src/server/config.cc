@@ -126,6 +126,12 @@ absl::Status CheckTables(const toml::table& root, const std::set<std::string>& k
                                                      "' (known: ", absl::StrJoin(known, ", "),
                                                      ")"));
     }
+    if (key == "tunnel") {  // [[tunnel]]: an array of tables
+      if (!v.is_array_of_tables()) {
+        return absl::InvalidArgumentError(path + ": 'tunnel' must be [[tunnel]] tables");
+      }
+      continue;
+    }
     if (!v.is_table()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": '", key, "' must be a [", key,
                                                      "] table"));
@@ -236,6 +242,137 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   return absl::OkStatus();
 }
 
+// ---- issue 5: [xmlrpc] and [[tunnel]] ----------------------------------------------------------
+absl::Status ParseXmlRpc(const toml::table* table, const std::string& path, NodeConfig* c) {
+  Section x(table, "xmlrpc", path);
+  std::string client_auth(tls::ClientAuthName(c->xmlrpc.client_auth));
+  NG_RETURN_IF_ERROR(x.String("listen", &c->xmlrpc.listen));
+  NG_RETURN_IF_ERROR(x.String("client_auth", &client_auth));
+  NG_RETURN_IF_ERROR(x.Int("max_request_bytes", &c->xmlrpc.max_request_bytes));
+  NG_RETURN_IF_ERROR(x.Duration("read_timeout", &c->xmlrpc.read_timeout));
+  NG_RETURN_IF_ERROR(x.RejectUnknown());
+  absl::StatusOr<tls::ClientAuth> mode = tls::ParseClientAuth(client_auth);
+  if (!mode.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": xmlrpc.client_auth: '", client_auth, "' is not one of require, request, none"));
+  }
+  c->xmlrpc.client_auth = *mode;
+  if (!c->xmlrpc.listen.empty() && c->xmlrpc.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": xmlrpc.listen: '", c->xmlrpc.listen, "' is not host:port"));
+  }
+  if (!c->xmlrpc.listen.empty() && c->xmlrpc.client_auth != tls::ClientAuth::kNone &&
+      c->tls.files.ca.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": xmlrpc.client_auth: needs tls.ca to verify client certificates (or \"none\")"));
+  }
+  if (c->xmlrpc.max_request_bytes < 1024 || c->xmlrpc.max_request_bytes > (int64_t{1} << 30)) {
+    return absl::InvalidArgumentError(path + ": xmlrpc.max_request_bytes: must be in 1024..2^30");
+  }
+  if (c->xmlrpc.read_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(path + ": xmlrpc.read_timeout: must be positive");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTunnels(const toml::node* node, const std::string& path, NodeConfig* c) {
+  if (node == nullptr) return absl::OkStatus();
+  const std::string base = BaseDir(path);
+  int index = 0;
+  for (const toml::node& n : *node->as_array()) {
+    std::string name = absl::StrCat("tunnel[", index++, "]");
+    Section t(n.as_table(), name, path);
+    NodeConfig::Tunnel tunnel;
+    tunnel::TunnelOptions& o = tunnel.options;
+    std::string mode, client_auth = "require";
+    std::string tunnel_name;
+    o.files = c->tls.files;  // default: the node's own certificate, key, CA and CRL
+    o.reload_interval = c->tls.reload_interval;
+    o.trust_domain = c->node.trust_domain;
+    int64_t max_connections = o.max_connections;
+    NG_RETURN_IF_ERROR(t.String("name", &tunnel_name));
+    NG_RETURN_IF_ERROR(t.String("mode", &mode));
+    NG_RETURN_IF_ERROR(t.String("listen", &o.listen));
+    NG_RETURN_IF_ERROR(t.String("target", &o.target));
+    NG_RETURN_IF_ERROR(t.String("cert", &o.files.cert));
+    NG_RETURN_IF_ERROR(t.String("key", &o.files.key));
+    NG_RETURN_IF_ERROR(t.String("ca", &o.files.ca));
+    NG_RETURN_IF_ERROR(t.String("crl", &o.files.crl));
+    NG_RETURN_IF_ERROR(t.String("client_auth", &client_auth));
+    NG_RETURN_IF_ERROR(t.String("server_name", &o.server_name));
+    NG_RETURN_IF_ERROR(t.Duration("idle_timeout", &o.idle_timeout));
+    NG_RETURN_IF_ERROR(t.Duration("handshake_timeout", &o.handshake_timeout));
+    NG_RETURN_IF_ERROR(t.Duration("reload_interval", &o.reload_interval));
+    NG_RETURN_IF_ERROR(t.Int("max_connections", &max_connections));
+    const toml::table* table = n.as_table();
+    for (auto [key, list] : {std::pair{"allow_cn", &o.allow.cns},
+                             {"allow_node_id", &o.allow.node_ids},
+                             {"allow_uri", &o.allow.uris}}) {
+      NG_RETURN_IF_ERROR(t.StringList(key, list));
+      // Absent = no list; an explicitly empty list is refused rather than guessed at (it could
+      // be read as "nobody" or as "anybody").
+      if (table->get(key) != nullptr && list->empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": ", name, ".", key,
+            ": an empty list is not allowed (omit the key to allow any certificate from the CA)"));
+      }
+    }
+    NG_RETURN_IF_ERROR(t.RejectUnknown());
+    if (mode != "server" && mode != "client") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", name, ".mode: must be \"server\" or \"client\""));
+    }
+    tunnel.client = mode == "client";
+    for (auto [value, key] : {std::pair{&o.listen, "listen"}, {&o.target, "target"}}) {
+      if (value->empty() || value->rfind(':') == std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": ", name, ".", key, ": required, host:port"));
+      }
+    }
+    absl::StatusOr<tls::ClientAuth> auth = tls::ParseClientAuth(client_auth);
+    if (!auth.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": ", name, ".client_auth: '", client_auth, "' is not one of require, request, none"));
+    }
+    o.client_auth = *auth;
+    if (tunnel.client && (!o.allow.empty() || table->get("client_auth") != nullptr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": ", name, ": allow_* and client_auth apply to mode = \"server\" only"));
+    }
+    if (!tunnel.client && table->get("server_name") != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", name, ".server_name: applies to mode = \"client\" only"));
+    }
+    if (max_connections < 1 || max_connections > 1'000'000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", name, ".max_connections: must be in 1..1000000"));
+    }
+    o.max_connections = static_cast<int>(max_connections);
+    for (auto [d, key] : {std::pair{o.idle_timeout, "idle_timeout"},
+                          {o.handshake_timeout, "handshake_timeout"}}) {
+      if (d <= absl::ZeroDuration()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": ", name, ".", key, ": must be positive"));
+      }
+    }
+    if (o.reload_interval < absl::Milliseconds(100)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", name, ".reload_interval: must be at least 100ms"));
+    }
+    for (std::string* p : {&o.files.cert, &o.files.key, &o.files.ca, &o.files.crl}) {
+      *p = base::ResolvePath(base, *p);
+    }
+    if (o.files.ca.empty() && (tunnel.client || o.client_auth != tls::ClientAuth::kNone)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ".ca: required"));
+    }
+    if (tunnel_name.empty()) tunnel_name = std::to_string(index - 1);
+    o.name = absl::StrCat("tunnel[", tunnel_name, "] ", mode);
+    c->tunnels.push_back(std::move(tunnel));
+  }
+  return absl::OkStatus();
+}
+// ---- end issue 5 ---------------------------------------------------------------------------------
+
 }  // namespace
 
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
@@ -250,7 +387,7 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
 absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path) {
   absl::StatusOr<toml::table> root = ParseToml(text, path);
   if (!root.ok()) return root.status();
-  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv", "registry", "http"}, path));
+  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv", "registry", "xmlrpc", "tunnel", "http"}, path));
   NodeConfig c;
   c.path = path;
   const std::string base = BaseDir(path);
@@ -395,6 +532,9 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   }
   c.http.client_cert = base::ResolvePath(base, c.http.client_cert);
   c.http.client_key = base::ResolvePath(base, c.http.client_key);
+
+  NG_RETURN_IF_ERROR(ParseXmlRpc(root->get_as<toml::table>("xmlrpc"), path, &c));  // issue 5
+  NG_RETURN_IF_ERROR(ParseTunnels(root->get("tunnel"), path, &c));                   // issue 5
 
   Section log(root->get_as<toml::table>("log"), "log", path);
   NG_RETURN_IF_ERROR(log.String("level", &c.log.level));

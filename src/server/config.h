@@ -12,6 +12,7 @@
 #include "auth/policy.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
+#include "tunnel/tunnel_options.h"
 
 namespace nodegate::server {
 
@@ -93,6 +94,22 @@ struct NodeConfig {
     std::string client_key;
     int64_t access_log_lines = 100;  // recent access-log lines kept in memory for the console
   } http;
+
+  // [xmlrpc] (issue 5): the seed's KeyValueServer as XML-RPC over HTTPS on the node's certificate,
+  // over the same KeyValue store as nodegate.v1.KeyValue (docs/xmlrpc.md).
+  struct XmlRpc {
+    std::string listen;  // host:port; empty = no XML-RPC listener
+    tls::ClientAuth client_auth = tls::ClientAuth::kRequire;  // require | request | none
+    int64_t max_request_bytes = int64_t{4} << 20;  // larger bodies get 413 before parsing
+    absl::Duration read_timeout = absl::Seconds(10);
+  } xmlrpc;
+
+  // [[tunnel]] (issue 5): TLS proxies for plain-TCP services run by the node (docs/tunnel.md).
+  struct Tunnel {
+    bool client = false;  // mode = "client" (plain in, mTLS out); "server" otherwise
+    tunnel::TunnelOptions options;
+  };
+  std::vector<Tunnel> tunnels;
 
   struct Log {
     std::string level = "info";

@@ -10,6 +10,9 @@
 #include "auth/call_principal.h"
 #include "auth/store_credential_source.h"
 #include "base/files.h"
+#include "http/xmlrpc_server.h"
+#include "tunnel/tunnel_client.h"
+#include "tunnel/tunnel_server.h"
 #include "http/console_server.h"
 #include "http/gateway.h"
 #include "http/self_dice_client.h"
@@ -56,6 +59,10 @@ struct Node::Parts {
   std::atomic<bool> serving{false};
   std::shared_ptr<http::Gateway> gateway;
   std::unique_ptr<http::ConsoleServer> console;
+  // [xmlrpc] and [[tunnel]] (issue 5): declared last, so destroyed (stopped) first.
+  std::unique_ptr<http::XmlRpcServer> xmlrpc;
+  std::vector<std::unique_ptr<tunnel::TunnelServer>> tunnel_servers;
+  std::vector<std::unique_ptr<tunnel::TunnelClient>> tunnel_clients;
 };
 
 // Every service this node registers, by full name (for the proto policy and `nodegate policy`).
@@ -211,6 +218,45 @@ absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
   {
     std::lock_guard<std::mutex> lock(*bound_mu);
     bound->emplace_back("https console", *http_address);
+  }
+  return absl::OkStatus();
+}
+
+// [xmlrpc] and [[tunnel]] (issue 5): the XML-RPC KeyValue endpoint on the node's reloaded
+// certificate and store, and the configured TLS proxies. Each prints its "listening" line.
+absl::Status StartXmlRpcAndTunnels(const NodeConfig& config, Node::Parts& p,
+                                   std::string* xmlrpc_address) {
+  if (!config.xmlrpc.listen.empty()) {
+    http::XmlRpcServerOptions o;
+    o.listen = config.xmlrpc.listen;
+    o.client_auth = config.xmlrpc.client_auth;
+    tls::CertificateReloader* reloader = p.reloader.get();
+    o.credentials = [reloader] { return reloader->current(); };
+    o.max_request_bytes = static_cast<size_t>(config.xmlrpc.max_request_bytes);
+    o.read_timeout = config.xmlrpc.read_timeout;
+    absl::StatusOr<std::unique_ptr<http::XmlRpcServer>> server = http::XmlRpcServer::Start(o, p.kv);
+    if (!server.ok()) return server.status();
+    p.xmlrpc = *std::move(server);
+    *xmlrpc_address = p.xmlrpc->address();
+    spdlog::info("node {} listening xmlrpc={} (XML-RPC KeyValue over HTTPS, client_auth={})",
+                 config.node.id, *xmlrpc_address,
+                 std::string(tls::ClientAuthName(config.xmlrpc.client_auth)));
+  }
+  for (const NodeConfig::Tunnel& t : config.tunnels) {
+    std::string address;
+    if (t.client) {
+      absl::StatusOr<std::unique_ptr<tunnel::TunnelClient>> c = tunnel::TunnelClient::Start(t.options);
+      if (!c.ok()) return c.status();
+      address = (*c)->address();
+      p.tunnel_clients.push_back(*std::move(c));
+    } else {
+      absl::StatusOr<std::unique_ptr<tunnel::TunnelServer>> s = tunnel::TunnelServer::Start(t.options);
+      if (!s.ok()) return s.status();
+      address = (*s)->address();
+      p.tunnel_servers.push_back(*std::move(s));
+    }
+    spdlog::info("node {} listening {}={} target={}", config.node.id, t.options.name, address,
+                 t.options.target);
   }
   return absl::OkStatus();
 }
@@ -375,6 +421,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
       return s;
     }
   }
+  if (absl::Status s = StartXmlRpcAndTunnels(config, p, &node->xmlrpc_address_); !s.ok()) {
+    return s;  // issue 5
+  }
   const auto& leaf = p.reloader->current()->leaf;
   spdlog::info("node {}: tls serial {} subject {} expires {}; client_auth={}; reload every {}",
                config.node.id, leaf.serial_hex, leaf.subject,
@@ -440,7 +489,12 @@ Node::~Node() {
   if (parts_ && parts_->server) Shutdown(absl::ZeroDuration());
 }
 
-absl::Status Node::Reload() { return parts_->reloader->CheckNow(); }
+absl::Status Node::Reload() {
+  // Tunnels poll their files too; SIGHUP makes them look now (issue 5).
+  for (auto& t : parts_->tunnel_servers) (void)t->Reload();
+  for (auto& t : parts_->tunnel_clients) (void)t->Reload();
+  return parts_->reloader->CheckNow();
+}
 
 void Node::Shutdown(absl::Duration grace) {
   Parts& p = *parts_;
@@ -450,6 +504,9 @@ void Node::Shutdown(absl::Duration grace) {
   p.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   p.server->Wait();
   p.server.reset();
+  if (p.xmlrpc) p.xmlrpc->Stop();  // issue 5: XML-RPC and tunnels stop with the node
+  for (auto& t : p.tunnel_servers) t->Stop();
+  for (auto& t : p.tunnel_clients) t->Stop();
   if (p.console) p.console->Stop();
   if (p.access_log) p.access_log->Flush();
 }

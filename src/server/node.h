@@ -33,6 +33,9 @@ class Node {
   // The HTTPS console/gateway's address; empty when http.listen is unset.
   const std::string& http_address() const { return http_address_; }
 
+  // The XML-RPC (HTTPS) listener's address; empty when xmlrpc.listen is unset (issue 5).
+  const std::string& xmlrpc_address() const { return xmlrpc_address_; }
+
   // Call counters, latency histograms and the node's gauges (served at /metrics).
   std::shared_ptr<observe::Metrics> metrics() const;
 
@@ -51,6 +54,7 @@ class Node {
   std::unique_ptr<Parts> parts_;
   std::string grpc_address_;
   std::string local_address_;
+  std::string xmlrpc_address_;  // issue 5
   std::string http_address_;
 };
 

@@ -1,0 +1,37 @@
+# XML-RPC over HTTPS: the seed's KeyValueServer over the node's KeyValue store (issue 5).
+# Included from src/http/CMakeLists.txt; self-contained (creates or extends nodegate_http).
+find_package(PkgConfig REQUIRED)
+if(NOT TARGET PkgConfig::HTTPLIB)
+  # cpp-httplib is a compiled library on Debian; its .pc adds -DCPPHTTPLIB_OPENSSL_SUPPORT, which
+  # must match the library's build (facts §13).
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()
+find_program(XMLRPC_C_CONFIG xmlrpc-c-config REQUIRED)
+# c++2 server-util: the C++ API plus xmlrpc_c::registry (libxmlrpc_server++); the facts note gives
+# only `c++2 --libs`, which lacks the registry.
+execute_process(COMMAND ${XMLRPC_C_CONFIG} c++2 server-util --libs
+  OUTPUT_VARIABLE NODEGATE_XMLRPC_LIBS OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+separate_arguments(NODEGATE_XMLRPC_LIBS UNIX_COMMAND "${NODEGATE_XMLRPC_LIBS}")
+
+add_library(nodegate_http_xmlrpc STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/xmlrpc_kv.cc
+  ${CMAKE_CURRENT_LIST_DIR}/xmlrpc_server.cc
+  ${CMAKE_CURRENT_LIST_DIR}/xmlrpc_value_codec.cc
+)
+target_include_directories(nodegate_http_xmlrpc PUBLIC ${NODEGATE_SRC})
+target_link_libraries(nodegate_http_xmlrpc PUBLIC
+  nodegate_store nodegate_tls nodegate_crypto PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto
+  ${NODEGATE_XMLRPC_LIBS} spdlog::spdlog absl::status absl::statusor absl::strings absl::time
+  Threads::Threads)
+
+if(TARGET nodegate_http)
+  get_target_property(_nodegate_http_type nodegate_http TYPE)
+  if(_nodegate_http_type STREQUAL "INTERFACE_LIBRARY")
+    target_link_libraries(nodegate_http INTERFACE nodegate_http_xmlrpc)
+  else()
+    target_link_libraries(nodegate_http PUBLIC nodegate_http_xmlrpc)
+  endif()
+else()
+  add_library(nodegate_http INTERFACE)
+  target_link_libraries(nodegate_http INTERFACE nodegate_http_xmlrpc)
+endif()

@@ -1,0 +1,64 @@
+// XML-RPC over HTTPS ([xmlrpc] in the node config): cpp-httplib's SSLServer in front of XmlRpcKv,
+// serving the seed's KeyValueServer to unchanged Python clients (xmlrpc.client.ServerProxy).
+//
+// TLS follows the node's validated, hot-reloaded credentials: certificate, key, the CA that
+// verifies client certificates and the CRL are taken from `credentials()` in the per-handshake
+// certificate callback (parsed once per published set), so a rotated certificate is served here
+// exactly when gRPC serves it. Session resumption is off, so every connection's client certificate
+// is checked against the current CA and CRL.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "store/kv_store.h"
+#include "tls/credential_set.h"
+#include "tls/server_credentials.h"
+
+namespace httplib {
+class SSLServer;
+}
+
+namespace nodegate::http {
+
+class XmlRpcKv;
+
+struct XmlRpcServerOptions {
+  std::string listen = "127.0.0.1:15000";  // host:port; port 0 picks a free one
+  // require (default): no handshake without a client certificate from the CA; request: verified
+  // when presented; none: not asked for (anyone who can connect may read and write the store).
+  tls::ClientAuth client_auth = tls::ClientAuth::kRequire;
+  std::function<std::shared_ptr<const tls::CredentialSet>()> credentials;  // required
+  // Bodies over this are answered 413 before any parsing.
+  size_t max_request_bytes = 4 << 20;
+  absl::Duration read_timeout = absl::Seconds(10);
+};
+
+class XmlRpcServer {
+ public:
+  // Binds (errors name xmlrpc.listen) and serves on background threads until Stop().
+  static absl::StatusOr<std::unique_ptr<XmlRpcServer>> Start(XmlRpcServerOptions options,
+                                                             std::shared_ptr<store::KvStore> kv);
+  ~XmlRpcServer();
+
+  // "host:port" actually bound.
+  const std::string& address() const { return address_; }
+  // Stops accepting and waits for the serving thread. Idempotent.
+  void Stop();
+
+  struct TlsState;
+
+ private:
+  XmlRpcServer() = default;
+  std::unique_ptr<TlsState> tls_;  // outlives server_
+  std::unique_ptr<XmlRpcKv> kv_;
+  std::unique_ptr<httplib::SSLServer> server_;
+  std::thread thread_;
+  std::string address_;
+};
+
+}  // namespace nodegate::http
