@@ -3,6 +3,27 @@
 #include "spdlog/spdlog.h"
 
 namespace nodegate::auth {
+namespace {
+
+std::atomic<uint64_t> g_next_version{1};
+
+struct ThreadCopy {
+  uint64_t version = 0;
+  std::shared_ptr<const CredentialSnapshot> snapshot;
+};
+
+}  // namespace
+
+std::shared_ptr<const CredentialSnapshot> CredentialCache::snapshot() const {
+  thread_local ThreadCopy copy;
+  const uint64_t current = version_.load(std::memory_order_acquire);
+  if (copy.version != current || copy.snapshot == nullptr) {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    copy.snapshot = snapshot_;
+    copy.version = version_.load(std::memory_order_relaxed);
+  }
+  return copy.snapshot;
+}
 
 absl::StatusOr<std::unique_ptr<CredentialCache>> CredentialCache::Start(
     std::shared_ptr<CredentialSource> source, absl::Duration poll) {
@@ -28,12 +49,15 @@ absl::Status CredentialCache::Refresh(bool force) {
   // Read the generation before loading: a write racing with Load() moves it again, and the next
   // poll reloads.
   uint64_t gen = source_->Generation();
-  if (!force && gen == generation_ && snapshot()) return absl::OkStatus();
+  if (!force && gen == generation_ && version_.load() != 0) return absl::OkStatus();
   absl::StatusOr<CredentialSnapshot> loaded = source_->Load();
   if (!loaded.ok()) return loaded.status();
   auto fresh = std::make_shared<const CredentialSnapshot>(*std::move(loaded));
-  std::atomic_store_explicit(&snapshot_, std::shared_ptr<const CredentialSnapshot>(fresh),
-                             std::memory_order_release);
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    snapshot_ = std::move(fresh);
+    version_.store(g_next_version.fetch_add(1), std::memory_order_release);
+  }
   generation_ = gen;
   return absl::OkStatus();
 }

@@ -67,9 +67,10 @@ class CredentialCache {
       std::shared_ptr<CredentialSource> source, absl::Duration poll);
   ~CredentialCache();
 
-  std::shared_ptr<const CredentialSnapshot> snapshot() const {
-    return std::atomic_load_explicit(&snapshot_, std::memory_order_acquire);
-  }
+  // Lock-free in steady state: each thread keeps its own reference to the current snapshot and
+  // only takes the (uncontended) mutex when the version moved. (std::atomic_load on a shared_ptr
+  // would take a lock from libstdc++'s global mutex pool on every call.)
+  std::shared_ptr<const CredentialSnapshot> snapshot() const;
   // Reloads now if the generation moved (or `force`). In-process writers call this right after a
   // write so that, e.g., a disabled node is refused at once.
   absl::Status Refresh(bool force = false);
@@ -79,7 +80,11 @@ class CredentialCache {
   void Run(absl::Duration poll);
 
   std::shared_ptr<CredentialSource> source_;
-  std::shared_ptr<const CredentialSnapshot> snapshot_;
+  mutable std::mutex snapshot_mu_;
+  std::shared_ptr<const CredentialSnapshot> snapshot_;  // guarded by snapshot_mu_
+  // Unique across all caches in the process, so a thread's cached copy can never be mistaken for
+  // another cache's (or an earlier one at the same address).
+  std::atomic<uint64_t> version_{0};
   std::mutex refresh_mu_;
   uint64_t generation_ = 0;
   std::mutex stop_mu_;

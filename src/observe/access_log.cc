@@ -1,14 +1,15 @@
 #include "observe/access_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "spdlog/async.h"
-#include "spdlog/async_logger.h"
-#include "spdlog/sinks/basic_file_sink.h"
-#include "spdlog/sinks/stdout_sinks.h"
-#include "spdlog/spdlog.h"
 
 namespace nodegate::observe {
 namespace {
@@ -31,6 +32,25 @@ void AppendJsonString(std::string* out, std::string_view s) {
     }
   }
   out->push_back('"');
+}
+
+// "2026-01-01T00:00:00.123Z" in quotes. absl::FormatTime is slow for a per-call path, so the
+// seconds part is formatted once per second per thread.
+void AppendTimestamp(std::string* out, absl::Time t) {
+  thread_local int64_t cached_second = INT64_MIN;
+  thread_local char cached[24];
+  const int64_t ms = absl::ToUnixMillis(t);
+  const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  if (second != cached_second) {
+    std::string s = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second),
+                                     absl::UTCTimeZone());
+    std::snprintf(cached, sizeof(cached), "%s", s.c_str());
+    cached_second = second;
+  }
+  char buf[40];
+  int n = std::snprintf(buf, sizeof(buf), "\"%s.%03dZ\"", cached,
+                        static_cast<int>(ms - second * 1000));
+  out->append(buf, static_cast<size_t>(n));
 }
 
 void Field(std::string* out, std::string_view key, std::string_view value) {
@@ -57,7 +77,7 @@ std::string FormatAccessRecord(const AccessRecord& r) {
   std::string out;
   out.reserve(256);
   out.append("{\"time\":");
-  AppendJsonString(&out, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", r.time, absl::UTCTimeZone()));
+  AppendTimestamp(&out, r.time);
   Field(&out, "authority", r.authority);
   Field(&out, "peer", r.peer);
   Field(&out, "method", r.method);
@@ -72,50 +92,100 @@ std::string FormatAccessRecord(const AccessRecord& r) {
   return out;
 }
 
+namespace {
+
+constexpr size_t kWakeWriterBytes = 256 * 1024;
+constexpr size_t kMaxPendingBytes = 16 * 1024 * 1024;
+constexpr auto kWriteInterval = std::chrono::milliseconds(50);
+
+void WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // a broken destination must not take the server down; nothing else to do
+    }
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+AccessLog::AccessLog(int fd, bool owns_fd, std::shared_ptr<RecentLines> recent)
+    : fd_(fd), owns_fd_(owns_fd), recent_(std::move(recent)) {
+  if (fd_ >= 0) writer_ = std::thread([this] { Run(); });
+}
+
 absl::StatusOr<std::shared_ptr<AccessLog>> AccessLog::Open(const std::string& destination,
                                                           std::shared_ptr<RecentLines> recent) {
   if (destination == "off" || destination.empty()) {
-    auto log = std::shared_ptr<AccessLog>(new AccessLog(nullptr));
-    log->recent_ = std::move(recent);
-    return log;
+    return std::shared_ptr<AccessLog>(new AccessLog(-1, false, std::move(recent)));
   }
-  spdlog::sink_ptr sink;
-  try {  // spdlog reports errors by exception; they stop here.
-    if (destination == "stdout") {
-      sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    } else if (destination == "stderr") {
-      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    } else {
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(destination, /*truncate=*/false);
-    }
-    auto pool = std::make_shared<spdlog::details::thread_pool>(65536, 1);
-    // Block rather than drop when the queue is full: an access log that silently loses lines is
-    // worse than a slower call under overload.
-    auto logger = std::make_shared<spdlog::async_logger>(
-        "access", sink, pool, spdlog::async_overflow_policy::block);
-    logger->set_pattern("%v");
-    logger->flush_on(spdlog::level::info);
-    // The logger holds only a weak reference to its pool; AccessLog keeps the pool alive.
-    auto log = std::shared_ptr<AccessLog>(new AccessLog(logger));
-    log->pool_keepalive_ = pool;
-    log->recent_ = std::move(recent);
-    return log;
-  } catch (const spdlog::spdlog_ex& e) {
-    return absl::InvalidArgumentError(absl::StrCat("log.access_log: ", destination, ": ", e.what()));
+  if (destination == "stdout") {
+    return std::shared_ptr<AccessLog>(new AccessLog(STDOUT_FILENO, false, std::move(recent)));
   }
+  if (destination == "stderr") {
+    return std::shared_ptr<AccessLog>(new AccessLog(STDERR_FILENO, false, std::move(recent)));
+  }
+  int fd = ::open(destination.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log.access_log: ", destination, ": ", std::strerror(errno)));
+  }
+  return std::shared_ptr<AccessLog>(new AccessLog(fd, true, std::move(recent)));
 }
 
-AccessLog::~AccessLog() { Flush(); }
+AccessLog::~AccessLog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  Flush();
+  if (owns_fd_ && fd_ >= 0) ::close(fd_);
+}
 
 void AccessLog::Write(const AccessRecord& record) {
-  if (!logger_ && !recent_) return;
+  if (fd_ < 0 && recent_ == nullptr) return;
   std::string line = FormatAccessRecord(record);
-  if (recent_) recent_->Push(logger_ ? line : std::move(line));
-  if (logger_) logger_->info(line);
+  if (recent_) recent_->Push(fd_ >= 0 ? line : std::move(line));
+  if (fd_ < 0) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  // Back-pressure instead of loss when the destination cannot keep up.
+  drained_.wait(lock, [this] { return pending_.size() < kMaxPendingBytes || stop_; });
+  pending_.append(line).push_back('\n');
+  if (pending_.size() >= kWakeWriterBytes) wake_.notify_one();
+}
+
+void AccessLog::WriteOutLocked() {
+  std::string batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(pending_);
+  }
+  drained_.notify_all();
+  if (!batch.empty()) WriteAll(fd_, batch);
 }
 
 void AccessLog::Flush() {
-  if (logger_) logger_->flush();
+  if (fd_ < 0) return;
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  WriteOutLocked();
+}
+
+void AccessLog::Run() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, kWriteInterval,
+                     [this] { return stop_ || pending_.size() >= kWakeWriterBytes; });
+      if (stop_) return;
+    }
+    std::lock_guard<std::mutex> write_lock(write_mu_);
+    WriteOutLocked();
+  }
 }
 
 }  // namespace nodegate::observe
