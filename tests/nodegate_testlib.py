@@ -727,3 +727,148 @@ def port_bindable(port: int, host: str = HOST) -> bool:
 
 # END registry / ports / kv block
 # ==================================================================================================
+
+
+# ==================================================================================================
+# BEGIN tunnel / echo / xmlrpc block (tests/e2e/test_tunnel.py, test_echo.py, test_xmlrpc.py)
+# Additive only: long-running `nodegate tunnel|echo` processes, plain backends, TLS client helpers.
+
+PROXY_LISTENING_RE = {
+    "tunnel": re.compile(r"listening tunnel=127\.0\.0\.1:(\d+)"),
+    "echo": re.compile(r"listening echo=127\.0\.0\.1:(\d+)"),
+}
+XMLRPC_LISTENING_RE = re.compile(r"listening xmlrpc=127\.0\.0\.1:(\d+)")
+CONN_LINE_RE = re.compile(
+    r"conn=(\d+) peer=(\S+) identity=\"([^\"]*)\" up=(\d+) down=(\d+) duration=([\d.]+)s close=(.*)$")
+
+
+class ProxyProcess:
+    """One `nodegate tunnel server|client` or `nodegate echo` process; stderr captured to a file."""
+
+    def __init__(self, kind: str, args: list, workdir: Path, name: str):
+        assert kind in PROXY_LISTENING_RE
+        self.kind = kind
+        self.args = [str(a) for a in args]
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = self.workdir / f"{name}.stderr"
+        self.proc: Optional[subprocess.Popen] = None
+        self.port: Optional[int] = None
+
+    def start(self, wait: bool = True) -> "ProxyProcess":
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([str(NODEGATE_BIN), *self.args], stdout=subprocess.DEVNULL,
+                                         stderr=err, stdin=subprocess.DEVNULL, cwd=self.workdir)
+        if wait:
+            self.wait_listening()
+        return self
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_listening(self, timeout: float = START_TIMEOUT_S) -> int:
+        def listening():
+            m = PROXY_LISTENING_RE[self.kind].search(self.stderr())
+            if m:
+                return int(m.group(1))
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nodegate {' '.join(self.args[:2])} exited {self.proc.returncode}"
+                                     f" before listening:\n{self.stderr()}")
+            return None
+
+        self.port = wait_until(listening, timeout, f"the 'listening {self.kind}=' line")
+        return self.port
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def connection_lines(self) -> list[dict]:
+        """The per-connection log lines, parsed."""
+        out = []
+        for line in self.stderr().splitlines():
+            m = CONN_LINE_RE.search(line)
+            if m:
+                out.append({"conn": int(m.group(1)), "peer": m.group(2), "identity": m.group(3),
+                            "up": int(m.group(4)), "down": int(m.group(5)),
+                            "duration": float(m.group(6)), "close": m.group(7)})
+        return out
+
+    def wait_connection_lines(self, count: int, timeout: float = RPC_TIMEOUT_S * 2) -> list[dict]:
+        return wait_until(lambda: (lambda l: l if len(l) >= count else None)(self.connection_lines()),
+                          timeout, f"{count} connection log line(s) from nodegate {self.kind}")
+
+    def stop(self) -> Optional[int]:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=EXIT_TIMEOUT_S)
+            raise AssertionError(f"nodegate {self.kind} ignored SIGTERM:\n{self.stderr()}")
+
+
+def tunnel_server_args(listen: str, target: str, pki: Pki, server: Issued, *extra) -> list:
+    return ["tunnel", "server", "--listen", listen, "--target", target, "--cert", server.cert,
+            "--key", server.key, "--ca", pki.ca, *extra]
+
+
+def tunnel_client_args(listen: str, target: str, pki: Pki, client: Issued, *extra) -> list:
+    return ["tunnel", "client", "--listen", listen, "--target", target, "--cert", client.cert,
+            "--key", client.key, "--ca", pki.ca, *extra]
+
+
+def tls_client_context(ca: Path, cert: Optional[Path] = None, key: Optional[Path] = None) -> ssl.SSLContext:
+    """Verifies the server against `ca` (and its name); presents `cert` when given."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise AssertionError(f"connection closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_until_eof(sock: socket.socket, limit: int = 1 << 20) -> bytes:
+    buf = bytearray()
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+        assert len(buf) <= limit, "more data than expected"
+
+
+class ThreadedServer:
+    """A plain TCP/HTTP backend run in this process on an ephemeral loopback port (socketserver or
+    SimpleXMLRPCServer); stopped in teardown."""
+
+    def __init__(self, server):
+        self.server = server
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def __enter__(self) -> "ThreadedServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=EXIT_TIMEOUT_S)
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.server.server_address[1]}"
+
+# END tunnel / echo / xmlrpc block
+# ==================================================================================================
