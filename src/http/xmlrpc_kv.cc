@@ -47,6 +47,15 @@ class FnMethod : public xmlrpc_c::method {
   PythonFault("RuntimeError", std::string(s.message()));
 }
 
+std::string FaultResponse(const xmlrpc_c::fault& fault) {
+  std::string response;
+  try {
+    xmlrpc_c::xml::generateResponse(xmlrpc_c::rpcOutcome(fault), &response);
+  } catch (...) {
+  }
+  return response;
+}
+
 }  // namespace
 
 void RaiseXmlSizeLimit(size_t bytes) {
@@ -130,19 +139,21 @@ XmlRpcKv::XmlRpcKv(std::shared_ptr<store::KvStore> kv) : kv_(std::move(kv)) {
 std::string XmlRpcKv::Handle(const std::string& call_xml) const {
   std::string response;
   try {
+    // XML-RPC has no use for a DTD, and entity definitions are the way to make a small body expand
+    // into a huge one ("billion laughs"): refuse them before the parser sees them.
+    if (call_xml.find("<!DOCTYPE") != std::string::npos ||
+        call_xml.find("<!ENTITY") != std::string::npos) {
+      throw xmlrpc_c::fault("Call XML not a proper XML-RPC call: DTDs and entities are refused",
+                            xmlrpc_c::fault::CODE_PARSE);
+    }
     registry_.processCall(call_xml, &response);
     return response;
+  } catch (const xmlrpc_c::fault& f) {
+    return FaultResponse(f);
   } catch (const std::exception& e) {
     // processCall answers malformed calls with a fault itself; this is the backstop.
-    response.clear();
-    try {
-      xmlrpc_c::xml::generateResponse(
-          xmlrpc_c::rpcOutcome(xmlrpc_c::fault(absl::StrCat("request refused: ", e.what()),
-                                               xmlrpc_c::fault::CODE_PARSE)),
-          &response);
-    } catch (...) {
-    }
-    return response;
+    return FaultResponse(xmlrpc_c::fault(absl::StrCat("request refused: ", e.what()),
+                                         xmlrpc_c::fault::CODE_PARSE));
   }
 }
 
