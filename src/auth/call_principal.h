@@ -13,4 +13,8 @@ namespace nodegate::auth {
 Principal CallPrincipal(const Authorizer& authorizer, const grpc::ServerContextBase& context,
                         std::string_view full_method);
 
+// The same, also handing back the peer identity it read (one AuthContext lookup per call).
+Principal CallPrincipal(const Authorizer& authorizer, const grpc::ServerContextBase& context,
+                        std::string_view full_method, tls::PeerIdentity* peer);
+
 }  // namespace nodegate::auth

@@ -47,12 +47,14 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
       grpc::string_ref authority = ctx->ExperimentalGetAuthority();
       record_.authority.assign(authority.data(), authority.size());
       record_.peer = ctx->peer();
-      std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
-      if (auth) {
+      if (principal_of_ != nullptr && *principal_of_) {
+        AccessLogInterceptorFactory::Caller caller = (*principal_of_)(*ctx, info_->method());
+        record_.principal = std::move(caller.principal);
+        record_.client_cn = std::move(caller.client_cn);
+      } else if (std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context()) {
         auto cn = auth->FindPropertyValues("x509_common_name");
         if (!cn.empty()) record_.client_cn.assign(cn.front().data(), cn.front().size());
       }
-      if (principal_of_ != nullptr && *principal_of_) record_.principal = (*principal_of_)(*ctx, info_->method());
     }
     log_->Write(record_);
   }

@@ -16,9 +16,14 @@ namespace nodegate::observe {
 
 class AccessLogInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  // `principal_of` (optional) names the caller of a call ("node:a"); it must not block.
+  // `principal_of` (optional) names the caller of a call ("node:a") and the peer certificate's CN
+  // (one AuthContext lookup serves both); it must not block.
+  struct Caller {
+    std::string principal;
+    std::string client_cn;
+  };
   using PrincipalFn =
-      std::function<std::string(const grpc::ServerContextBase&, std::string_view full_method)>;
+      std::function<Caller(const grpc::ServerContextBase&, std::string_view full_method)>;
   AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log, PrincipalFn principal_of = nullptr,
                               std::shared_ptr<Metrics> metrics = nullptr)
       : log_(std::move(log)), principal_of_(std::move(principal_of)),

@@ -386,7 +386,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     interceptors.push_back(std::make_unique<observe::AccessLogInterceptorFactory>(
         p.access_log->enabled() ? p.access_log : nullptr,
         [authorizer](const grpc::ServerContextBase& ctx, std::string_view method) {
-          return auth::CallPrincipal(*authorizer, ctx, method).ToString();
+          tls::PeerIdentity peer;
+          auth::Principal p = auth::CallPrincipal(*authorizer, ctx, method, &peer);
+          return observe::AccessLogInterceptorFactory::Caller{p.ToString(), peer.common_name};
         },
         p.metrics));
   }
