@@ -1,0 +1,114 @@
+#include "http/xmlrpc_kv.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <xmlrpc-c/xml.hpp>
+
+#include "store/sqlite/sqlite_stores.h"
+
+namespace nodegate::http {
+namespace {
+
+class XmlRpcKvTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = "/tmp/nodegate-xmlrpc-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    store::KvLimits limits;
+    limits.max_value_bytes = 1024;
+    auto stores = store::OpenSqliteStores(dir + "/kv.db", limits);
+    ASSERT_TRUE(stores.ok()) << stores.status();
+    database_ = stores->database;
+    std::shared_ptr<store::KvStore> store = std::move(stores->kv);
+    auto kv = XmlRpcKv::New(std::move(store));
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    kv_ = *std::move(kv);
+  }
+
+  xmlrpc_c::rpcOutcome Call(const std::string& method, const xmlrpc_c::paramList& params) {
+    std::string call;
+    xmlrpc_c::xml::generateCall(method, params, &call);
+    return Parse(kv_->Handle(call));
+  }
+
+  static xmlrpc_c::rpcOutcome Parse(const std::string& response) {
+    xmlrpc_c::rpcOutcome outcome;
+    xmlrpc_c::xml::parseResponse(response, &outcome);
+    return outcome;
+  }
+
+  static xmlrpc_c::paramList Params(std::initializer_list<xmlrpc_c::value> values) {
+    xmlrpc_c::paramList p;
+    for (const auto& v : values) p.add(v);
+    return p;
+  }
+
+  std::shared_ptr<store::Database> database_;
+  std::unique_ptr<XmlRpcKv> kv_;
+};
+
+TEST_F(XmlRpcKvTest, SetThenGetKeepsTheType) {
+  xmlrpc_c::rpcOutcome set =
+      Call("set", Params({xmlrpc_c::value_string("n"), xmlrpc_c::value_int(5)}));
+  ASSERT_TRUE(set.succeeded());
+  EXPECT_EQ(set.getResult().type(), xmlrpc_c::value::TYPE_NIL);
+  xmlrpc_c::rpcOutcome got = Call("get", Params({xmlrpc_c::value_string("n")}));
+  ASSERT_TRUE(got.succeeded());
+  EXPECT_EQ(int(xmlrpc_c::value_int(got.getResult())), 5);
+}
+
+TEST_F(XmlRpcKvTest, MissingKeyIsTheSeedsKeyErrorFault) {
+  xmlrpc_c::rpcOutcome got = Call("get", Params({xmlrpc_c::value_string("absent")}));
+  ASSERT_FALSE(got.succeeded());
+  EXPECT_EQ(got.getFault().getCode(), 1);
+  EXPECT_EQ(got.getFault().getDescription(), "<class 'KeyError'>:'absent'");
+  EXPECT_FALSE(Call("delete", Params({xmlrpc_c::value_string("absent")})).succeeded());
+}
+
+TEST_F(XmlRpcKvTest, ExistsKeysAndDelete) {
+  for (const char* k : {"b", "a"}) {
+    ASSERT_TRUE(Call("set", Params({xmlrpc_c::value_string(k), xmlrpc_c::value_string(k)}))
+                    .succeeded());
+  }
+  xmlrpc_c::rpcOutcome keys = Call("keys", Params({}));
+  ASSERT_TRUE(keys.succeeded());
+  std::vector<xmlrpc_c::value> list = xmlrpc_c::value_array(keys.getResult()).cvalue();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(std::string(xmlrpc_c::value_string(list[0])), "a");
+  EXPECT_TRUE(bool(xmlrpc_c::value_boolean(
+      Call("exists", Params({xmlrpc_c::value_string("a")})).getResult())));
+  ASSERT_TRUE(Call("delete", Params({xmlrpc_c::value_string("a")})).succeeded());
+  EXPECT_FALSE(bool(xmlrpc_c::value_boolean(
+      Call("exists", Params({xmlrpc_c::value_string("a")})).getResult())));
+}
+
+TEST_F(XmlRpcKvTest, WrongArgumentsAreFaults) {
+  EXPECT_FALSE(Call("get", Params({xmlrpc_c::value_int(1)})).succeeded());
+  EXPECT_FALSE(Call("get", Params({})).succeeded());
+  EXPECT_FALSE(Call("set", Params({xmlrpc_c::value_string("only-key")})).succeeded());
+  EXPECT_FALSE(Call("exists", Params({xmlrpc_c::value_string("a"), xmlrpc_c::value_string("b")}))
+                   .succeeded());
+  EXPECT_FALSE(Call("no_such_method", Params({})).succeeded());
+}
+
+TEST_F(XmlRpcKvTest, ValueOverTheStoreLimitIsAValueErrorFault) {
+  xmlrpc_c::rpcOutcome set = Call(
+      "set", Params({xmlrpc_c::value_string("big"), xmlrpc_c::value_string(std::string(2048, 'x'))}));
+  ASSERT_FALSE(set.succeeded());
+  EXPECT_EQ(set.getFault().getDescription().rfind("<class 'ValueError'>", 0), 0u);
+}
+
+TEST_F(XmlRpcKvTest, MalformedXmlIsAFaultNeverACrash) {
+  for (const char* body :
+       {"", "<", "<methodCall>", "<methodCall><methodName>get</methodName><params><param>",
+        "not xml", "<?xml version='1.0'?><!DOCTYPE a [<!ENTITY b 'c'>]><a>&b;</a>",
+        "<methodCall><methodName>get</methodName><params><param><value><struct><member>"
+        "</member></struct></value></param></params></methodCall>"}) {
+    xmlrpc_c::rpcOutcome outcome = Parse(kv_->Handle(body));
+    EXPECT_FALSE(outcome.succeeded()) << body;
+  }
+}
+
+}  // namespace
+}  // namespace nodegate::http
