@@ -238,6 +238,15 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
   s->address_ = absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":",
                              bound);
   s->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // httplib's stop() is a no-op until the accept loop runs: wait for it, so that a Stop() right
+  // after Start() cannot leave the thread accepting forever.
+  for (int i = 0; i < 5000 && !server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!server.is_running()) {
+    s->Stop();
+    return absl::InternalError("http: the HTTPS accept loop did not start");
+  }
   return s;
 }
 

@@ -1,0 +1,414 @@
+"""End-to-end: the node's HTTPS console and JSON gateway ([http], issue 7) against the real daemon.
+
+The JSON API, /metrics, /healthz and /readyz are driven with Python's ssl/urllib; the console page is
+driven in Debian's headless Chromium over the DevTools protocol (python3-websocket), logging in with
+an access token (Chromium cannot easily present a client certificate headless). The screenshot is
+saved under $NODEGATE_BUILD_DIR/test-output/console.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nodegate_testlib as ng  # noqa: E402
+
+HTTP_RE = re.compile(r"listening http=127\.0\.0\.1:(\d+)")
+ROLL = "/api.DiceService/RollDie"
+
+
+class Console:
+    """A running node with [http] enabled, and HTTPS helpers."""
+
+    def __init__(self, tmp_path: Path, pki: ng.Pki, start_node):
+        self.pki = pki
+        self.server = pki.issue("server", "server")
+        self.client = pki.issue("dev-client", "client")
+        self.config = ng.node_config(
+            tmp_path, cert=self.server.cert, key=self.server.key, ca=pki.ca,
+            extra={"http": {"listen": "127.0.0.1:0", "client_auth": "request",
+                            "client_cert": str(self.client.cert), "client_key": str(self.client.key)}})
+        # Tokens exist before the daemon starts: its credential cache loads them at start-up.
+        self.admin_token = ng.create_token(self.config, "alice", "admin")
+        self.user_token = ng.create_token(self.config, "bob", "")
+        self.daemon = start_node(self.config)
+        m = ng.wait_until(lambda: HTTP_RE.search(self.daemon.stderr()), ng.START_TIMEOUT_S,
+                          "the 'listening http=' line")
+        self.http_port = int(m.group(1))
+
+    def context(self, with_cert: bool = False) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca))
+        if with_cert:
+            ctx.load_cert_chain(str(self.client.cert), str(self.client.key))
+        return ctx
+
+    def request(self, method: str, path: str, token: str | None = None, body: bytes | None = None,
+                with_cert: bool = False, headers: dict | None = None):
+        conn = http.client.HTTPSConnection(ng.HOST, self.http_port, timeout=10,
+                                           context=self.context(with_cert))
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        if body is None and method in ("POST", "PUT"):
+            body = b""
+        try:
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def json(self, method: str, path: str, token: str | None = None, **kw):
+        status, _, body = self.request(method, path, token, **kw)
+        return status, json.loads(body) if body else None
+
+    def metrics(self, token: str | None = None) -> dict:
+        status, headers, body = self.request("GET", "/metrics", token or self.user_token)
+        assert status == 200, body
+        assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return parse_prometheus(body.decode())
+
+    def grpc_channel(self):
+        creds = ng.channel_credentials(self.pki.ca, self.client.cert, self.client.key)
+        return ng.fresh_channel(self.daemon.address, creds)
+
+
+# --------------------------------------------------------------------------------------------------
+# A tiny Prometheus text-format (0.0.4) parser: every line must be a comment, blank, or a sample.
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$')
+LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)')
+
+
+def parse_prometheus(text: str) -> dict:
+    """{(name, frozenset(labels)): value}; raises on any malformed line."""
+    samples = {}
+    types = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            parts = line.split(None, 3)
+            assert len(parts) >= 3 and parts[1] in ("HELP", "TYPE"), f"bad comment: {line!r}"
+            if parts[1] == "TYPE":
+                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), line
+                types[parts[2]] = parts[3]
+            continue
+        m = SAMPLE_RE.match(line)
+        assert m, f"not a Prometheus sample: {line!r}"
+        labels = {}
+        rest = m.group(3) or ""
+        pos = 0
+        while pos < len(rest):
+            lm = LABEL_RE.match(rest, pos)
+            assert lm, f"bad labels in {line!r}"
+            labels[lm.group(1)] = lm.group(2)
+            pos = lm.end()
+        value = float(m.group(4))  # also accepts +Inf / NaN
+        base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+        assert m.group(1) in types or base in types, f"sample without # TYPE: {line!r}"
+        samples[(m.group(1), frozenset(labels.items()))] = value
+    return samples
+
+
+def sample(samples: dict, name: str, **labels) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def console(tmp_path, pki, start_node) -> Console:
+    return Console(tmp_path, pki, start_node)
+
+
+@pytest.fixture(scope="module")
+def v1(tmp_path_factory):
+    return ng.generate_v1_stubs(tmp_path_factory.mktemp("v1"))
+
+
+def kv_set_over_grpc(console: Console, v1, key: str, value: bytes) -> None:
+    with console.grpc_channel() as channel:
+        stub = v1.kv_pb2_grpc.KeyValueStub(channel)
+        stub.Set(v1.kv_pb2.SetRequest(key=key, value=value, content_type="text/plain"),
+                 timeout=ng.RPC_TIMEOUT_S)
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON API
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/api/v1/node"), ("GET", "/api/v1/kv"), ("GET", "/api/v1/kv/x"), ("PUT", "/api/v1/kv/x"),
+    ("DELETE", "/api/v1/kv/x"), ("GET", "/api/v1/nodes"), ("GET", "/api/v1/policy"),
+    ("POST", "/api/v1/dice/roll"), ("GET", "/api/v1/access-log"), ("GET", "/metrics")])
+def test_refuses_requests_without_credentials_with_401(console, method, path):
+    status, headers, body = console.request(method, path)
+    assert status == 401, body
+    assert json.loads(body)["code"] == "UNAUTHENTICATED"
+    assert headers.get("WWW-Authenticate") == "Bearer"
+
+
+def test_refuses_an_unknown_token_with_401(console):
+    assert console.request("GET", "/api/v1/node", "no-such-token")[0] == 401
+
+
+def test_refuses_a_caller_without_the_role_with_403(console):
+    status, body = console.json("GET", "/api/v1/nodes", console.user_token)
+    assert status == 403, body
+    assert body["code"] == "PERMISSION_DENIED"
+    status, body = console.json("GET", "/api/v1/nodes", console.admin_token)
+    assert status == 200, body
+    assert "nodes" in body
+
+
+def test_refusals_are_counted_and_logged_like_grpc_ones(console):
+    before = sample(console.metrics(), "nodegate_auth_rejections_total", reason="role_missing")
+    console.request("GET", "/api/v1/nodes", console.user_token)
+    after = sample(console.metrics(), "nodegate_auth_rejections_total", reason="role_missing")
+    assert after == before + 1
+    lines = ng.wait_until(lambda: [e for e in console.daemon.access_log()
+                                   if e.get("method") == "GET /api/v1/nodes"], 5, "access log line")
+    assert lines[-1]["status"] == "PERMISSION_DENIED"
+    assert lines[-1]["principal"] == "user:bob"
+
+
+def test_client_certificate_authenticates_as_mtls(console):
+    status, body = console.json("GET", "/api/v1/node", with_cert=True)
+    assert status == 200, body
+    assert body["principal"] == {"kind": "node", "id": "dev-client", "roles": [],
+                                 "authenticators": ["mtls"]}
+
+
+def test_node_shows_id_certificate_and_listeners(console):
+    status, body = console.json("GET", "/api/v1/node", console.user_token)
+    assert status == 200, body
+    assert body["node_id"] == "e2e-node"
+    cert = ng.load_cert(console.server.cert)
+    assert body["certificate"]["serial"] == ng.serial_hex(cert.serial_number)
+    assert body["certificate"]["fingerprint_sha256"] == ng.sha256_fingerprint(cert).replace(":", "").lower()
+    assert 360 <= body["certificate"]["days_left"] <= 366
+    names = {l["name"]: l["address"] for l in body["listeners"]}
+    assert names["grpc"] == console.daemon.address
+    assert names["https console"] == f"127.0.0.1:{console.http_port}"
+
+
+def test_dice_roll_is_a_real_grpc_call_logged_as_the_caller(console):
+    status, body = console.json("POST", "/api/v1/dice/roll", console.user_token, body=b"{}")
+    assert status == 200, body
+    assert 1 <= body["face"] <= 6
+    rolls = ng.wait_until(lambda: [e for e in console.daemon.access_log() if e.get("method") == ROLL],
+                          5, "the RollDie access-log line")
+    assert rolls[-1]["status"] == "OK"
+    assert rolls[-1]["principal"] == "user:bob"  # the caller's token went along with the RPC
+    assert rolls[-1]["client_cn"] == "dev-client"  # over mTLS with the console's client certificate
+
+
+def test_kv_key_set_over_grpc_is_listed_and_read(console, v1):
+    kv_set_over_grpc(console, v1, "e2e/greeting", b"hello from grpc")
+    status, body = console.json("GET", "/api/v1/kv?prefix=e2e/", console.user_token)
+    assert status == 200, body
+    assert body["keys"] == ["e2e/greeting"]
+    status, body = console.json("GET", "/api/v1/kv/e2e/greeting", console.user_token)
+    assert body["value"] == "hello from grpc"
+    assert base64.b64decode(body["value_base64"]) == b"hello from grpc"
+
+
+def test_kv_put_and_delete_over_http(console, v1):
+    status, _, _ = console.request("PUT", "/api/v1/kv/http/k", console.user_token, body=b"v1",
+                                   headers={"Content-Type": "text/plain"})
+    assert status == 200
+    with console.grpc_channel() as channel:
+        got = v1.kv_pb2_grpc.KeyValueStub(channel).Get(v1.kv_pb2.GetRequest(key="http/k"),
+                                                       timeout=ng.RPC_TIMEOUT_S)
+    assert got.value == b"v1" and got.content_type == "text/plain"
+    assert console.request("DELETE", "/api/v1/kv/http/k", console.user_token)[0] == 200
+    assert console.request("GET", "/api/v1/kv/http/k", console.user_token)[0] == 404
+
+
+def test_policy_lists_grpc_rules_and_http_routes(console):
+    status, body = console.json("GET", "/api/v1/policy", console.user_token)
+    assert status == 200
+    methods = {r["method"] for r in body["rules"]}
+    assert ROLL in methods
+    routes = {r["route"]: r for r in body["http_routes"]}
+    assert routes["GET /api/v1/nodes"]["roles"] == ["admin"]
+    assert routes["GET /healthz, GET /readyz"]["public"] is True
+
+
+def test_metrics_parse_and_counters_move_after_calls(console, stubs):
+    before = console.metrics()
+    for _ in range(2):
+        assert console.json("POST", "/api/v1/dice/roll", console.user_token, body=b"{}")[0] == 200
+    creds = ng.channel_credentials(console.pki.ca, console.client.cert, console.client.key)
+    ng.roll_die(stubs, console.daemon.address, creds)
+    after = console.metrics()
+    calls = "nodegate_grpc_calls_total"
+    assert sample(after, calls, method=ROLL, code="OK") == sample(before, calls, method=ROLL, code="OK") + 3
+    hist = "nodegate_grpc_call_duration_seconds_count"
+    assert sample(after, hist, method=ROLL) == sample(before, hist, method=ROLL) + 3
+    assert sample(after, "nodegate_http_requests_total", **{"class": "2xx"}) > \
+        sample(before, "nodegate_http_requests_total", **{"class": "2xx"})
+    for name in ("nodegate_tls_cert_expiry_seconds", "nodegate_replay_cache_entries",
+                 "process_resident_memory_bytes", "process_cpu_seconds_total"):
+        assert any(k[0] == name for k in after), name
+    assert sample(after, "nodegate_tls_reloads_total", result="failed") == 0
+
+
+def test_healthz_and_readyz_are_public(console):
+    status, body = console.json("GET", "/healthz")
+    assert (status, body["status"]) == (200, "ok")
+    status, body = console.json("GET", "/readyz")
+    assert (status, body["status"]) == (200, "ready")
+
+
+def test_http_listener_is_off_unless_configured(tmp_path, pki, start_node):
+    node = ng.make_secure_node(tmp_path, pki, start_node)
+    assert "listening http=" not in node.daemon.stderr()
+
+
+def test_unknown_http_key_is_a_startup_error(tmp_path, pki):
+    server = pki.issue("server", "server")
+    config = ng.node_config(tmp_path, cert=server.cert, key=server.key, ca=pki.ca,
+                            extra={"http": {"listen": "127.0.0.1:0", "open": True}})
+    proc = ng.run_to_exit(config, tmp_path)
+    assert proc.returncode != 0
+    assert "http.open" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# The console page in headless Chromium (DevTools protocol)
+
+CHROMIUM = shutil.which("chromium")
+
+
+class DevTools:
+    """One page target driven over its DevTools websocket."""
+
+    def __init__(self, ws_url: str):
+        import websocket  # python3-websocket  # noqa: PLC0415
+
+        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        my_id = self.next_id
+        self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == my_id:
+                assert "error" not in msg, f"{method}: {msg['error']}"
+                return msg.get("result", {})
+
+    def eval(self, expression: str):
+        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in r, r["exceptionDetails"]
+        return r["result"].get("value")
+
+    def wait_for(self, expression: str, what: str, timeout: float = 20):
+        return ng.wait_until(lambda: self.eval(expression) or None, timeout, what)
+
+    def close(self):
+        self.ws.close()
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (scripts/install-deps installs it)")
+    profile = tmp_path / "chromium-profile"
+    proc = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--ignore-certificate-errors", f"--user-data-dir={profile}",
+         "--remote-debugging-port=0", "--window-size=1400,1900", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        ng.wait_until(lambda: port_file.is_file() and port_file.read_text().strip() or None, 30,
+                      "chromium's DevToolsActivePort")
+        port = int(port_file.read_text().split()[0])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("PUT", "/json/new?about:blank")
+        target = json.loads(conn.getresponse().read())
+        conn.close()
+        tools = DevTools(target["webSocketDebuggerUrl"])
+        yield tools
+        tools.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def screenshot_path() -> Path:
+    out = ng.BUILD_DIR / "test-output"
+    out.mkdir(parents=True, exist_ok=True)
+    return out / "console.png"
+
+
+def test_console_page_in_headless_chromium(console, v1, chromium):
+    kv_set_over_grpc(console, v1, "fleet/colour", b"blue")
+    kv_set_over_grpc(console, v1, "fleet/size", b"3")
+    page = chromium
+    page.call("Page.enable")
+    page.call("Runtime.enable")
+    page.call("Emulation.setDeviceMetricsOverride", width=1400, height=1900, deviceScaleFactor=1,
+              mobile=False)
+    page.call("Page.navigate", url=f"https://127.0.0.1:{console.http_port}/")
+
+    # Not logged in: the page asks for a token and shows no data.
+    page.wait_for("!document.getElementById('login').classList.contains('hidden')", "the login form")
+    assert page.eval("document.getElementById('main').classList.contains('hidden')")
+    page.eval(f"document.getElementById('login-token').value = {json.dumps(console.user_token)}")
+    page.eval("document.getElementById('login-button').click()")
+    page.wait_for("document.body.dataset.ready === '1'", "the console to load after login")
+
+    assert page.eval("document.getElementById('node-id').textContent") == "e2e-node"
+    expiry = page.eval("document.getElementById('cert-expiry').textContent")
+    not_after = ng.load_cert(console.server.cert).not_valid_after
+    assert expiry.startswith(not_after.strftime("%Y-%m-%dT%H:%M:%SZ")), expiry
+    assert re.search(r"\((36[0-6]) days left\)", expiry), expiry
+    keys = page.eval("[...document.querySelectorAll('#kv-keys li')].map(li => li.dataset.key)")
+    assert keys == ["fleet/colour", "fleet/size"]
+
+    rolls_before = len([e for e in console.daemon.access_log() if e.get("method") == ROLL])
+    page.eval("document.getElementById('roll-button').click()")
+    face = int(page.wait_for("document.getElementById('die-face').dataset.face", "a die face"))
+    assert 1 <= face <= 6
+    rolls = ng.wait_until(
+        lambda: [e for e in console.daemon.access_log() if e.get("method") == ROLL][rolls_before:] or None,
+        5, "the RollDie line in the daemon's access log")
+    assert rolls[-1]["status"] == "OK" and rolls[-1]["principal"] == "user:bob"
+    shown = page.eval("document.getElementById('die-face').textContent")
+    assert shown == chr(0x2680 + face - 1)
+
+    # Live counters and the access log catch up with the roll.
+    page.wait_for("[...document.querySelectorAll('#calls td')].some(td => td.textContent === "
+                  f"{json.dumps(ROLL)})", "the RollDie row in the call counters")
+    page.wait_for("[...document.querySelectorAll('#access-log td')].some(td => td.textContent === "
+                  f"{json.dumps(ROLL)})", "the RollDie line in the console's access log")
+    page.eval("document.querySelector('#kv-keys li').click()")
+    page.wait_for("document.getElementById('kv-value').textContent.includes('blue')", "a KV value")
+    time.sleep(0.3)  # let the last paint land
+    shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    path = screenshot_path()
+    path.write_bytes(base64.b64decode(shot["data"]))
+    assert path.stat().st_size > 10_000

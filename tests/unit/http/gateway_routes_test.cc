@@ -1,0 +1,298 @@
+// http::Gateway as a specification: every data route goes through the node's Authorizer with the
+// HTTP caller's credentials; refusals map to 401/403; the routes do what they say.
+#include "http/gateway.h"
+
+#include <nlohmann/json.hpp>
+
+#include "console_test_util.h"
+#include "http/console_assets.h"
+#include "observe/metrics.h"
+
+namespace nodegate::http {
+namespace {
+
+using testing::AuthFixture;
+using testing::kAdminToken;
+using testing::kUserToken;
+using Json = nlohmann::json;
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Build({}); }
+
+  void Build(std::vector<auth::Rule> rules) {
+    auth_ = AuthFixture::Make(std::move(rules));
+    auto stores = store::OpenSqliteStores(testing::TempDir(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/db.sqlite");
+    ASSERT_TRUE(stores.ok()) << stores.status();
+    kv_ = std::move(stores->kv);
+    nodes_ = std::move(stores->nodes);
+    metrics_ = std::make_shared<observe::Metrics>(std::vector<std::string>{"/api.DiceService/RollDie"});
+    recent_ = std::make_shared<observe::RecentLines>(100);
+    auto log = observe::AccessLog::Open("off", recent_);
+    ASSERT_TRUE(log.ok());
+    pki_ = testing::TestPki::Make();
+    GatewayOptions o;
+    o.node_id = "test-node";
+    auto set = pki_.ServerSet();
+    o.credentials = [set] { return set; };
+    o.listeners = [] {
+      return std::vector<std::pair<std::string, std::string>>{{"grpc", "127.0.0.1:1"}};
+    };
+    o.authorizer = auth_.authorizer;
+    o.services = {"api.DiceService", "nodegate.v1.KeyValue"};
+    o.nodes = nodes_;
+    o.kv = kv_;
+    o.metrics = metrics_;
+    o.recent = recent_;
+    o.access_log = *log;
+    o.roll_die = [this](const std::vector<std::pair<std::string, std::string>>& md) {
+      forwarded_ = md;
+      return absl::StatusOr<int>(4);
+    };
+    o.ready = [this] { return ready_; };
+    auto g = Gateway::New(std::move(o));
+    ASSERT_TRUE(g.ok()) << g.status();
+    gateway_ = *std::move(g);
+  }
+
+  HttpResponse Call(std::string method, std::string path, const char* token = nullptr,
+                    std::string body = "") {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.path = std::move(path);
+    if (token != nullptr) r.headers.emplace("authorization", std::string("Bearer ") + token);
+    r.body = std::move(body);
+    r.remote = "127.0.0.1:5555";
+    return gateway_->Handle(r);
+  }
+
+  static Json Body(const HttpResponse& r) { return Json::parse(r.body); }
+
+  AuthFixture auth_;
+  testing::TestPki pki_;
+  std::shared_ptr<store::KvStore> kv_;
+  std::shared_ptr<store::NodeStore> nodes_;
+  std::shared_ptr<observe::Metrics> metrics_;
+  std::shared_ptr<observe::RecentLines> recent_;
+  std::unique_ptr<Gateway> gateway_;
+  std::vector<std::pair<std::string, std::string>> forwarded_;
+  absl::Status ready_ = absl::OkStatus();
+};
+
+TEST_F(GatewayTest, RouteMethodsNameTheGrpcMethodsWhosePolicyApplies) {
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/api/v1/node"), "/nodegate.v1.Identity/WhoAmI");
+  EXPECT_EQ(Gateway::RouteMethod("POST", "/api/v1/dice/roll"), "/api.DiceService/RollDie");
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/api/v1/nodes"), "/nodegate.v1.NodeRegistry/ListNodes");
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/api/v1/kv"), "/nodegate.v1.KeyValue/Keys");
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/api/v1/kv/a/b"), "/nodegate.v1.KeyValue/Get");
+  EXPECT_EQ(Gateway::RouteMethod("PUT", "/api/v1/kv/a"), "/nodegate.v1.KeyValue/Set");
+  EXPECT_EQ(Gateway::RouteMethod("DELETE", "/api/v1/kv/a"), "/nodegate.v1.KeyValue/Delete");
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/metrics"), kConsoleMetricsMethod);
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/healthz"), "/grpc.health.v1.Health/Check");
+  EXPECT_EQ(Gateway::RouteMethod("GET", "/index.html"), "");
+}
+
+TEST_F(GatewayTest, RefusesRequestWithoutCredentialsWith401) {
+  for (const char* path : {"/api/v1/node", "/api/v1/kv", "/metrics", "/api/v1/policy",
+                           "/api/v1/access-log"}) {
+    HttpResponse r = Call("GET", path);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(Body(r)["code"], "UNAUTHENTICATED") << path;
+  }
+  EXPECT_EQ(Call("POST", "/api/v1/dice/roll", nullptr, "{}").status, 401);
+  EXPECT_TRUE(forwarded_.empty()) << "no RPC without credentials";
+}
+
+TEST_F(GatewayTest, UnauthorizedResponseAsksForBearer) {
+  HttpResponse r = Call("GET", "/api/v1/node");
+  bool found = false;
+  for (const auto& [k, v] : r.headers) found |= k == "WWW-Authenticate" && v == "Bearer";
+  EXPECT_TRUE(found);
+}
+
+TEST_F(GatewayTest, RefusesUnknownTokenWith401) {
+  EXPECT_EQ(Call("GET", "/api/v1/node", "not-a-token").status, 401);
+}
+
+TEST_F(GatewayTest, RefusesMissingRoleWith403) {
+  HttpResponse r = Call("GET", "/api/v1/nodes", kUserToken);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(Body(r)["code"], "PERMISSION_DENIED");
+  EXPECT_EQ(Call("GET", "/api/v1/nodes", kAdminToken).status, 200);
+}
+
+TEST_F(GatewayTest, ConfigRulesGovernPseudoMethods) {
+  auth::Rule admin_metrics;
+  admin_metrics.pattern = kConsoleMetricsMethod;
+  admin_metrics.roles = {"admin"};
+  Build({admin_metrics});
+  EXPECT_EQ(Call("GET", "/metrics", kUserToken).status, 403);
+  EXPECT_EQ(Call("GET", "/metrics", kAdminToken).status, 200);
+}
+
+TEST_F(GatewayTest, NodeShowsIdCertificateAndPrincipal) {
+  HttpResponse r = Call("GET", "/api/v1/node", kUserToken);
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json j = Body(r);
+  EXPECT_EQ(j["node_id"], "test-node");
+  EXPECT_EQ(j["principal"]["id"], "bob");
+  EXPECT_EQ(j["principal"]["authenticators"], Json::array({"token"}));
+  EXPECT_EQ(j["certificate"]["subject"], pki_.ServerSet()->leaf.subject);
+  EXPECT_GE(j["certificate"]["days_left"].get<int>(), 363);
+  EXPECT_EQ(j["certificate"]["fingerprint_sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(j["listeners"][0]["name"], "grpc");
+}
+
+TEST_F(GatewayTest, ClientCertificateAloneAuthenticates) {
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/api/v1/node";
+  r.peer.authenticated = true;
+  r.peer.common_name = "dev-client";
+  r.peer.spiffe_id = "spiffe://nodegate.local/node/dev-client";
+  HttpResponse out = gateway_->Handle(r);
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_EQ(Body(out)["principal"]["authenticators"], Json::array({"mtls"}));
+}
+
+TEST_F(GatewayTest, DiceRollForwardsTheCallersTokenToTheRpc) {
+  HttpResponse r = Call("POST", "/api/v1/dice/roll", kUserToken, "{}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["face"], 4);
+  ASSERT_EQ(forwarded_.size(), 1u);
+  EXPECT_EQ(forwarded_[0].first, "authorization");
+  EXPECT_EQ(forwarded_[0].second, std::string("Bearer ") + kUserToken);
+}
+
+TEST_F(GatewayTest, DiceRollRefusesGet) {
+  EXPECT_EQ(Call("GET", "/api/v1/dice/roll", kUserToken).status, 405);
+}
+
+TEST_F(GatewayTest, KvSetGetListDelete) {
+  EXPECT_EQ(Call("PUT", "/api/v1/kv/colour/sky", kUserToken, "blue").status, 200);
+  HttpResponse get = Call("GET", "/api/v1/kv/colour/sky", kUserToken);
+  ASSERT_EQ(get.status, 200) << get.body;
+  EXPECT_EQ(Body(get)["value"], "blue");
+  HttpRequest list;
+  list.method = "GET";
+  list.path = "/api/v1/kv";
+  list.query.emplace("prefix", "colour/");
+  list.headers.emplace("authorization", std::string("Bearer ") + kUserToken);
+  EXPECT_EQ(Body(gateway_->Handle(list))["keys"], Json::array({"colour/sky"}));
+  EXPECT_EQ(Call("DELETE", "/api/v1/kv/colour/sky", kUserToken).status, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/kv/colour/sky", kUserToken).status, 404);
+}
+
+TEST_F(GatewayTest, KvBinaryValueComesBackAsBase64Only) {
+  ASSERT_EQ(Call("PUT", "/api/v1/kv/bin", kUserToken, std::string("\xff\x00\x01", 3)).status, 200);
+  Json j = Body(Call("GET", "/api/v1/kv/bin", kUserToken));
+  EXPECT_FALSE(j.contains("value"));
+  EXPECT_EQ(j["value_base64"], "/wAB");
+}
+
+TEST_F(GatewayTest, CookieLoginSetsHttpOnlyCookieAndItAuthenticates) {
+  HttpResponse login = Call("POST", "/api/v1/login", nullptr,
+                            Json{{"token", kUserToken}}.dump());
+  ASSERT_EQ(login.status, 200) << login.body;
+  std::string cookie;
+  for (const auto& [k, v] : login.headers) {
+    if (k == "Set-Cookie") cookie = v;
+  }
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("Secure"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/api/v1/node";
+  r.headers.emplace("cookie", std::string("other=1; ") + kTokenCookie + "=" + kUserToken);
+  EXPECT_EQ(gateway_->Handle(r).status, 200);
+}
+
+TEST_F(GatewayTest, LoginRefusesUnknownToken) {
+  EXPECT_EQ(Call("POST", "/api/v1/login", nullptr, R"({"token":"nope"})").status, 401);
+  EXPECT_EQ(Call("POST", "/api/v1/login", nullptr, "not json").status, 400);
+}
+
+TEST_F(GatewayTest, CookieAuthenticatedStateChangeNeedsTheConsoleHeader) {
+  HttpRequest r;
+  r.method = "PUT";
+  r.path = "/api/v1/kv/k";
+  r.body = "v";
+  r.headers.emplace("cookie", std::string(kTokenCookie) + "=" + kUserToken);
+  EXPECT_EQ(gateway_->Handle(r).status, 403);
+  r.headers.emplace(kCsrfHeader, "1");
+  EXPECT_EQ(gateway_->Handle(r).status, 200);
+}
+
+TEST_F(GatewayTest, HealthzIsPublicAndReadyzFollowsReadiness) {
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+  EXPECT_EQ(Call("GET", "/readyz").status, 200);
+  ready_ = absl::UnavailableError("store: gone");
+  HttpResponse r = Call("GET", "/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Body(r)["reason"], "store: gone");
+  EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+TEST_F(GatewayTest, MetricsAreOpenMetricsTextAndCountHttpRequests) {
+  Call("GET", "/api/v1/node");
+  HttpResponse r = Call("GET", "/metrics", kUserToken);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type.rfind("text/plain; version=0.0.4", 0), 0u);
+  EXPECT_NE(r.body.find("nodegate_http_requests_total{class=\"4xx\"} 1"), std::string::npos)
+      << r.body;
+}
+
+TEST_F(GatewayTest, AccessLogRouteReturnsRecentLinesAsJson) {
+  Call("GET", "/api/v1/node");              // refused: logged with the reason
+  Call("GET", "/api/v1/node", kUserToken);  // allowed
+  HttpResponse r = Call("GET", "/api/v1/access-log", kUserToken);
+  ASSERT_EQ(r.status, 200);
+  Json lines = Body(r);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["status"], "UNAUTHENTICATED");
+  EXPECT_EQ(lines[0]["method"], "GET /api/v1/node");
+  EXPECT_EQ(lines[1]["principal"], "user:bob");
+}
+
+TEST_F(GatewayTest, PolicyListsRulesAndHttpRoutes) {
+  Json j = Body(Call("GET", "/api/v1/policy", kUserToken));
+  bool dice = false, nodes_admin = false;
+  for (const Json& r : j["rules"]) dice |= r["method"] == "/api.DiceService/RollDie";
+  for (const Json& r : j["http_routes"]) {
+    nodes_admin |= r["route"] == "GET /api/v1/nodes" && r["roles"] == Json::array({"admin"});
+  }
+  EXPECT_TRUE(dice);
+  EXPECT_TRUE(nodes_admin);
+}
+
+TEST_F(GatewayTest, ServesEmbeddedAssetsWithoutCredentials) {
+  HttpResponse index = Call("GET", "/");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(index.body.find("Roll the die"), std::string::npos);
+  EXPECT_EQ(Call("GET", "/console.js").content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(Call("GET", "/nope.html").status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/unknown", kUserToken).status, 404);
+}
+
+TEST(HttpStatusForTest, MapsAuthCodes) {
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::UNAUTHENTICATED), 401);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::PERMISSION_DENIED), 403);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::NOT_FOUND), 404);
+  EXPECT_EQ(HttpStatusFor(grpc::StatusCode::UNAVAILABLE), 503);
+}
+
+TEST(ConsoleAssetsTest, EveryAssetIsEmbedded) {
+  for (const char* p : {"/index.html", "/console.js", "/console.css"}) {
+    const ConsoleAsset* a = FindConsoleAsset(p);
+    ASSERT_NE(a, nullptr) << p;
+    EXPECT_FALSE(a->body.empty());
+  }
+  EXPECT_EQ(FindConsoleAsset("/"), FindConsoleAsset("/index.html"));
+}
+
+}  // namespace
+}  // namespace nodegate::http
