@@ -520,7 +520,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": http.listen: '", c.http.listen, "' is not host:port"));
   }
-  if (c.http.client_auth != tls::ClientAuth::kNone && c.tls.files.ca.empty()) {
+  if (!c.http.listen.empty() && c.http.client_auth != tls::ClientAuth::kNone &&
+      c.tls.files.ca.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": http.client_auth: needs tls.ca to verify client certificates (or \"none\")"));
   }

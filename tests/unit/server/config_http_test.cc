@@ -1,0 +1,62 @@
+// [http]: the HTTPS console / JSON gateway section (issue 7).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "server/config.h"
+
+namespace nodegate::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kPath[] = "/etc/nodegate/node.toml";
+
+std::string Error(const std::string& text) {
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(text, kPath);
+  return c.ok() ? "OK" : std::string(c.status().message());
+}
+
+constexpr char kTlsWithCa[] = "[tls]\ncert = \"n.pem\"\nkey = \"k.pem\"\nca = \"ca.pem\"\n";
+constexpr char kTlsNoCa[] = "[tls]\ncert = \"n.pem\"\nkey = \"k.pem\"\nclient_auth = \"none\"\n";
+
+TEST(ConfigHttpTest, OffByDefaultWithRequestMode) {
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(kTlsWithCa, kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->http.listen.empty());
+  EXPECT_EQ(c->http.client_auth, tls::ClientAuth::kRequest);
+  EXPECT_EQ(c->http.access_log_lines, 100);
+}
+
+TEST(ConfigHttpTest, ReadsEveryKeyAndResolvesPaths) {
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(
+      std::string(kTlsWithCa) +
+          "[http]\nlisten = \"127.0.0.1:8444\"\nclient_auth = \"require\"\n"
+          "client_cert = \"pki/client.pem\"\nclient_key = \"pki/client-key.pem\"\n"
+          "access_log_lines = 50\n",
+      kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http.listen, "127.0.0.1:8444");
+  EXPECT_EQ(c->http.client_auth, tls::ClientAuth::kRequire);
+  EXPECT_EQ(c->http.client_cert, "/etc/nodegate/pki/client.pem");
+  EXPECT_EQ(c->http.access_log_lines, 50);
+}
+
+TEST(ConfigHttpTest, RejectsBadValues) {
+  std::string t = kTlsWithCa;
+  EXPECT_THAT(Error(t + "[http]\nopen = true\n"), HasSubstr("unknown key http.open"));
+  EXPECT_THAT(Error(t + "[http]\nlisten = \"8444\"\n"), HasSubstr("http.listen"));
+  EXPECT_THAT(Error(t + "[http]\nclient_auth = \"maybe\"\n"), HasSubstr("http.client_auth"));
+  EXPECT_THAT(Error(t + "[http]\nclient_cert = \"c.pem\"\n"), HasSubstr("go together"));
+  EXPECT_THAT(Error(t + "[http]\naccess_log_lines = 0\n"), HasSubstr("http.access_log_lines"));
+}
+
+TEST(ConfigHttpTest, ClientCertificateModesNeedTheCaOnlyWhenListening) {
+  EXPECT_EQ(Error(kTlsNoCa), "OK");
+  EXPECT_THAT(Error(std::string(kTlsNoCa) + "[http]\nlisten = \"127.0.0.1:0\"\n"),
+              HasSubstr("needs tls.ca"));
+  EXPECT_EQ(Error(std::string(kTlsNoCa) + "[http]\nlisten = \"127.0.0.1:0\"\nclient_auth = \"none\"\n"),
+            "OK");
+}
+
+}  // namespace
+}  // namespace nodegate::server
