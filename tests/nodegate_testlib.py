@@ -161,7 +161,10 @@ def load_cert(path: Path) -> x509.Certificate:
 
 
 def serial_hex(serial: int) -> str:
-    return format(serial, "X")
+    """Uppercase hex in whole bytes, as `openssl x509 -serial` and `nodegate pki inspect` print it
+    (a serial whose top nibble is 0 keeps its leading zero)."""
+    digits = format(serial, "X")
+    return digits if len(digits) % 2 == 0 else "0" + digits
 
 
 def replace_atomically(src: Path, dst: Path) -> None:

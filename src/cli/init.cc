@@ -1,4 +1,5 @@
 // nodegate init --dir DIR: a development PKI and configs, created only where absent.
+#include <cstdlib>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,13 @@ void WriteIfAbsent(const std::string& path, const std::string& content) {
   absl::Status s = base::WriteFileAtomic(path, content, 0644);
   if (!s.ok()) Fail("init", std::string(s.message()));
   Step(path, true);
+}
+
+// The console listens one port above gRPC (8443 → 8444).
+std::string HttpListen(const std::string& grpc_listen) {
+  size_t colon = grpc_listen.rfind(':');
+  int port = std::atoi(grpc_listen.c_str() + colon + 1);
+  return absl::StrCat(grpc_listen.substr(0, colon), ":", port == 0 ? 0 : port + 1);
 }
 
 void Init(const std::string& dir, const std::string& listen) {
@@ -47,7 +55,9 @@ void Init(const std::string& dir, const std::string& listen) {
     pki::IssueOptions o;
     o.common_name = c.server ? "localhost" : c.node_id;
     o.server = c.server;
-    o.client = !c.server;
+    // The node's certificate is also a client certificate: the web console's "Roll the die"
+    // calls the node over mTLS with it.
+    o.client = true;
     if (c.server) o.sans = {"127.0.0.1", "localhost"};
     o.node_id = c.node_id;
     absl::StatusOr<std::string> issued = d.Issue(c.name, o, "", /*force=*/false);
@@ -85,6 +95,12 @@ reload_interval = "1s"
 [log]
 level = "info"
 access_log = "stdout"
+
+# HTTPS console + JSON gateway (docs/console.md). Log in with a token:
+#   nodegate token create --config )", dir, R"(/node.toml --principal me --roles admin
+[http]
+listen = ")", HttpListen(listen), R"("
+client_auth = "request"
 )"));
   WriteIfAbsent(dir + "/client.toml", absl::StrCat(R"(# nodegate client config (written by `nodegate init`), for `nodegate call`.
 [client]
@@ -96,6 +112,7 @@ server_name = "localhost"
 node_id = "dev-client"
 )"));
   std::cout << "start:  nodegate serve --config " << dir << "/node.toml\n"
+            << "web:    https://" << HttpListen(listen) << "/ (CA " << dir << "/pki/ca.pem)\n"
             << "call:   nodegate call dice --config " << dir << "/client.toml" << std::endl;
 }
 
