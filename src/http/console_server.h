@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "http/https_tls.h"
 #include "http/gateway.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
@@ -46,19 +47,13 @@ class ConsoleServer {
   // Stops accepting and waits for the serving thread. Idempotent.
   void Stop();
 
-  struct TlsState;  // parsed credentials, swapped when the published set changes
-
  private:
   ConsoleServer() = default;
-  std::unique_ptr<TlsState> tls_;  // outlives server_ (declared first, destroyed last)
+  std::unique_ptr<HttpsTls> tls_;  // outlives server_ (declared first, destroyed last)
   std::shared_ptr<Gateway> gateway_;
   std::unique_ptr<httplib::SSLServer> server_;
   std::thread thread_;
   std::string address_;
 };
-
-// Splits "host:port" / "[v6]:port"; errors name `field`.
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address,
-                                                          std::string_view field);
 
 }  // namespace nodegate::http

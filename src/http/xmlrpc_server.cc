@@ -14,126 +14,6 @@
 #include "spdlog/spdlog.h"
 
 namespace nodegate::http {
-namespace {
-
-struct X509StackDeleter {
-  void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
-};
-struct X509NameStackDeleter {
-  void operator()(STACK_OF(X509_NAME) * s) const { sk_X509_NAME_pop_free(s, X509_NAME_free); }
-};
-
-// One published credential set, parsed for OpenSSL.
-struct Material {
-  std::string digest;
-  crypto::X509Ptr leaf;
-  std::unique_ptr<STACK_OF(X509), X509StackDeleter> chain;
-  crypto::EvpPkeyPtr key;
-  crypto::X509StorePtr verify;  // CA (+ CRL); null without a CA
-  std::unique_ptr<STACK_OF(X509_NAME), X509NameStackDeleter> ca_names;
-};
-
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", buf);
-  }
-  return out;
-}
-
-absl::StatusOr<std::shared_ptr<const Material>> Parse(const tls::CredentialSet& set) {
-  auto m = std::make_shared<Material>();
-  m->digest = set.content_digest;
-  crypto::BioPtr certs(BIO_new_mem_buf(set.cert_chain_pem.data(),
-                                       static_cast<int>(set.cert_chain_pem.size())));
-  m->leaf.reset(PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr));
-  if (!m->leaf) return absl::InvalidArgumentError("xmlrpc tls: certificate: " + OpenSslErrors());
-  m->chain.reset(sk_X509_new_null());
-  while (X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) {
-    sk_X509_push(m->chain.get(), extra);
-  }
-  ERR_clear_error();  // the loop ends on "no start line"
-  crypto::BioPtr key(BIO_new_mem_buf(set.key_pem.data(), static_cast<int>(set.key_pem.size())));
-  m->key.reset(PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr));
-  if (!m->key) return absl::InvalidArgumentError("xmlrpc tls: key: " + OpenSslErrors());
-  if (!set.ca_pem.empty()) {
-    m->verify.reset(X509_STORE_new());
-    m->ca_names.reset(sk_X509_NAME_new_null());
-    crypto::BioPtr ca(BIO_new_mem_buf(set.ca_pem.data(), static_cast<int>(set.ca_pem.size())));
-    while (X509* c = PEM_read_bio_X509(ca.get(), nullptr, nullptr, nullptr)) {
-      crypto::X509Ptr owned(c);
-      X509_STORE_add_cert(m->verify.get(), c);
-      sk_X509_NAME_push(m->ca_names.get(), X509_NAME_dup(X509_get_subject_name(c)));
-    }
-    ERR_clear_error();
-    if (!set.crl_pem.empty()) {
-      crypto::BioPtr crl(BIO_new_mem_buf(set.crl_pem.data(), static_cast<int>(set.crl_pem.size())));
-      while (X509_CRL* c = PEM_read_bio_X509_CRL(crl.get(), nullptr, nullptr, nullptr)) {
-        crypto::X509CrlPtr owned(c);
-        X509_STORE_add_crl(m->verify.get(), c);
-      }
-      ERR_clear_error();
-      X509_STORE_set_flags(m->verify.get(), X509_V_FLAG_CRL_CHECK);  // the leaf, as gRPC does
-    }
-  }
-  return std::shared_ptr<const Material>(std::move(m));
-}
-
-absl::StatusOr<std::pair<std::string, int>> SplitListen(const std::string& address) {
-  size_t colon = address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("xmlrpc.listen: '", address, "' is not host:port"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return std::make_pair(host, port);
-}
-
-}  // namespace
-
-struct XmlRpcServer::TlsState {
-  std::function<std::shared_ptr<const tls::CredentialSet>()> credentials;
-  std::mutex mu;
-  std::shared_ptr<const Material> current;
-
-  std::shared_ptr<const Material> Get() {
-    std::shared_ptr<const tls::CredentialSet> set = credentials();
-    std::lock_guard<std::mutex> lock(mu);
-    if (set != nullptr && (current == nullptr || current->digest != set->content_digest)) {
-      absl::StatusOr<std::shared_ptr<const Material>> parsed = Parse(*set);
-      if (!parsed.ok()) {
-        // The reloader validated this set; keep serving the previous one if it cannot be parsed.
-        spdlog::error("{}", std::string(parsed.status().message()));
-        return current;
-      }
-      current = *std::move(parsed);
-    }
-    return current;
-  }
-
-  // Runs per handshake, before the CertificateRequest and the client certificate's verification,
-  // so both follow the current set.
-  static int CertCallback(SSL* ssl, void* arg) {
-    std::shared_ptr<const Material> m = static_cast<TlsState*>(arg)->Get();
-    if (m == nullptr) return 0;
-    if (SSL_use_certificate(ssl, m->leaf.get()) != 1 ||
-        SSL_use_PrivateKey(ssl, m->key.get()) != 1 || SSL_set1_chain(ssl, m->chain.get()) != 1) {
-      return 0;
-    }
-    if (m->verify) {
-      SSL_set1_verify_cert_store(ssl, m->verify.get());
-      SSL_set_client_CA_list(ssl, SSL_dup_CA_list(m->ca_names.get()));
-    }
-    return 1;
-  }
-};
 
 absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
     XmlRpcServerOptions options, std::shared_ptr<store::KvStore> kv) {
@@ -143,16 +23,14 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
   if (options.max_request_bytes < 1024) {
     return absl::InvalidArgumentError("xmlrpc.max_request_bytes: must be at least 1024");
   }
-  absl::StatusOr<std::pair<std::string, int>> hp = SplitListen(options.listen);
+  absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(options.listen, "xmlrpc.listen");
   if (!hp.ok()) return hp.status();
 
   std::unique_ptr<XmlRpcServer> s(new XmlRpcServer());
-  s->tls_ = std::make_unique<TlsState>();
-  s->tls_->credentials = options.credentials;
-  if (s->tls_->Get() == nullptr) {
-    return absl::InvalidArgumentError("xmlrpc: the node's TLS credentials cannot be used");
-  }
-  if (options.client_auth != tls::ClientAuth::kNone && s->tls_->Get()->verify == nullptr) {
+  absl::StatusOr<std::unique_ptr<HttpsTls>> tls = HttpsTls::New(options.credentials, "xmlrpc");
+  if (!tls.ok()) return tls.status();
+  s->tls_ = *std::move(tls);
+  if (options.client_auth != tls::ClientAuth::kNone && !s->tls_->has_ca()) {
     return absl::InvalidArgumentError(
         "xmlrpc.client_auth: needs tls.ca to verify client certificates (or \"none\")");
   }
@@ -161,19 +39,10 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
   if (!methods.ok()) return methods.status();
   s->kv_ = *std::move(methods);
 
-  TlsState* tls_state = s->tls_.get();
+  HttpsTls* tls_state = s->tls_.get();
   const tls::ClientAuth client_auth = options.client_auth;
   s->server_ = std::make_unique<httplib::SSLServer>([tls_state, client_auth](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-    SSL_CTX_set_session_cache_mode(&ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_cert_cb(&ctx, &TlsState::CertCallback, tls_state);
-    int mode = SSL_VERIFY_NONE;
-    if (client_auth == tls::ClientAuth::kRequest) mode = SSL_VERIFY_PEER;
-    if (client_auth == tls::ClientAuth::kRequire) {
-      mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    }
-    SSL_CTX_set_verify(&ctx, mode, nullptr);
+    tls_state->Configure(ctx, client_auth);
     return true;
   });
   if (!s->server_->is_valid()) return absl::InternalError("xmlrpc: cannot create the TLS context");

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "http/https_tls.h"
 #include "absl/time/time.h"
 #include "store/kv_store.h"
 #include "tls/credential_set.h"
@@ -50,11 +51,9 @@ class XmlRpcServer {
   // Stops accepting and waits for the serving thread. Idempotent.
   void Stop();
 
-  struct TlsState;
-
  private:
   XmlRpcServer() = default;
-  std::unique_ptr<TlsState> tls_;  // outlives server_
+  std::unique_ptr<HttpsTls> tls_;  // outlives server_
   std::unique_ptr<XmlRpcKv> kv_;
   std::unique_ptr<httplib::SSLServer> server_;
   std::thread thread_;
