@@ -7,25 +7,20 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/dice.grpc.pb.h"
-#include "auth/call_credentials.h"
-#include "base/files.h"
+#include "cli/client_flags.h"
 #include "cli/commands.h"
-#include "crypto/key.h"
-#include "crypto/signer_factory.h"
 #include "nodegate/v1/identity.grpc.pb.h"
 #include "nodegate/v1/kv.grpc.pb.h"
 #include "nodegate/v1/port.grpc.pb.h"
 #include "pki/certificate_info.h"
-#include "server/config.h"
 #include "tls/channel.h"
 
 namespace nodegate::cli {
 namespace {
 
 struct CallFlags {
-  std::string config, target, ca, cert, key, server_name, timeout = "5s";
-  std::string sign_key, node_id, audience, token, token_header = "bearer", app_key, app_secret;
-  bool app_key_underscore = false;
+  ClientFlags client;
+  std::string timeout = "5s";
   int count = 1;
   bool show_peer = false;
 };
@@ -40,85 +35,8 @@ const char* CodeName(grpc::StatusCode code) {
   return c >= 0 && c <= 16 ? kNames[c] : "UNKNOWN";
 }
 
-// Config file first, then flags on top.
-CallFlags Resolve(CallFlags f) {
-  if (!f.config.empty()) {
-    absl::StatusOr<server::ClientConfig> c = server::LoadClientConfig(f.config);
-    if (!c.ok()) Fail("call", std::string(c.status().message()), 2);
-    auto pick = [](std::string& flag, const std::string& from_config) {
-      if (flag.empty()) flag = from_config;
-    };
-    pick(f.target, c->target);
-    pick(f.ca, c->ca);
-    pick(f.cert, c->cert);
-    pick(f.key, c->key);
-    pick(f.server_name, c->server_name);
-    pick(f.node_id, c->node_id);
-    pick(f.audience, c->audience);
-    pick(f.sign_key, c->sign_key);
-    pick(f.token, c->token);
-    pick(f.app_key, c->app_key);
-    pick(f.app_secret, c->app_secret);
-  }
-  if (f.target.empty()) Fail("call", "no target: give --target or --config", 2);
-  if (f.ca.empty()) Fail("call", "no CA: give --ca or --config", 2);
-  return f;
-}
-
-std::shared_ptr<grpc::CallCredentials> CallCredentials(const CallFlags& f) {
-  std::shared_ptr<grpc::CallCredentials> creds;
-  auto add = [&](std::shared_ptr<grpc::CallCredentials> c) {
-    creds = creds ? grpc::CompositeCallCredentials(creds, c) : c;
-  };
-  if (!f.sign_key.empty()) {
-    if (f.node_id.empty()) Fail("call", "--sign-key needs --node-id (the signing node)", 2);
-    if (f.audience.empty()) Fail("call", "--sign-key needs --audience (the called node's id)", 2);
-    absl::StatusOr<std::string> pem = base::ReadFile(f.sign_key);
-    if (!pem.ok()) Fail("call", std::string(pem.status().message()), 2);
-    absl::StatusOr<crypto::Algorithm> alg = crypto::DetectAlgorithm(*pem);
-    if (!alg.ok()) Fail("call", "--sign-key: " + std::string(alg.status().message()), 2);
-    absl::StatusOr<std::unique_ptr<crypto::Signer>> signer = crypto::NewSigner(*alg, *pem);
-    if (!signer.ok()) Fail("call", "--sign-key: " + std::string(signer.status().message()), 2);
-    add(auth::NewSignatureCallCredentials(f.node_id, f.audience,
-                                          std::shared_ptr<const crypto::Signer>(*std::move(signer))));
-  }
-  if (!f.token.empty()) {
-    if (f.token_header != "bearer" && f.token_header != "access-token") {
-      Fail("call", "--token-header: bearer or access-token", 2);
-    }
-    add(auth::NewTokenCallCredentials(f.token, f.token_header == "bearer"
-                                                   ? auth::TokenHeader::kBearer
-                                                   : auth::TokenHeader::kAccessToken));
-  }
-  if (!f.app_key.empty() || !f.app_secret.empty()) {
-    if (f.app_key.empty() || f.app_secret.empty()) {
-      Fail("call", "--app-key and --app-secret go together", 2);
-    }
-    add(auth::NewAppKeyCallCredentials(f.app_key, f.app_secret, f.app_key_underscore));
-  }
-  return creds;
-}
-
 void AddCommonFlags(CLI::App* cmd, CallFlags* f) {
-  cmd->add_option("--config,-c", f->config, "Client config (TOML, [client] table)");
-  cmd->add_option("--target", f->target, "host:port of the node");
-  cmd->add_option("--ca", f->ca, "CA bundle that the server certificate must chain to");
-  cmd->add_option("--cert", f->cert, "Client certificate (mTLS)");
-  cmd->add_option("--key", f->key, "Client key");
-  cmd->add_option("--server-name", f->server_name, "Expected server name (default: from target)");
-  cmd->add_option("--sign-key", f->sign_key,
-                  "Sign every call (wire format v1) with this PEM private key; its algorithm is "
-                  "detected from the key");
-  cmd->add_option("--node-id", f->node_id, "Signing node id (x-node-id)");
-  cmd->add_option("--audience", f->audience, "Id of the node being called (signed audience)");
-  cmd->add_option("--token", f->token, "Access token");
-  cmd->add_option("--token-header", f->token_header,
-                  "bearer (authorization: Bearer) | access-token")
-      ->capture_default_str();
-  cmd->add_option("--app-key", f->app_key, "App key id");
-  cmd->add_option("--app-secret", f->app_secret, "App secret");
-  cmd->add_flag("--app-key-underscore", f->app_key_underscore,
-                "Send app_key/app_secret (the seed's spelling) instead of app-key/app-secret");
+  AddClientFlags(cmd, &f->client);
   cmd->add_option("--count,-n", f->count, "Number of calls, each on a new connection")
       ->capture_default_str();
   cmd->add_option("--timeout", f->timeout, "Deadline per call")->capture_default_str();
@@ -128,14 +46,17 @@ void AddCommonFlags(CLI::App* cmd, CallFlags* f) {
 // rotated server certificate is visible to the next call).
 template <typename Rpc>
 void Repeat(const CallFlags& raw, Rpc rpc) {
-  CallFlags f = Resolve(raw);
+  CallFlags f = raw;
+  ApplyClientConfig(&f.client, "call");
+  if (f.client.target.empty()) Fail("call", "no target: give --target or --config", 2);
+  if (f.client.ca.empty()) Fail("call", "no CA: give --ca or --config", 2);
   absl::Duration timeout;
   if (!absl::ParseDuration(f.timeout, &timeout) || timeout <= absl::ZeroDuration()) {
     Fail("call", "--timeout: '" + f.timeout + "' is not a positive duration such as 5s", 2);
   }
   if (f.count < 1) Fail("call", "--count must be at least 1", 2);
-  tls::ClientTlsOptions options{f.target, f.ca, f.cert, f.key, f.server_name};
-  std::shared_ptr<grpc::CallCredentials> call_creds = CallCredentials(f);
+  tls::ClientTlsOptions options = TlsOptions(f.client);
+  std::shared_ptr<grpc::CallCredentials> call_creds = CallCredentials(f.client, "call");
   for (int i = 0; i < f.count; ++i) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::NewChannel(options, call_creds);
     if (!channel.ok()) Fail("call", std::string(channel.status().message()), 2);
