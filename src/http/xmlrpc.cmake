@@ -20,7 +20,7 @@ add_library(nodegate_http_xmlrpc STATIC
 )
 target_include_directories(nodegate_http_xmlrpc PUBLIC ${NODEGATE_SRC})
 target_link_libraries(nodegate_http_xmlrpc PUBLIC
-  nodegate_http_tls nodegate_store nodegate_tls nodegate_crypto PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto
+  nodegate_http_tls nodegate_auth nodegate_observe nodegate_store nodegate_tls nodegate_crypto PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto
   ${NODEGATE_XMLRPC_LIBS} spdlog::spdlog absl::status absl::statusor absl::strings absl::time
   Threads::Threads)
 

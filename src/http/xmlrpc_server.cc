@@ -5,8 +5,11 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include <chrono>
 #include <mutex>
+#include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/openssl_ptr.h"
@@ -54,8 +57,55 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
   server.set_keep_alive_timeout(5);
   server.set_payload_max_length(options.max_request_bytes);
   XmlRpcKv* handler_kv = s->kv_.get();
-  auto handler = [handler_kv](const httplib::Request& req, httplib::Response& res) {
-    res.set_content(handler_kv->Handle(req.body), "text/xml");
+  auto authorizer = options.authorizer;
+  auto access_log = options.access_log;
+  auto metrics = options.metrics;
+  auto handler = [handler_kv, authorizer, access_log, metrics](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    tls::PeerIdentity peer = VerifiedPeer(req.ssl);
+    grpc::StatusCode code = grpc::StatusCode::OK;
+    auth::Decision decision;
+    if (authorizer != nullptr) {
+      // HTTP header names are case-insensitive; gRPC metadata keys are lower case.
+      std::vector<std::pair<std::string, std::string>> lowered;
+      lowered.reserve(req.headers.size());
+      for (const auto& [k, v] : req.headers) lowered.emplace_back(absl::AsciiStrToLower(k), v);
+      auth::Metadata md;
+      for (const auto& [k, v] : lowered) {
+        md.emplace(grpc::string_ref(k.data(), k.size()), grpc::string_ref(v.data(), v.size()));
+      }
+      decision = authorizer->Authorize(kXmlRpcMethod, md, peer, absl::Now());
+      code = decision.status.error_code();
+    }
+    if (code == grpc::StatusCode::OK) {
+      res.set_content(handler_kv->Handle(req.body), "text/xml");
+    } else {
+      res.status = code == grpc::StatusCode::PERMISSION_DENIED ? 403
+                   : code == grpc::StatusCode::UNAUTHENTICATED ? 401
+                                                                : 429;
+      res.set_content(decision.status.error_message() + "\n", "text/plain");
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (metrics) metrics->RecordCall(kXmlRpcMethod, static_cast<int>(code), seconds);
+    if (access_log && access_log->enabled()) {
+      observe::AccessRecord r;
+      r.time = absl::Now();
+      r.authority = req.get_header_value("Host");
+      r.peer = absl::StrCat("https:", req.remote_addr, ":", req.remote_port);
+      r.method = kXmlRpcMethod;
+      r.code = static_cast<int>(code);
+      r.duration_ms = seconds * 1000;
+      r.user_agent = req.get_header_value("User-Agent");
+      r.client_cn = peer.common_name;
+      r.principal = decision.principal.ToString();
+      if (!decision.status.ok()) {
+        r.reason = absl::StrCat(std::string(auth::RejectionName(decision.rejection)),
+                                decision.detail.empty() ? "" : ": ", decision.detail);
+      }
+      access_log->Write(r);
+    }
   };
   // SimpleXMLRPCServer's rpc_paths.
   server.Post("/", handler);

@@ -14,8 +14,11 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "http/https_tls.h"
 #include "absl/time/time.h"
+#include "auth/authorizer.h"
+#include "http/https_tls.h"
+#include "observe/access_log.h"
+#include "observe/metrics.h"
 #include "store/kv_store.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
@@ -37,7 +40,16 @@ struct XmlRpcServerOptions {
   // Bodies over this are answered 413 before any parsing.
   size_t max_request_bytes = 4 << 20;
   absl::Duration read_timeout = absl::Seconds(10);
+  // When set, every request is decided by the node's Authorizer as a call to kXmlRpcMethod (one
+  // name for all XML-RPC methods: a separate look at <methodName> could be made to disagree with
+  // xmlrpc-c's own parser), with the HTTP headers as metadata and the verified client
+  // certificate as the peer. Refusals answer HTTP 401/403. Null: only the TLS layer gates.
+  std::shared_ptr<auth::Authorizer> authorizer;
+  std::shared_ptr<observe::AccessLog> access_log;  // optional: one line per request
+  std::shared_ptr<observe::Metrics> metrics;       // optional
 };
+
+inline constexpr char kXmlRpcMethod[] = "/nodegate.xmlrpc.KeyValue/Call";
 
 class XmlRpcServer {
  public:

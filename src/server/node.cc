@@ -234,6 +234,9 @@ absl::Status StartXmlRpcAndTunnels(const NodeConfig& config, Node::Parts& p,
     o.credentials = [reloader] { return reloader->current(); };
     o.max_request_bytes = static_cast<size_t>(config.xmlrpc.max_request_bytes);
     o.read_timeout = config.xmlrpc.read_timeout;
+    o.authorizer = p.authorizer;  // default deny and [[auth.rule]] apply, as on gRPC
+    o.access_log = p.access_log;
+    o.metrics = p.metrics;
     absl::StatusOr<std::unique_ptr<http::XmlRpcServer>> server = http::XmlRpcServer::Start(o, p.kv);
     if (!server.ok()) return server.status();
     p.xmlrpc = *std::move(server);
@@ -292,7 +295,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
       observe::AccessLog::Open(config.log.access_log, p.recent);
   if (!access_log.ok()) return access_log.status();
   p.access_log = *std::move(access_log);
-  p.metrics = std::make_shared<observe::Metrics>(ServedMethods());
+  std::vector<std::string> measured = ServedMethods();
+  measured.push_back(http::kXmlRpcMethod);
+  p.metrics = std::make_shared<observe::Metrics>(measured);
 
   store::KvLimits kv_limits{config.kv.max_key_bytes, config.kv.max_value_bytes,
                             config.kv.max_total_bytes, config.kv.max_keys};

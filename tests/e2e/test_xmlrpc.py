@@ -157,12 +157,70 @@ def test_request_size_is_bounded(tmp_path, pki, start_node):
     assert proxy(node).set("small", "ok") is None
 
 
-def test_client_auth_none_serves_clients_without_certificates(tmp_path, pki, start_node):
+XMLRPC_METHOD = "/nodegate.xmlrpc.KeyValue/Call"
+
+
+def test_client_auth_none_still_denies_an_anonymous_caller_by_default(tmp_path, pki, start_node):
     node = ng.make_secure_node(tmp_path, pki, start_node,
                                extra_toml=XMLRPC_TOML + 'client_auth = "none"\n')
+    with pytest.raises(xmlrpc.client.ProtocolError) as err:
+        proxy(node, cert=False).set("k", 1)
+    assert err.value.errcode == 401
+
+
+def test_client_auth_none_serves_clients_without_certificates_when_the_policy_says_public(
+        tmp_path, pki, start_node):
+    node = ng.make_secure_node(
+        tmp_path, pki, start_node,
+        extra_toml=XMLRPC_TOML + 'client_auth = "none"\n'
+        f'[[auth.rule]]\nmethod = "{XMLRPC_METHOD}"\npublic = true\n')
     kv = proxy(node, cert=False)
     kv.set("k", 1)
     assert kv.get("k") == 1
+
+
+class _BearerTransport(xmlrpc.client.SafeTransport):
+    def __init__(self, token, **kw):
+        super().__init__(**kw)
+        self._token = token
+
+    def send_headers(self, connection, headers):
+        super().send_headers(connection, headers)
+        connection.putheader("Authorization", f"Bearer {self._token}")
+
+
+def test_policy_roles_apply_to_xmlrpc_and_every_request_is_access_logged(tmp_path, pki, start_node):
+    node = ng.make_secure_node(
+        tmp_path, pki, start_node,
+        extra_toml=XMLRPC_TOML + f'[[auth.rule]]\nmethod = "{XMLRPC_METHOD}"\nroles = ["kv"]\n')
+    # The client certificate alone authenticates (mtls) but lacks the role.
+    with pytest.raises(xmlrpc.client.ProtocolError) as err:
+        proxy(node).set("k", 1)
+    assert err.value.errcode == 403
+    token = ng.run_nodegate("token", "create", "--config", node.config, "--principal", "carol",
+                            "--roles", "kv").stdout.strip()
+    ctx = ng.tls_client_context(node.pki.ca, node.client.cert, node.client.key)
+    kv = xmlrpc.client.ServerProxy(f"https://{ng.HOST}:{xmlrpc_port(node)}", allow_none=True,
+                                   transport=_BearerTransport(token, context=ctx))
+    ng.wait_until(lambda: _set_ok(kv), 5, "the new token to be accepted")
+    assert kv.get("k") == 2
+
+    entries = ng.wait_until(
+        lambda: [e for e in node.daemon.access_log() if e.get("method") == XMLRPC_METHOD], 5,
+        "XML-RPC access-log lines")
+    refused = [e for e in entries if e["code"] == 7]
+    allowed = [e for e in entries if e["code"] == 0]
+    assert refused and refused[0]["reason"].startswith("role_missing")
+    assert allowed and allowed[-1]["principal"] == "user:carol"
+    assert token not in node.daemon.stdout() + node.daemon.stderr()
+
+
+def _set_ok(kv) -> bool:
+    try:
+        kv.set("k", 2)
+        return True
+    except xmlrpc.client.ProtocolError:
+        return False
 
 
 def test_unknown_xmlrpc_key_is_a_startup_error(tmp_path, pki):
