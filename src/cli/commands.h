@@ -24,13 +24,6 @@ void AddDeployCommand(CLI::App& app);
 void AddTunnelCommand(CLI::App& app);  // tunnel server|client (tunnel.cc)
 void AddEchoCommand(CLI::App& app);    // echo (echo.cc)
 
-// Shared by the long-running proxy commands (tunnel, echo; defined in tunnel.cc): a stderr log,
-// signals blocked before any thread starts, then a wait that runs `reload` on SIGHUP and returns
-// the signal number on SIGTERM/SIGINT.
-void SetUpProxyLog(const std::string& level);
-void BlockProxySignals();
-int WaitForStopSignal(const std::function<void()>& reload);
-
 void AddBenchCommand(CLI::App& app);
 
 // Prints "nodegate <what>: <message>" to stderr and throws CLI::RuntimeError(code).

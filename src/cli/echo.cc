@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/daemon.h"
 #include "spdlog/spdlog.h"
 #include "tls/server_credentials.h"
 #include "tunnel/echo_server.h"
@@ -50,8 +51,8 @@ void AddEchoCommand(CLI::App& app) {
       Fail("echo", "--idle-timeout: '" + f->idle_timeout + "' is not a positive duration", 2);
     }
     f->options.name = "echo";
-    SetUpProxyLog(f->log_level);
-    BlockProxySignals();
+    SetUpDaemonLog("nodegate-proxy", f->log_level);
+    BlockStopSignals();
     absl::StatusOr<std::unique_ptr<tunnel::EchoServer>> echo = tunnel::EchoServer::Start(f->options);
     if (!echo.ok()) Fail("echo", std::string(echo.status().message()));
     spdlog::info("echo listening echo={} tls={} client_auth={}", (*echo)->address(),

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/daemon.h"
 #include "server/config.h"
 #include "server/node.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -13,26 +14,13 @@
 namespace nodegate::cli {
 namespace {
 
-void SetUpDaemonLog(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("nodegate");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
-  logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
-
 int Serve(const std::string& config_path) {
   absl::StatusOr<server::NodeConfig> config = server::LoadNodeConfig(config_path);
   if (!config.ok()) Fail("serve", std::string(config.status().message()));
-  SetUpDaemonLog(config->log.level);
+  SetUpDaemonLog("nodegate", config->log.level);
 
   // Signals are taken synchronously by this thread only: block them before gRPC starts threads.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  BlockStopSignals();
 
   absl::StatusOr<std::unique_ptr<server::Node>> node = server::Node::Create(*config);
   if (!node.ok()) Fail("serve", std::string(node.status().message()));
@@ -51,24 +39,19 @@ int Serve(const std::string& config_path) {
     spdlog::info("call it: nodegate call dice --config {}", client_toml.string());
   }
 
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      absl::Status s = (*node)->Reload();
-      if (s.ok()) {
-        spdlog::info("SIGHUP: tls files checked");
-      } else {
-        spdlog::error("SIGHUP: reload refused: {}", std::string(s.message()));
-      }
-      continue;
+  int sig = WaitForStopSignal([&node] {
+    absl::Status s = (*node)->Reload();
+    if (s.ok()) {
+      spdlog::info("SIGHUP: tls files checked");
+    } else {
+      spdlog::error("SIGHUP: reload refused: {}", std::string(s.message()));
     }
-    spdlog::info("{}: draining (grace {})", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                 absl::FormatDuration(config->grpc.shutdown_grace));
-    (*node)->Shutdown(config->grpc.shutdown_grace);
-    spdlog::info("stopped");
-    return 0;
-  }
+  });
+  spdlog::info("{}: draining (grace {})", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               absl::FormatDuration(config->grpc.shutdown_grace));
+  (*node)->Shutdown(config->grpc.shutdown_grace);
+  spdlog::info("stopped");
+  return 0;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/daemon.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tls/server_credentials.h"
@@ -17,43 +18,6 @@
 #include "tunnel/tunnel_server.h"
 
 namespace nodegate::cli {
-
-// Shared by `tunnel` and `echo` (declared in commands.h).
-void SetUpProxyLog(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("nodegate-proxy");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
-  logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-}
-
-// Blocks SIGINT/SIGTERM/SIGHUP in every thread (call before starting any), then waits: SIGHUP
-// calls `reload`, SIGTERM/SIGINT return.
-void BlockProxySignals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-}
-
-int WaitForStopSignal(const std::function<void()>& reload) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      reload();
-      continue;
-    }
-    return sig;
-  }
-}
 
 namespace {
 
@@ -107,8 +71,8 @@ int RunTunnel(const char* mode, TunnelFlags& f) {
   if (!auth.ok()) Fail("tunnel", "--client-auth: " + std::string(auth.status().message()), 2);
   f.options.client_auth = *auth;
   f.options.name = std::string("tunnel ") + mode;
-  SetUpProxyLog(f.log_level);
-  BlockProxySignals();
+  SetUpDaemonLog("nodegate-proxy", f.log_level);
+  BlockStopSignals();
   absl::StatusOr<std::unique_ptr<T>> t = T::Start(f.options);
   if (!t.ok()) Fail("tunnel", std::string(t.status().message()));
   spdlog::info("tunnel {} listening tunnel={} target={}", mode, (*t)->address(), f.options.target);

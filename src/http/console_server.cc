@@ -66,30 +66,10 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
     res.set_content("{\"error\":\"internal error\",\"code\":\"INTERNAL\"}", "application/json");
   });
 
-  const auto& [host, port] = *hp;
-  int bound = port;
-  if (port == 0) {
-    bound = server.bind_to_any_port(host);
-    if (bound <= 0) bound = 0;
-  } else if (!server.bind_to_port(host, port)) {
-    bound = 0;
-  }
-  if (bound == 0) {
-    return absl::UnavailableError(absl::StrCat("http.listen: cannot listen on ", options.listen,
-                                               " (address in use, or not a local address)"));
-  }
-  s->address_ = absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":",
-                             bound);
-  s->thread_ = std::thread([&server] { server.listen_after_bind(); });
-  // httplib's stop() is a no-op until the accept loop runs: wait for it, so that a Stop() right
-  // after Start() cannot leave the thread accepting forever.
-  for (int i = 0; i < 5000 && !server.is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!server.is_running()) {
-    s->Stop();
-    return absl::InternalError("http: the HTTPS accept loop did not start");
-  }
+  absl::StatusOr<std::string> address =
+      BindAndServe(server, options.listen, "http.listen", &s->thread_);
+  if (!address.ok()) return address.status();
+  s->address_ = *std::move(address);
   return s;
 }
 

@@ -1,6 +1,9 @@
 #include "http/https_tls.h"
 
+#include <httplib.h>
 #include <openssl/err.h>
+
+#include <chrono>
 #include <openssl/pem.h>
 
 #include "absl/strings/numbers.h"
@@ -154,6 +157,34 @@ tls::PeerIdentity VerifiedPeer(const SSL* ssl) {
     }
   }
   return id;
+}
+
+absl::StatusOr<std::string> BindAndServe(httplib::Server& server, const std::string& listen,
+                                         std::string_view field, std::thread* thread) {
+  absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(listen, field);
+  if (!hp.ok()) return hp.status();
+  const auto& [host, port] = *hp;
+  int bound = port;
+  if (port == 0) {
+    bound = server.bind_to_any_port(host);
+    if (bound <= 0) bound = 0;
+  } else if (!server.bind_to_port(host, port)) {
+    bound = 0;
+  }
+  if (bound == 0) {
+    return absl::UnavailableError(absl::StrCat(std::string(field), ": cannot listen on ", listen,
+                                               " (address in use, or not a local address)"));
+  }
+  *thread = std::thread([&server] { server.listen_after_bind(); });
+  for (int i = 0; i < 5000 && !server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!server.is_running()) {
+    server.stop();
+    thread->join();
+    return absl::InternalError(absl::StrCat(std::string(field), ": the server did not start"));
+  }
+  return absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":", bound);
 }
 
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address,

@@ -11,12 +11,17 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "tls/credential_set.h"
 #include "tls/peer_identity.h"
 #include "tls/server_credentials.h"
+
+namespace httplib {
+class Server;
+}
 
 namespace nodegate::http {
 
@@ -53,6 +58,12 @@ class HttpsTls {
 
 // The verified client certificate of a connection (unauthenticated when there is none).
 tls::PeerIdentity VerifiedPeer(const SSL* ssl);
+
+// Binds `server` to `listen` (port 0 picks a free one), starts its accept loop on `*thread` and
+// waits until it runs (httplib's stop() is a no-op before that, so a Stop() right after would
+// hang). Returns the bound "host:port"; errors name `field`.
+absl::StatusOr<std::string> BindAndServe(httplib::Server& server, const std::string& listen,
+                                         std::string_view field, std::thread* thread);
 
 // Splits "host:port" / "[v6]:port"; errors name `field`.
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address,

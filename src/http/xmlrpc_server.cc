@@ -116,21 +116,10 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
         res.set_content("internal error\n", "text/plain");
       });
 
-  const auto& [host, port] = *hp;
-  int bound = port;
-  if (port == 0) {
-    bound = server.bind_to_any_port(host);
-    if (bound <= 0) bound = 0;
-  } else if (!server.bind_to_port(host, port)) {
-    bound = 0;
-  }
-  if (bound == 0) {
-    return absl::UnavailableError(absl::StrCat("xmlrpc.listen: cannot listen on ", options.listen,
-                                               " (address in use, or not a local address)"));
-  }
-  s->address_ = absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":",
-                             bound);
-  s->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  absl::StatusOr<std::string> address =
+      BindAndServe(server, options.listen, "xmlrpc.listen", &s->thread_);
+  if (!address.ok()) return address.status();
+  s->address_ = *std::move(address);
   return s;
 }
 
