@@ -177,11 +177,15 @@ def test_refuses_a_caller_without_the_role_with_403(console):
 
 def test_refusals_are_counted_and_logged_like_grpc_ones(console):
     before = sample(console.metrics(), "nodegate_auth_rejections_total", reason="role_missing")
+    logged_before = len([e for e in console.daemon.access_log()
+                         if e.get("method") == "GET /api/v1/nodes"])
     console.request("GET", "/api/v1/nodes", console.user_token)
     after = sample(console.metrics(), "nodegate_auth_rejections_total", reason="role_missing")
     assert after == before + 1
+    # The access log is written in batches: wait for this request's line, not an earlier one.
     lines = ng.wait_until(lambda: [e for e in console.daemon.access_log()
-                                   if e.get("method") == "GET /api/v1/nodes"], 5, "access log line")
+                                   if e.get("method") == "GET /api/v1/nodes"][logged_before:],
+                          5, "access log line")
     assert lines[-1]["status"] == "PERMISSION_DENIED"
     assert lines[-1]["principal"] == "user:bob"
 
