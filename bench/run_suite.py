@@ -158,6 +158,7 @@ class Env:
     nginx: Optional[str]
     server_core: int
     client_core: int
+    compare: Optional[Path] = None
 
 
 def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, client_auth="require",
@@ -201,7 +202,8 @@ class Row:
     note: str = ""
 
 
-def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None):
+def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None,
+                 binary: Optional[Path] = None):
     def start(env: Env, srv: Server):
         port, local = free_port(), free_port()
         client_auth = {"plaintext": "request", "tls": "none", "mtls": "require"}[transport]
@@ -209,7 +211,7 @@ def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, b
         cfg = node_toml(env, env.work / f"node-{key}.toml", grpc_port=port,
                         local_port=local if transport == "plaintext" else 0,
                         client_auth=client_auth, access_log=log_dest, rule=rule)
-        srv.start([env.nodegate, "serve", "--config", cfg], port, env.server_core)
+        srv.start([binary or env.nodegate, "serve", "--config", cfg], port, env.server_core)
         if transport == "plaintext":
             wait_port(local, srv.procs[0])
             return f"{HOST}:{local}", ["--plaintext"]
@@ -272,6 +274,12 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
                      note="nginx worker + nodegate both pinned to the server core; CPU is their sum"))
     if env.go_server:
         r.append(Row("8", "seed-001 style Go server (mTLS, logging interceptor)", go_start))
+    if env.compare:
+        # Another nodegate build's server (e.g. the previous server core), same load, same run.
+        r.append(Row("3p", f"{env.compare.name} (compare build): mTLS, access log off",
+                     nodegate_row("3p", "", transport="mtls", binary=env.compare)))
+        r.append(Row("6p", f"{env.compare.name} (compare build): mTLS + access log on",
+                     nodegate_row("6p", "", access_log=True, binary=env.compare)))
     if env.py_stubs:
         r.append(Row("9", "seed-000 style Python asyncio (mTLS, token interceptor)", python_start))
     return [x for x in r if not only or x.key in only or x.key[0] in only]
@@ -379,7 +387,7 @@ def setup(a) -> Env:
         raise SystemExit("bench: needs two cores (server on one, load generator on the other)")
     srv_core, cli_core = sorted(cores)[:2]
     return Env(build_dir, work, nodegate, pki, db, token, sign_keys, go_server, python_stubs(work),
-               nginx, srv_core, cli_core)
+               nginx, srv_core, cli_core, Path(a.compare_binary).resolve() if a.compare_binary else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -482,6 +490,7 @@ def main() -> int:
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--no-go", action="store_true")
     p.add_argument("--no-cold", action="store_true")
+    p.add_argument("--compare-binary", default="", help="another nodegate build to serve rows 3p/6p (A/B in one run)")
     p.add_argument("--out", default=str(SOURCE / "bench" / "results"))
     a = p.parse_args()
 

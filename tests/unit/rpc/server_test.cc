@@ -1,0 +1,398 @@
+// rpc::Server end to end on loopback: a real gRPC server core, a real Authorizer, real clients.
+#include "rpc/server.h"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "api/dice.pb.h"
+#include "auth/credential_cache.h"
+#include "auth/policy.h"
+#include "crypto/digest.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+
+namespace nodegate::rpc {
+namespace {
+
+constexpr char kRoll[] = "/api.DiceService/RollDie";
+constexpr char kWatch[] = "/grpc.health.v1.Health/Watch";
+constexpr char kReflect[] = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+constexpr char kToken[] = "t0k-alice";
+
+class OneTokenSource : public auth::CredentialSource {
+ public:
+  uint64_t Generation() override { return 1; }
+  absl::StatusOr<auth::CredentialSnapshot> Load() override {
+    auth::CredentialSnapshot s;
+    auth::TokenCredential t;
+    t.hash = crypto::Sha256(kToken);
+    t.principal = "alice";
+    t.roles = {"ops"};
+    s.tokens[t.hash] = t;
+    return s;
+  }
+};
+
+std::string TempPath(const std::string& name) {
+  std::string dir = NODEGATE_TEST_TMPDIR;
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+// A server core on 127.0.0.1:0 with insecure credentials (the core needs no auth hook), the
+// methods the test put into `table`, and a policy: RollDie and the streams need the token,
+// "/open.Svc/*" is public.
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(int threads = 1, std::string access_log = "off") {
+    cache_ = *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
+    std::vector<auth::Rule> rules = {{"/open.Svc/*", true, 0, {}, "config"}};
+    auth::AuthorizerOptions o;
+    o.audience = "test-node";
+    authorizer_ = std::shared_ptr<auth::Authorizer>(
+        *auth::Authorizer::New(o, *auth::Policy::Build(rules, {}), cache_.get()));
+    log_ = *observe::AccessLog::Open(access_log);
+    metrics_ = std::make_shared<observe::Metrics>(table_->Names());
+    ServerOptions options;
+    options.listeners.push_back({"127.0.0.1:0", grpc::InsecureServerCredentials()});
+    options.threads = threads;
+    options.blocking_threads = 2;
+    auto server = Server::Start(options, table_, authorizer_, log_, metrics_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->ports()[0]),
+                                   grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(absl::Seconds(1));
+  }
+
+  // One unary call with raw bytes, so that any method name and any payload can be sent.
+  grpc::Status Raw(const std::string& method, const std::string& payload, std::string* reply,
+                   bool with_token = true) {
+    grpc::GenericStub stub(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (with_token) ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    grpc::Slice slice(payload);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::CompletionQueue cq;
+    auto call = stub.PrepareUnaryCall(&ctx, method, request, &cq);
+    call->StartCall();
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    call->Finish(&response, &status, reinterpret_cast<void*>(1));
+    void* tag;
+    bool ok;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    if (reply != nullptr && status.ok()) {
+      std::vector<grpc::Slice> slices;
+      (void)response.Dump(&slices);
+      reply->clear();
+      for (const grpc::Slice& s : slices) reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    return status;
+  }
+
+  grpc::Status Roll(api::RollDieResponse* out, bool with_token = true) {
+    std::string reply;
+    grpc::Status s = Raw(kRoll, api::RollDieRequest().SerializeAsString(), &reply, with_token);
+    if (s.ok()) EXPECT_TRUE(out->ParseFromString(reply));
+    return s;
+  }
+
+  std::shared_ptr<MethodTable> table_ = std::make_shared<MethodTable>();
+  std::unique_ptr<auth::CredentialCache> cache_;
+  std::shared_ptr<auth::Authorizer> authorizer_;
+  std::shared_ptr<observe::AccessLog> log_;
+  std::shared_ptr<observe::Metrics> metrics_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
+  std::string seen;
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [&seen](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse* out) {
+        seen = call.principal.ToString() + " " + std::string(call.method);
+        out->set_value(4);
+        return absl::OkStatus();
+      });
+  Start();
+  api::RollDieResponse r;
+  ASSERT_TRUE(Roll(&r).ok());
+  EXPECT_EQ(r.value(), 4);
+  EXPECT_EQ(seen, "user:alice /api.DiceService/RollDie");
+}
+
+TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
+  std::atomic<int> ran{0};
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline, [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        ++ran;
+        return absl::OkStatus();
+      });
+  std::string log_path = TempPath("rpc-refused.log");
+  std::remove(log_path.c_str());
+  Start(1, log_path);
+  api::RollDieResponse r;
+  grpc::Status s = Roll(&r, /*with_token=*/false);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ran.load(), 0);
+  api::RollDieResponse r2;
+  EXPECT_TRUE(Roll(&r2).ok());
+  EXPECT_EQ(ran.load(), 1);
+  // The line is written once the status is out, a moment after the client has it.
+  std::stringstream lines;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline;
+       absl::SleepFor(absl::Milliseconds(5))) {
+    log_->Flush();
+    std::ifstream in(log_path);
+    lines.str("");
+    lines << in.rdbuf();
+    if (lines.str().find("user:alice") != std::string::npos &&
+        lines.str().find("UNAUTHENTICATED") != std::string::npos) {
+      break;
+    }
+  }
+  // The refused call is logged with its reason and, unlike the old auth hook, its peer address.
+  EXPECT_NE(lines.str().find("\"status\":\"UNAUTHENTICATED\""), std::string::npos) << lines.str();
+  EXPECT_NE(lines.str().find("no_credential"), std::string::npos) << lines.str();
+  EXPECT_NE(lines.str().find("\"peer\":\"ipv4:127.0.0.1:"), std::string::npos) << lines.str();
+  EXPECT_NE(lines.str().find("user:alice"), std::string::npos) << lines.str();
+  EXPECT_EQ(lines.str().find(kToken), std::string::npos) << "the token must never be logged";
+}
+
+TEST_F(ServerTest, AnUnknownMethodIsUnimplementedOnlyWhenThePolicyLetsTheCallerIn) {
+  Start();
+  EXPECT_EQ(Raw("/open.Svc/Nope", "", nullptr, false).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  // Default deny comes first: a stranger learns nothing about which methods exist.
+  EXPECT_EQ(Raw("/secret.Svc/Nope", "", nullptr, false).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kBlocking, [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        return absl::NotFoundError("key not found");
+      });
+  Start();
+  api::RollDieResponse r;
+  grpc::Status s = Roll(&r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "key not found");
+}
+
+TEST_F(ServerTest, ARequestThatDoesNotParseIsInvalidArgument) {
+  std::atomic<int> ran{0};
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline, [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        ++ran;
+        return absl::OkStatus();
+      });
+  Start();
+  grpc::Status s = Raw(kRoll, std::string("\xff\xff\xff", 3), nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("api.RollDieRequest"), std::string::npos) << s.error_message();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST_F(ServerTest, ABlockingHandlerDoesNotHoldUpInlineCallsOnTheSameQueue) {
+  absl::Notification release;
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      "/open.Svc/Slow", Execution::kBlocking,
+      [&release](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse* out) {
+        release.WaitForNotificationWithTimeout(absl::Seconds(10));
+        out->set_value(2);
+        return absl::OkStatus();
+      });
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline, [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse* out) {
+        out->set_value(1);
+        return absl::OkStatus();
+      });
+  Start(/*threads=*/1);
+  grpc::Status slow;
+  std::thread t([&] { slow = Raw("/open.Svc/Slow", "", nullptr); });
+  // The one queue thread answers RollDie while the slow call waits on its worker.
+  for (int i = 0; i < 20; ++i) {
+    api::RollDieResponse r;
+    ASSERT_TRUE(Roll(&r).ok());
+  }
+  release.Notify();
+  t.join();
+  EXPECT_TRUE(slow.ok()) << slow.error_message();
+}
+
+TEST_F(ServerTest, ABidiStreamAnswersEachMessageAndEndsOkWhenTheClientCloses) {
+  table_->AddStream(
+      kReflect,
+      [](const CallInfo& call, const grpc::ByteBuffer& in, const std::shared_ptr<Stream>& out) {
+        grpc::reflection::v1alpha::ServerReflectionRequest req;
+        if (absl::Status s = Parse(in, &req); !s.ok()) return s;
+        grpc::reflection::v1alpha::ServerReflectionResponse resp;
+        resp.set_valid_host(req.host() + "@" + call.principal.id);
+        out->Write(ToBuffer(resp));
+        return absl::OkStatus();
+      },
+      /*finish_on_half_close=*/true);
+  Start();
+  grpc::reflection::v1alpha::ServerReflection::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto stream = stub.ServerReflectionInfo(&ctx);
+  for (const char* host : {"a", "b", "c"}) {
+    grpc::reflection::v1alpha::ServerReflectionRequest req;
+    req.set_host(host);
+    ASSERT_TRUE(stream->Write(req));
+    grpc::reflection::v1alpha::ServerReflectionResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.valid_host(), std::string(host) + "@alice");
+  }
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse extra;
+  EXPECT_FALSE(stream->Read(&extra));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, AServerStreamIsWrittenAndFinishedFromAnotherThread) {
+  std::mutex mu;
+  std::shared_ptr<Stream> held;
+  absl::Notification subscribed;
+  table_->AddStream(
+      kWatch,
+      [&](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
+        grpc::health::v1::HealthCheckResponse r;
+        r.set_status(grpc::health::v1::HealthCheckResponse::SERVING);
+        out->Write(ToBuffer(r));
+        std::lock_guard<std::mutex> lock(mu);
+        held = out;
+        subscribed.Notify();
+        return absl::OkStatus();
+      },
+      /*finish_on_half_close=*/false);
+  Start();
+  grpc::health::v1::Health::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  ASSERT_TRUE(subscribed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::thread other([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    grpc::health::v1::HealthCheckResponse n;
+    n.set_status(grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+    held->Write(ToBuffer(n));
+    held->Finish(absl::UnavailableError("draining"));
+    held->Write(ToBuffer(n));  // after Finish: dropped
+  });
+  other.join();
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(reader->Read(&r));
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "draining");
+  EXPECT_TRUE(held->done());
+}
+
+TEST_F(ServerTest, AStreamIsDoneOnceTheClientCancels) {
+  std::shared_ptr<Stream> held;
+  absl::Notification subscribed;
+  table_->AddStream(
+      kWatch,
+      [&](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
+        held = out;
+        subscribed.Notify();
+        return absl::OkStatus();
+      },
+      /*finish_on_half_close=*/false);
+  Start();
+  grpc::health::v1::Health::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  ASSERT_TRUE(subscribed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_FALSE(held->done());
+  ctx.TryCancel();
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!held->done() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_TRUE(held->done());
+  held->Write(grpc::ByteBuffer());  // the call is gone: dropped, no crash
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(ServerTest, MetricsCountEveryCallByCodeIncludingRefusedOnes) {
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline, [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        return absl::OkStatus();
+      });
+  Start(/*threads=*/2);
+  api::RollDieResponse r;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Roll(&r).ok());
+  EXPECT_FALSE(Roll(&r, false).ok());
+  // Each call is counted once its status is out, a moment after the client has it.
+  for (absl::Time deadline = absl::Now() + absl::Seconds(10);
+       metrics_->TotalCalls() < 6 && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(metrics_->TotalCalls(), 6u);
+  std::string text = metrics_->RenderPrometheus();
+  EXPECT_NE(text.find("code=\"UNAUTHENTICATED\""), std::string::npos) << text;
+}
+
+TEST_F(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
+  absl::Notification started;
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      "/open.Svc/Slow", Execution::kBlocking,
+      [&started](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse* out) {
+        started.Notify();
+        absl::SleepFor(absl::Milliseconds(300));
+        out->set_value(6);
+        return absl::OkStatus();
+      });
+  Start();
+  grpc::Status slow;
+  std::string reply;
+  std::thread t([&] { slow = Raw("/open.Svc/Slow", "", &reply); });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  server_->Shutdown(absl::Seconds(5));
+  t.join();
+  EXPECT_TRUE(slow.ok()) << slow.error_message();
+  api::RollDieResponse r;
+  ASSERT_TRUE(r.ParseFromString(reply));
+  EXPECT_EQ(r.value(), 6);
+  // After shutdown nothing answers.
+  EXPECT_FALSE(Raw("/open.Svc/Slow", "", nullptr).ok());
+}
+
+TEST(ServerStartTest, NamesTheAddressItCannotBind) {
+  auto cache = *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
+  auth::AuthorizerOptions o;
+  o.audience = "test-node";
+  std::shared_ptr<auth::Authorizer> authorizer(
+      *auth::Authorizer::New(o, *auth::Policy::Build({}, {}), cache.get()));
+  ServerOptions options;
+  options.listeners.push_back({"192.0.2.1:1", grpc::InsecureServerCredentials()});
+  auto server = Server::Start(options, std::make_shared<MethodTable>(), authorizer, nullptr, nullptr);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(server.status().message().find("192.0.2.1:1"), absl::string_view::npos);
+  EXPECT_FALSE(Server::Start(ServerOptions{}, std::make_shared<MethodTable>(), authorizer, nullptr,
+                             nullptr).ok());
+}
+
+}  // namespace
+}  // namespace nodegate::rpc
