@@ -1,20 +1,24 @@
-// api.DiceService (the seed's RollDie). The rule lives in RollDieValue(), independent of the gRPC
-// server API; DiceService is the thin callback-API adapter.
+// api.DiceService (the seed's RollDie). The rule lives in RollDieValue(); DiceService adds it to an
+// rpc::MethodTable.
 #pragma once
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "api/dice.grpc.pb.h"
+#include "api/dice.pb.h"
+#include "rpc/method_table.h"
 
 namespace nodegate::services {
 
 // A uniform face in 1..6 from OpenSSL's DRBG (no modulo bias).
 absl::StatusOr<int> RollDieValue();
 
-class DiceService final : public api::DiceService::CallbackService {
+class DiceService {
  public:
-  grpc::ServerUnaryReactor* RollDie(grpc::CallbackServerContext* context,
-                                    const api::RollDieRequest* request,
-                                    api::RollDieResponse* response) override;
+  // Adds api.DiceService's methods to `table`.
+  void Register(rpc::MethodTable& table);
+
+  absl::Status RollDie(const rpc::CallInfo& call, const api::RollDieRequest& request,
+                       api::RollDieResponse* response);
 };
 
 }  // namespace nodegate::services

@@ -1,14 +1,29 @@
 #include "services/identity.h"
 
-#include "auth/call_principal.h"
+#include "auth/principal.h"
 
 namespace nodegate::services {
 
-grpc::ServerUnaryReactor* IdentityService::WhoAmI(grpc::CallbackServerContext* context,
-                                                  const nodegate::v1::WhoAmIRequest*,
-                                                  nodegate::v1::WhoAmIResponse* response) {
-  auth::Principal p =
-      auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.Identity/WhoAmI");
+using nodegate::v1::PingRequest;
+using nodegate::v1::PingResponse;
+using nodegate::v1::WhoAmIRequest;
+using nodegate::v1::WhoAmIResponse;
+
+void IdentityService::Register(rpc::MethodTable& table) {
+  // Both answer from memory (the Principal is already verified): inline.
+  table.AddUnary<WhoAmIRequest, WhoAmIResponse>(
+      "/nodegate.v1.Identity/WhoAmI", rpc::Execution::kInline,
+      [this](const rpc::CallInfo& c, const WhoAmIRequest& r, WhoAmIResponse* out) {
+        return WhoAmI(c, r, out);
+      });
+  table.AddUnary<PingRequest, PingResponse>("/nodegate.v1.Identity/Ping", rpc::Execution::kInline,
+                                            [this](const rpc::CallInfo& c, const PingRequest& r,
+                                                   PingResponse* out) { return Ping(c, r, out); });
+}
+
+absl::Status IdentityService::WhoAmI(const rpc::CallInfo& call, const WhoAmIRequest& /*request*/,
+                                     WhoAmIResponse* response) {
+  const auth::Principal& p = call.principal;
   response->set_kind(std::string(auth::KindName(p.kind)));
   response->set_id(p.id);
   for (const std::string& r : p.roles) response->add_roles(r);
@@ -16,18 +31,13 @@ grpc::ServerUnaryReactor* IdentityService::WhoAmI(grpc::CallbackServerContext* c
     response->add_authenticators(a);
   }
   response->set_node_id(node_id_);
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* IdentityService::Ping(grpc::CallbackServerContext* context,
-                                                const nodegate::v1::PingRequest*,
-                                                nodegate::v1::PingResponse* response) {
+absl::Status IdentityService::Ping(const rpc::CallInfo& /*call*/, const PingRequest& /*request*/,
+                                   PingResponse* response) {
   response->set_node_id(node_id_);
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
 }  // namespace nodegate::services

@@ -3,30 +3,30 @@
 
 #include <memory>
 
-#include "nodegate/v1/kv.grpc.pb.h"
+#include "absl/status/status.h"
+#include "nodegate/v1/kv.pb.h"
+#include "rpc/method_table.h"
 #include "store/kv_store.h"
 
 namespace nodegate::services {
 
-class KeyValueService final : public nodegate::v1::KeyValue::CallbackService {
+class KeyValueService {
  public:
   explicit KeyValueService(std::shared_ptr<store::KvStore> kv) : kv_(std::move(kv)) {}
 
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* context,
-                                const nodegate::v1::GetRequest* request,
-                                nodegate::v1::GetResponse* response) override;
-  grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* context,
-                                const nodegate::v1::SetRequest* request,
-                                nodegate::v1::SetResponse* response) override;
-  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* context,
-                                   const nodegate::v1::DeleteRequest* request,
-                                   nodegate::v1::DeleteResponse* response) override;
-  grpc::ServerUnaryReactor* Exists(grpc::CallbackServerContext* context,
-                                   const nodegate::v1::ExistsRequest* request,
-                                   nodegate::v1::ExistsResponse* response) override;
-  grpc::ServerUnaryReactor* Keys(grpc::CallbackServerContext* context,
-                                 const nodegate::v1::KeysRequest* request,
-                                 nodegate::v1::KeysResponse* response) override;
+  // Adds nodegate.v1.KeyValue's methods to `table`.
+  void Register(rpc::MethodTable& table);
+
+  absl::Status Get(const rpc::CallInfo& call, const nodegate::v1::GetRequest& request,
+                   nodegate::v1::GetResponse* response);
+  absl::Status Set(const rpc::CallInfo& call, const nodegate::v1::SetRequest& request,
+                   nodegate::v1::SetResponse* response);
+  absl::Status Delete(const rpc::CallInfo& call, const nodegate::v1::DeleteRequest& request,
+                      nodegate::v1::DeleteResponse* response);
+  absl::Status Exists(const rpc::CallInfo& call, const nodegate::v1::ExistsRequest& request,
+                      nodegate::v1::ExistsResponse* response);
+  absl::Status Keys(const rpc::CallInfo& call, const nodegate::v1::KeysRequest& request,
+                    nodegate::v1::KeysResponse* response);
 
  private:
   std::shared_ptr<store::KvStore> kv_;

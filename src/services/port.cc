@@ -5,9 +5,13 @@
 #include <unistd.h>
 
 #include "auth/signature_v1.h"
-#include "services/status.h"
 
 namespace nodegate::services {
+
+using nodegate::v1::GetFreePortRequest;
+using nodegate::v1::GetFreePortResponse;
+using nodegate::v1::ReleasePortRequest;
+using nodegate::v1::ReleasePortResponse;
 
 bool IsPortBindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -21,39 +25,44 @@ bool IsPortBindable(int port) {
   return ok;
 }
 
-grpc::ServerUnaryReactor* PortService::GetFreePort(grpc::CallbackServerContext* context,
-                                                   const nodegate::v1::GetFreePortRequest* request,
-                                                   nodegate::v1::GetFreePortResponse* response) {
-  auto* reactor = context->DefaultReactor();
-  if (!auth::sigv1::IsValidNodeId(request->job_code())) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "job_code: must be [A-Za-z0-9._-]{1,128}"));
-    return reactor;
+void PortService::Register(rpc::MethodTable& table) {
+  // Leases are store transactions (and GetFreePort probes sockets): off the core's thread.
+  table.AddUnary<GetFreePortRequest, GetFreePortResponse>(
+      "/nodegate.v1.PortService/GetFreePort", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const GetFreePortRequest& r, GetFreePortResponse* out) {
+        return GetFreePort(c, r, out);
+      });
+  table.AddUnary<ReleasePortRequest, ReleasePortResponse>(
+      "/nodegate.v1.PortService/ReleasePort", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const ReleasePortRequest& r, ReleasePortResponse* out) {
+        return ReleasePort(c, r, out);
+      });
+}
+
+absl::Status PortService::GetFreePort(const rpc::CallInfo& /*call*/,
+                                      const GetFreePortRequest& request,
+                                      GetFreePortResponse* response) {
+  if (!auth::sigv1::IsValidNodeId(request.job_code())) {
+    return absl::InvalidArgumentError("job_code: must be [A-Za-z0-9._-]{1,128}");
   }
   absl::Time now = absl::Now();
-  absl::StatusOr<int> port = leases_->Acquire(request->job_code(), range_.first, range_.last,
+  absl::StatusOr<int> port = leases_->Acquire(request.job_code(), range_.first, range_.last,
                                               range_.lease_ttl, now, IsPortBindable);
   if (!port.ok()) {
     if (absl::IsResourceExhausted(port.status())) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                   "no free port left in the configured range"));
-    } else {
-      reactor->Finish(ToGrpc(port.status()));
+      return absl::ResourceExhaustedError("no free port left in the configured range");
     }
-    return reactor;
+    return port.status();
   }
   response->set_port(*port);
   response->set_lease_expires_unix_ms(absl::ToUnixMillis(now + range_.lease_ttl));
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* PortService::ReleasePort(grpc::CallbackServerContext* context,
-                                                   const nodegate::v1::ReleasePortRequest* request,
-                                                   nodegate::v1::ReleasePortResponse*) {
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpc(leases_->Release(request->job_code())));
-  return reactor;
+absl::Status PortService::ReleasePort(const rpc::CallInfo& /*call*/,
+                                      const ReleasePortRequest& request,
+                                      ReleasePortResponse* /*response*/) {
+  return leases_->Release(request.job_code());
 }
 
 }  // namespace nodegate::services

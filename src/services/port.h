@@ -3,8 +3,10 @@
 
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "nodegate/v1/port.grpc.pb.h"
+#include "nodegate/v1/port.pb.h"
+#include "rpc/method_table.h"
 #include "store/lease_store.h"
 
 namespace nodegate::services {
@@ -18,17 +20,20 @@ struct PortRange {
 // True when a TCP socket can bind `port` on all local addresses right now.
 bool IsPortBindable(int port);
 
-class PortService final : public nodegate::v1::PortService::CallbackService {
+class PortService {
  public:
   PortService(std::shared_ptr<store::LeaseStore> leases, PortRange range)
       : leases_(std::move(leases)), range_(range) {}
 
-  grpc::ServerUnaryReactor* GetFreePort(grpc::CallbackServerContext* context,
-                                        const nodegate::v1::GetFreePortRequest* request,
-                                        nodegate::v1::GetFreePortResponse* response) override;
-  grpc::ServerUnaryReactor* ReleasePort(grpc::CallbackServerContext* context,
-                                        const nodegate::v1::ReleasePortRequest* request,
-                                        nodegate::v1::ReleasePortResponse* response) override;
+  // Adds nodegate.v1.PortService's methods to `table`.
+  void Register(rpc::MethodTable& table);
+
+  absl::Status GetFreePort(const rpc::CallInfo& call,
+                           const nodegate::v1::GetFreePortRequest& request,
+                           nodegate::v1::GetFreePortResponse* response);
+  absl::Status ReleasePort(const rpc::CallInfo& call,
+                           const nodegate::v1::ReleasePortRequest& request,
+                           nodegate::v1::ReleasePortResponse* response);
 
  private:
   std::shared_ptr<store::LeaseStore> leases_;

@@ -1,25 +1,36 @@
 #include "services/registry.h"
 
 #include "absl/strings/str_cat.h"
-#include "auth/call_principal.h"
 #include "auth/signature_v1.h"
 #include "crypto/digest.h"
 #include "crypto/signer_factory.h"
 #include "pki/certificate_info.h"
 #include "pki/pem.h"
-#include "services/status.h"
 #include "spdlog/spdlog.h"
 
 namespace nodegate::services {
 namespace {
 
-grpc::Status Invalid(std::string message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
-}
+using nodegate::v1::AddNodeRequest;
+using nodegate::v1::AddNodeResponse;
+using nodegate::v1::DisableNodeRequest;
+using nodegate::v1::Empty;
+using nodegate::v1::GetNodeRequest;
+using nodegate::v1::GetTrustBundleRequest;
+using nodegate::v1::GetTrustBundleResponse;
+using nodegate::v1::KeypairSyncRequest;
+using nodegate::v1::KeypairSyncResponse;
+using nodegate::v1::ListNodesRequest;
+using nodegate::v1::ListNodesResponse;
+using nodegate::v1::NodeInfo;
+using nodegate::v1::RemoveNodeRequest;
+using nodegate::v1::UploadCertRequest;
+using nodegate::v1::UploadCertResponse;
 
 // One answer for every bad token, so a caller learns nothing about which tokens exist.
-const grpc::Status kBadJoinToken(grpc::StatusCode::UNAUTHENTICATED,
-                                 "join token: invalid, used or expired");
+absl::Status BadJoinToken() {
+  return absl::UnauthenticatedError("join token: invalid, used or expired");
+}
 
 }  // namespace
 
@@ -37,14 +48,56 @@ void ToNodeInfo(const store::NodeRecord& r, nodegate::v1::NodeInfo* out) {
 RegistryService::RegistryService(RegistryOptions options, std::shared_ptr<store::NodeStore> nodes,
                                  std::shared_ptr<store::CredentialStore> credentials,
                                  std::shared_ptr<const pki::CertificateAuthority> ca,
-                                 auth::CredentialCache* cache,
-                                 std::shared_ptr<const auth::Authorizer> authorizer)
+                                 auth::CredentialCache* cache)
     : options_(std::move(options)),
       nodes_(std::move(nodes)),
       credentials_(std::move(credentials)),
       ca_(std::move(ca)),
-      cache_(cache),
-      authorizer_(std::move(authorizer)) {}
+      cache_(cache) {}
+
+void RegistryService::Register(rpc::MethodTable& table) {
+  // GetTrustBundle answers from memory; every other method reads or writes the stores (and
+  // AddNode/UploadCert sign a certificate), so they run off the core's thread.
+  table.AddUnary<GetTrustBundleRequest, GetTrustBundleResponse>(
+      "/nodegate.v1.NodeRegistry/GetTrustBundle", rpc::Execution::kInline,
+      [this](const rpc::CallInfo& c, const GetTrustBundleRequest& r, GetTrustBundleResponse* out) {
+        return GetTrustBundle(c, r, out);
+      });
+  table.AddUnary<AddNodeRequest, AddNodeResponse>(
+      "/nodegate.v1.NodeRegistry/AddNode", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const AddNodeRequest& r, AddNodeResponse* out) {
+        return AddNode(c, r, out);
+      });
+  table.AddUnary<UploadCertRequest, UploadCertResponse>(
+      "/nodegate.v1.NodeRegistry/UploadCert", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const UploadCertRequest& r, UploadCertResponse* out) {
+        return UploadCert(c, r, out);
+      });
+  table.AddUnary<KeypairSyncRequest, KeypairSyncResponse>(
+      "/nodegate.v1.NodeRegistry/KeypairSync", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const KeypairSyncRequest& r, KeypairSyncResponse* out) {
+        return KeypairSync(c, r, out);
+      });
+  table.AddUnary<GetNodeRequest, NodeInfo>("/nodegate.v1.NodeRegistry/GetNode",
+                                           rpc::Execution::kBlocking,
+                                           [this](const rpc::CallInfo& c, const GetNodeRequest& r,
+                                                  NodeInfo* out) { return GetNode(c, r, out); });
+  table.AddUnary<ListNodesRequest, ListNodesResponse>(
+      "/nodegate.v1.NodeRegistry/ListNodes", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const ListNodesRequest& r, ListNodesResponse* out) {
+        return ListNodes(c, r, out);
+      });
+  table.AddUnary<DisableNodeRequest, Empty>(
+      "/nodegate.v1.NodeRegistry/DisableNode", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const DisableNodeRequest& r, Empty* out) {
+        return DisableNode(c, r, out);
+      });
+  table.AddUnary<RemoveNodeRequest, Empty>(
+      "/nodegate.v1.NodeRegistry/RemoveNode", rpc::Execution::kBlocking,
+      [this](const rpc::CallInfo& c, const RemoveNodeRequest& r, Empty* out) {
+        return RemoveNode(c, r, out);
+      });
+}
 
 void RegistryService::Refresh() {
   if (absl::Status s = cache_->Refresh(/*force=*/true); !s.ok()) {
@@ -63,60 +116,64 @@ absl::StatusOr<std::string> RegistryService::IssueNodeCert(const std::string& no
   return ca_->SignCsr(csr, o);
 }
 
-grpc::ServerUnaryReactor* RegistryService::GetTrustBundle(
-    grpc::CallbackServerContext* context, const nodegate::v1::GetTrustBundleRequest*,
-    nodegate::v1::GetTrustBundleResponse* response) {
+absl::Status RegistryService::GetTrustBundle(const rpc::CallInfo& /*call*/,
+                                             const GetTrustBundleRequest& /*request*/,
+                                             GetTrustBundleResponse* response) {
   response->set_ca_pem(options_.ca_pem);
   response->set_registry_node_id(options_.node_id);
-  return Finish(context, grpc::Status::OK);
+  return absl::OkStatus();
 }
 
-grpc::Status RegistryService::DoAddNode(const nodegate::v1::AddNodeRequest& req,
-                                        nodegate::v1::AddNodeResponse* resp) {
+absl::Status RegistryService::AddNode(const rpc::CallInfo& /*call*/, const AddNodeRequest& req,
+                                      AddNodeResponse* resp) {
   if (ca_ == nullptr) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        "this node holds no CA (registry.ca_cert/ca_key): it cannot enrol nodes");
+    return absl::FailedPreconditionError(
+        "this node holds no CA (registry.ca_cert/ca_key): it cannot enrol nodes");
   }
   // Everything that can be checked without touching state is checked first, so a bad request
   // neither burns the token nor leaves anything in the registry.
-  if (req.join_token().empty() || req.join_token().size() > 1024) return kBadJoinToken;
+  if (req.join_token().empty() || req.join_token().size() > 1024) return BadJoinToken();
   if (!auth::sigv1::IsValidNodeId(req.node_id())) {
-    return Invalid("node_id: must be [A-Za-z0-9._-]{1,128}");
+    return absl::InvalidArgumentError("node_id: must be [A-Za-z0-9._-]{1,128}");
   }
   absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(req.algorithm());
-  if (!alg.ok()) return Invalid(absl::StrCat("algorithm: ", alg.status().message()));
+  if (!alg.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm: ", alg.status().message()));
+  }
   absl::StatusOr<std::unique_ptr<crypto::Verifier>> verifier =
       crypto::NewVerifier(*alg, req.public_key_pem());
-  if (!verifier.ok()) return Invalid(absl::StrCat("public_key_pem: ", verifier.status().message()));
+  if (!verifier.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("public_key_pem: ", verifier.status().message()));
+  }
   absl::StatusOr<crypto::X509ReqPtr> csr = pki::ParseCsr(req.csr_pem(), "csr_pem");
-  if (!csr.ok()) return Invalid(std::string(csr.status().message()));
+  if (!csr.ok()) return absl::InvalidArgumentError(csr.status().message());
 
   const std::string hash = crypto::Sha256Hex(req.join_token());
   absl::StatusOr<std::vector<store::JoinToken>> tokens = credentials_->ListJoinTokens();
-  if (!tokens.ok()) return ToGrpc(tokens.status());
+  if (!tokens.ok()) return tokens.status();
   const store::JoinToken* token = nullptr;
   for (const store::JoinToken& t : *tokens) {
     if (t.token_hash == hash) token = &t;
   }
   absl::Time now = absl::Now();
   if (token == nullptr || token->used_at != absl::InfinitePast() || now >= token->expires_at) {
-    return kBadJoinToken;
+    return BadJoinToken();
   }
   if (token->node_id != req.node_id()) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "join token: issued for another node id");
+    return absl::PermissionDeniedError("join token: issued for another node id");
   }
   if (absl::StatusOr<store::NodeRecord> existing = nodes_->Get(req.node_id()); existing.ok()) {
-    return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "node_id: already registered");
+    return absl::AlreadyExistsError("node_id: already registered");
   }
   absl::StatusOr<std::string> cert = IssueNodeCert(req.node_id(), req.csr_pem());
-  if (!cert.ok()) return Invalid(std::string(cert.status().message()));
+  if (!cert.ok()) return absl::InvalidArgumentError(cert.status().message());
   absl::StatusOr<pki::CertificateInfo> info = pki::InspectCertificatePem(*cert, "issued");
-  if (!info.ok()) return ToGrpc(info.status());
+  if (!info.ok()) return info.status();
 
   // The token is spent atomically; a concurrent second use fails here.
   absl::StatusOr<store::JoinToken> used = credentials_->ConsumeJoinToken(hash, now);
-  if (!used.ok()) return kBadJoinToken;
+  if (!used.ok()) return BadJoinToken();
   store::NodeRecord r;
   r.id = req.node_id();
   r.algorithm = req.algorithm();
@@ -125,7 +182,7 @@ grpc::Status RegistryService::DoAddNode(const nodegate::v1::AddNodeRequest& req,
   r.enabled = true;
   r.cert_serial = info->serial_hex;
   absl::StatusOr<store::NodeRecord> created = nodes_->Create(r);
-  if (!created.ok()) return ToGrpc(created.status());
+  if (!created.ok()) return created.status();
   Refresh();
   spdlog::info("registry: node {} joined ({}, cert serial {})", r.id, r.algorithm,
                info->serial_hex);
@@ -135,35 +192,25 @@ grpc::Status RegistryService::DoAddNode(const nodegate::v1::AddNodeRequest& req,
   resp->set_registry_algorithm(options_.own_algorithm);
   resp->set_registry_public_key_pem(options_.own_public_key_pem);
   for (const std::string& role : r.roles) resp->add_roles(role);
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* RegistryService::AddNode(grpc::CallbackServerContext* context,
-                                                   const nodegate::v1::AddNodeRequest* request,
-                                                   nodegate::v1::AddNodeResponse* response) {
-  return Finish(context, DoAddNode(*request, response));
-}
-
-grpc::ServerUnaryReactor* RegistryService::UploadCert(
-    grpc::CallbackServerContext* context, const nodegate::v1::UploadCertRequest* request,
-    nodegate::v1::UploadCertResponse* response) {
+absl::Status RegistryService::UploadCert(const rpc::CallInfo& call,
+                                         const UploadCertRequest& request,
+                                         UploadCertResponse* response) {
   if (ca_ == nullptr) {
-    return Finish(context, grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                      "this node holds no CA: it cannot issue certificates"));
+    return absl::FailedPreconditionError("this node holds no CA: it cannot issue certificates");
   }
-  auth::Principal p =
-      auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.NodeRegistry/UploadCert");
+  const auth::Principal& p = call.principal;
   if (p.kind != auth::Principal::Kind::kNode) {
-    return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                      "UploadCert: only a node may renew its certificate"));
+    return absl::PermissionDeniedError("UploadCert: only a node may renew its certificate");
   }
   absl::StatusOr<store::NodeRecord> node = nodes_->Get(p.id);
   if (!node.ok() || !node->enabled) {
-    return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                      "UploadCert: node not registered or disabled"));
+    return absl::PermissionDeniedError("UploadCert: node not registered or disabled");
   }
-  absl::StatusOr<std::string> cert = IssueNodeCert(p.id, request->csr_pem());
-  if (!cert.ok()) return Finish(context, Invalid(std::string(cert.status().message())));
+  absl::StatusOr<std::string> cert = IssueNodeCert(p.id, request.csr_pem());
+  if (!cert.ok()) return absl::InvalidArgumentError(cert.status().message());
   absl::StatusOr<pki::CertificateInfo> info = pki::InspectCertificatePem(*cert, "issued");
   if (info.ok()) {
     node->cert_serial = info->serial_hex;
@@ -171,82 +218,77 @@ grpc::ServerUnaryReactor* RegistryService::UploadCert(
   }
   response->set_cert_pem(*cert);
   response->set_ca_pem(options_.ca_pem);
-  return Finish(context, grpc::Status::OK);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* RegistryService::KeypairSync(
-    grpc::CallbackServerContext* context, const nodegate::v1::KeypairSyncRequest* request,
-    nodegate::v1::KeypairSyncResponse* response) {
-  auth::Principal p =
-      auth::CallPrincipal(*authorizer_, *context, "/nodegate.v1.NodeRegistry/KeypairSync");
+absl::Status RegistryService::KeypairSync(const rpc::CallInfo& call,
+                                          const KeypairSyncRequest& request,
+                                          KeypairSyncResponse* response) {
+  const auth::Principal& p = call.principal;
   if (p.kind != auth::Principal::Kind::kNode || !(p.authenticators & auth::kSignature)) {
-    return Finish(context, grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                      "KeypairSync: needs a signature by the node's current key"));
+    return absl::PermissionDeniedError("KeypairSync: needs a signature by the node's current key");
   }
-  if (!request->new_public_key_pem().empty()) {
-    absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(request->new_algorithm());
+  if (!request.new_public_key_pem().empty()) {
+    absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(request.new_algorithm());
     if (!alg.ok()) {
-      return Finish(context, Invalid(absl::StrCat("new_algorithm: ", alg.status().message())));
+      return absl::InvalidArgumentError(absl::StrCat("new_algorithm: ", alg.status().message()));
     }
-    auto verifier = crypto::NewVerifier(*alg, request->new_public_key_pem());
+    auto verifier = crypto::NewVerifier(*alg, request.new_public_key_pem());
     if (!verifier.ok()) {
-      return Finish(context,
-                  Invalid(absl::StrCat("new_public_key_pem: ", verifier.status().message())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("new_public_key_pem: ", verifier.status().message()));
     }
     absl::Time until = absl::Now() + options_.key_grace;
-    absl::StatusOr<store::NodeRecord> r = nodes_->RotateKey(
-        p.id, request->new_algorithm(), request->new_public_key_pem(), until);
-    if (!r.ok()) return Finish(context, ToGrpc(r.status()));
+    absl::StatusOr<store::NodeRecord> r =
+        nodes_->RotateKey(p.id, request.new_algorithm(), request.new_public_key_pem(), until);
+    if (!r.ok()) return r.status();
     Refresh();
     response->set_previous_key_valid_until_unix_ms(absl::ToUnixMillis(until));
     spdlog::info("registry: node {} rotated its signing key ({}); old key valid until {}", p.id,
-                 request->new_algorithm(), absl::FormatTime(until));
+                 request.new_algorithm(), absl::FormatTime(until));
   }
   std::string page_token;
   do {
     absl::StatusOr<store::NodePage> page = nodes_->List(1000, page_token);
-    if (!page.ok()) return Finish(context, ToGrpc(page.status()));
+    if (!page.ok()) return page.status();
     for (const store::NodeRecord& r : page->records) {
       if (r.id != p.id && r.enabled) ToNodeInfo(r, response->add_peers());
     }
     page_token = page->next_page_token;
   } while (!page_token.empty());
-  return Finish(context, grpc::Status::OK);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* RegistryService::GetNode(grpc::CallbackServerContext* context,
-                                                   const nodegate::v1::GetNodeRequest* request,
-                                                   nodegate::v1::NodeInfo* response) {
-  absl::StatusOr<store::NodeRecord> r = nodes_->Get(request->id());
-  if (!r.ok()) return Finish(context, ToGrpc(r.status()));
+absl::Status RegistryService::GetNode(const rpc::CallInfo& /*call*/, const GetNodeRequest& request,
+                                      NodeInfo* response) {
+  absl::StatusOr<store::NodeRecord> r = nodes_->Get(request.id());
+  if (!r.ok()) return r.status();
   ToNodeInfo(*r, response);
-  return Finish(context, grpc::Status::OK);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* RegistryService::ListNodes(grpc::CallbackServerContext* context,
-                                                     const nodegate::v1::ListNodesRequest* request,
-                                                     nodegate::v1::ListNodesResponse* response) {
-  absl::StatusOr<store::NodePage> page = nodes_->List(request->page_size(), request->page_token());
-  if (!page.ok()) return Finish(context, ToGrpc(page.status()));
+absl::Status RegistryService::ListNodes(const rpc::CallInfo& /*call*/,
+                                        const ListNodesRequest& request,
+                                        ListNodesResponse* response) {
+  absl::StatusOr<store::NodePage> page = nodes_->List(request.page_size(), request.page_token());
+  if (!page.ok()) return page.status();
   for (const store::NodeRecord& r : page->records) ToNodeInfo(r, response->add_nodes());
   response->set_next_page_token(page->next_page_token);
-  return Finish(context, grpc::Status::OK);
+  return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* RegistryService::DisableNode(
-    grpc::CallbackServerContext* context, const nodegate::v1::DisableNodeRequest* request,
-    nodegate::v1::Empty*) {
-  absl::Status s = nodes_->SetEnabled(request->id(), false);
+absl::Status RegistryService::DisableNode(const rpc::CallInfo& /*call*/,
+                                          const DisableNodeRequest& request, Empty* /*response*/) {
+  absl::Status s = nodes_->SetEnabled(request.id(), false);
   if (s.ok()) Refresh();
-  return Finish(context, ToGrpc(s));
+  return s;
 }
 
-grpc::ServerUnaryReactor* RegistryService::RemoveNode(grpc::CallbackServerContext* context,
-                                                      const nodegate::v1::RemoveNodeRequest* request,
-                                                      nodegate::v1::Empty*) {
-  absl::Status s = nodes_->Remove(request->id());
+absl::Status RegistryService::RemoveNode(const rpc::CallInfo& /*call*/,
+                                         const RemoveNodeRequest& request, Empty* /*response*/) {
+  absl::Status s = nodes_->Remove(request.id());
   if (s.ok()) Refresh();
-  return Finish(context, ToGrpc(s));
+  return s;
 }
 
 }  // namespace nodegate::services

@@ -1,0 +1,65 @@
+#include "services/identity.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace nodegate::services {
+namespace {
+
+using ::nodegate::services::testing::Call;
+using ::nodegate::services::testing::MakePrincipal;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using Kind = auth::Principal::Kind;
+
+constexpr char kWhoAmI[] = "/nodegate.v1.Identity/WhoAmI";
+constexpr char kPing[] = "/nodegate.v1.Identity/Ping";
+
+class IdentityServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { service_.Register(table_); }
+
+  IdentityService service_{"node-7"};
+  rpc::MethodTable table_;
+};
+
+TEST_F(IdentityServiceTest, WhoAmIReportsThePrincipalOfTheCall) {
+  auth::Principal alice =
+      MakePrincipal(Kind::kUser, "alice", {"ops", "admin"}, auth::kToken | auth::kMtls);
+  nodegate::v1::WhoAmIResponse resp;
+  ASSERT_TRUE(Call(table_, kWhoAmI, nodegate::v1::WhoAmIRequest(), &resp, alice).ok());
+  EXPECT_EQ(resp.kind(), "user");
+  EXPECT_EQ(resp.id(), "alice");
+  EXPECT_THAT(resp.roles(), ElementsAre("ops", "admin"));
+  EXPECT_THAT(resp.authenticators(), ElementsAre("mtls", "token"));
+  EXPECT_EQ(resp.node_id(), "node-7");
+}
+
+TEST_F(IdentityServiceTest, WhoAmIReportsANodeSignedCall) {
+  auth::Principal node = MakePrincipal(Kind::kNode, "node-b", {}, auth::kSignature);
+  nodegate::v1::WhoAmIResponse resp;
+  ASSERT_TRUE(Call(table_, kWhoAmI, nodegate::v1::WhoAmIRequest(), &resp, node).ok());
+  EXPECT_EQ(resp.kind(), "node");
+  EXPECT_EQ(resp.id(), "node-b");
+  EXPECT_THAT(resp.roles(), IsEmpty());
+  EXPECT_THAT(resp.authenticators(), ElementsAre("signature"));
+}
+
+TEST_F(IdentityServiceTest, WhoAmIOnAPublicCallSaysNone) {
+  nodegate::v1::WhoAmIResponse resp;
+  ASSERT_TRUE(Call(table_, kWhoAmI, nodegate::v1::WhoAmIRequest(), &resp).ok());
+  EXPECT_EQ(resp.kind(), "none");
+  EXPECT_EQ(resp.id(), "");
+  EXPECT_THAT(resp.authenticators(), IsEmpty());
+  EXPECT_EQ(resp.node_id(), "node-7");
+}
+
+TEST_F(IdentityServiceTest, PingAnswersWithTheNodeId) {
+  nodegate::v1::PingResponse resp;
+  ASSERT_TRUE(Call(table_, kPing, nodegate::v1::PingRequest(), &resp).ok());
+  EXPECT_EQ(resp.node_id(), "node-7");
+}
+
+}  // namespace
+}  // namespace nodegate::services

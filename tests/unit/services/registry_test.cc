@@ -1,0 +1,177 @@
+#include "services/registry.h"
+
+#include <memory>
+#include <string>
+
+#include "auth/store_credential_source.h"
+#include "crypto/key.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pki/certificate_info.h"
+#include "pki/pem.h"
+#include "test_util.h"
+
+namespace nodegate::services {
+namespace {
+
+using ::nodegate::services::testing::Call;
+using ::nodegate::services::testing::MakePrincipal;
+using ::nodegate::services::testing::OpenStores;
+using ::nodegate::services::testing::Unwrap;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using namespace nodegate::v1;  // NOLINT(google-build-using-namespace): the request/response types
+using Kind = auth::Principal::Kind;
+
+constexpr char kUploadCert[] = "/nodegate.v1.NodeRegistry/UploadCert";
+constexpr char kKeypairSync[] = "/nodegate.v1.NodeRegistry/KeypairSync";
+constexpr char kListNodes[] = "/nodegate.v1.NodeRegistry/ListNodes";
+constexpr char kDisableNode[] = "/nodegate.v1.NodeRegistry/DisableNode";
+
+class RegistryServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::Stores stores = OpenStores();
+    nodes_ = std::move(stores.nodes);
+    credentials_ = std::move(stores.credentials);
+    cache_ = Unwrap(auth::CredentialCache::Start(
+        std::make_shared<auth::StoreCredentialSource>(nodes_, credentials_), absl::ZeroDuration()));
+    pki::PemPair ca_pem = Unwrap(pki::CertificateAuthority::Create(pki::CaOptions()));
+    ca_ = Unwrap(pki::CertificateAuthority::Load(ca_pem.cert_pem, ca_pem.key_pem));
+  }
+
+  // A registry over the fixture's stores; `with_ca` false is a node without registry.ca_cert.
+  void Start(bool with_ca = true) {
+    RegistryOptions o;
+    o.node_id = "registry";
+    o.ca_pem = ca_->cert_pem();
+    service_ = std::make_unique<RegistryService>(std::move(o), nodes_, credentials_,
+                                                 with_ca ? ca_ : nullptr, cache_.get());
+    service_->Register(table_);
+  }
+
+  store::NodeRecord AddNodeRecord(const std::string& id, std::vector<std::string> roles = {}) {
+    store::NodeRecord r;
+    r.id = id;
+    r.algorithm = "ed25519";
+    r.public_key_pem = Unwrap(crypto::GenerateKeyPair(crypto::Algorithm::kEd25519)).public_key_pem;
+    r.roles = std::move(roles);
+    return Unwrap(nodes_->Create(r));
+  }
+
+  // A CSR whose subject claims `common_name`; the registry must ignore it.
+  static std::string Csr(const std::string& common_name) {
+    crypto::KeyPair key = Unwrap(crypto::GenerateKeyPair(crypto::Algorithm::kEcdsaP256Sha256));
+    crypto::EvpPkeyPtr pkey = Unwrap(pki::ParsePrivateKey(key.private_key_pem, "test key"));
+    return Unwrap(pki::MakeCsr(pkey.get(), common_name));
+  }
+
+  absl::StatusOr<UploadCertResponse> UploadCert(const auth::Principal& caller) {
+    UploadCertRequest req;
+    req.set_csr_pem(Csr("someone-else"));
+    UploadCertResponse resp;
+    if (absl::Status s = Call(table_, kUploadCert, req, &resp, caller); !s.ok()) return s;
+    return resp;
+  }
+
+  const auth::Principal admin_ = MakePrincipal(Kind::kUser, "root", {"admin"}, auth::kToken);
+  std::shared_ptr<store::NodeStore> nodes_;
+  std::shared_ptr<store::CredentialStore> credentials_;
+  std::unique_ptr<auth::CredentialCache> cache_;
+  std::shared_ptr<const pki::CertificateAuthority> ca_;
+  std::unique_ptr<RegistryService> service_;
+  rpc::MethodTable table_;
+};
+
+TEST_F(RegistryServiceTest, UploadCertByANonNodeIsPermissionDenied) {
+  Start();
+  AddNodeRecord("root");  // a node of the same id must not make a user one
+  const absl::Status want =
+      absl::PermissionDeniedError("UploadCert: only a node may renew its certificate");
+  EXPECT_EQ(UploadCert(admin_).status(), want);
+  EXPECT_EQ(UploadCert(MakePrincipal(Kind::kApp, "root", {}, auth::kAppKey)).status(), want);
+  EXPECT_EQ(UploadCert(auth::Principal()).status(), want);
+}
+
+TEST_F(RegistryServiceTest, UploadCertIssuesTheCallingNodesIdentityNotTheCsrs) {
+  Start();
+  AddNodeRecord("node-a");
+  absl::StatusOr<UploadCertResponse> got =
+      UploadCert(MakePrincipal(Kind::kNode, "node-a", {}, auth::kMtls));
+  ASSERT_TRUE(got.ok()) << got.status();
+
+  EXPECT_TRUE(ca_->CheckIssued(got->cert_pem(), "issued").ok());
+  EXPECT_EQ(got->ca_pem(), ca_->cert_pem());
+  pki::CertificateInfo info = Unwrap(pki::InspectCertificatePem(got->cert_pem(), "issued"));
+  EXPECT_EQ(info.common_name, "node-a");
+  EXPECT_THAT(info.uris, Contains("spiffe://nodegate.local/node/node-a"));
+  EXPECT_EQ(Unwrap(nodes_->Get("node-a")).cert_serial, info.serial_hex);
+}
+
+TEST_F(RegistryServiceTest, UploadCertByADisabledNodeIsRefusedOnceDisabled) {
+  Start();
+  AddNodeRecord("node-a");
+  const auth::Principal node_a = MakePrincipal(Kind::kNode, "node-a", {}, auth::kMtls);
+  ASSERT_TRUE(UploadCert(node_a).ok());
+
+  DisableNodeRequest disable;
+  disable.set_id("node-a");
+  Empty empty;
+  ASSERT_TRUE(Call(table_, kDisableNode, disable, &empty, admin_).ok());
+
+  EXPECT_FALSE(cache_->snapshot()->nodes.at("node-a").enabled);  // refreshed at once
+  EXPECT_EQ(UploadCert(node_a).status(),
+            absl::PermissionDeniedError("UploadCert: node not registered or disabled"));
+}
+
+TEST_F(RegistryServiceTest, UploadCertWithoutACaIsFailedPrecondition) {
+  Start(/*with_ca=*/false);
+  AddNodeRecord("node-a");
+  EXPECT_EQ(UploadCert(MakePrincipal(Kind::kNode, "node-a", {}, auth::kMtls)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RegistryServiceTest, KeypairSyncNeedsTheNodesSignature) {
+  Start();
+  AddNodeRecord("node-a");
+  KeypairSyncResponse resp;
+  absl::Status s = Call(table_, kKeypairSync, KeypairSyncRequest(), &resp,
+                        MakePrincipal(Kind::kNode, "node-a", {}, auth::kMtls));
+  EXPECT_EQ(
+      s, absl::PermissionDeniedError("KeypairSync: needs a signature by the node's current key"));
+}
+
+TEST_F(RegistryServiceTest, KeypairSyncListsEnabledPeersOtherThanTheCaller) {
+  Start();
+  AddNodeRecord("node-a");
+  AddNodeRecord("node-b");
+  AddNodeRecord("node-c");
+  ASSERT_TRUE(nodes_->SetEnabled("node-c", false).ok());
+  KeypairSyncResponse resp;
+  ASSERT_TRUE(Call(table_, kKeypairSync, KeypairSyncRequest(), &resp,
+                   MakePrincipal(Kind::kNode, "node-a", {}, auth::kSignature))
+                  .ok());
+  ASSERT_EQ(resp.peers_size(), 1);
+  EXPECT_EQ(resp.peers(0).id(), "node-b");
+}
+
+TEST_F(RegistryServiceTest, ListNodesReturnsEveryNodeInIdOrder) {
+  Start();
+  store::NodeRecord b = AddNodeRecord("node-b", {"worker"});
+  AddNodeRecord("node-a");
+  ListNodesResponse resp;
+  ASSERT_TRUE(Call(table_, kListNodes, ListNodesRequest(), &resp, admin_).ok());
+  ASSERT_EQ(resp.nodes_size(), 2);
+  EXPECT_EQ(resp.nodes(0).id(), "node-a");
+  const NodeInfo& got = resp.nodes(1);
+  EXPECT_EQ(got.id(), "node-b");
+  EXPECT_EQ(got.algorithm(), "ed25519");
+  EXPECT_EQ(got.public_key_pem(), b.public_key_pem);
+  EXPECT_THAT(got.roles(), ElementsAre("worker"));
+  EXPECT_TRUE(got.enabled());
+  EXPECT_EQ(got.created_unix_ms(), absl::ToUnixMillis(b.created_at));
+  EXPECT_EQ(resp.next_page_token(), "");
+}
+
+}  // namespace
+}  // namespace nodegate::services
