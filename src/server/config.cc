@@ -408,7 +408,20 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(grpc.Duration("shutdown_grace", &c.grpc.shutdown_grace));
   NG_RETURN_IF_ERROR(grpc.Bool("reflection", &c.grpc.reflection));
   NG_RETURN_IF_ERROR(grpc.Bool("health", &c.grpc.health));
+  int64_t threads = c.grpc.threads, blocking_threads = c.grpc.blocking_threads;
+  NG_RETURN_IF_ERROR(grpc.Int("threads", &threads));
+  NG_RETURN_IF_ERROR(grpc.Int("blocking_threads", &blocking_threads));
   NG_RETURN_IF_ERROR(grpc.RejectUnknown());
+  if (threads < 0 || threads > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": grpc.threads: ", threads, " is out of range (0 = one per CPU, at most 256)"));
+  }
+  if (blocking_threads < 1 || blocking_threads > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": grpc.blocking_threads: ", blocking_threads, " is out of range (1..256)"));
+  }
+  c.grpc.threads = static_cast<int>(threads);
+  c.grpc.blocking_threads = static_cast<int>(blocking_threads);
   if (c.grpc.listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": grpc.listen: '", c.grpc.listen, "' is not host:port"));

@@ -35,6 +35,11 @@ struct NodeConfig {
     absl::Duration shutdown_grace = absl::Seconds(10);
     bool reflection = true;
     bool health = true;
+    // Completion-queue threads of the server core (rpc::Server); 0 = the CPUs the process may
+    // run on (sched_getaffinity, so `taskset` and systemd's CPUAffinity count).
+    int threads = 0;
+    // Workers for handlers that wait on the store or the disk (KV, ports, registry).
+    int blocking_threads = 4;
   } grpc;
 
   struct Tls {

@@ -1,13 +1,9 @@
 #include "server/node.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server_builder.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "auth/auth_processor.h"
-#include "auth/call_principal.h"
 #include "auth/store_credential_source.h"
 #include "base/files.h"
 #include "http/xmlrpc_server.h"
@@ -18,13 +14,15 @@
 #include "http/self_dice_client.h"
 #include "observe/recent_lines.h"
 #include "observe/access_log.h"
-#include "observe/access_log_interceptor.h"
 #include "observe/metrics.h"
 #include <google/protobuf/descriptor.h>
+#include "rpc/server.h"
 #include "services/dice.h"
+#include "services/health.h"
 #include "services/identity.h"
 #include "services/kv.h"
 #include "services/port.h"
+#include "services/reflection.h"
 #include "services/registry.h"
 #include "crypto/key.h"
 #include "crypto/signer_factory.h"
@@ -52,7 +50,9 @@ struct Node::Parts {
   std::unique_ptr<services::PortService> ports;
   std::unique_ptr<services::KeyValueService> kv_service;
   std::unique_ptr<services::RegistryService> registry;
-  std::unique_ptr<grpc::Server> server;  // destroyed before everything above
+  std::unique_ptr<services::HealthService> health;          // [grpc] health
+  std::unique_ptr<services::ReflectionService> reflection;  // [grpc] reflection
+  std::unique_ptr<rpc::Server> server;  // destroyed before everything above
   // [http]: the console's recent access-log lines, its gateway and HTTPS listener. The listener
   // is declared after the gRPC server so that it is destroyed first.
   std::shared_ptr<observe::RecentLines> recent;
@@ -105,7 +105,7 @@ namespace {
 absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
     const NodeConfig& config, const tls::CredentialSet& tls_set,
     std::shared_ptr<store::NodeStore> nodes, std::shared_ptr<store::CredentialStore> credentials,
-    auth::CredentialCache* cache, std::shared_ptr<const auth::Authorizer> authorizer) {
+    auth::CredentialCache* cache) {
   services::RegistryOptions o;
   o.node_id = config.node.id;
   o.trust_domain = config.node.trust_domain;
@@ -138,8 +138,7 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
     o.own_public_key_pem = *pub;
   }
   return std::make_unique<services::RegistryService>(std::move(o), std::move(nodes),
-                                                     std::move(credentials), std::move(ca), cache,
-                                                     std::move(authorizer));
+                                                     std::move(credentials), std::move(ca), cache);
 }
 
 void RegisterNodeMetrics(Node::Parts& p);
@@ -336,82 +335,61 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
       auth::Authorizer::New(auth_options, *policy, p.credentials.get());
   if (!authorizer.ok()) return authorizer.status();
   p.authorizer = *std::move(authorizer);
-  std::shared_ptr<observe::AccessLog> log_for_rejects = p.access_log;
-  std::shared_ptr<observe::Metrics> metrics_for_rejects = p.metrics;
-  auto processor = std::make_shared<auth::AuthProcessor>(
-      p.authorizer, [log_for_rejects, metrics_for_rejects](const auth::RejectedCall& call) {
-        metrics_for_rejects->RecordCall(
-            call.method, static_cast<int>(call.decision->status.error_code()), 0);
-        // Refused calls never reach interceptors: the hook writes their access-log line.
-        observe::AccessRecord r;
-        r.time = absl::Now();
-        r.authority.assign(call.authority);
-        r.method.assign(call.method);
-        r.code = static_cast<int>(call.decision->status.error_code());
-        r.user_agent.assign(call.user_agent);
-        r.client_cn = call.peer->common_name;
-        r.principal = call.decision->principal.ToString();
-        r.reason = absl::StrCat(std::string(auth::RejectionName(call.decision->rejection)),
-                                call.decision->detail.empty() ? "" : ": ",
-                                call.decision->detail);
-        log_for_rejects->Write(r);
-      });
-  (*creds)->SetAuthMetadataProcessor(processor);
-  p.identity = std::make_unique<services::IdentityService>(config.node.id, p.authorizer);
+  p.identity = std::make_unique<services::IdentityService>(config.node.id);
   p.ports = std::make_unique<services::PortService>(
       p.leases, services::PortRange{config.ports.first, config.ports.last, config.ports.lease_ttl});
   p.kv_service = std::make_unique<services::KeyValueService>(p.kv);
   absl::StatusOr<std::unique_ptr<services::RegistryService>> registry =
       NewRegistry(config, *p.reloader->current(), p.nodes, p.credential_store,
-                  p.credentials.get(), p.authorizer);
+                  p.credentials.get());
   if (!registry.ok()) return registry.status();
   p.registry = *std::move(registry);
 
-  if (config.grpc.health) grpc::EnableDefaultHealthCheckService(true);
-  if (config.grpc.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(config.grpc.listen, *creds, &port);
-  int local_port = 0;
-  if (!config.grpc.local_listen.empty()) {
-    std::shared_ptr<grpc::ServerCredentials> local =
-        grpc::experimental::LocalServerCredentials(LOCAL_TCP);
-    local->SetAuthMetadataProcessor(processor);  // the same checks as on the TLS listener
-    builder.AddListeningPort(config.grpc.local_listen, local, &local_port);
-  }
-  builder.RegisterService(&p.dice);
-  builder.RegisterService(p.identity.get());
-  builder.RegisterService(p.ports.get());
-  builder.RegisterService(p.kv_service.get());
-  builder.RegisterService(p.registry.get());
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  {
-    std::shared_ptr<const auth::Authorizer> authorizer = p.authorizer;
-    interceptors.push_back(std::make_unique<observe::AccessLogInterceptorFactory>(
-        p.access_log->enabled() ? p.access_log : nullptr,
-        [authorizer](const grpc::ServerContextBase& ctx, std::string_view method) {
-          tls::PeerIdentity peer;
-          auth::Principal p = auth::CallPrincipal(*authorizer, ctx, method, &peer);
-          return observe::AccessLogInterceptorFactory::Caller{p.ToString(), peer.common_name};
-        },
-        p.metrics));
-  }
-  RegisterNodeMetrics(p);
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  p.server = builder.BuildAndStart();
-  if (!p.server || port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("grpc.listen: cannot listen on ", config.grpc.listen,
-                     " (address in use, or not a local address)"));
-  }
+  // Every method goes through one table and one server core, which authorizes each call before
+  // its handler (design §7). Health and reflection are served there too, so that no method
+  // bypasses the Authorizer.
+  auto table = std::make_shared<rpc::MethodTable>();
+  p.dice.Register(*table);
+  p.identity->Register(*table);
+  p.ports->Register(*table);
+  p.kv_service->Register(*table);
+  p.registry->Register(*table);
   if (config.grpc.health) {
-    p.server->GetHealthCheckService()->SetServingStatus(true);
+    p.health = std::make_unique<services::HealthService>(ServedServices());
+    p.health->Register(*table);
   }
-  if (!config.grpc.local_listen.empty() && local_port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("grpc.local_listen: cannot listen on ", config.grpc.local_listen));
+  if (config.grpc.reflection) {
+    std::vector<std::string> listed;
+    for (const std::string& name : ServedServices()) {
+      if ((name != "grpc.health.v1.Health" || config.grpc.health)) listed.push_back(name);
+    }
+    p.reflection = std::make_unique<services::ReflectionService>(std::move(listed));
+    p.reflection->Register(*table);
   }
+  rpc::ServerOptions server_options;
+  server_options.listeners.push_back({config.grpc.listen, *creds});
+  if (!config.grpc.local_listen.empty()) {
+    // Local-TCP credentials: loopback peers only, and no client certificate (design §7).
+    server_options.listeners.push_back(
+        {config.grpc.local_listen, grpc::experimental::LocalServerCredentials(LOCAL_TCP)});
+  }
+  server_options.threads = config.grpc.threads;
+  server_options.blocking_threads = config.grpc.blocking_threads;
+  RegisterNodeMetrics(p);
+  absl::StatusOr<std::unique_ptr<rpc::Server>> server = rpc::Server::Start(
+      std::move(server_options), table, p.authorizer,
+      p.access_log->enabled() ? p.access_log : nullptr, p.metrics);
+  if (!server.ok()) {
+    bool local = !config.grpc.local_listen.empty() &&
+                 absl::StrContains(server.status().message(), config.grpc.local_listen);
+    return absl::Status(server.status().code(),
+                        absl::StrCat(local ? "grpc.local_listen: " : "grpc.listen: ",
+                                     server.status().message()));
+  }
+  p.server = *std::move(server);
+  int port = p.server->ports()[0];
+  int local_port = config.grpc.local_listen.empty() ? 0 : p.server->ports()[1];
+  if (p.health) p.health->SetServing(true);
   std::string host = config.grpc.listen.substr(0, config.grpc.listen.rfind(':'));
   node->grpc_address_ = absl::StrCat(host, ":", port);
   if (local_port != 0) {
@@ -507,9 +485,8 @@ void Node::Shutdown(absl::Duration grace) {
   Parts& p = *parts_;
   if (!p.server) return;
   p.serving.store(false);  // /readyz answers 503 while draining
-  if (auto* health = p.server->GetHealthCheckService()) health->SetServingStatus(false);
-  p.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
-  p.server->Wait();
+  if (p.health) p.health->Shutdown();  // watchers hear NOT_SERVING and their streams end
+  p.server->Shutdown(grace);
   p.server.reset();
   if (p.xmlrpc) p.xmlrpc->Stop();  // issue 5: XML-RPC and tunnels stop with the node
   for (auto& t : p.tunnel_servers) t->Stop();
