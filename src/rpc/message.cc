@@ -7,6 +7,10 @@
 namespace nodegate::rpc {
 
 absl::Status Parse(const grpc::ByteBuffer& in, google::protobuf::MessageLite* out) {
+  if (in.Length() == 0) {  // an empty message (RollDie's request): nothing to parse
+    out->Clear();
+    return absl::OkStatus();
+  }
   // ProtoBufferReader reads the slices in place; it needs a mutable buffer only to walk them.
   grpc::ByteBuffer copy(in);  // shares the slices (reference counted), copies no payload
   grpc::ProtoBufferReader reader(&copy);

@@ -13,6 +13,9 @@
 #include <thread>
 
 #include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/impl/rpc_service_method.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/support/async_unary_call.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
@@ -23,7 +26,8 @@ namespace nodegate::rpc {
 namespace {
 
 // Requests kept posted on each completion queue, so that a burst of new calls finds one waiting.
-constexpr int kPostedRequests = 32;
+constexpr int kPostedRequests = 8;     // generic: streams and unknown names
+constexpr int kPostedPerMethod = 16;   // each registered unary method
 
 int AllowedCpus() {
   cpu_set_t set;
@@ -104,7 +108,9 @@ struct Server::Impl {
   std::shared_ptr<observe::AccessLog> access_log_owner;
   std::shared_ptr<observe::Metrics> metrics;
 
-  grpc::AsyncGenericService generic;
+  grpc::AsyncGenericService generic;     // streaming methods, and names nobody registered
+  std::unique_ptr<grpc::Service> unary;  // RawUnaryService: every unary method, registered
+  std::vector<const MethodTable::Method*> unary_methods;  // by registration index
   std::unique_ptr<grpc::Server> server;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
   std::vector<std::thread> threads;
@@ -115,16 +121,156 @@ struct Server::Impl {
   bool shut_down = false;
 
   void RequestCall(grpc::ServerCompletionQueue* cq);
+  void RequestUnary(grpc::ServerCompletionQueue* cq, int index);
   void Poll(grpc::ServerCompletionQueue* cq);
 };
 
 namespace {
 
 // A completion-queue tag: which operation of which call completed.
+class CallBase;
 struct Tag {
   enum Kind { kRequest, kRead, kWrite, kFinish, kDone };
   Kind kind;
-  Call* call;
+  CallBase* call;
+};
+
+// What every call does whatever its path: authorize at dispatch, observe at the end.
+class CallBase {
+ public:
+  CallBase(Server::Impl* server, grpc::ServerCompletionQueue* cq) : server_(server), cq_(cq) {}
+  virtual ~CallBase() = default;
+  virtual void Proceed(Tag::Kind kind, bool ok) = 0;
+
+ protected:
+  // Authentication and authorization of a new call, before any handler (design §7).
+  bool Authorize(grpc::ServerContextBase& ctx) {
+    start_ = std::chrono::steady_clock::now();
+    auth_context_ = ctx.auth_context();
+    peer_ = tls::PeerIdentityFrom(auth_context_.get());
+    decision_ = server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_,
+                                               absl::Now());
+    return decision_.status.ok();
+  }
+
+  grpc::Status RunHandler(const MethodTable::Method& method, const grpc::ByteBuffer& request,
+                          grpc::ByteBuffer* response) {
+    CallInfo info{method_name_, decision_.principal, peer_};
+    absl::Status s;
+    try {
+      s = method.unary(info, request, response);
+    } catch (const std::exception& e) {  // a handler must not throw; never let it cross gRPC
+      spdlog::error("{}: handler threw: {}", method_name_, e.what());
+      s = absl::InternalError("internal error");
+    }
+    return ToGrpc(s);
+  }
+
+  void Observe(grpc::ServerContextBase& ctx) {
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    int code = static_cast<int>(status_.error_code());
+    if (server_->metrics) server_->metrics->RecordCall(method_name_, code, seconds);
+    observe::AccessLog* log = server_->access_log;
+    if (log == nullptr) return;
+    observe::AccessRecord r;
+    r.time = absl::Now();
+    r.authority = View(ctx.ExperimentalGetAuthority());
+    r.peer = ctx.peer();
+    r.method = method_name_;
+    r.code = code;
+    r.duration_ms = seconds * 1000.0;
+    const auto& md = ctx.client_metadata();
+    if (auto it = md.find("user-agent"); it != md.end()) r.user_agent = View(it->second);
+    r.client_cn = peer_.common_name;
+    r.principal = decision_.principal.ToString();
+    if (decision_.rejection != auth::Rejection::kCount) {
+      r.reason = absl::StrCat(std::string(auth::RejectionName(decision_.rejection)),
+                              decision_.detail.empty() ? "" : ": ", decision_.detail);
+    }
+    log->Write(r);
+  }
+
+  Server::Impl* const server_;
+  grpc::ServerCompletionQueue* const cq_;
+  std::chrono::steady_clock::time_point start_;
+  std::string method_name_;
+  std::shared_ptr<const grpc::AuthContext> auth_context_;  // owns what peer_.pem_cert points into
+  tls::PeerIdentity peer_;
+  auth::Decision decision_;
+  grpc::Status status_;
+};
+
+// The unary methods, registered with gRPC one by one as raw async methods. gRPC then hands over
+// each call together with its request message, and a unary call needs no done-notification: two
+// completion-queue events per call instead of the generic path's four.
+class RawUnaryService final : public grpc::Service {
+ public:
+  explicit RawUnaryService(const std::vector<const MethodTable::Method*>& methods) {
+    for (size_t i = 0; i < methods.size(); ++i) {
+      // gRPC keeps the name pointer: the table outlives the server.
+      AddMethod(new grpc::internal::RpcServiceMethod(
+          methods[i]->name.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+      MarkMethodRaw(static_cast<int>(i));
+    }
+  }
+  void Request(int index, grpc::ServerContext* ctx, grpc::ByteBuffer* request,
+               grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* responder,
+               grpc::ServerCompletionQueue* cq, void* tag) {
+    RequestAsyncUnary(index, ctx, request, responder, cq, cq, tag);
+  }
+};
+
+// One call of a registered unary method, from request to deletion.
+class UnaryCall final : public CallBase {
+ public:
+  UnaryCall(Server::Impl* server, grpc::ServerCompletionQueue* cq, int index)
+      : CallBase(server, cq), index_(index), method_(server->unary_methods[index]) {}
+
+  void Request() {
+    static_cast<RawUnaryService*>(server_->unary.get())
+        ->Request(index_, &ctx_, &request_, &responder_, cq_, &request_tag_);
+  }
+
+  void Proceed(Tag::Kind kind, bool ok) override {
+    if (kind == Tag::kFinish) {
+      Observe(ctx_);
+      delete this;
+      return;
+    }
+    if (!ok) {  // the server is shutting down; this request was never matched
+      delete this;
+      return;
+    }
+    server_->RequestUnary(cq_, index_);  // keep a request posted for the next call
+    method_name_ = method_->name;
+    if (!Authorize(ctx_)) {
+      status_ = decision_.status;
+      responder_.FinishWithError(status_, &finish_tag_);
+      return;
+    }
+    if (method_->execution == Execution::kInline) return Run();
+    server_->workers->Post([this] { Run(); });
+  }
+
+ private:
+  void Run() {
+    status_ = RunHandler(*method_, request_, &response_);
+    if (status_.ok()) {
+      responder_.Finish(response_, status_, &finish_tag_);
+    } else {
+      responder_.FinishWithError(status_, &finish_tag_);
+    }
+  }
+
+  const int index_;
+  const MethodTable::Method* const method_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> responder_{&ctx_};
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+  Tag request_tag_{Tag::kRequest, this};
+  Tag finish_tag_{Tag::kFinish, this};
 };
 
 // The sending side of a streaming call (rpc::Stream), safe to use from any thread and after the
@@ -156,19 +302,19 @@ class StreamState final : public Stream {
 
 // One call from request to deletion. Its tags complete on the one queue (and so the one thread) it
 // was requested on; a kBlocking handler runs on a worker, which only starts the final operation.
-class Call {
+class Call final : public CallBase {
  public:
-  Call(Server::Impl* server, grpc::ServerCompletionQueue* cq) : server_(server), cq_(cq) {}
+  Call(Server::Impl* server, grpc::ServerCompletionQueue* cq) : CallBase(server, cq) {}
 
   void Request() {
     ctx_.AsyncNotifyWhenDone(&done_tag_);
     server_->generic.RequestCall(&ctx_, &stream_, cq_, cq_, &request_tag_);
   }
 
-  void Proceed(Tag::Kind kind, bool ok) {
+  void Proceed(Tag::Kind kind, bool ok) override {
     switch (kind) {
       case Tag::kRequest: return OnRequest(ok);
-      case Tag::kRead: return streaming_ ? OnStreamRead(ok) : OnUnaryRead(ok);
+      case Tag::kRead: return OnStreamRead(ok);
       case Tag::kWrite: return OnWriteDone(ok);
       case Tag::kFinish: return OnFinished();
       case Tag::kDone: return OnDone();
@@ -184,51 +330,19 @@ class Call {
       return;
     }
     server_->RequestCall(cq_);  // keep a request posted for the next call
-    start_ = std::chrono::steady_clock::now();
     method_name_ = ctx_.method();
-    auth_context_ = ctx_.auth_context();
-    peer_ = tls::PeerIdentityFrom(auth_context_.get());
-    // Authentication and authorization, before any handler (design §7).
-    decision_ = server_->authorizer->Authorize(method_name_, ctx_.client_metadata(), peer_,
-                                               absl::Now());
-    if (!decision_.status.ok()) return FinishWith(decision_.status);
+    if (!Authorize(ctx_)) return FinishWith(decision_.status);
     method_ = server_->methods->Find(method_name_);
-    if (method_ == nullptr) {
+    if (method_ == nullptr || method_->stream == nullptr) {
       return FinishWith(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                      absl::StrCat("unknown method ", method_name_)));
     }
-    if (method_->unary) {
-      stream_.Read(&request_, &read_tag_);
-      return;
-    }
+    // Unary methods are registered (UnaryCall) and never arrive here: this is a streaming call.
     streaming_ = true;
     state_ = std::make_shared<StreamState>(this);
     std::lock_guard<std::mutex> lock(state_->mu_);
     state_->reading_ = true;
     stream_.Read(&request_, &read_tag_);
-  }
-
-  void OnUnaryRead(bool ok) {
-    if (!ok) {
-      return FinishWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                     "request: the client sent no message"));
-    }
-    if (method_->execution == Execution::kInline) return RunUnary();
-    server_->workers->Post([this] { RunUnary(); });
-  }
-
-  void RunUnary() {
-    CallInfo info{method_name_, decision_.principal, peer_};
-    absl::Status s;
-    try {
-      s = method_->unary(info, request_, &response_);
-    } catch (const std::exception& e) {  // a handler must not throw; never let it cross gRPC
-      spdlog::error("{}: handler threw: {}", method_name_, e.what());
-      s = absl::InternalError("internal error");
-    }
-    if (!s.ok()) return FinishWith(ToGrpc(s));
-    status_ = grpc::Status::OK;
-    stream_.WriteAndFinish(response_, grpc::WriteOptions(), status_, &finish_tag_);
   }
 
   void FinishWith(const grpc::Status& status) {
@@ -290,7 +404,7 @@ class Call {
       std::lock_guard<std::mutex> lock(state_->mu_);
       state_->ended_ = true;
     }
-    Observe();
+    Observe(ctx_);
     MaybeDelete();
   }
 
@@ -318,38 +432,11 @@ class Call {
     }
     if (!finished_) {  // cancelled before it finished: still one line in the log
       status_ = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-      Observe();
+      Observe(ctx_);
     }
     delete this;
   }
 
-  void Observe() {
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    int code = static_cast<int>(status_.error_code());
-    if (server_->metrics) server_->metrics->RecordCall(method_name_, code, seconds);
-    observe::AccessLog* log = server_->access_log;
-    if (log == nullptr) return;
-    observe::AccessRecord r;
-    r.time = absl::Now();
-    r.authority = ctx_.host();
-    r.peer = ctx_.peer();
-    r.method = method_name_;
-    r.code = code;
-    r.duration_ms = seconds * 1000.0;
-    const auto& md = ctx_.client_metadata();
-    if (auto it = md.find("user-agent"); it != md.end()) r.user_agent = View(it->second);
-    r.client_cn = peer_.common_name;
-    r.principal = decision_.principal.ToString();
-    if (decision_.rejection != auth::Rejection::kCount) {
-      r.reason = absl::StrCat(std::string(auth::RejectionName(decision_.rejection)),
-                              decision_.detail.empty() ? "" : ": ", decision_.detail);
-    }
-    log->Write(r);
-  }
-
-  Server::Impl* const server_;
-  grpc::ServerCompletionQueue* const cq_;
   grpc::GenericServerContext ctx_;
   grpc::GenericServerAsyncReaderWriter stream_{&ctx_};
   Tag request_tag_{Tag::kRequest, this};
@@ -358,15 +445,8 @@ class Call {
   Tag finish_tag_{Tag::kFinish, this};
   Tag done_tag_{Tag::kDone, this};
 
-  std::chrono::steady_clock::time_point start_;
-  std::string method_name_;
-  std::shared_ptr<const grpc::AuthContext> auth_context_;  // owns what peer_.pem_cert points into
-  tls::PeerIdentity peer_;
-  auth::Decision decision_;
   const MethodTable::Method* method_ = nullptr;
   grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-  grpc::Status status_;
   bool finished_ = false;
   bool done_ = false;
   bool streaming_ = false;
@@ -411,6 +491,11 @@ void Server::Impl::RequestCall(grpc::ServerCompletionQueue* cq) {
   (new Call(this, cq))->Request();
 }
 
+void Server::Impl::RequestUnary(grpc::ServerCompletionQueue* cq, int index) {
+  if (shutting_down.load(std::memory_order_acquire)) return;
+  (new UnaryCall(this, cq, index))->Request();
+}
+
 void Server::Impl::Poll(grpc::ServerCompletionQueue* cq) {
   void* tag = nullptr;
   bool ok = false;
@@ -444,6 +529,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const ServerOptions::Listener& l = impl->options.listeners[i];
     builder.AddListeningPort(l.address, l.credentials, &impl->ports[i]);
   }
+  for (const std::string& name : impl->methods->Names()) {
+    const MethodTable::Method* m = impl->methods->Find(name);
+    if (m->unary) impl->unary_methods.push_back(m);
+  }
+  if (!impl->unary_methods.empty()) {
+    impl->unary = std::make_unique<RawUnaryService>(impl->unary_methods);
+    builder.RegisterService(impl->unary.get());
+  }
   builder.RegisterAsyncGenericService(&impl->generic);
   int threads = impl->options.threads > 0 ? impl->options.threads : AllowedCpus();
   for (int i = 0; i < threads; ++i) impl->queues.push_back(builder.AddCompletionQueue());
@@ -469,6 +562,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   for (auto& cq : impl->queues) {
     grpc::ServerCompletionQueue* q = cq.get();
     for (int i = 0; i < kPostedRequests; ++i) raw->RequestCall(q);
+    for (size_t m = 0; m < raw->unary_methods.size(); ++m) {
+      for (int i = 0; i < kPostedPerMethod; ++i) raw->RequestUnary(q, static_cast<int>(m));
+    }
     impl->threads.emplace_back([raw, q] { raw->Poll(q); });
   }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
