@@ -402,6 +402,25 @@ def test_health_service_reports_serving(node: SecureNode, stubs):
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_health_watch_streams_not_serving_when_the_node_drains(node: SecureNode, stubs):
+    """Watch is a server stream on the node's own core: the current status at once, then every
+    change; SIGTERM sends NOT_SERVING and ends the stream before the node exits."""
+    hpb = stubs.health_pb2
+    with ng.fresh_channel(node.address, node.client_creds()) as channel:
+        health = stubs.health_pb2_grpc.HealthStub(channel)
+        watch = health.Watch(hpb.HealthCheckRequest(service=""), timeout=30)
+        assert next(watch).status == hpb.HealthCheckResponse.SERVING
+        unknown = health.Watch(hpb.HealthCheckRequest(service="no.such.Service"), timeout=30)
+        assert next(unknown).status == hpb.HealthCheckResponse.SERVICE_UNKNOWN
+        unknown.cancel()
+
+        node.daemon.signal(signal.SIGTERM)
+        assert next(watch).status == hpb.HealthCheckResponse.NOT_SERVING
+        assert list(watch) == [], "the stream ends after NOT_SERVING"
+        assert watch.code() == grpc.StatusCode.OK
+    assert node.daemon.wait_exit() == 0
+
+
 def test_server_reflection_lists_the_services_and_describes_dice(node: SecureNode, stubs):
     from google.protobuf import descriptor_pb2
 
