@@ -96,8 +96,6 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-class Call;
-
 }  // namespace
 
 struct Server::Impl {
@@ -273,11 +271,13 @@ class UnaryCall final : public CallBase {
   Tag finish_tag_{Tag::kFinish, this};
 };
 
+class StreamCall;
+
 // The sending side of a streaming call (rpc::Stream), safe to use from any thread and after the
 // call is gone. All streaming state is guarded by `mu`; unary calls never take it.
 class StreamState final : public Stream {
  public:
-  explicit StreamState(Call* call) : call_(call) {}
+  explicit StreamState(StreamCall* call) : call_(call) {}
   void Write(grpc::ByteBuffer message) override;
   void Finish(absl::Status status) override;
   bool done() const override {
@@ -286,11 +286,11 @@ class StreamState final : public Stream {
   }
 
  private:
-  friend class Call;
+  friend class StreamCall;
   void StartNextLocked();  // one write, or the finish, at a time
 
   mutable std::mutex mu_;
-  Call* call_;            // null once the call is deleted
+  StreamCall* call_;  // null once the call is deleted
   std::deque<grpc::ByteBuffer> queue_;  // front() is in flight while writing_
   bool writing_ = false;
   bool reading_ = false;
@@ -300,11 +300,12 @@ class StreamState final : public Stream {
   absl::Status finish_status_;
 };
 
-// One call from request to deletion. Its tags complete on the one queue (and so the one thread) it
-// was requested on; a kBlocking handler runs on a worker, which only starts the final operation.
-class Call final : public CallBase {
+// A call on the generic service: a streaming method, or a name no one registered (refused, or
+// answered UNIMPLEMENTED). Its tags complete on the queue (and so the thread) it was requested on;
+// a handler may write or finish from any thread through its StreamState.
+class StreamCall final : public CallBase {
  public:
-  Call(Server::Impl* server, grpc::ServerCompletionQueue* cq) : CallBase(server, cq) {}
+  StreamCall(Server::Impl* server, grpc::ServerCompletionQueue* cq) : CallBase(server, cq) {}
 
   void Request() {
     ctx_.AsyncNotifyWhenDone(&done_tag_);
@@ -488,7 +489,7 @@ void StreamState::StartNextLocked() {
 
 void Server::Impl::RequestCall(grpc::ServerCompletionQueue* cq) {
   if (shutting_down.load(std::memory_order_acquire)) return;
-  (new Call(this, cq))->Request();
+  (new StreamCall(this, cq))->Request();
 }
 
 void Server::Impl::RequestUnary(grpc::ServerCompletionQueue* cq, int index) {
