@@ -425,7 +425,7 @@ void RegisterNodeMetrics(Node::Parts& p) {
   auth::Authorizer* authorizer = p.authorizer.get();
   tls::CertificateReloader* reloader = p.reloader.get();
   p.metrics->AddCallback(
-      "nodegate_auth_rejections_total", "Calls refused by the auth hook, by reason.", "counter",
+      "nodegate_auth_rejections_total", "Calls refused by authorization, by reason.", "counter",
       [authorizer] {
         std::vector<Sample> out;
         for (int r = 0; r < static_cast<int>(auth::Rejection::kCount); ++r) {

@@ -260,7 +260,7 @@ class AuthNode:
     def log_entries(self, user_agent: str) -> list[dict]:
         """Every access-log line of the call made with `user_agent`, complete: a sentinel call made
         afterwards is waited for first, and the log is written in order."""
-        # With a certificate, so that it reaches the auth hook under client_auth = "require" too.
+        # With a certificate, so that it reaches authorization under client_auth = "require" too.
         sentinel = self.call(PING, cert=self.material.stranger)
         ng.wait_until(lambda: any(sentinel.user_agent in e.get("user_agent", "")
                                   for e in self.daemon.access_log()),
@@ -341,8 +341,8 @@ class Cast:
 
 
 def assert_refused(node: AuthNode, outcome: Outcome, code: grpc.StatusCode, reason: str) -> dict:
-    """The call failed with `code`, and its one access-log line (written by the auth hook: the
-    handler's interceptor never saw the call) has that status and a reason starting with
+    """The call failed with `code`, and its one access-log line (written by the server core when
+    it refused the call before any handler) has that status and a reason starting with
     `reason`."""
     assert outcome.code == code, f"expected {code.name}, got {outcome.code.name}: {outcome.details}"
     entries = node.log_entries(outcome.user_agent)
@@ -920,9 +920,8 @@ def test_a_refused_call_never_reaches_the_handler(make_node):
     refused = node.call(WHOAMI, metadata=bearer(alice))
     allowed = node.call(PING, metadata=bearer(alice))
 
-    # A handled call is logged once by the interceptor around the handler, with no reason; a
-    # refused one only by the auth hook, with its reason. One line, with a reason, no OK: the
-    # call stopped before any service code.
+    # Every call is logged once when it finishes: a handled one with no reason, a refused one
+    # with its reason. One line, with a reason, no OK: the call stopped before any service code.
     entries = node.log_entries(refused.user_agent)
     assert refused.code == PERMISSION_DENIED
     assert [e["status"] for e in entries] == ["PERMISSION_DENIED"], entries

@@ -35,7 +35,7 @@ authenticators = ["token"]
 
 
 def test_bench_counts_refused_credential_as_unauthenticated(tmp_path, pki, start_node):
-    # RollDie accepts only tokens here; a token the node does not know is refused by the auth hook
+    # RollDie accepts only tokens here; a token the node does not know is refused by authorization
     # (the client certificate alone does not vouch for this method).
     node = ng.make_secure_node(tmp_path, pki, start_node, extra_toml=TOKEN_ONLY_ROLLDIE)
     result = bench(*node.call_args(), "--server-name", "localhost", "--token", "ngt_not-a-real-token")
