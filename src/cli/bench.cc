@@ -102,8 +102,11 @@ void AddBenchCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--duration", f->duration, "Measured window")->capture_default_str();
   cmd->add_option("--requests", f->requests, "Stop after N measured calls (instead of --duration)");
-  cmd->add_option("--rate", f->rate, "Target calls/s (open loop, latency from the intended start); "
-                                     "0 = as fast as possible")
+  cmd->add_option("--rate", f->rate,
+                  "Target calls/s (open loop: each call starts at its due time and its latency "
+                  "counts from then; how late calls started is reported as the start lag). The "
+                  "generator polls its completion queue to keep time, so it keeps its cores busy: "
+                  "pin it (taskset) away from the server. 0 = as fast as possible")
       ->capture_default_str();
   cmd->add_option("--warmup", f->warmup, "Load before the measured window, not recorded")
       ->capture_default_str();

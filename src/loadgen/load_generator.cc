@@ -10,7 +10,7 @@
 #include <vector>
 
 #include <grpc/grpc_security.h>
-#include <grpcpp/alarm.h>
+#include <grpc/support/time.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/completion_queue.h>
 #include <grpcpp/create_channel.h>
@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "loadgen/open_loop_schedule.h"
 #include "nlohmann/json.hpp"
 
 namespace nodegate::loadgen {
@@ -35,11 +36,23 @@ int CpusAllowed() {
   return std::max(1, CPU_COUNT(&set));
 }
 
-// Steady-clock instants become system-clock deadlines for gRPC (Alarm, call deadlines).
+// Steady-clock instants become system-clock deadlines for gRPC.
 std::chrono::system_clock::time_point ToSystem(Clock::time_point t) {
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
 }
+
+// Rate mode blocks in the completion queue until this long before the next call is due, then
+// polls it without blocking until the call is due. gRPC 1.51 cannot wait precisely: deadlines
+// are whole milliseconds and so are its pollers' epoll_wait timeouts, so CompletionQueue::
+// AsyncNext returned 0.1-2.1 ms after its deadline (p50 1.1 ms), and a grpc::Alarm per call (the
+// pacing before) fired as late. A pacer thread sleeping precisely instead (clock_nanosleep to the
+// due time, then starting the call itself) woke 20-40 us late, but on a Firecracker VM each
+// wake-up of an idle core cost ~38 us of CPU and every call crossed threads, so one core no longer
+// kept up with 30 k calls/s (start lag of hundreds of ms). Polling costs no wake-ups, only the
+// core: a worker is busy whenever a call is due within this window (all the time above ~400
+// calls/s per worker), yielding between polls so other threads on its core still run at once.
+constexpr auto kPollWindow = std::chrono::microseconds(2500);
 
 }  // namespace
 
@@ -61,8 +74,8 @@ struct Slot {
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
   grpc::ByteBuffer response;
   grpc::Status status;
+  int index = 0;            // in worker->slots (the schedule's slot number)
   Clock::time_point start;  // intended start (rate mode) or actual start
-  std::unique_ptr<grpc::Alarm> alarm;  // rate mode; a fresh one per wait
   // new_connection_per_call: this call's own channel.
   std::shared_ptr<grpc::Channel> own_channel;
   std::unique_ptr<grpc::GenericStub> own_stub;
@@ -73,8 +86,6 @@ struct alignas(64) Worker {
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<Slot>> slots;
   int active = 0;
-  double interval_ns = 0;  // rate mode: spacing of this worker's calls
-  Clock::time_point next_send;
   Histogram histogram;
   std::array<int64_t, 17> by_code{};
   int64_t resumed = 0;
@@ -82,8 +93,17 @@ struct alignas(64) Worker {
   std::atomic<int64_t> completed{0};
   std::atomic<int64_t> errors{0};
 
+  // Rate mode: this worker's share of the calls, and how late each started.
+  std::unique_ptr<OpenLoopSchedule> schedule;
+  Histogram start_lag;
+  int64_t owed = 0;
+
+  // Closed loop: each slot starts its next call from the completion of its previous one.
   void Loop();
   void Next(Slot* s);
+  // Rate mode: calls start at their due times (OpenLoopSchedule), slots or not.
+  void PacedLoop();
+
   void Start(Slot* s);
   void Done(Slot* s);
 };
@@ -123,7 +143,8 @@ struct LoadGenerator::Impl {
     return grpc::CreateCustomChannel(options.target, credentials, args);
   }
 
-  // May another call start now? Counts measured calls in requests mode.
+  // May another call start now (closed loop), or the call due at `now` (rate mode)? Counts
+  // measured calls in requests mode.
   bool Admit(Clock::time_point now) {
     if (stop.load(std::memory_order_relaxed)) return false;
     if (options.requests > 0) {
@@ -146,12 +167,7 @@ void Worker::Loop() {
   void* tag = nullptr;
   bool ok = false;
   while (active > 0 && cq.Next(&tag, &ok)) {
-    auto bits = reinterpret_cast<uintptr_t>(tag);
-    Slot* s = reinterpret_cast<Slot*>(bits & ~uintptr_t{1});
-    if (bits & 1) {  // the pacing alarm fired: start the call it was holding back
-      Start(s);
-      continue;
-    }
+    Slot* s = static_cast<Slot*>(tag);
     Done(s);
     Next(s);
   }
@@ -166,21 +182,59 @@ void Worker::Next(Slot* s) {
     --active;
     return;
   }
-  if (interval_ns > 0) {
-    // Open-loop pacing: latency is measured from the intended start, so a slow server is not
-    // hidden by the generator waiting for it (no coordinated omission).
-    s->start = next_send;
-    next_send += std::chrono::nanoseconds(static_cast<int64_t>(interval_ns));
-    if (s->start > now) {
-      s->alarm = std::make_unique<grpc::Alarm>();
-      s->alarm->Set(&cq, ToSystem(s->start),
-                    reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(s) | 1));
-      return;
-    }
-  } else {
-    s->start = now;
-  }
+  s->start = now;
   Start(s);
+}
+
+void Worker::PacedLoop() {
+  auto admit = [this](Clock::time_point due) { return impl->Admit(due); };
+  const gpr_timespec poll = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  const gpr_timespec forever = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  void* tag = nullptr;
+  bool ok = false;
+  while (true) {
+    Clock::time_point now = Clock::now();
+    if (now >= impl->end || impl->stop.load(std::memory_order_relaxed)) schedule->Finish();
+    OpenLoopSchedule::Start c;
+    while (schedule->Claim(now, admit, &c)) {
+      Slot* s = slots[c.slot].get();
+      s->start = c.due;  // latency counts from the due time, however late the call starts
+      if (c.due >= impl->measure_start) {
+        start_lag.Record(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - c.due).count()));
+        if (c.owed) ++owed;
+      }
+      Start(s);
+      now = Clock::now();
+    }
+    if (schedule->drained()) break;
+    // Wait for a completion, or until the next call is due (or the window ends). With no free
+    // slot, only a completion can let a call start.
+    Clock::time_point wake = schedule->NextClaim();
+    grpc::CompletionQueue::NextStatus status;
+    bool polled = false;
+    if (wake == Clock::time_point::max()) {
+      status = cq.AsyncNext(&tag, &ok, forever);
+    } else if (std::min(wake, impl->end) - now > kPollWindow) {
+      status = cq.AsyncNext(&tag, &ok, ToSystem(std::min(wake, impl->end) - kPollWindow));
+    } else {
+      status = cq.AsyncNext(&tag, &ok, poll);
+      polled = true;
+    }
+    if (status == grpc::CompletionQueue::GOT_EVENT) {
+      Slot* s = static_cast<Slot*>(tag);
+      Done(s);
+      schedule->Release(s->index, Clock::now());
+    } else if (status == grpc::CompletionQueue::SHUTDOWN) {
+      break;
+    } else if (polled) {
+      // Nothing came in: let any other thread that wants this core have it for a moment.
+      sched_yield();
+    }
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 void Worker::Start(Slot* s) {
@@ -244,8 +298,11 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::New(Options option
   if (options.requests == 0 && options.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("bench: --duration must be positive");
   }
-  if (options.rate < 0 || !std::isfinite(options.rate)) {
-    return absl::InvalidArgumentError("bench: --rate must be >= 0");
+  // Below 0.001 calls/s the schedule's arithmetic (ns between calls) would overflow.
+  if (!std::isfinite(options.rate) || options.rate < 0 ||
+      (options.rate > 0 && options.rate < 1e-3)) {
+    return absl::InvalidArgumentError(
+        "bench: --rate must be 0 (as fast as possible) or at least 0.001 calls/s");
   }
   if (options.warmup < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("bench: --warmup must not be negative");
@@ -302,6 +359,7 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::New(Options option
     auto s = std::make_unique<Slot>();
     Worker* w = impl->workers[i % o.threads].get();
     s->worker = w;
+    s->index = static_cast<int>(w->slots.size());
     if (!o.new_connection_per_call) s->stub = impl->stubs[i % o.connections].get();
     w->slots.push_back(std::move(s));
   }
@@ -316,15 +374,28 @@ Result LoadGenerator::Run(const std::function<void(const Progress&)>& progress,
   im.measure_start = begin + absl::ToChronoNanoseconds(o.warmup);
   im.end = o.requests > 0 ? Clock::time_point::max()
                           : im.measure_start + absl::ToChronoNanoseconds(o.duration);
-  for (auto& w : im.workers) {
-    if (o.rate > 0) w->interval_ns = 1e9 * static_cast<double>(im.workers.size()) / o.rate;
-    w->next_send = begin;
+  const bool paced = o.rate > 0;
+  if (paced) {
+    // Worker w of n takes calls w, w+n, w+2n, … of one schedule at `rate`, so the workers'
+    // calls interleave evenly instead of n of them falling due at the same instant.
+    const double n = static_cast<double>(im.workers.size());
+    for (size_t w = 0; w < im.workers.size(); ++w) {
+      Clock::time_point first =
+          begin +
+          std::chrono::nanoseconds(static_cast<int64_t>(1e9 * static_cast<double>(w) / o.rate));
+      im.workers[w]->schedule = std::make_unique<OpenLoopSchedule>(
+          first, 1e9 * n / o.rate, static_cast<int>(im.workers[w]->slots.size()));
+    }
   }
   std::vector<std::thread> threads;
   std::atomic<int> running{static_cast<int>(im.workers.size())};
   for (auto& w : im.workers) {
-    threads.emplace_back([&running, worker = w.get()] {
-      worker->Loop();
+    threads.emplace_back([&running, paced, worker = w.get()] {
+      if (paced) {
+        worker->PacedLoop();
+      } else {
+        worker->Loop();
+      }
       running.fetch_sub(1);
     });
   }
@@ -350,11 +421,14 @@ Result LoadGenerator::Run(const std::function<void(const Progress&)>& progress,
 
   Result r;
   r.threads = static_cast<int>(im.workers.size());
+  r.paced = paced;
   Clock::time_point last = im.measure_start;
   for (auto& w : im.workers) {
     r.latency_ns.Merge(w->histogram);
     for (int c = 0; c < 17; ++c) r.by_code[c] += w->by_code[c];
     r.resumed_sessions += w->resumed;
+    r.start_lag_ns.Merge(w->start_lag);
+    r.owed_calls += w->owed;
     last = std::max(last, w->last_completion);
   }
   r.window = absl::FromChrono((o.requests > 0 ? last : im.end) - im.measure_start);
@@ -395,6 +469,18 @@ std::string Result::ToJson(const Options& o) const {
                      {"p99", ms(99)},
                      {"p99_9", ms(99.9)},
                      {"max", static_cast<double>(latency_ns.max()) / 1e6}};
+  if (paced) {
+    auto lag = [this](double p) {
+      return static_cast<double>(start_lag_ns.ValueAtPercentile(p)) / 1e6;
+    };
+    j["start_lag_ms"] = {{"mean", start_lag_ns.mean() / 1e6},
+                         {"p50", lag(50)},
+                         {"p90", lag(90)},
+                         {"p99", lag(99)},
+                         {"p99_9", lag(99.9)},
+                         {"max", static_cast<double>(start_lag_ns.max()) / 1e6}};
+    j["owed_calls"] = owed_calls;
+  }
   if (o.tls_resumption) j["resumed_sessions"] = resumed_sessions;
   return j.dump();
 }
@@ -409,6 +495,17 @@ std::string Result::ToText() const {
       absl::ToDoubleSeconds(window), threads, calls, ok, calls - ok, qps,
       static_cast<double>(latency_ns.min()) / 1e6, latency_ns.mean() / 1e6, ms(50), ms(90),
       ms(99), ms(99.9), static_cast<double>(latency_ns.max()) / 1e6);
+  if (paced) {
+    auto lag = [this](double p) {
+      return static_cast<double>(start_lag_ns.ValueAtPercentile(p)) / 1e6;
+    };
+    absl::StrAppendFormat(&out,
+                          "start lag mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f "
+                          "ms (call start after its due time; included in latency)\n"
+                          "owed      %d calls fell due with all --concurrency slots busy\n",
+                          start_lag_ns.mean() / 1e6, lag(50), lag(90), lag(99), lag(99.9),
+                          static_cast<double>(start_lag_ns.max()) / 1e6, owed_calls);
+  }
   for (int c = 1; c < 17; ++c) {
     if (by_code[c] > 0) absl::StrAppendFormat(&out, "error     %s: %d\n", StatusCodeName(c), by_code[c]);
   }

@@ -1,11 +1,14 @@
 // A closed-loop (or rate-paced) unary gRPC load generator, the engine of `nodegate bench`.
 //
 // It runs on gRPC's completion-queue async API with one CompletionQueue and one thread per
-// worker: each thread owns a fixed set of call slots, and a slot starts its next call from the
-// completion of its previous one, so there is no thread hop, no lock and no allocation on the
-// hot path beyond what gRPC itself does per call. Any unary method can be called (generic stub,
-// raw request bytes); call credentials (signature, token, app key) run per call, so a signing
-// credential signs every call afresh.
+// worker: each thread owns a fixed set of call slots. Closed loop, a slot starts its next call
+// from the completion of its previous one, so there is no thread hop, no lock and no allocation
+// on the hot path beyond what gRPC itself does per call. With a rate, calls fall due on a fixed
+// schedule (OpenLoopSchedule) whether or not earlier ones came back; the worker polls its queue
+// while a call is nearly due and starts it on time, latency counts from the due time (no
+// coordinated omission), and how late calls actually started is reported as the start lag.
+// Any unary method can be called (generic stub, raw request bytes); call credentials (signature,
+// token, app key) run per call, so a signing credential signs every call afresh.
 #pragma once
 
 #include <array>
@@ -59,6 +62,12 @@ struct Result {
   std::array<int64_t, 17> by_code{};  // grpc::StatusCode → count
   double qps = 0;                 // ok calls per second of window
   Histogram latency_ns;           // all completed calls in the window, ok or not
+  // Rate mode (`paced`): actual minus due start of each call due in the window. Latency already
+  // includes it; it tells generator lag from server time. `owed_calls` of them fell due while
+  // all `concurrency` slots were busy: their lag is the server holding calls, not the generator.
+  bool paced = false;
+  Histogram start_lag_ns;
+  int64_t owed_calls = 0;
   int64_t resumed_sessions = 0;   // with tls_resumption: calls whose handshake resumed
   int threads = 0;
 
