@@ -539,6 +539,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     builder.RegisterService(impl->unary.get());
   }
   builder.RegisterAsyncGenericService(&impl->generic);
+  // The node serves no channelz service; its per-call counters measured ≈1 % of server CPU.
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
   int threads = impl->options.threads > 0 ? impl->options.threads : AllowedCpus();
   for (int i = 0; i < threads; ++i) impl->queues.push_back(builder.AddCompletionQueue());
   impl->server = builder.BuildAndStart();
