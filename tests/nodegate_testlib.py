@@ -413,54 +413,6 @@ def make_secure_node(tmp_path: Path, pki: Pki, start_node, *, with_crl: bool = F
 # --------------------------------------------------------------------------------------------------
 # gRPC clients (Python grpcio, stubs generated from the repository's protos)
 
-HEALTH_PROTO = """\
-// grpc.health.v1 as published by the gRPC project (grpc/grpc src/proto/grpc/health/v1/health.proto).
-// Debian's python3-grpcio ships no grpc_health package, so the interop client generates it.
-syntax = "proto3";
-package grpc.health.v1;
-message HealthCheckRequest { string service = 1; }
-message HealthCheckResponse {
-  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
-  ServingStatus status = 1;
-}
-service Health {
-  rpc Check(HealthCheckRequest) returns (HealthCheckResponse);
-  rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);
-}
-"""
-
-REFLECTION_PROTO = """\
-// The subset of grpc.reflection.v1alpha (grpc/grpc src/proto/grpc/reflection/v1alpha/reflection.proto)
-// that the tests use, with the published field numbers; Debian ships no grpc_reflection package.
-syntax = "proto3";
-package grpc.reflection.v1alpha;
-service ServerReflection {
-  rpc ServerReflectionInfo(stream ServerReflectionRequest) returns (stream ServerReflectionResponse);
-}
-message ServerReflectionRequest {
-  string host = 1;
-  oneof message_request {
-    string file_by_filename = 3;
-    string file_containing_symbol = 4;
-    string list_services = 7;
-  }
-}
-message ServerReflectionResponse {
-  string valid_host = 1;
-  ServerReflectionRequest original_request = 2;
-  oneof message_response {
-    FileDescriptorResponse file_descriptor_response = 4;
-    ListServiceResponse list_services_response = 6;
-    ErrorResponse error_response = 7;
-  }
-}
-message FileDescriptorResponse { repeated bytes file_descriptor_proto = 1; }
-message ListServiceResponse { repeated ServiceResponse service = 1; }
-message ServiceResponse { string name = 1; }
-message ErrorResponse { int32 error_code = 1; string error_message = 2; }
-"""
-
-
 @dataclass
 class Stubs:
     dice_pb2: object
@@ -475,18 +427,18 @@ _generated_lock = threading.Lock()
 
 
 def generate_stubs(out_dir: Path) -> Stubs:
-    """Generates Python code from proto/api/dice.proto (and grpc.health.v1, grpc.reflection.v1alpha)
-    with Debian's grpc_tools."""
+    """Generates Python code with Debian's grpc_tools from the repository's proto/api/dice.proto and
+    its grpc.health.v1 and grpc.reflection.v1alpha protos (Debian ships no grpc_health or
+    grpc_reflection package). Each is compiled from its own folder, so the modules are flat
+    (health_pb2, not grpc.health.v1.health_pb2, which would collide with the grpc package)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dice_proto = SOURCE_DIR / "proto" / "api" / "dice.proto"
-    assert dice_proto.is_file(), f"missing {dice_proto}"
-    grpc_dir = out_dir / "grpc_protos"
-    grpc_dir.mkdir(exist_ok=True)
-    (grpc_dir / "health.proto").write_text(HEALTH_PROTO)
-    (grpc_dir / "reflection.proto").write_text(REFLECTION_PROTO)
-    for include, proto in ((dice_proto.parent, dice_proto.name), (grpc_dir, "health.proto"),
-                           (grpc_dir, "reflection.proto")):
+    protos = [SOURCE_DIR / "proto" / "api" / "dice.proto",
+              SOURCE_DIR / "proto" / "grpc" / "health" / "v1" / "health.proto",
+              SOURCE_DIR / "proto" / "grpc" / "reflection" / "v1alpha" / "reflection.proto"]
+    for path in protos:
+        assert path.is_file(), f"missing {path}"
+    for include, proto in ((p.parent, p.name) for p in protos):
         proc = subprocess.run(
             ["/usr/bin/python3", "-m", "grpc_tools.protoc", f"-I{include}", f"--python_out={out_dir}",
              f"--grpc_python_out={out_dir}", proto],

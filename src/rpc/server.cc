@@ -151,17 +151,22 @@ class CallBase {
     return decision_.status.ok();
   }
 
+  // Runs a handler with this call's CallInfo. A handler must not throw; if one does, the call
+  // fails INTERNAL and the exception never crosses into gRPC.
+  template <typename Fn>
+  absl::Status Guarded(Fn&& fn) {
+    CallInfo info{method_name_, decision_.principal, peer_};
+    try {
+      return fn(info);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: handler threw: {}", method_name_, e.what());
+      return absl::InternalError("internal error");
+    }
+  }
+
   grpc::Status RunHandler(const MethodTable::Method& method, const grpc::ByteBuffer& request,
                           grpc::ByteBuffer* response) {
-    CallInfo info{method_name_, decision_.principal, peer_};
-    absl::Status s;
-    try {
-      s = method.unary(info, request, response);
-    } catch (const std::exception& e) {  // a handler must not throw; never let it cross gRPC
-      spdlog::error("{}: handler threw: {}", method_name_, e.what());
-      s = absl::InternalError("internal error");
-    }
-    return ToGrpc(s);
+    return ToGrpc(Guarded([&](const CallInfo& info) { return method.unary(info, request, response); }));
   }
 
   void Observe(grpc::ServerContextBase& ctx) {
@@ -363,14 +368,8 @@ class StreamCall final : public CallBase {
       if (finish) state_->Finish(absl::OkStatus());
       return MaybeDelete();
     }
-    CallInfo info{method_name_, decision_.principal, peer_};
-    absl::Status s;
-    try {
-      s = method_->stream(info, request_, state_);
-    } catch (const std::exception& e) {
-      spdlog::error("{}: handler threw: {}", method_name_, e.what());
-      s = absl::InternalError("internal error");
-    }
+    absl::Status s =
+        Guarded([&](const CallInfo& info) { return method_->stream(info, request_, state_); });
     std::lock_guard<std::mutex> lock(state_->mu_);
     if (!s.ok() && !state_->finish_requested_ && !state_->ended_) {
       state_->finish_requested_ = true;
