@@ -17,18 +17,36 @@
 #include "auth/authorizer.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
+#include "rpc/listener.h"
 #include "rpc/method_table.h"
 
 namespace nodegate::rpc {
 
 struct ServerOptions {
-  struct Listener {
+  struct Endpoint {
     std::string address;  // "host:port"; port 0 picks a free one
     std::shared_ptr<grpc::ServerCredentials> credentials;
   };
-  std::vector<Listener> listeners;
+  std::vector<Endpoint> listeners;
   int threads = 0;           // completion-queue threads; 0 = the CPUs this process may run on
   int blocking_threads = 4;  // workers for Execution::kBlocking handlers
+
+  // Bounds on what peers may hold (design §8). Each listener accepts through an rpc::Listener.
+  ListenerLimits connection_limits;                   // per listener
+  absl::Duration handshake_timeout = absl::Seconds(10);  // TCP accept → HTTP/2 ready (TLS included)
+  absl::Duration idle_timeout = absl::Minutes(5);     // a connection with no call for this long
+  int max_concurrent_streams = 100;                   // calls at once on one connection
+  int max_streams = 1000;                 // streaming calls open at once, all connections
+  int max_queued_blocking = 1024;         // kBlocking calls waiting for a worker
+};
+
+// What the server core refused or shed, for /metrics.
+struct ServerStats {
+  ListenerStats connections;  // summed over the listeners
+  uint64_t streams_open = 0;
+  uint64_t refused_streams = 0;          // over max_streams
+  uint64_t refused_queue_full = 0;       // over max_queued_blocking
+  uint64_t skipped_expired = 0;          // blocking calls whose deadline passed in the queue
 };
 
 class Server {
@@ -42,6 +60,7 @@ class Server {
 
   // The port each listener bound, in the order given (resolves port 0).
   const std::vector<int>& ports() const;
+  ServerStats stats() const;
   // Stops accepting calls, lets calls in flight finish until `grace`, then cancels the rest and
   // stops every thread. Idempotent.
   void Shutdown(absl::Duration grace);

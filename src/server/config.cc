@@ -411,7 +411,32 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   int64_t threads = c.grpc.threads, blocking_threads = c.grpc.blocking_threads;
   NG_RETURN_IF_ERROR(grpc.Int("threads", &threads));
   NG_RETURN_IF_ERROR(grpc.Int("blocking_threads", &blocking_threads));
+  NG_RETURN_IF_ERROR(grpc.Duration("handshake_timeout", &c.grpc.handshake_timeout));
+  NG_RETURN_IF_ERROR(grpc.Duration("idle_timeout", &c.grpc.idle_timeout));
+  struct Bound {
+    const char* key;
+    int* field;
+    int64_t min, max;
+  };
+  for (const Bound& b : {Bound{"max_connections", &c.grpc.max_connections, 1, 1 << 20},
+                         Bound{"fd_headroom", &c.grpc.fd_headroom, 16, 1 << 16},
+                         Bound{"max_concurrent_streams", &c.grpc.max_concurrent_streams, 1, 1 << 16},
+                         Bound{"max_streams", &c.grpc.max_streams, 1, 1 << 20},
+                         Bound{"max_queued_calls", &c.grpc.max_queued_calls, 1, 1 << 20}}) {
+    int64_t v = *b.field;
+    NG_RETURN_IF_ERROR(grpc.Int(b.key, &v));
+    if (v < b.min || v > b.max) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.", b.key, ": ", v,
+                                                     " is out of range (", b.min, "..", b.max, ")"));
+    }
+    *b.field = static_cast<int>(v);
+  }
   NG_RETURN_IF_ERROR(grpc.RejectUnknown());
+  if (c.grpc.handshake_timeout <= absl::ZeroDuration() ||
+      c.grpc.idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": grpc.handshake_timeout and grpc.idle_timeout must be positive"));
+  }
   if (threads < 0 || threads > 256) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": grpc.threads: ", threads, " is out of range (0 = one per CPU, at most 256)"));

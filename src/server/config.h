@@ -40,6 +40,14 @@ struct NodeConfig {
     int threads = 0;
     // Workers for handlers that wait on the store or the disk (KV, ports, registry).
     int blocking_threads = 4;
+    // Edge bounds (design §8; docs/config.md): what one peer, or all of them, may hold.
+    int max_connections = 4096;  // per listener; more are closed on accept
+    int fd_headroom = 128;       // descriptors kept free for the store, TLS files, logs
+    absl::Duration handshake_timeout = absl::Seconds(10);
+    absl::Duration idle_timeout = absl::Minutes(5);
+    int max_concurrent_streams = 100;  // per connection (HTTP/2 SETTINGS)
+    int max_streams = 1000;            // streaming calls open at once, whole node
+    int max_queued_calls = 1024;       // store calls waiting for a blocking thread
   } grpc;
 
   struct Tls {

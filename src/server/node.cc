@@ -142,6 +142,7 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
 }
 
 void RegisterNodeMetrics(Node::Parts& p);
+void RegisterEdgeMetrics(Node::Parts& p);
 
 // The address a client on this host dials to reach `listen` ("0.0.0.0:p" → "127.0.0.1:p").
 std::string LocalDialAddress(const std::string& bound) {
@@ -375,6 +376,25 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   }
   server_options.threads = config.grpc.threads;
   server_options.blocking_threads = config.grpc.blocking_threads;
+  // The cap must sit below the descriptor limit, or EMFILE (not the cap) would be what refuses.
+  const int fd_limit = rpc::RaiseDescriptorLimit();
+  const int listeners = static_cast<int>(server_options.listeners.size());
+  const int fit = std::max(1, (fd_limit - config.grpc.fd_headroom) / listeners);
+  int max_connections = config.grpc.max_connections;
+  if (max_connections > fit) {
+    spdlog::warn(
+        "grpc.max_connections: {} does not fit the open-file limit {} less grpc.fd_headroom "
+        "(raise LimitNOFILE / ulimit -n); using {} per listener",
+        max_connections, fd_limit, fit);
+    max_connections = fit;
+  }
+  server_options.connection_limits.max_connections = max_connections;
+  server_options.connection_limits.fd_headroom = config.grpc.fd_headroom;
+  server_options.handshake_timeout = config.grpc.handshake_timeout;
+  server_options.idle_timeout = config.grpc.idle_timeout;
+  server_options.max_concurrent_streams = config.grpc.max_concurrent_streams;
+  server_options.max_streams = config.grpc.max_streams;
+  server_options.max_queued_blocking = config.grpc.max_queued_calls;
   RegisterNodeMetrics(p);
   absl::StatusOr<std::unique_ptr<rpc::Server>> server = rpc::Server::Start(
       std::move(server_options), table, p.authorizer,
@@ -387,6 +407,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
                                      server.status().message()));
   }
   p.server = *std::move(server);
+  RegisterEdgeMetrics(p);
   int port = p.server->ports()[0];
   int local_port = config.grpc.local_listen.empty() ? 0 : p.server->ports()[1];
   if (p.health) p.health->SetServing(true);
@@ -419,6 +440,32 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
 }
 
 namespace {
+
+// What the gRPC edge refused or shed (design §8: every trip is counted).
+void RegisterEdgeMetrics(Node::Parts& p) {
+  using Sample = observe::Metrics::Sample;
+  rpc::Server* server = p.server.get();
+  p.metrics->AddCallback("nodegate_grpc_connections", "gRPC connections open (all listeners).",
+                         "gauge", [server] {
+                           return std::vector<Sample>{
+                               {"", static_cast<double>(server->stats().connections.open)}};
+                         });
+  p.metrics->AddCallback("nodegate_grpc_streams", "Streaming calls open.", "gauge", [server] {
+    return std::vector<Sample>{{"", static_cast<double>(server->stats().streams_open)}};
+  });
+  p.metrics->AddCallback(
+      "nodegate_grpc_shed_total", "Connections and calls the gRPC edge refused, by limit.",
+      "counter", [server] {
+        rpc::ServerStats s = server->stats();
+        return std::vector<Sample>{
+            {"limit=\"max_connections\"",
+             static_cast<double>(s.connections.refused_connection_limit)},
+            {"limit=\"fd_headroom\"", static_cast<double>(s.connections.refused_fd_headroom)},
+            {"limit=\"max_streams\"", static_cast<double>(s.refused_streams)},
+            {"limit=\"max_queued_calls\"", static_cast<double>(s.refused_queue_full)},
+            {"limit=\"deadline_in_queue\"", static_cast<double>(s.skipped_expired)}};
+      });
+}
 
 void RegisterNodeMetrics(Node::Parts& p) {
   using Sample = observe::Metrics::Sample;

@@ -62,7 +62,7 @@ class ServerTest : public ::testing::Test {
         *auth::Authorizer::New(o, *auth::Policy::Build(rules, {}), cache_.get()));
     log_ = *observe::AccessLog::Open(access_log);
     metrics_ = std::make_shared<observe::Metrics>(table_->Names());
-    ServerOptions options;
+    ServerOptions options = options_;
     options.listeners.push_back({"127.0.0.1:0", grpc::InsecureServerCredentials()});
     options.threads = threads;
     options.blocking_threads = 2;
@@ -110,6 +110,45 @@ class ServerTest : public ::testing::Test {
     return s;
   }
 
+  // A unary call started on `cq`; Finish() delivers its status with tag `this`.
+  struct Pending {
+    grpc::ClientContext ctx;
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    std::unique_ptr<grpc::GenericClientAsyncResponseReader> call;
+  };
+  void StartRaw(Pending& p, const std::string& method, grpc::CompletionQueue& cq,
+                absl::Duration timeout = absl::Seconds(10)) {
+    p.ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    p.ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    grpc::GenericStub stub(channel_);
+    grpc::Slice slice(std::string{});
+    grpc::ByteBuffer request(&slice, 1);
+    p.call = stub.PrepareUnaryCall(&p.ctx, method, request, &cq);
+    p.call->StartCall();
+    p.call->Finish(&p.response, &p.status, &p);
+  }
+
+  // A blocking handler that holds its worker until released; counts the calls it ran.
+  void AddHeldMethod() {
+    table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+        kHeld, Execution::kBlocking,
+        [this](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+          held_runs_.fetch_add(1);
+          release_.WaitForNotificationWithTimeout(absl::Seconds(10));
+          return absl::OkStatus();
+        });
+  }
+  bool WaitForHeldRuns(int n) {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (held_runs_.load() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+    return held_runs_.load() >= n;
+  }
+
+  static constexpr char kHeld[] = "/open.Svc/Held";
+  std::atomic<int> held_runs_{0};
+  absl::Notification release_;
+  ServerOptions options_;
   std::shared_ptr<MethodTable> table_ = std::make_shared<MethodTable>();
   std::unique_ptr<auth::CredentialCache> cache_;
   std::shared_ptr<auth::Authorizer> authorizer_;
@@ -376,6 +415,88 @@ TEST_F(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
   EXPECT_EQ(r.value(), 6);
   // After shutdown nothing answers.
   EXPECT_FALSE(Raw("/open.Svc/Slow", "", nullptr).ok());
+}
+
+TEST_F(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
+  table_->AddStream(
+      kWatch, [](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
+        out->Write(ToBuffer(grpc::health::v1::HealthCheckResponse()));
+        return absl::OkStatus();
+      },
+      /*finish_on_half_close=*/false);
+  options_.max_streams = 1;
+  Start();
+  grpc::health::v1::Health::Stub stub(channel_);
+  grpc::ClientContext first_ctx;
+  first_ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto first = stub.Watch(&first_ctx, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse r;
+  ASSERT_TRUE(first->Read(&r));
+
+  grpc::ClientContext second_ctx;
+  second_ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto second = stub.Watch(&second_ctx, grpc::health::v1::HealthCheckRequest());
+  EXPECT_FALSE(second->Read(&r));
+  grpc::Status refused = second->Finish();
+
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(server_->stats().refused_streams, 1u);
+  EXPECT_EQ(server_->stats().streams_open, 1u);
+  first_ctx.TryCancel();
+  (void)first->Finish();
+}
+
+TEST_F(ServerTest, RefusesABlockingCallWhenTheWorkerQueueIsFull) {
+  AddHeldMethod();
+  options_.max_queued_blocking = 1;
+  Start();
+  grpc::CompletionQueue cq;
+  Pending busy[2], queued[2];
+  for (int i = 0; i < 2; ++i) {  // one at a time: each is taken by a worker before the next
+    StartRaw(busy[i], kHeld, cq);
+    ASSERT_TRUE(WaitForHeldRuns(i + 1));
+  }
+
+  for (Pending& p : queued) StartRaw(p, kHeld, cq);  // one fits the queue, one does not
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  Pending* first_done = static_cast<Pending*>(tag);
+  release_.Notify();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(cq.Next(&tag, &ok));
+
+  EXPECT_EQ(first_done->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(queued[0].status.ok() != queued[1].status.ok());
+  EXPECT_EQ(server_->stats().refused_queue_full, 1u);
+  EXPECT_EQ(held_runs_.load(), 3);
+}
+
+TEST_F(ServerTest, DoesNotRunAQueuedCallWhoseDeadlinePassed) {
+  AddHeldMethod();
+  Start();
+  grpc::CompletionQueue cq;
+  Pending busy[2], late;
+  for (int i = 0; i < 2; ++i) {  // one at a time: each is taken by a worker before the next
+    StartRaw(busy[i], kHeld, cq);
+    ASSERT_TRUE(WaitForHeldRuns(i + 1));
+  }
+  StartRaw(late, kHeld, cq, absl::Milliseconds(200));
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));  // the client gives up on `late` first
+  ASSERT_EQ(tag, &late);
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  absl::SleepFor(absl::Milliseconds(100));  // the server's copy of the deadline passes too
+
+  release_.Notify();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(cq.Next(&tag, &ok));
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (server_->stats().skipped_expired == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+
+  EXPECT_EQ(server_->stats().skipped_expired, 1u);
+  EXPECT_EQ(held_runs_.load(), 2);
 }
 
 TEST(ServerStartTest, NamesTheAddressItCannotBind) {

@@ -1,0 +1,289 @@
+#include "rpc/listener.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace nodegate::rpc {
+namespace {
+
+// Trips are logged at most this often per listener (a flood must not flood the log).
+constexpr absl::Duration kWarningInterval = absl::Seconds(1);
+// How long the loop waits before trying again when it could not even shed a connection.
+constexpr int kBackoffMs = 100;
+// Handed-over sockets are checked at least this often, so `open` follows closes while idle.
+constexpr absl::Duration kSweepInterval = absl::Seconds(1);
+
+std::string Errno(int e) { return std::strerror(e); }
+
+int OpenDescriptorCount() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    closedir(d);
+    --n;  // the directory stream's own descriptor
+  }
+  return n;
+}
+
+int SoftDescriptorLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+}
+
+}  // namespace
+
+bool SocketLedger::Add(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return false;
+  entries_.push_back({fd, static_cast<uint64_t>(st.st_ino)});
+  return true;
+}
+
+size_t SocketLedger::Sweep() {
+  size_t kept = 0;
+  for (const Entry& e : entries_) {
+    struct stat st {};
+    if (fstat(e.fd, &st) == 0 && static_cast<uint64_t>(st.st_ino) == e.inode) {
+      entries_[kept++] = e;
+    }
+  }
+  entries_.resize(kept);
+  return kept;
+}
+
+int RaiseDescriptorLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      spdlog::warn("cannot raise the open-file limit from {} to {}: {}", rl.rlim_cur, rl.rlim_max,
+                   Errno(errno));
+    }
+  }
+  return SoftDescriptorLimit();
+}
+
+absl::StatusOr<std::unique_ptr<Listener>> Listener::Bind(const std::string& address,
+                                                         ListenerLimits limits) {
+  if (limits.max_connections < 1) {
+    return absl::InvalidArgumentError("max_connections: must be at least 1");
+  }
+  if (limits.fd_headroom < 16) return absl::InvalidArgumentError("fd_headroom: must be >= 16");
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot listen on ", address, ": expected host:port (\"[v6]:port\" for IPv6)"));
+  }
+  std::string host = address.substr(0, colon);
+  const std::string port_text = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port_number = 0;
+  if (!absl::SimpleAtoi(port_text, &port_number) || port_number < 0 || port_number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot listen on ", address, ": port must be 0..65535"));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const char* node = host.empty() || host == "*" ? nullptr : host.c_str();
+  if (int rc = getaddrinfo(node, port_text.c_str(), &hints, &found); rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot listen on ", address, ": ", gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(found, freeaddrinfo);
+
+  int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", Errno(errno)));
+  }
+  // SO_REUSEADDR lets a restarted node bind past TIME_WAIT; SO_REUSEPORT is left off on purpose.
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+    const int e = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", Errno(e)));
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  const int port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake < 0) {
+    const int e = errno;
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", Errno(e)));
+  }
+  const std::string bound_address =
+      absl::StrCat(found->ai_family == AF_INET6 ? absl::StrCat("[", host, "]") : host, ":", port);
+  return std::unique_ptr<Listener>(new Listener(fd, wake, bound_address, port, limits));
+}
+
+Listener::Listener(int fd, int wake_fd, std::string address, int port, ListenerLimits limits)
+    : fd_(fd), wake_fd_(wake_fd), address_(std::move(address)), port_(port), limits_(limits) {
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+Listener::~Listener() {
+  Stop();
+  close(wake_fd_);
+  if (spare_fd_ >= 0) close(spare_fd_);
+}
+
+void Listener::Start(Handoff handoff) {
+  handoff_ = std::move(handoff);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Listener::Stop() {
+  if (stopped_.exchange(true)) return;
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+  close(fd_);
+}
+
+ListenerStats Listener::stats() const {
+  ListenerStats s;
+  s.accepted = accepted_.load(std::memory_order_relaxed);
+  s.open = open_.load(std::memory_order_relaxed);
+  s.refused_connection_limit = refused_limit_.load(std::memory_order_relaxed);
+  s.refused_fd_headroom = refused_fds_.load(std::memory_order_relaxed);
+  s.accept_errors = accept_errors_.load(std::memory_order_relaxed);
+  return s;
+}
+
+int Listener::FreeDescriptors(absl::Time now) {
+  if (now - last_fd_count_ >= absl::Milliseconds(100)) {
+    free_fds_ = SoftDescriptorLimit() - OpenDescriptorCount();
+    last_fd_count_ = now;
+  }
+  return free_fds_;
+}
+
+void Listener::Run() {
+  int backoff_ms = 0;
+  while (!stopped_.load(std::memory_order_acquire)) {
+    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd_, static_cast<short>(backoff_ms ? 0 : POLLIN), 0}};
+    const int timeout_ms = backoff_ms ? backoff_ms : absl::ToInt64Milliseconds(kSweepInterval);
+    backoff_ms = 0;
+    const int n = poll(fds, 2, timeout_ms);
+    if (stopped_.load(std::memory_order_acquire)) break;
+    const absl::Time now = absl::Now();
+    if (now - last_sweep_ >= kSweepInterval) {
+      open_.store(ledger_.Sweep(), std::memory_order_relaxed);
+      last_sweep_ = now;
+    }
+    if (n <= 0 || !(fds[1].revents & POLLIN)) continue;
+    while (!stopped_.load(std::memory_order_acquire)) {
+      const int more = AcceptOne();
+      if (more == 0) break;
+      if (more < 0) {  // could not even shed: let the backlog wait
+        backoff_ms = kBackoffMs;
+        break;
+      }
+    }
+  }
+}
+
+int Listener::AcceptOne() {
+  const int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  const absl::Time now = absl::Now();
+  const bool may_warn = now - last_warning_ >= kWarningInterval;
+  if (fd < 0) {
+    const int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) return 0;
+    if (e == EMFILE || e == ENFILE) {
+      refused_fds_.fetch_add(1, std::memory_order_relaxed);
+      if (may_warn) {
+        spdlog::warn("grpc listener {}: out of file descriptors ({}); shedding new connections",
+                     address_, Errno(e));
+        last_warning_ = now;
+      }
+      return Shed() ? 1 : -1;
+    }
+    if (e == ECONNABORTED || e == EPROTO) return 1;  // the peer gave up: next one
+    accept_errors_.fetch_add(1, std::memory_order_relaxed);
+    if (may_warn) {
+      spdlog::warn("grpc listener {}: accept failed: {} (retrying)", address_, Errno(e));
+      last_warning_ = now;
+    }
+    return -1;
+  }
+
+  // Over the cap? Sweep first: the count may include connections gRPC has closed since.
+  size_t open = ledger_.size();
+  if (open >= static_cast<size_t>(limits_.max_connections)) {
+    open = ledger_.Sweep();
+    last_sweep_ = now;
+  }
+  const char* refused = nullptr;
+  if (open >= static_cast<size_t>(limits_.max_connections)) {
+    refused_limit_.fetch_add(1, std::memory_order_relaxed);
+    refused = "connection limit (grpc.max_connections)";
+  } else if (FreeDescriptors(now) < limits_.fd_headroom) {
+    refused_fds_.fetch_add(1, std::memory_order_relaxed);
+    refused = "file-descriptor headroom (grpc.fd_headroom)";
+  }
+  if (refused != nullptr) {
+    if (may_warn) {
+      spdlog::warn("grpc listener {}: connection refused: {}; {} open", address_, refused, open);
+      last_warning_ = now;
+    }
+    open_.store(open, std::memory_order_relaxed);
+    close(fd);
+    return 1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!ledger_.Add(fd)) {
+    close(fd);
+    return 1;
+  }
+  accepted_.fetch_add(1, std::memory_order_relaxed);
+  open_.store(ledger_.size(), std::memory_order_relaxed);
+  --free_fds_;
+  handoff_(fd);
+  return 1;
+}
+
+bool Listener::Shed() {
+  if (spare_fd_ < 0) {
+    spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return false;
+  }
+  close(spare_fd_);
+  const int fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) close(fd);
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0;
+}
+
+}  // namespace nodegate::rpc
