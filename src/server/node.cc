@@ -16,6 +16,7 @@
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include <google/protobuf/descriptor.h>
+#include "rpc/grpc_log.h"
 #include "rpc/server.h"
 #include "services/dice.h"
 #include "services/health.h"
@@ -267,6 +268,7 @@ absl::Status StartXmlRpcAndTunnels(const NodeConfig& config, Node::Parts& p,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
+  rpc::RouteGrpcLogs();  // before gRPC starts: its lines go through our log, rate-limited
   std::unique_ptr<Node> node(new Node());
   node->parts_ = std::make_unique<Parts>();
   Parts& p = *node->parts_;
@@ -465,6 +467,17 @@ void RegisterEdgeMetrics(Node::Parts& p) {
             {"limit=\"max_queued_calls\"", static_cast<double>(s.refused_queue_full)},
             {"limit=\"deadline_in_queue\"", static_cast<double>(s.skipped_expired)}};
       });
+  p.metrics->AddCallback("nodegate_grpc_handshake_failures_total",
+                         "TLS handshakes refused on the gRPC listeners.", "counter", [] {
+                           return std::vector<Sample>{
+                               {"", static_cast<double>(rpc::HandshakeFailures())}};
+                         });
+  p.metrics->AddCallback("nodegate_grpc_log_suppressed_total",
+                         "gRPC log lines held back by the per-site rate limit (1/s).", "counter",
+                         [] {
+                           return std::vector<Sample>{
+                               {"", static_cast<double>(rpc::SuppressedGrpcLogLines())}};
+                         });
 }
 
 void RegisterNodeMetrics(Node::Parts& p) {
