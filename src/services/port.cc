@@ -39,14 +39,24 @@ void PortService::Register(rpc::MethodTable& table) {
       });
 }
 
-absl::Status PortService::GetFreePort(const rpc::CallInfo& /*call*/,
+namespace {
+// A lease belongs to the caller. Where a rule makes the service public, unauthenticated callers
+// share one owner, "anonymous" (they cannot be told apart).
+std::string LeaseOwner(const rpc::CallInfo& call) {
+  std::string owner = call.principal.ToString();
+  return owner.empty() ? "anonymous" : owner;
+}
+}  // namespace
+
+absl::Status PortService::GetFreePort(const rpc::CallInfo& call,
                                       const GetFreePortRequest& request,
                                       GetFreePortResponse* response) {
   if (!auth::sigv1::IsValidNodeId(request.job_code())) {
     return absl::InvalidArgumentError("job_code: must be [A-Za-z0-9._-]{1,128}");
   }
   absl::Time now = absl::Now();
-  absl::StatusOr<int> port = leases_->Acquire(request.job_code(), range_.first, range_.last,
+  absl::StatusOr<int> port = leases_->Acquire(request.job_code(), LeaseOwner(call),
+                                              range_.first, range_.last,
                                               range_.lease_ttl, now, IsPortBindable);
   if (!port.ok()) {
     if (absl::IsResourceExhausted(port.status())) {
@@ -59,10 +69,10 @@ absl::Status PortService::GetFreePort(const rpc::CallInfo& /*call*/,
   return absl::OkStatus();
 }
 
-absl::Status PortService::ReleasePort(const rpc::CallInfo& /*call*/,
+absl::Status PortService::ReleasePort(const rpc::CallInfo& call,
                                       const ReleasePortRequest& request,
                                       ReleasePortResponse* /*response*/) {
-  return leases_->Release(request.job_code());
+  return leases_->Release(request.job_code(), LeaseOwner(call), absl::Now());
 }
 
 }  // namespace nodegate::services

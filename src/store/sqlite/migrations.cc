@@ -79,6 +79,10 @@ CREATE TABLE port_leases (
   expires_at  INTEGER NOT NULL
 );
 )sql"},
+    {2, R"sql(
+-- The principal that took each lease (issue 12: leases were not tied to their caller).
+ALTER TABLE port_leases ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -12,11 +12,16 @@
 namespace nodegate::store {
 namespace {
 
-constexpr char kColumns[] = "job_code, port, acquired_at, expires_at";
+constexpr char kColumns[] = "job_code, port, acquired_at, expires_at, owner";
 
 PortLease ReadLease(const Statement& row) {
-  return PortLease{row.ColumnText(0), static_cast<int>(row.ColumnInt(1)),
-                   DecodeTime(row.ColumnInt(2)), DecodeTime(row.ColumnInt(3))};
+  PortLease lease;
+  lease.job_code = row.ColumnText(0);
+  lease.port = static_cast<int>(row.ColumnInt(1));
+  lease.acquired_at = DecodeTime(row.ColumnInt(2));
+  lease.expires_at = DecodeTime(row.ColumnInt(3));
+  lease.owner = row.ColumnText(4);
+  return lease;
 }
 
 absl::Status ValidateJobCode(std::string_view job_code) {
@@ -25,6 +30,25 @@ absl::Status ValidateJobCode(std::string_view job_code) {
         absl::StrCat("store: lease job_code: must be 1..256 bytes, got ", job_code.size()));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateOwner(std::string_view owner) {
+  if (owner.empty() || owner.size() > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store: lease owner: must be 1..256 bytes, got ", owner.size()));
+  }
+  return absl::OkStatus();
+}
+
+// A live lease of another principal (rows from before owners were stored belong to anyone).
+bool HeldByOther(const PortLease& lease, std::string_view owner, int64_t now_us) {
+  return absl::ToUnixMicros(lease.expires_at) > now_us && !lease.owner.empty() &&
+         lease.owner != owner;
+}
+
+absl::Status HeldByOtherError(std::string_view job_code) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("store: job ", AbslView(job_code), " is held by another principal"));
 }
 
 absl::Status NotFound(std::string_view job_code) {
@@ -36,10 +60,11 @@ class SqliteLeaseStore final : public LeaseStore {
  public:
   explicit SqliteLeaseStore(std::shared_ptr<Database> database) : db_(std::move(database)) {}
 
-  absl::StatusOr<int> Acquire(std::string_view job_code, int port_lo, int port_hi,
-                              absl::Duration ttl, absl::Time now,
+  absl::StatusOr<int> Acquire(std::string_view job_code, std::string_view owner, int port_lo,
+                              int port_hi, absl::Duration ttl, absl::Time now,
                               std::function<bool(int)> is_bindable) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
+    if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
     if (port_lo < 1 || port_hi > 65535 || port_lo > port_hi) {
       return absl::InvalidArgumentError(absl::StrCat("store: lease port range [", port_lo, ", ",
                                                      port_hi, "]: need 1 <= lo <= hi <= 65535"));
@@ -67,12 +92,15 @@ class SqliteLeaseStore final : public LeaseStore {
         if (*row) own = ReadLease(*select);
       }
       if (own.has_value()) {
+        if (HeldByOther(*own, owner, now_us)) return HeldByOtherError(job_code);
         if (absl::ToUnixMicros(own->expires_at) > now_us && own->port >= port_lo &&
             own->port <= port_hi) {
-          absl::StatusOr<Statement> renew =
-              c.Prepare("UPDATE port_leases SET expires_at = ?2 WHERE job_code = ?1");
+          absl::StatusOr<Statement> renew = c.Prepare(
+              "UPDATE port_leases SET expires_at = ?2, owner = ?3 WHERE job_code = ?1");
           if (!renew.ok()) return renew.status();
-          if (absl::Status s = renew->BindText(1, job_code).BindInt(2, expires_us).Run(); !s.ok()) {
+          if (absl::Status s =
+                  renew->BindText(1, job_code).BindInt(2, expires_us).BindText(3, owner).Run();
+              !s.ok()) {
             return s;
           }
           return own->port;
@@ -106,13 +134,14 @@ class SqliteLeaseStore final : public LeaseStore {
         if (!bindable) continue;
         // Replaces an expired lease of another job on this port, if any.
         absl::StatusOr<Statement> insert = c.Prepare(
-            "INSERT OR REPLACE INTO port_leases (job_code, port, acquired_at, expires_at) "
-            "VALUES (?1, ?2, ?3, ?4)");
+            "INSERT OR REPLACE INTO port_leases (job_code, port, acquired_at, expires_at, owner) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)");
         if (!insert.ok()) return insert.status();
         if (absl::Status s = insert->BindText(1, job_code)
                                  .BindInt(2, port)
                                  .BindInt(3, now_us)
                                  .BindInt(4, expires_us)
+                                 .BindText(5, owner)
                                  .Run();
             !s.ok()) {
           return s;
@@ -124,9 +153,22 @@ class SqliteLeaseStore final : public LeaseStore {
     });
   }
 
-  absl::Status Release(std::string_view job_code) override {
+  absl::Status Release(std::string_view job_code, std::string_view owner,
+                       absl::Time now) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
+    if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
+    const int64_t now_us = absl::ToUnixMicros(now);
     return db_->Write([&](Connection& c) -> absl::Status {
+      {
+        absl::StatusOr<Statement> select =
+            c.Prepare(absl::StrCat("SELECT ", kColumns, " FROM port_leases WHERE job_code = ?1"));
+        if (!select.ok()) return select.status();
+        absl::StatusOr<bool> row = select->BindText(1, job_code).Step();
+        if (!row.ok()) return row.status();
+        if (*row && HeldByOther(ReadLease(*select), owner, now_us)) {
+          return HeldByOtherError(job_code);
+        }
+      }
       if (absl::Status s = DeleteJob(c, job_code); !s.ok()) return s;
       if (c.Changes() == 0) return NotFound(job_code);
       return absl::OkStatus();

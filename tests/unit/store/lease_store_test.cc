@@ -19,6 +19,7 @@ using ::testing::IsEmpty;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 const absl::Duration kTtl = absl::Minutes(10);
+constexpr char kOwner[] = "node:worker-1";
 
 bool AnyPort(int) { return true; }
 
@@ -33,15 +34,15 @@ class LeaseStoreTest : public ::testing::Test {
 };
 
 TEST_F(LeaseStoreTest, FirstJobGetsLowestPort) {
-  absl::StatusOr<int> port = store_->Acquire("job-a", 7000, 7009, kTtl, kNow, AnyPort);
+  absl::StatusOr<int> port = store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort);
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(*port, 7000);
 }
 
 TEST_F(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
-  int first = *store_->Acquire("job-a", 7000, 7009, kTtl, kNow, AnyPort);
+  int first = *store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort);
   // The job's port is in use by the job itself, so not bindable: it must still get it back.
-  absl::StatusOr<int> again = store_->Acquire("job-a", 7000, 7009, kTtl, kNow + absl::Minutes(5),
+  absl::StatusOr<int> again = store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow + absl::Minutes(5),
                                               [](int) { return false; });
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, first);
@@ -49,26 +50,26 @@ TEST_F(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
 }
 
 TEST_F(LeaseStoreTest, DifferentJobsGetDifferentPorts) {
-  EXPECT_EQ(*store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort), 7000);
-  EXPECT_EQ(*store_->Acquire("b", 7000, 7009, kTtl, kNow, AnyPort), 7001);
+  EXPECT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
+  EXPECT_EQ(*store_->Acquire("b", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7001);
 }
 
 TEST_F(LeaseStoreTest, ExhaustedRangeIsResourceExhausted) {
-  ASSERT_TRUE(store_->Acquire("a", 7000, 7001, kTtl, kNow, AnyPort).ok());
-  ASSERT_TRUE(store_->Acquire("b", 7000, 7001, kTtl, kNow, AnyPort).ok());
-  EXPECT_EQ(store_->Acquire("c", 7000, 7001, kTtl, kNow, AnyPort).status().code(),
+  ASSERT_TRUE(store_->Acquire("a", kOwner, 7000, 7001, kTtl, kNow, AnyPort).ok());
+  ASSERT_TRUE(store_->Acquire("b", kOwner, 7000, 7001, kTtl, kNow, AnyPort).ok());
+  EXPECT_EQ(store_->Acquire("c", kOwner, 7000, 7001, kTtl, kNow, AnyPort).status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(store_->Get("c").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(LeaseStoreTest, ExpiredLeaseIsReusedByAnotherJob) {
-  ASSERT_EQ(*store_->Acquire("a", 7000, 7000, kTtl, kNow, AnyPort), 7000);
-  EXPECT_EQ(store_->Acquire("b", 7000, 7000, kTtl, kNow + kTtl - absl::Seconds(1), AnyPort)
+  ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
+  EXPECT_EQ(store_->Acquire("b", kOwner, 7000, 7000, kTtl, kNow + kTtl - absl::Seconds(1), AnyPort)
                 .status()
                 .code(),
             absl::StatusCode::kResourceExhausted);
 
-  absl::StatusOr<int> port = store_->Acquire("b", 7000, 7000, kTtl, kNow + kTtl, AnyPort);
+  absl::StatusOr<int> port = store_->Acquire("b", kOwner, 7000, 7000, kTtl, kNow + kTtl, AnyPort);
 
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(*port, 7000);
@@ -77,17 +78,17 @@ TEST_F(LeaseStoreTest, ExpiredLeaseIsReusedByAnotherJob) {
 }
 
 TEST_F(LeaseStoreTest, ExpiredOwnLeaseIsNotSimplyRenewed) {
-  ASSERT_EQ(*store_->Acquire("a", 7000, 7001, kTtl, kNow, AnyPort), 7000);
+  ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7001, kTtl, kNow, AnyPort), 7000);
   // After expiry the job is treated as new: its old port must be bindable again to be chosen.
   absl::StatusOr<int> port =
-      store_->Acquire("a", 7000, 7001, kTtl, kNow + kTtl, [](int p) { return p != 7000; });
+      store_->Acquire("a", kOwner, 7000, 7001, kTtl, kNow + kTtl, [](int p) { return p != 7000; });
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(*port, 7001);
 }
 
 TEST_F(LeaseStoreTest, BindableCallbackIsHonoured) {
   std::vector<int> asked;
-  absl::StatusOr<int> port = store_->Acquire("a", 7000, 7009, kTtl, kNow, [&](int p) {
+  absl::StatusOr<int> port = store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [&](int p) {
     asked.push_back(p);
     return p == 7003;
   });
@@ -97,10 +98,10 @@ TEST_F(LeaseStoreTest, BindableCallbackIsHonoured) {
 }
 
 TEST_F(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
-  ASSERT_EQ(*store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort), 7000);
+  ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   std::vector<int> asked;
   ASSERT_TRUE(store_
-                  ->Acquire("b", 7000, 7009, kTtl, kNow,
+                  ->Acquire("b", kOwner, 7000, 7009, kTtl, kNow,
                             [&](int p) {
                               asked.push_back(p);
                               return true;
@@ -110,21 +111,21 @@ TEST_F(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
 }
 
 TEST_F(LeaseStoreTest, NothingBindableIsResourceExhausted) {
-  EXPECT_EQ(store_->Acquire("a", 7000, 7009, kTtl, kNow, [](int) { return false; }).status().code(),
+  EXPECT_EQ(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; }).status().code(),
             absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(LeaseStoreTest, ThrowingCallbackIsInternalAndLeavesNoLease) {
-  absl::StatusOr<int> port = store_->Acquire("a", 7000, 7009, kTtl, kNow,
+  absl::StatusOr<int> port = store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow,
                                              [](int) -> bool { throw std::runtime_error("boom"); });
   EXPECT_EQ(port.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(*store_->List(), IsEmpty());
-  EXPECT_TRUE(store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort).ok());
+  EXPECT_TRUE(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort).ok());
 }
 
 TEST_F(LeaseStoreTest, OwnLeaseOutsideNewRangeIsReplaced) {
-  ASSERT_EQ(*store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort), 7000);
-  EXPECT_EQ(*store_->Acquire("a", 8000, 8009, kTtl, kNow, AnyPort), 8000);
+  ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
+  EXPECT_EQ(*store_->Acquire("a", kOwner, 8000, 8009, kTtl, kNow, AnyPort), 8000);
   std::vector<PortLease> all = *store_->List();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].port, 8000);
@@ -132,30 +133,30 @@ TEST_F(LeaseStoreTest, OwnLeaseOutsideNewRangeIsReplaced) {
 
 TEST_F(LeaseStoreTest, BadArgumentsAreInvalidArgument) {
   auto code = [&](std::string job, int lo, int hi, absl::Duration ttl) {
-    return store_->Acquire(job, lo, hi, ttl, kNow, AnyPort).status().code();
+    return store_->Acquire(job, kOwner, lo, hi, ttl, kNow, AnyPort).status().code();
   };
   EXPECT_EQ(code("", 7000, 7001, kTtl), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("a", 0, 7001, kTtl), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("a", 7001, 7000, kTtl), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("a", 7000, 65536, kTtl), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code("a", 7000, 7001, absl::ZeroDuration()), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->Acquire("a", 7000, 7001, kTtl, kNow, nullptr).status().code(),
+  EXPECT_EQ(store_->Acquire("a", kOwner, 7000, 7001, kTtl, kNow, nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(LeaseStoreTest, ReleaseFreesThePort) {
-  ASSERT_EQ(*store_->Acquire("a", 7000, 7000, kTtl, kNow, AnyPort), 7000);
-  ASSERT_TRUE(store_->Release("a").ok());
-  EXPECT_EQ(*store_->Acquire("b", 7000, 7000, kTtl, kNow, AnyPort), 7000);
+  ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
+  ASSERT_TRUE(store_->Release("a", kOwner, kNow).ok());
+  EXPECT_EQ(*store_->Acquire("b", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
 }
 
 TEST_F(LeaseStoreTest, ReleaseOrGetUnknownJobIsNotFound) {
-  EXPECT_EQ(store_->Release("ghost").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Release("ghost", kOwner, kNow).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Get("ghost").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(LeaseStoreTest, GetReportsTheLease) {
-  ASSERT_TRUE(store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort).ok());
+  ASSERT_TRUE(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort).ok());
   absl::StatusOr<PortLease> lease = store_->Get("a");
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ(lease->job_code, "a");
@@ -165,8 +166,8 @@ TEST_F(LeaseStoreTest, GetReportsTheLease) {
 }
 
 TEST_F(LeaseStoreTest, ExpireBeforeRemovesOnlyExpiredLeases) {
-  ASSERT_TRUE(store_->Acquire("old", 7000, 7009, absl::Minutes(1), kNow, AnyPort).ok());
-  ASSERT_TRUE(store_->Acquire("new", 7000, 7009, absl::Minutes(30), kNow, AnyPort).ok());
+  ASSERT_TRUE(store_->Acquire("old", kOwner, 7000, 7009, absl::Minutes(1), kNow, AnyPort).ok());
+  ASSERT_TRUE(store_->Acquire("new", kOwner, 7000, 7009, absl::Minutes(30), kNow, AnyPort).ok());
 
   absl::StatusOr<int> removed = store_->ExpireBefore(kNow + absl::Minutes(1));
 
@@ -178,11 +179,11 @@ TEST_F(LeaseStoreTest, ExpireBeforeRemovesOnlyExpiredLeases) {
 }
 
 TEST_F(LeaseStoreTest, LeasesSurviveReopen) {
-  ASSERT_EQ(*store_->Acquire("a", 7000, 7009, kTtl, kNow, AnyPort), 7000);
+  ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   store_.reset();
   std::unique_ptr<LeaseStore> reopened = *OpenSqliteLeaseStore(*Database::Open(path_));
-  EXPECT_EQ(*reopened->Acquire("a", 7000, 7009, kTtl, kNow, [](int) { return false; }), 7000);
-  EXPECT_EQ(*reopened->Acquire("b", 7000, 7009, kTtl, kNow, AnyPort), 7001);
+  EXPECT_EQ(*reopened->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; }), 7000);
+  EXPECT_EQ(*reopened->Acquire("b", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7001);
 }
 
 TEST_F(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
@@ -201,9 +202,9 @@ TEST_F(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
       LeaseStore& s = t % 2 == 0 ? *store_ : *other;
       for (int j = 0; j < kJobsPerThread; ++j) {
         std::string job = "job-" + std::to_string(t) + "-" + std::to_string(j);
-        absl::StatusOr<int> port = s.Acquire(job, kLo, kHi, kTtl, kNow, AnyPort);
+        absl::StatusOr<int> port = s.Acquire(job, kOwner, kLo, kHi, kTtl, kNow, AnyPort);
         // Ask again: the same job must get the same port.
-        absl::StatusOr<int> again = s.Acquire(job, kLo, kHi, kTtl, kNow, AnyPort);
+        absl::StatusOr<int> again = s.Acquire(job, kOwner, kLo, kHi, kTtl, kNow, AnyPort);
         if (!port.ok() || !again.ok() || *port != *again) {
           ++failures;
           continue;
@@ -219,8 +220,37 @@ TEST_F(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
   EXPECT_EQ(owner.size(), static_cast<size_t>(kThreads * kJobsPerThread));
   EXPECT_EQ(store_->List()->size(), static_cast<size_t>(kThreads * kJobsPerThread));
   // And the range is now full.
-  EXPECT_EQ(other->Acquire("late", kLo, kHi, kTtl, kNow, AnyPort).status().code(),
+  EXPECT_EQ(other->Acquire("late", kOwner, kLo, kHi, kTtl, kNow, AnyPort).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(LeaseStoreTest, AnotherPrincipalCannotReleaseALiveLease) {
+  ASSERT_TRUE(store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort).ok());
+
+  absl::Status s = store_->Release("job-a", "user:mallory", kNow);
+
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->Get("job-a")->owner, kOwner);
+}
+
+TEST_F(LeaseStoreTest, AnotherPrincipalCannotRenewOrMoveALiveLease) {
+  ASSERT_EQ(*store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
+
+  absl::StatusOr<int> taken = store_->Acquire("job-a", "user:mallory", 7000, 7009, kTtl,
+                                              kNow + absl::Minutes(1), AnyPort);
+
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->Get("job-a")->expires_at, kNow + kTtl);
+}
+
+TEST_F(LeaseStoreTest, AnExpiredLeaseMayBeTakenByAnotherPrincipal) {
+  ASSERT_EQ(*store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
+
+  absl::StatusOr<int> port =
+      store_->Acquire("job-a", "node:worker-2", 7000, 7009, kTtl, kNow + kTtl, AnyPort);
+
+  ASSERT_TRUE(port.ok()) << port.status();
+  EXPECT_EQ(store_->Get("job-a")->owner, "node:worker-2");
 }
 
 }  // namespace

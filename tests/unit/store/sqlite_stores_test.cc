@@ -52,7 +52,7 @@ TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
     ASSERT_TRUE(s.credentials->CreateAccessToken(token).ok());
     ASSERT_TRUE(s.kv->Set("k", "v", "").ok());
     ASSERT_TRUE(
-        s.leases->Acquire("j", 9000, 9001, absl::Hours(1), absl::Now(), [](int) { return true; })
+        s.leases->Acquire("j", "node:a", 9000, 9001, absl::Hours(1), absl::Now(), [](int) { return true; })
             .ok());
   }
   Stores s = *OpenSqliteStores(path);
