@@ -36,7 +36,8 @@ struct KvKeyPage {
   std::string next_page_token;    // empty: no more pages
 };
 
-// Thread-safe. Keys are 1..max_key_bytes arbitrary bytes (an empty key is INVALID_ARGUMENT).
+// Thread-safe. Keys are 1..max_key_bytes bytes (an empty key is INVALID_ARGUMENT); Set takes only
+// valid UTF-8 keys (they travel in proto3 `string` fields), Get/Delete take any bytes.
 // A Set or Delete that returned OK is on disk (it survives a crash of the process or the host).
 class KvStore {
  public:

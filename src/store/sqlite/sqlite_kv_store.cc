@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/utf8.h"
 #include "store/absl_view.h"
 #include "store/sqlite/codec.h"
 
@@ -78,6 +79,11 @@ class SqliteKvStore final : public KvStore {
   absl::Status Set(std::string_view key, std::string_view value,
                    std::string_view content_type) override {
     if (absl::Status s = ValidateKey(key); !s.ok()) return s;
+    // Keys travel in proto3 `string` fields (Keys, and the seed's clients): a key that is not
+    // UTF-8 would be stored but break every strict client that lists it.
+    if (!base::IsValidUtf8(key)) {
+      return absl::InvalidArgumentError("store: kv: key must be valid UTF-8");
+    }
     if (static_cast<int64_t>(value.size()) > limits_.max_value_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("store: kv: value of ", value.size(),
                                                      " bytes exceeds the limit of ",

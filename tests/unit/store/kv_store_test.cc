@@ -44,9 +44,9 @@ TEST_F(KvStoreTest, SetThenGetReturnsValueAndContentType) {
   EXPECT_LE(e->updated_at, absl::Now());
 }
 
-TEST_F(KvStoreTest, ValuesAndKeysAreArbitraryBytes) {
+TEST_F(KvStoreTest, ValuesAreArbitraryBytesAndKeysAnyUtf8) {
   auto kv = Open();
-  std::string key("a\0b\xff", 4);
+  std::string key("a\0b\xc3\xa9", 5);  // NUL is valid UTF-8
   std::string value("\0\x01\x02\xfe", 4);
   ASSERT_TRUE(kv->Set(key, value, "").ok());
   EXPECT_EQ(kv->Get(key)->value, value);
@@ -173,12 +173,22 @@ TEST_F(KvStoreTest, EmptyPrefixListsEverything) {
   EXPECT_THAT(kv->Keys("", 0, "")->keys, ElementsAre("a", "b"));
 }
 
+TEST_F(KvStoreTest, SetRefusesAKeyThatIsNotUtf8) {
+  auto kv = Open();
+  absl::Status s = kv->Set(std::string("k\xff", 2), "v", "");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "store: kv: key must be valid UTF-8");
+  EXPECT_THAT(kv->Keys("", 0, "")->keys, IsEmpty());
+}
+
 TEST_F(KvStoreTest, PrefixEndingInFfBytesStillMatches) {
   auto kv = Open();
-  std::string prefix("p\xff", 2);
-  ASSERT_TRUE(kv->Set(prefix + "x", "v", "").ok());
+  const std::string last("p\xf4\x8f\xbf\xbf", 5);  // U+10FFFF: the highest UTF-8 key under "p"
+  ASSERT_TRUE(kv->Set(last + "x", "v", "").ok());
   ASSERT_TRUE(kv->Set("q", "v", "").ok());
-  EXPECT_THAT(kv->Keys(prefix, 0, "")->keys, ElementsAre(prefix + "x"));
+  EXPECT_THAT(kv->Keys(last, 0, "")->keys, ElementsAre(last + "x"));
+  // A prefix no UTF-8 key can have still bounds the range: "q" must not match "p\xff".
+  EXPECT_THAT(kv->Keys(std::string("p\xff", 2), 0, "")->keys, IsEmpty());
 }
 
 TEST_F(KvStoreTest, KeysPagesWithoutGapsOrRepeats) {
