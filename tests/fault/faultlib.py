@@ -15,6 +15,7 @@ import http.client
 import os
 import re
 import resource
+import select
 import signal
 import socket
 import ssl
@@ -243,20 +244,33 @@ def raise_own_nofile(needed: int) -> None:
         pytest.skip(f"the test process cannot open {needed} sockets (RLIMIT_NOFILE {soft})")
 
 
-def open_idle_sockets(port: int, count: int, timeout: float = 2.0) -> list[socket.socket]:
-    """`count` TCP connections that never send a byte. Stops early (and returns what it has) if
-    connecting fails or stalls, which is itself a refusal the caller may accept."""
-    socks = []
+def open_idle_sockets(port: int, count: int, bound_s: float = 5.0) -> list[socket.socket]:
+    """`count` TCP connections that never send a byte, connected in parallel (non-blocking) so that
+    a full accept backlog costs one SYN retry, not one per socket. Returns the connections that were
+    established within `bound_s`; the others are closed (a server may refuse; callers decide)."""
+    pending = []
     for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        try:
-            s.connect((ng.HOST, port))
-        except OSError:
-            s.close()
-            break
-        socks.append(s)
-    return socks
+        s.setblocking(False)
+        s.connect_ex((ng.HOST, port))
+        pending.append(s)
+    established = []
+    deadline = time.monotonic() + bound_s
+    poller = select.poll()
+    by_fd = {s.fileno(): s for s in pending}
+    for fd in by_fd:
+        poller.register(fd, select.POLLOUT)
+    while by_fd and time.monotonic() < deadline:
+        for fd, _ in poller.poll(100):
+            s = by_fd.pop(fd)
+            poller.unregister(fd)
+            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                established.append(s)
+            else:
+                s.close()
+    for s in by_fd.values():
+        s.close()
+    return established
 
 
 def close_all(socks) -> None:
