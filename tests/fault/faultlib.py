@@ -97,11 +97,21 @@ class FaultNode:
             self.config.write_text(self.config.read_text() + "\n" + auth_toml)
         self.tokens = {name: ng.create_token(self.config, name, "") for name in tokens}
         self.daemon: FaultDaemon = start_node(self.config, preexec_fn=preexec_fn)
+        self._wait_http_ports()
+
+    def _wait_http_ports(self) -> None:
         self.http_port = int(ng.wait_until(lambda: HTTP_LISTENING_RE.search(self.daemon.stderr()),
                                            ng.START_TIMEOUT_S, "the 'listening http=' line").group(1))
         self.xmlrpc_port = int(ng.wait_until(
             lambda: ng.XMLRPC_LISTENING_RE.search(self.daemon.stderr()), ng.START_TIMEOUT_S,
             "the 'listening xmlrpc=' line").group(1))
+
+    def restart(self, start_node) -> None:
+        """SIGTERM, wait for exit 0, start a new daemon on the same config and data dir."""
+        self.daemon.signal(signal.SIGTERM)
+        assert self.daemon.wait_exit() == 0, tail(self.daemon.stderr())
+        self.daemon = start_node(self.config, preexec_fn=self.daemon.preexec_fn)
+        self._wait_http_ports()
 
     @property
     def address(self) -> str:
