@@ -152,6 +152,15 @@ class FaultNode:
         assert status == 200, f"console /healthz answered {status} after {what}"
 
 
+def settle(daemon: FaultDaemon, timeout: float = 2.0) -> None:
+    """After a dropped connection: gives a crashing process the moment it needs to finish dying, so
+    that 'alive' and the exit code in a failure message are exact."""
+    try:
+        daemon.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 

@@ -8,7 +8,7 @@ import http.client
 
 import pytest
 
-from faultlib import ROLL_DIE, FaultNode, https_request, tail
+from faultlib import ROLL_DIE, FaultNode, https_request, settle, tail
 
 ROLL_NEEDS_A_TOKEN = f'[[auth.rule]]\nmethod = "{ROLL_DIE}"\nauthenticators = ["token"]\n'
 ORDINARY_ANSWERS = (200, 400, 401, 403)
@@ -34,6 +34,7 @@ def test_app_key_header_that_is_not_legal_metadata_gets_an_http_answer_not_an_ab
                      "app-key": bad_value.encode("latin-1"), "app-secret": "s3cret"},
             timeout=10)
     except (OSError, http.client.HTTPException) as exc:
+        settle(node.daemon)
         raise AssertionError(f"no HTTP answer to an app-key of {bad_value!r} ({exc!r}); daemon "
                              f"alive: {node.daemon.running()}, exit code {node.daemon.exit_code()}"
                              f"\nstderr tail:\n{tail(node.daemon.stderr(), 5)}") from None
