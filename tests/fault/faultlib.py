@@ -18,7 +18,6 @@ import resource
 import select
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
