@@ -117,11 +117,15 @@ def test_500_idle_sockets_on_console_and_xmlrpc_ports_do_not_stall_real_requests
     ng.record_metric("fault_idle_sockets_console_answer", console_s, "s",
                      f"{len(idle)} idle sockets open")
     ng.record_metric("fault_idle_sockets_xmlrpc_answer", xmlrpc_s, "s")
-    assert isinstance(console, tuple) and console[0] == 200, \
-        f"console /healthz with {len(idle)} idle sockets open: {console!r} after {console_s:.1f} s"
-    assert isinstance(xmlrpc, tuple) and xmlrpc[0] == 200, \
-        f"XML-RPC keys() with {len(idle)} idle sockets open: {xmlrpc!r} after {xmlrpc_s:.1f} s"
+    summary = (f"with {len(idle)} idle sockets open: console /healthz -> {_short(console)} after "
+               f"{console_s:.1f} s; XML-RPC keys() -> {_short(xmlrpc)} after {xmlrpc_s:.1f} s")
+    assert isinstance(console, tuple) and console[0] == 200, summary
+    assert isinstance(xmlrpc, tuple) and xmlrpc[0] == 200, summary
     node.assert_still_serving(f"{len(idle)} idle sockets")
+
+
+def _short(answer) -> str:
+    return f"HTTP {answer[0]}" if isinstance(answer, tuple) else repr(answer)
 
 
 def _answer_or_error(fn):
