@@ -45,7 +45,8 @@ def test_fd_exhaustion_leaves_a_node_that_serves_again_or_exits_non_zero(tmp_pat
                    for s in open_idle_sockets(port, share)]
     try:
         # Let the listener take what it can, so that accept() reaches EMFILE while they are open.
-        ng.wait_until(lambda: not node.daemon.running() or open_fds(node.daemon.pid) >= DAEMON_NOFILE - 8,
+        ng.wait_until(lambda: not node.daemon.running()
+                      or open_fds(node.daemon.pid) >= DAEMON_NOFILE - 8,
                       5, "the daemon to run into its fd limit", interval=0.1)
         time.sleep(1.0)
     except ng.DeadlineExceeded:
