@@ -5,7 +5,7 @@ CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_L
 NODEGATE := $(BUILD_DIR)/nodegate
 VAR_DIR ?= var
 
-.PHONY: all deps configure build run test unit e2e bench microbench fmt clean
+.PHONY: all deps configure build run test unit e2e fault bench microbench fmt clean
 
 all: build
 
@@ -33,6 +33,10 @@ unit: build
 
 e2e: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L 'e2e|interop'
+
+# Hostile input, fd exhaustion, slow clients, rotation, SIGTERM, full disk (issue 12; docs/reliability.md).
+fault: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -L fault
 
 # The benchmark suite (docs/benchmarks.md): ~10 min, pins server and load generator to separate
 # cores, writes bench/results/<date>.md. Not part of `make test`. BENCH_ARGS e.g. "--rows 3,6,8".
