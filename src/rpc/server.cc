@@ -19,7 +19,9 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "rpc/token_bucket.h"
 #include "spdlog/spdlog.h"
 
 namespace nodegate::rpc {
@@ -129,6 +131,20 @@ struct Server::Impl {
   std::atomic<uint64_t> refused_streams{0};
   std::atomic<uint64_t> refused_queue_full{0};
   std::atomic<uint64_t> skipped_expired{0};
+  std::atomic<uint64_t> refused_anonymous_rate{0};
+  // One bucket per served method, and one for every other name; built at start, then read-only.
+  absl::flat_hash_map<std::string, std::unique_ptr<TokenBucket>> anonymous_buckets;
+  std::unique_ptr<TokenBucket> anonymous_other;
+
+  // False when an anonymous call to `method` is over its rate.
+  bool AdmitAnonymous(const std::string& method) {
+    if (anonymous_other == nullptr) return true;
+    auto it = anonymous_buckets.find(method);
+    TokenBucket& bucket = it != anonymous_buckets.end() ? *it->second : *anonymous_other;
+    if (bucket.Take(absl::Now())) return true;
+    refused_anonymous_rate.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   std::atomic<bool> shutting_down{false};
   std::mutex shutdown_mu;
   bool shut_down = false;
@@ -163,6 +179,14 @@ class CallBase {
     peer_ = tls::PeerIdentityFrom(auth_context_.get());
     decision_ = server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_,
                                                absl::Now());
+    // Anonymous: a public method's rule evaluates no credential, so only a verified client
+    // certificate (identity at the transport) exempts a caller from the public-method budget.
+    if (decision_.status.ok() && !decision_.principal.authenticated() && !peer_.authenticated &&
+        !server_->AdmitAnonymous(method_name_)) {
+      decision_.status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                      "rate limited: too many calls without credentials");
+      shed_reason_ = "anonymous_rate: over grpc.anonymous_rate for this method";
+    }
     return decision_.status.ok();
   }
 
@@ -205,6 +229,8 @@ class CallBase {
     if (decision_.rejection != auth::Rejection::kCount) {
       r.reason = absl::StrCat(std::string(auth::RejectionName(decision_.rejection)),
                               decision_.detail.empty() ? "" : ": ", decision_.detail);
+    } else if (!shed_reason_.empty()) {
+      r.reason = shed_reason_;
     }
     log->Write(r);
   }
@@ -216,6 +242,7 @@ class CallBase {
   std::shared_ptr<const grpc::AuthContext> auth_context_;  // owns what peer_.pem_cert points into
   tls::PeerIdentity peer_;
   auth::Decision decision_;
+  std::string shed_reason_;  // why the core itself refused the call, for the access log
   grpc::Status status_;
 };
 
@@ -580,6 +607,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const MethodTable::Method* m = impl->methods->Find(name);
     if (m->unary) impl->unary_methods.push_back(m);
   }
+  if (const double rate = impl->options.anonymous_rate; rate > 0) {
+    for (const std::string& name : impl->methods->Names()) {
+      impl->anonymous_buckets.emplace(name, std::make_unique<TokenBucket>(rate, 2 * rate));
+    }
+    impl->anonymous_other = std::make_unique<TokenBucket>(rate, 2 * rate);
+  }
   if (!impl->unary_methods.empty()) {
     impl->unary = std::make_unique<RawUnaryService>(impl->unary_methods);
     builder.RegisterService(impl->unary.get());
@@ -647,6 +680,7 @@ ServerStats Server::stats() const {
   s.refused_streams = impl_->refused_streams.load(std::memory_order_relaxed);
   s.refused_queue_full = impl_->refused_queue_full.load(std::memory_order_relaxed);
   s.skipped_expired = impl_->skipped_expired.load(std::memory_order_relaxed);
+  s.refused_anonymous_rate = impl_->refused_anonymous_rate.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -38,6 +38,11 @@ struct ServerOptions {
   int max_concurrent_streams = 100;                   // calls at once on one connection
   int max_streams = 1000;                 // streaming calls open at once, all connections
   int max_queued_blocking = 1024;         // kBlocking calls waiting for a worker
+  // Anonymous calls (allowed without a principal, i.e. public methods such as health, AddNode,
+  // Ping, from a peer without a verified client certificate) per method and second, with a burst
+  // of twice that; over it the call is RESOURCE_EXHAUSTED before its handler. 0 = unlimited.
+  // Calls with a principal, or over mTLS, never touch these buckets.
+  double anonymous_rate = 200;
 };
 
 // What the server core refused or shed, for /metrics.
@@ -47,6 +52,7 @@ struct ServerStats {
   uint64_t refused_streams = 0;          // over max_streams
   uint64_t refused_queue_full = 0;       // over max_queued_blocking
   uint64_t skipped_expired = 0;          // blocking calls whose deadline passed in the queue
+  uint64_t refused_anonymous_rate = 0;   // calls without credentials over anonymous_rate
 };
 
 class Server {

@@ -422,7 +422,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
                          Bound{"fd_headroom", &c.grpc.fd_headroom, 16, 1 << 16},
                          Bound{"max_concurrent_streams", &c.grpc.max_concurrent_streams, 1, 1 << 16},
                          Bound{"max_streams", &c.grpc.max_streams, 1, 1 << 20},
-                         Bound{"max_queued_calls", &c.grpc.max_queued_calls, 1, 1 << 20}}) {
+                         Bound{"max_queued_calls", &c.grpc.max_queued_calls, 1, 1 << 20},
+                         Bound{"anonymous_rate", &c.grpc.anonymous_rate, 0, 1 << 20}}) {
     int64_t v = *b.field;
     NG_RETURN_IF_ERROR(grpc.Int(b.key, &v));
     if (v < b.min || v > b.max) {

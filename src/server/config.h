@@ -48,6 +48,7 @@ struct NodeConfig {
     int max_concurrent_streams = 100;  // per connection (HTTP/2 SETTINGS)
     int max_streams = 1000;            // streaming calls open at once, whole node
     int max_queued_calls = 1024;       // store calls waiting for a blocking thread
+    int anonymous_rate = 200;          // calls/s per method without credentials; 0 = unlimited
   } grpc;
 
   struct Tls {

@@ -397,6 +397,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   server_options.max_concurrent_streams = config.grpc.max_concurrent_streams;
   server_options.max_streams = config.grpc.max_streams;
   server_options.max_queued_blocking = config.grpc.max_queued_calls;
+  server_options.anonymous_rate = config.grpc.anonymous_rate;
   RegisterNodeMetrics(p);
   absl::StatusOr<std::unique_ptr<rpc::Server>> server = rpc::Server::Start(
       std::move(server_options), table, p.authorizer,
@@ -465,7 +466,8 @@ void RegisterEdgeMetrics(Node::Parts& p) {
             {"limit=\"fd_headroom\"", static_cast<double>(s.connections.refused_fd_headroom)},
             {"limit=\"max_streams\"", static_cast<double>(s.refused_streams)},
             {"limit=\"max_queued_calls\"", static_cast<double>(s.refused_queue_full)},
-            {"limit=\"deadline_in_queue\"", static_cast<double>(s.skipped_expired)}};
+            {"limit=\"deadline_in_queue\"", static_cast<double>(s.skipped_expired)},
+            {"limit=\"anonymous_rate\"", static_cast<double>(s.refused_anonymous_rate)}};
       });
   p.metrics->AddCallback("nodegate_grpc_handshake_failures_total",
                          "TLS handshakes refused on the gRPC listeners.", "counter", [] {

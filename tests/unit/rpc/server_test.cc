@@ -499,6 +499,28 @@ TEST_F(ServerTest, DoesNotRunAQueuedCallWhoseDeadlinePassed) {
   EXPECT_EQ(held_runs_.load(), 2);
 }
 
+TEST_F(ServerTest, RateLimitsAnonymousCallsToPublicMethodsButNotAuthenticatedCalls) {
+  constexpr char kPublic[] = "/open.Svc/Ping";  // public by the fixture's rule
+  for (const char* name : {kPublic, kRoll}) {
+    table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+        name, Execution::kInline,
+        [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+          return absl::OkStatus();
+        });
+  }
+  options_.anonymous_rate = 1;  // burst 2
+  Start();
+  ASSERT_TRUE(Raw(kPublic, "", nullptr, /*with_token=*/false).ok());
+  ASSERT_TRUE(Raw(kPublic, "", nullptr, /*with_token=*/false).ok());
+
+  grpc::Status third = Raw(kPublic, "", nullptr, /*with_token=*/false);
+
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  api::RollDieResponse r;
+  EXPECT_TRUE(Roll(&r, /*with_token=*/true).ok());  // a method that needs a principal
+  EXPECT_EQ(server_->stats().refused_anonymous_rate, 1u);
+}
+
 TEST(ServerStartTest, NamesTheAddressItCannotBind) {
   auto cache = *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
   auth::AuthorizerOptions o;
