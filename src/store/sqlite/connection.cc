@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "store/absl_view.h"
 
 namespace nodegate::store {
@@ -83,11 +84,16 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
 
+  // Errors while opening name the file (the operator's fix is there); later ones do not.
+  auto at_path = [&path](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("store: ", path, ": ",
+                                               absl::StripPrefix(s.message(), "store: ")));
+  };
   // journal_mode answers with the mode in force; anything but "wal" means we could not get it.
   absl::StatusOr<Statement> journal = connection->Prepare("PRAGMA journal_mode=WAL");
-  if (!journal.ok()) return journal.status();
+  if (!journal.ok()) return at_path(journal.status());
   absl::StatusOr<bool> row = journal->Step();
-  if (!row.ok()) return row.status();
+  if (!row.ok()) return at_path(row.status());
   std::string mode = *row ? journal->ColumnText(0) : "";
   if (mode != "wal") {
     return absl::FailedPreconditionError(
@@ -95,7 +101,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
   }
   if (absl::Status s = connection->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
       !s.ok()) {
-    return s;
+    return at_path(s);
   }
   return connection;
 }
@@ -132,8 +138,11 @@ absl::Status Connection::Exec(const std::string& sql) {
 
 int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
 
+// Runtime errors reach callers on the wire (a KV Set on a full disk): they say what failed, not
+// where the database lives. The path is in the start-up log and in open errors.
 absl::Status Connection::Error(int rc, std::string_view what) const {
-  return absl::Status(CodeFor(rc), OpenError(path_, db_, rc, what));
+  return absl::Status(CodeFor(rc), absl::StrCat("store: ", AbslView(what), ": ",
+                                                db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)));
 }
 
 }  // namespace nodegate::store
