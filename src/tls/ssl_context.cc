@@ -1,10 +1,9 @@
 #include "tls/ssl_context.h"
 
-#include <sys/stat.h>
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 #include "pki/certificate_info.h"
@@ -37,7 +36,7 @@ absl::StatusOr<std::shared_ptr<ssl::context>> BuildSslContext(const CredentialSe
                                                               TlsRole role,
                                                               ClientAuth client_auth) {
   auto ctx = std::make_shared<ssl::context>(role == TlsRole::kServer ? ssl::context::tls_server
-                                                                      : ssl::context::tls_client);
+                                                                     : ssl::context::tls_client);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
@@ -68,7 +67,8 @@ absl::StatusOr<std::shared_ptr<ssl::context>> BuildSslContext(const CredentialSe
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     if (!set.ca_pem.empty()) {
       // The CA names in the CertificateRequest let a browser offer the right certificate.
-      absl::StatusOr<std::vector<crypto::X509Ptr>> cas = pki::ParseCertificates(set.ca_pem, "tls.ca");
+      absl::StatusOr<std::vector<crypto::X509Ptr>> cas =
+          pki::ParseCertificates(set.ca_pem, "tls.ca");
       if (!cas.ok()) return cas.status();
       STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
       for (const crypto::X509Ptr& ca : *cas) {
@@ -197,8 +197,8 @@ uint64_t TlsContextSource::reloads_failed() const {
 
 std::string TlsContextSource::StatSignature() const {
   std::string sig;
-  for (const std::string* path : {&options_.files.cert, &options_.files.key, &options_.files.ca,
-                                  &options_.files.crl}) {
+  for (const std::string* path :
+       {&options_.files.cert, &options_.files.key, &options_.files.ca, &options_.files.crl}) {
     struct stat st {};
     if (path->empty() || ::stat(path->c_str(), &st) != 0) {
       sig += "-;";
