@@ -335,7 +335,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(error_code ec, bool header) {
     if (ec == beast::error::timeout) {
-      const bool head_slow = header && limits().header_timeout < limits().request_timeout;
+      const bool head_slow = header && limits().header_timeout <= limits().request_timeout;
       server_->Count(head_slow ? kHeaderTimeout : kRequestTimeout, remote_);
       return;  // the stream closed the socket
     }
