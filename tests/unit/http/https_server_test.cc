@@ -2,6 +2,7 @@
 // socket, never the listener (design §8).
 #include "http/https_server.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -265,6 +266,35 @@ TEST_F(HttpsServerTest, AFullWorkerQueueIsAnswered503) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(first->status, 200);
   EXPECT_EQ(second->status, 200);
+}
+
+TEST_F(HttpsServerTest, TheAcceptLoopSurvivesRunningOutOfFileDescriptors) {
+  Start();
+  // Client sockets made while descriptors are still available; connect() needs none.
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);  // accept() now fails with EMFILE
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : clients) ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  const bool tripped = Eventually([&] { return server_->stats().accept_errors >= 1; });
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_TRUE(tripped);
+  // The connections waited in the backlog and are taken once descriptors are free again.
+  EXPECT_TRUE(Eventually([&] { return server_->stats().accepted >= 3; }));
+  auto r = Get("/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  for (int fd : clients) ::close(fd);
 }
 
 TEST_F(HttpsServerTest, StopClosesOpenConnections) {
