@@ -382,7 +382,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const beast::string_view target = req.target();
     ParseTarget(std::string_view(target.data(), target.size()), &in.path, &in.query);
     for (const auto& field : req) {
-      in.headers.emplace(absl::AsciiStrToLower(std::string(field.name_string())), std::string(field.value()));
+      in.headers.emplace(absl::AsciiStrToLower(std::string(field.name_string())),
+                         std::string(field.value()));
     }
     in.body = std::move(req.body());
     in.peer = peer_;
