@@ -1,27 +1,23 @@
-// The node's HTTPS listener for the web console and JSON gateway ([http] in the node config): a
-// cpp-httplib SSLServer in front of http::Gateway, started and stopped with the gRPC server.
+// The node's HTTPS listener for the web console and JSON gateway ([http] in the node config): the
+// bounded HttpsServer in front of http::Gateway, started and stopped with the gRPC server.
 //
 // TLS follows the node's reloaded credentials: the server certificate, the CA that verifies client
-// certificates and the CRL are taken from `credentials()` at every handshake (parsed once per
-// published set), so a certificate rotated on disk is served here exactly when gRPC serves it.
-// TLS session resumption is off: every connection's client certificate is verified against the
-// current CA and CRL.
+// certificates and the CRL come from `credentials()` (one context per published set), so a
+// certificate rotated on disk is served here exactly when gRPC serves it. TLS session resumption
+// is off: every connection's client certificate is verified against the current CA and CRL.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "http/https_tls.h"
 #include "http/gateway.h"
+#include "http/https_limits.h"
+#include "http/https_server.h"
+#include "observe/metrics.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
-
-namespace httplib {
-class SSLServer;
-}
 
 namespace nodegate::http {
 
@@ -32,28 +28,29 @@ struct ConsoleServerOptions {
   // routes still need a principal unless a rule makes them public.
   tls::ClientAuth client_auth = tls::ClientAuth::kRequest;
   std::function<std::shared_ptr<const tls::CredentialSet>()> credentials;  // required
-  size_t max_body_bytes = 2 << 20;
+  // Connection, time and size limits ([http] keys); limits.max_body_bytes bounds request bodies.
+  HttpsLimits limits;
+  std::shared_ptr<observe::Metrics>
+      metrics;  // optional: the limit trips under nodegate_http_edge_*
 };
 
 class ConsoleServer {
  public:
-  // Binds (errors name http.listen) and starts serving in a background thread.
+  // Binds (errors name http.listen) and starts serving on background threads.
   static absl::StatusOr<std::unique_ptr<ConsoleServer>> Start(ConsoleServerOptions options,
                                                               std::shared_ptr<Gateway> gateway);
   ~ConsoleServer();
 
   // "host:port" actually bound.
-  const std::string& address() const { return address_; }
-  // Stops accepting and waits for the serving thread. Idempotent.
+  const std::string& address() const { return server_->address(); }
+  HttpsServerStats stats() const { return server_->stats(); }
+  // Stops accepting, closes connections and waits for running requests. Idempotent.
   void Stop();
 
  private:
   ConsoleServer() = default;
-  std::unique_ptr<HttpsTls> tls_;  // outlives server_ (declared first, destroyed last)
   std::shared_ptr<Gateway> gateway_;
-  std::unique_ptr<httplib::SSLServer> server_;
-  std::thread thread_;
-  std::string address_;
+  std::unique_ptr<HttpsServer> server_;
 };
 
 }  // namespace nodegate::http

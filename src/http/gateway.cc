@@ -244,6 +244,7 @@ HttpResponse Gateway::Handle(const HttpRequest& request) {
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   response.headers.emplace_back("Referrer-Policy", "no-referrer");
   response.headers.emplace_back("X-Frame-Options", "DENY");
+  response.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
   if (response.content_type.rfind("text/html", 0) == 0) {
     response.headers.emplace_back(
         "Content-Security-Policy",

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "auth/authorizer.h"
+#include "http/http_message.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "observe/recent_lines.h"
@@ -41,23 +42,6 @@ inline constexpr char kTokenCookie[] = "nodegate_token";
 // Non-GET requests authenticated by the cookie must carry this header (a browser sends a custom
 // header cross-site only after a CORS preflight, which this server never grants).
 inline constexpr char kCsrfHeader[] = "x-nodegate-console";
-
-struct HttpRequest {
-  std::string method;  // "GET", "POST", …
-  std::string path;    // without the query string, not yet percent-decoded
-  std::multimap<std::string, std::string> query;   // decoded
-  std::multimap<std::string, std::string> headers;  // names lower-case
-  std::string body;
-  tls::PeerIdentity peer;  // the verified client certificate, if any
-  std::string remote;      // "ip:port", for the access log
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
 
 struct GatewayOptions {
   std::string node_id;

@@ -1,11 +1,5 @@
 # XML-RPC over HTTPS: the seed's KeyValueServer over the node's KeyValue store (issue 5).
 # Included from src/http/CMakeLists.txt; self-contained (creates or extends nodegate_http).
-find_package(PkgConfig REQUIRED)
-if(NOT TARGET PkgConfig::HTTPLIB)
-  # cpp-httplib is a compiled library on Debian; its .pc adds -DCPPHTTPLIB_OPENSSL_SUPPORT, which
-  # must match the library's build (facts §13).
-  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
-endif()
 find_program(XMLRPC_C_CONFIG xmlrpc-c-config REQUIRED)
 # c++2 server-util: the C++ API plus xmlrpc_c::registry (libxmlrpc_server++); the facts note gives
 # only `c++2 --libs`, which lacks the registry.
@@ -20,7 +14,8 @@ add_library(nodegate_http_xmlrpc STATIC
 )
 target_include_directories(nodegate_http_xmlrpc PUBLIC ${NODEGATE_SRC})
 target_link_libraries(nodegate_http_xmlrpc PUBLIC
-  nodegate_http_tls nodegate_auth nodegate_observe nodegate_store nodegate_tls nodegate_crypto PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto
+  nodegate_http_server nodegate_auth nodegate_observe nodegate_store nodegate_tls nodegate_crypto
+  OpenSSL::SSL OpenSSL::Crypto
   ${NODEGATE_XMLRPC_LIBS} spdlog::spdlog absl::status absl::statusor absl::strings absl::time
   Threads::Threads)
 

@@ -1,22 +1,20 @@
 #include "http/xmlrpc_server.h"
 
-#include <httplib.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-
 #include <chrono>
-#include <mutex>
-#include <vector>
+#include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "crypto/openssl_ptr.h"
 #include "http/xmlrpc_kv.h"
-#include "spdlog/spdlog.h"
 
 namespace nodegate::http {
+namespace {
+
+std::string HeaderValue(const HttpRequest& r, const char* name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
     XmlRpcServerOptions options, std::shared_ptr<store::KvStore> kv) {
@@ -26,65 +24,49 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
   if (options.max_request_bytes < 1024) {
     return absl::InvalidArgumentError("xmlrpc.max_request_bytes: must be at least 1024");
   }
-  absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(options.listen, "xmlrpc.listen");
-  if (!hp.ok()) return hp.status();
+  if (options.read_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("xmlrpc.read_timeout: must be positive");
+  }
 
   std::unique_ptr<XmlRpcServer> s(new XmlRpcServer());
-  absl::StatusOr<std::unique_ptr<HttpsTls>> tls = HttpsTls::New(options.credentials, "xmlrpc");
-  if (!tls.ok()) return tls.status();
-  s->tls_ = *std::move(tls);
-  if (options.client_auth != tls::ClientAuth::kNone && !s->tls_->has_ca()) {
-    return absl::InvalidArgumentError(
-        "xmlrpc.client_auth: needs tls.ca to verify client certificates (or \"none\")");
-  }
   RaiseXmlSizeLimit(options.max_request_bytes);
   absl::StatusOr<std::unique_ptr<XmlRpcKv>> methods = XmlRpcKv::New(std::move(kv));
   if (!methods.ok()) return methods.status();
   s->kv_ = *std::move(methods);
 
-  HttpsTls* tls_state = s->tls_.get();
-  const tls::ClientAuth client_auth = options.client_auth;
-  s->server_ = std::make_unique<httplib::SSLServer>([tls_state, client_auth](SSL_CTX& ctx) {
-    tls_state->Configure(ctx, client_auth);
-    return true;
-  });
-  if (!s->server_->is_valid()) return absl::InternalError("xmlrpc: cannot create the TLS context");
-
-  httplib::SSLServer& server = *s->server_;
-  const auto read_timeout = absl::ToInt64Milliseconds(options.read_timeout);
-  server.set_read_timeout(read_timeout / 1000, (read_timeout % 1000) * 1000);
-  server.set_write_timeout(10, 0);
-  server.set_keep_alive_timeout(5);
-  server.set_payload_max_length(options.max_request_bytes);
   XmlRpcKv* handler_kv = s->kv_.get();
   auto authorizer = options.authorizer;
   auto access_log = options.access_log;
   auto metrics = options.metrics;
-  auto handler = [handler_kv, authorizer, access_log, metrics](const httplib::Request& req,
-                                                               httplib::Response& res) {
+  auto handler = [handler_kv, authorizer, access_log, metrics](HttpRequest req) -> HttpResponse {
+    // SimpleXMLRPCServer's rpc_paths, POST only.
+    if (req.path != "/" && req.path != "/RPC2")
+      return HttpResponse{404, "text/plain", "not found\n", {}};
+    if (req.method != "POST") {
+      return HttpResponse{405, "text/plain", "method not allowed\n", {{"Allow", "POST"}}};
+    }
     const auto start = std::chrono::steady_clock::now();
-    tls::PeerIdentity peer = VerifiedPeer(req.ssl);
     grpc::StatusCode code = grpc::StatusCode::OK;
     auth::Decision decision;
     if (authorizer != nullptr) {
-      // HTTP header names are case-insensitive; gRPC metadata keys are lower case.
-      std::vector<std::pair<std::string, std::string>> lowered;
-      lowered.reserve(req.headers.size());
-      for (const auto& [k, v] : req.headers) lowered.emplace_back(absl::AsciiStrToLower(k), v);
+      // HttpsServer lower-cases header names, as gRPC metadata keys are.
       auth::Metadata md;
-      for (const auto& [k, v] : lowered) {
+      for (const auto& [k, v] : req.headers) {
         md.emplace(grpc::string_ref(k.data(), k.size()), grpc::string_ref(v.data(), v.size()));
       }
-      decision = authorizer->Authorize(kXmlRpcMethod, md, peer, absl::Now());
+      decision = authorizer->Authorize(kXmlRpcMethod, md, req.peer, absl::Now());
       code = decision.status.error_code();
     }
+    HttpResponse res;
     if (code == grpc::StatusCode::OK) {
-      res.set_content(handler_kv->Handle(req.body), "text/xml");
+      res.content_type = "text/xml";
+      res.body = handler_kv->Handle(req.body);
     } else {
       res.status = code == grpc::StatusCode::PERMISSION_DENIED ? 403
                    : code == grpc::StatusCode::UNAUTHENTICATED ? 401
-                                                                : 429;
-      res.set_content(decision.status.error_message() + "\n", "text/plain");
+                                                               : 429;
+      res.content_type = "text/plain";
+      res.body = decision.status.error_message() + "\n";
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -92,13 +74,13 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
     if (access_log && access_log->enabled()) {
       observe::AccessRecord r;
       r.time = absl::Now();
-      r.authority = req.get_header_value("Host");
-      r.peer = absl::StrCat("https:", req.remote_addr, ":", req.remote_port);
+      r.authority = HeaderValue(req, "host");
+      r.peer = absl::StrCat("https:", req.remote);
       r.method = kXmlRpcMethod;
       r.code = static_cast<int>(code);
       r.duration_ms = seconds * 1000;
-      r.user_agent = req.get_header_value("User-Agent");
-      r.client_cn = peer.common_name;
+      r.user_agent = HeaderValue(req, "user-agent");
+      r.client_cn = req.peer.common_name;
       r.principal = decision.principal.ToString();
       if (!decision.status.ok()) {
         r.reason = absl::StrCat(std::string(auth::RejectionName(decision.rejection)),
@@ -106,26 +88,27 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
       }
       access_log->Write(r);
     }
+    return res;
   };
-  // SimpleXMLRPCServer's rpc_paths.
-  server.Post("/", handler);
-  server.Post("/RPC2", handler);
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content("internal error\n", "text/plain");
-      });
 
-  absl::StatusOr<std::string> address =
-      BindAndServe(server, options.listen, "xmlrpc.listen", &s->thread_);
-  if (!address.ok()) return address.status();
-  s->address_ = *std::move(address);
+  HttpsServerOptions o;
+  o.listen = std::move(options.listen);
+  o.name = "xmlrpc";
+  o.client_auth = options.client_auth;
+  o.credentials = std::move(options.credentials);
+  o.limits = options.limits;
+  o.limits.max_body_bytes = options.max_request_bytes;
+  o.limits.request_timeout = options.read_timeout;
+  o.metrics = std::move(options.metrics);
+  absl::StatusOr<std::unique_ptr<HttpsServer>> server =
+      HttpsServer::Start(std::move(o), std::move(handler));
+  if (!server.ok()) return server.status();
+  s->server_ = *std::move(server);
   return s;
 }
 
 void XmlRpcServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (server_) server_->Stop();
 }
 
 XmlRpcServer::~XmlRpcServer() { Stop(); }

@@ -242,6 +242,49 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   return absl::OkStatus();
 }
 
+// ---- the HTTPS edge limits, the same keys under [http] and [xmlrpc] -----------------------------
+absl::Status ParseHttpsLimits(Section& t, const std::string& section, const std::string& path,
+                              bool request_timeout, http::HttpsLimits* l) {
+  int64_t max_connections = static_cast<int64_t>(l->max_connections);
+  int64_t max_header_bytes = static_cast<int64_t>(l->max_header_bytes);
+  int64_t workers = l->workers;
+  int64_t queue_depth = static_cast<int64_t>(l->queue_depth);
+  NG_RETURN_IF_ERROR(t.Int("max_connections", &max_connections));
+  NG_RETURN_IF_ERROR(t.Duration("handshake_timeout", &l->handshake_timeout));
+  NG_RETURN_IF_ERROR(t.Duration("header_timeout", &l->header_timeout));
+  if (request_timeout) NG_RETURN_IF_ERROR(t.Duration("request_timeout", &l->request_timeout));
+  NG_RETURN_IF_ERROR(t.Duration("idle_timeout", &l->idle_timeout));
+  NG_RETURN_IF_ERROR(t.Duration("write_timeout", &l->write_timeout));
+  NG_RETURN_IF_ERROR(t.Int("max_header_bytes", &max_header_bytes));
+  NG_RETURN_IF_ERROR(t.Int("workers", &workers));
+  NG_RETURN_IF_ERROR(t.Int("queue_depth", &queue_depth));
+  auto range = [&](const char* key, int64_t v, int64_t lo, int64_t hi) -> absl::Status {
+    if (v >= lo && v <= hi) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", section, ".", key, ": must be in ", lo, "..", hi));
+  };
+  NG_RETURN_IF_ERROR(range("max_connections", max_connections, 1, 1000000));
+  NG_RETURN_IF_ERROR(range("max_header_bytes", max_header_bytes, 1024, 1 << 20));
+  NG_RETURN_IF_ERROR(range("workers", workers, 1, 64));
+  NG_RETURN_IF_ERROR(range("queue_depth", queue_depth, 1, 100000));
+  for (const auto& [key, d] : {std::pair<const char*, absl::Duration>{"handshake_timeout",
+                                                                        l->handshake_timeout},
+                               {"header_timeout", l->header_timeout},
+                               {"request_timeout", l->request_timeout},
+                               {"idle_timeout", l->idle_timeout},
+                               {"write_timeout", l->write_timeout}}) {
+    if (d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", section, ".", key, ": must be positive"));
+    }
+  }
+  l->max_connections = static_cast<size_t>(max_connections);
+  l->max_header_bytes = static_cast<size_t>(max_header_bytes);
+  l->workers = static_cast<int>(workers);
+  l->queue_depth = static_cast<size_t>(queue_depth);
+  return absl::OkStatus();
+}
+
 // ---- issue 5: [xmlrpc] and [[tunnel]] ----------------------------------------------------------
 absl::Status ParseXmlRpc(const toml::table* table, const std::string& path, NodeConfig* c) {
   Section x(table, "xmlrpc", path);
@@ -250,6 +293,8 @@ absl::Status ParseXmlRpc(const toml::table* table, const std::string& path, Node
   NG_RETURN_IF_ERROR(x.String("client_auth", &client_auth));
   NG_RETURN_IF_ERROR(x.Int("max_request_bytes", &c->xmlrpc.max_request_bytes));
   NG_RETURN_IF_ERROR(x.Duration("read_timeout", &c->xmlrpc.read_timeout));
+  NG_RETURN_IF_ERROR(ParseHttpsLimits(x, "xmlrpc", path, /*request_timeout=*/false,
+                                      &c->xmlrpc.limits));
   NG_RETURN_IF_ERROR(x.RejectUnknown());
   absl::StatusOr<tls::ClientAuth> mode = tls::ParseClientAuth(client_auth);
   if (!mode.ok()) {
@@ -548,6 +593,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(http.String("client_cert", &c.http.client_cert));
   NG_RETURN_IF_ERROR(http.String("client_key", &c.http.client_key));
   NG_RETURN_IF_ERROR(http.Int("access_log_lines", &c.http.access_log_lines));
+  NG_RETURN_IF_ERROR(ParseHttpsLimits(http, "http", path, /*request_timeout=*/true,
+                                      &c.http.limits));
   NG_RETURN_IF_ERROR(http.RejectUnknown());
   absl::StatusOr<tls::ClientAuth> http_mode = tls::ParseClientAuth(http_client_auth);
   if (!http_mode.ok()) {

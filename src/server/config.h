@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "auth/authorizer.h"
 #include "auth/policy.h"
+#include "http/https_limits.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
 #include "tunnel/tunnel_options.h"
@@ -107,6 +108,9 @@ struct NodeConfig {
     std::string client_cert;
     std::string client_key;
     int64_t access_log_lines = 100;  // recent access-log lines kept in memory for the console
+    // Connections, deadlines, header size, handler workers. max_body_bytes is not a key: the
+    // console's bodies follow kv.max_value_bytes (node.cc).
+    http::HttpsLimits limits;
   } http;
 
   // [xmlrpc] (issue 5): the seed's KeyValueServer as XML-RPC over HTTPS on the node's certificate,
@@ -115,7 +119,10 @@ struct NodeConfig {
     std::string listen;  // host:port; empty = no XML-RPC listener
     tls::ClientAuth client_auth = tls::ClientAuth::kRequire;  // require | request | none
     int64_t max_request_bytes = int64_t{4} << 20;  // larger bodies get 413 before parsing
-    absl::Duration read_timeout = absl::Seconds(10);
+    absl::Duration read_timeout = absl::Seconds(10);  // the whole request, head and body
+    // Connections, handshake/header/idle/write deadlines, header size, handler workers;
+    // max_request_bytes and read_timeout above are its body and request bounds.
+    http::HttpsLimits limits;
   } xmlrpc;
 
   // [[tunnel]] (issue 5): TLS proxies for plain-TCP services run by the node (docs/tunnel.md).

@@ -210,7 +210,10 @@ absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
   o.listen = config.http.listen;
   o.client_auth = config.http.client_auth;
   o.credentials = [reloader] { return reloader->current(); };
-  o.max_body_bytes = static_cast<size_t>(config.kv.max_value_bytes) + config.kv.max_key_bytes + 65536;
+  o.limits = config.http.limits;
+  o.limits.max_body_bytes =
+      static_cast<size_t>(config.kv.max_value_bytes) + config.kv.max_key_bytes + 65536;
+  o.metrics = p.metrics;
   absl::StatusOr<std::unique_ptr<http::ConsoleServer>> console =
       http::ConsoleServer::Start(o, p.gateway);
   if (!console.ok()) return console.status();
@@ -235,6 +238,7 @@ absl::Status StartXmlRpcAndTunnels(const NodeConfig& config, Node::Parts& p,
     o.credentials = [reloader] { return reloader->current(); };
     o.max_request_bytes = static_cast<size_t>(config.xmlrpc.max_request_bytes);
     o.read_timeout = config.xmlrpc.read_timeout;
+    o.limits = config.xmlrpc.limits;
     o.authorizer = p.authorizer;  // default deny and [[auth.rule]] apply, as on gRPC
     o.access_log = p.access_log;
     o.metrics = p.metrics;

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "pki/certificate_info.h"
 #include "spdlog/spdlog.h"
-#include "tunnel/tls_context_source.h"
+#include "tls/ssl_context.h"
 
 namespace nodegate::tunnel::internal {
 namespace {
@@ -148,7 +148,7 @@ class Proxy::Impl {
   tcp::acceptor acceptor_;
   asio::steady_timer reload_timer_;
   asio::steady_timer retry_timer_;
-  std::unique_ptr<TlsContextSource> tls_;  // null: plain echo
+  std::unique_ptr<tls::TlsContextSource> tls_;  // null: plain echo
   std::string address_;
   HostPort target_;
   std::string server_name_;
@@ -511,11 +511,11 @@ absl::Status Proxy::Impl::Init() {
       return absl::InvalidArgumentError(
           "allow-lists need client certificates (client_auth must not be \"none\")");
     }
-    TlsContextSource::Options t;
+    tls::TlsContextSource::Options t;
     t.files = o.files;
-    t.role = mode_ == ProxyMode::kTunnelClient ? TlsRole::kClient : TlsRole::kServer;
+    t.role = mode_ == ProxyMode::kTunnelClient ? tls::TlsRole::kClient : tls::TlsRole::kServer;
     t.client_auth = o.client_auth;
-    absl::StatusOr<std::unique_ptr<TlsContextSource>> source = TlsContextSource::New(t);
+    absl::StatusOr<std::unique_ptr<tls::TlsContextSource>> source = tls::TlsContextSource::New(t);
     if (!source.ok()) return source.status();
     tls_ = *std::move(source);
   } else if (!o.files.ca.empty()) {

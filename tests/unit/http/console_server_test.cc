@@ -2,13 +2,10 @@
 // mapped to the mtls authenticator, client_auth modes.
 #include "http/console_server.h"
 
-#include <httplib.h>
-
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "console_test_util.h"
+#include "https_test_client.h"
 
 namespace nodegate::http {
 namespace {
@@ -20,10 +17,6 @@ class ConsoleServerTest : public ::testing::Test {
   void Start(tls::ClientAuth mode) {
     auth_ = testing::AuthFixture::Make();
     pki_ = testing::TestPki::Make();
-    dir_ = testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    Write("ca.pem", pki_.ca.cert_pem);
-    Write("client.pem", pki_.client.cert_pem);
-    Write("client-key.pem", pki_.client.key_pem);
     auto set = pki_.ServerSet();
     GatewayOptions g;
     g.node_id = "test-node";
@@ -41,50 +34,40 @@ class ConsoleServerTest : public ::testing::Test {
     port_ = std::stoi(server_->address().substr(server_->address().rfind(':') + 1));
   }
 
-  void Write(const std::string& name, const std::string& content) {
-    std::ofstream(dir_ + "/" + name) << content;
-  }
-
-  std::unique_ptr<httplib::SSLClient> Client(bool with_cert) {
-    auto c = with_cert ? std::make_unique<httplib::SSLClient>("127.0.0.1", port_,
-                                                               dir_ + "/client.pem",
-                                                               dir_ + "/client-key.pem")
-                       : std::make_unique<httplib::SSLClient>("127.0.0.1", port_);
-    c->set_ca_cert_path((dir_ + "/ca.pem").c_str());
-    c->enable_server_certificate_verification(true);
-    c->set_connection_timeout(5, 0);
-    c->set_read_timeout(5, 0);
-    return c;
+  absl::StatusOr<testing::ClientResponse> Get(
+      const std::string& target, bool with_cert,
+      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    std::optional<testing::ClientIdentity> id;
+    if (with_cert) id = testing::ClientIdentity{pki_.client.cert_pem, pki_.client.key_pem};
+    return testing::Fetch(port_, pki_.ca.cert_pem, "GET", target, std::move(headers), id);
   }
 
   testing::AuthFixture auth_;
   testing::TestPki pki_;
-  std::string dir_;
   std::unique_ptr<ConsoleServer> server_;
   int port_ = 0;
 };
 
 TEST_F(ConsoleServerTest, ServesHttpsVerifiedAgainstTheNodeCaAndAcceptsToken) {
   Start(tls::ClientAuth::kRequest);
-  auto c = Client(false);
-  httplib::Result r = c->Get("/api/v1/node", {{"Authorization", std::string("Bearer ") +
-                                                                    testing::kUserToken}});
-  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  auto r =
+      Get("/api/v1/node", false, {{"Authorization", std::string("Bearer ") + testing::kUserToken}});
+  ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(Json::parse(r->body)["principal"]["id"], "bob");
 }
 
 TEST_F(ConsoleServerTest, RefusesWithoutCredentials) {
   Start(tls::ClientAuth::kRequest);
-  httplib::Result r = Client(false)->Get("/api/v1/node");
-  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  auto r = Get("/api/v1/node", false);
+  ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 401);
 }
 
 TEST_F(ConsoleServerTest, ClientCertificateBecomesTheMtlsPrincipal) {
   Start(tls::ClientAuth::kRequest);
-  httplib::Result r = Client(true)->Get("/api/v1/node");
-  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  auto r = Get("/api/v1/node", true);
+  ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->status, 200) << r->body;
   Json p = Json::parse(r->body)["principal"];
   EXPECT_EQ(p["id"], "dev-client");
@@ -93,25 +76,31 @@ TEST_F(ConsoleServerTest, ClientCertificateBecomesTheMtlsPrincipal) {
 
 TEST_F(ConsoleServerTest, RequireRefusesTheHandshakeWithoutClientCertificate) {
   Start(tls::ClientAuth::kRequire);
-  httplib::Result without = Client(false)->Get("/healthz");
-  EXPECT_FALSE(without && without->status == 200);
-  httplib::Result with = Client(true)->Get("/healthz");
-  ASSERT_TRUE(with) << httplib::to_string(with.error());
+  auto without = Get("/healthz", false);
+  EXPECT_FALSE(without.ok() && without->status == 200);
+  auto with = Get("/healthz", true);
+  ASSERT_TRUE(with.ok()) << with.status();
   EXPECT_EQ(with->status, 200);
+}
+
+TEST_F(ConsoleServerTest, ResponsesCarryTheSecurityHeadersIncludingHsts) {
+  Start(tls::ClientAuth::kNone);
+  auto r = Get("/healthz", false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto header = [&](const char* name) {
+    auto it = r->headers.find(name);
+    return it == r->headers.end() ? std::string("<absent>") : it->second;
+  };
+  EXPECT_EQ(header("strict-transport-security"), "max-age=31536000");
+  EXPECT_EQ(header("x-content-type-options"), "nosniff");
+  EXPECT_EQ(header("x-frame-options"), "DENY");
 }
 
 TEST_F(ConsoleServerTest, StopIsIdempotent) {
   Start(tls::ClientAuth::kNone);
   server_->Stop();
   server_->Stop();
-  EXPECT_FALSE(Client(false)->Get("/healthz"));
-}
-
-TEST(SplitHostPortTest, AcceptsV4V6AndRejectsGarbage) {
-  EXPECT_EQ(SplitHostPort("127.0.0.1:8444", "f")->second, 8444);
-  EXPECT_EQ(SplitHostPort("[::1]:0", "f")->first, "::1");
-  EXPECT_FALSE(SplitHostPort("nohost", "http.listen").ok());
-  EXPECT_FALSE(SplitHostPort("h:99999", "http.listen").ok());
+  EXPECT_FALSE(Get("/healthz", false).ok());
 }
 
 }  // namespace

@@ -50,6 +50,56 @@ TEST(ConfigHttpTest, RejectsBadValues) {
   EXPECT_THAT(Error(t + "[http]\naccess_log_lines = 0\n"), HasSubstr("http.access_log_lines"));
 }
 
+TEST(ConfigHttpTest, EdgeLimitsHaveSafeDefaults) {
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(kTlsWithCa, kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (const http::HttpsLimits* l : {&c->http.limits, &c->xmlrpc.limits}) {
+    EXPECT_EQ(l->max_connections, 512u);
+    EXPECT_EQ(l->handshake_timeout, absl::Seconds(10));
+    EXPECT_EQ(l->header_timeout, absl::Seconds(10));
+    EXPECT_EQ(l->request_timeout, absl::Seconds(30));
+    EXPECT_EQ(l->idle_timeout, absl::Seconds(5));
+    EXPECT_EQ(l->write_timeout, absl::Seconds(10));
+    EXPECT_EQ(l->max_header_bytes, 16384u);
+    EXPECT_EQ(l->workers, 4);
+    EXPECT_EQ(l->queue_depth, 64u);
+  }
+}
+
+TEST(ConfigHttpTest, ReadsTheEdgeLimitsUnderHttpAndXmlRpc) {
+  const std::string keys =
+      "max_connections = 100\nhandshake_timeout = \"3s\"\nheader_timeout = \"2s\"\n"
+      "idle_timeout = \"1s\"\nwrite_timeout = \"4s\"\nmax_header_bytes = 8192\n"
+      "workers = 2\nqueue_depth = 8\n";
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(
+      std::string(kTlsWithCa) + "[http]\n" + keys + "request_timeout = \"20s\"\n[xmlrpc]\n" + keys,
+      kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (const http::HttpsLimits* l : {&c->http.limits, &c->xmlrpc.limits}) {
+    EXPECT_EQ(l->max_connections, 100u);
+    EXPECT_EQ(l->handshake_timeout, absl::Seconds(3));
+    EXPECT_EQ(l->header_timeout, absl::Seconds(2));
+    EXPECT_EQ(l->idle_timeout, absl::Seconds(1));
+    EXPECT_EQ(l->write_timeout, absl::Seconds(4));
+    EXPECT_EQ(l->max_header_bytes, 8192u);
+    EXPECT_EQ(l->workers, 2);
+    EXPECT_EQ(l->queue_depth, 8u);
+  }
+  EXPECT_EQ(c->http.limits.request_timeout, absl::Seconds(20));
+}
+
+TEST(ConfigHttpTest, RejectsBadEdgeLimits) {
+  std::string t = kTlsWithCa;
+  EXPECT_THAT(Error(t + "[http]\nmax_connections = 0\n"), HasSubstr("http.max_connections"));
+  EXPECT_THAT(Error(t + "[http]\nheader_timeout = \"0s\"\n"), HasSubstr("http.header_timeout"));
+  EXPECT_THAT(Error(t + "[http]\nmax_header_bytes = 100\n"), HasSubstr("http.max_header_bytes"));
+  EXPECT_THAT(Error(t + "[http]\nworkers = 0\n"), HasSubstr("http.workers"));
+  EXPECT_THAT(Error(t + "[xmlrpc]\nqueue_depth = 0\n"), HasSubstr("xmlrpc.queue_depth"));
+  // The XML-RPC request bound is read_timeout.
+  EXPECT_THAT(Error(t + "[xmlrpc]\nrequest_timeout = \"5s\"\n"),
+              HasSubstr("xmlrpc.request_timeout"));
+}
+
 TEST(ConfigHttpTest, ClientCertificateModesNeedTheCaOnlyWhenListening) {
   EXPECT_EQ(Error(kTlsNoCa), "OK");
   EXPECT_THAT(Error(std::string(kTlsNoCa) + "[http]\nlisten = \"127.0.0.1:0\"\n"),

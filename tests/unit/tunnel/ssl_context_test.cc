@@ -1,4 +1,4 @@
-#include "tunnel/tls_context_source.h"
+#include "tls/ssl_context.h"
 
 #include <gtest/gtest.h>
 
@@ -6,6 +6,9 @@
 
 namespace nodegate::tunnel {
 namespace {
+
+using tls::TlsContextSource;
+using tls::TlsRole;
 
 using testing::TestPki;
 
