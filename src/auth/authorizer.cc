@@ -242,13 +242,19 @@ Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
   const std::string hash = crypto::Sha256(*secret);
   auto it = snap.apps.find(std::string(*key));
   // One message for unknown key, wrong secret and disabled key: no key enumeration.
-  if (it == snap.apps.end() || !crypto::ConstantTimeEquals(it->second.secret_hash, hash) ||
-      !it->second.enabled) {
+  if (it == snap.apps.end()) {
+    // An unknown "key id" may be anything the caller put there — with app-key and app-secret
+    // swapped, it is the secret. Log only a short digest: enough to match repeated attempts, not
+    // enough to recover or replay the value.
     return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
-                         absl::StrCat("app key ", std::string(*key),
-                                      it == snap.apps.end()      ? " unknown"
-                                      : !it->second.enabled      ? " disabled"
-                                                                 : " wrong secret"));
+                         absl::StrCat("app key sha256:", crypto::Sha256Hex(*key).substr(0, 12),
+                                      " unknown"));
+  }
+  if (!crypto::ConstantTimeEquals(it->second.secret_hash, hash) || !it->second.enabled) {
+    // A registered key id is an identifier, not a secret.
+    return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
+                         absl::StrCat("app key ", it->first,
+                                      !it->second.enabled ? " disabled" : " wrong secret"));
   }
   return Outcome::Ok(Principal{Principal::Kind::kApp, it->second.principal, it->second.roles,
                                kAppKey});

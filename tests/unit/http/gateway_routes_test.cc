@@ -174,6 +174,39 @@ TEST_F(GatewayTest, DiceRollIsLoggedOnceAsTheHttpRequest) {
   EXPECT_EQ(line["status"], "OK");
 }
 
+TEST_F(GatewayTest, SwappedAppKeyHeadersNeverPutTheSecretInTheAccessLog) {
+  const std::string secret = "ngs_swapped-secret-0123456789abcdef";
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/api/v1/node";
+  r.headers.emplace("app-key", secret);
+  r.headers.emplace("app-secret", "billing");
+  r.remote = "127.0.0.1:5555";
+  HttpResponse out = gateway_->Handle(r);
+  EXPECT_EQ(out.status, 401);
+  EXPECT_EQ(out.body.find(secret), std::string::npos);
+  ASSERT_FALSE(recent_->Snapshot().empty());
+  const std::string line = recent_->Snapshot().back();
+  EXPECT_EQ(line.find(secret), std::string::npos) << line;
+  EXPECT_NE(line.find("app_key_invalid"), std::string::npos) << line;
+}
+
+TEST_F(GatewayTest, AccessLogRouteStaysValidJsonAfterInvalidUtf8FromAnAnonymousCaller) {
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/api/v1/node";
+  r.headers.emplace("user-agent", "evil\xff\xfe\xc3(");
+  r.headers.emplace("host", "h\x80st");
+  r.remote = "127.0.0.1:5555";
+  ASSERT_EQ(gateway_->Handle(r).status, 401);
+  HttpResponse log = Call("GET", "/api/v1/access-log", kUserToken);
+  ASSERT_EQ(log.status, 200);
+  Json lines;
+  ASSERT_NO_THROW(lines = Json::parse(log.body)) << "nlohmann rejects invalid UTF-8, as browsers do";
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0]["user_agent"], "evil\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd(");
+}
+
 // A rule that accepts only tokens: app-key headers with control characters in them (once forwarded
 // into a loop-back gRPC call, where gRPC asserts on them and the node aborted) are not credentials
 // the rule accepts, and nothing else happens to them.
