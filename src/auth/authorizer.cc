@@ -147,6 +147,14 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
     // method whose rule does not accept signatures never verified them, so a caller cannot
     // borrow a node's identity with made-up headers.
     if (!replay_->Verified(h->node_id, h->nonce, digest, now)) return Outcome{};
+    // Which key verified it is not remembered; during a grace period (only then) ask the current
+    // key again, so that a handler sees the same principal Authorize() produced.
+    if (node.previous_verifier != nullptr && now < node.previous_valid_until) {
+      const std::string data =
+          sigv1::StringToSign(method, options_.audience, h->node_id, h->timestamp, h->nonce);
+      p.signed_with_previous_key =
+          node.verifier == nullptr || !node.verifier->Verify(h->signature, data).ok();
+    }
     return Outcome::Ok(std::move(p));
   }
 
@@ -167,6 +175,7 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   absl::Status v = node.verifier->Verify(h->signature, data);
   if (!v.ok() && node.previous_verifier != nullptr && now < node.previous_valid_until) {
     v = node.previous_verifier->Verify(h->signature, data);
+    p.signed_with_previous_key = v.ok();
   }
   if (!v.ok()) {
     return Outcome::Fail(Rejection::kSignatureInvalid, "signature: does not verify",

@@ -389,6 +389,34 @@ TEST_F(RotationTest, AcceptsThePreviousKeyDuringTheGrace) {
   EXPECT_EQ(d.principal.ToString(), "node:node-a");
 }
 
+TEST_F(RotationTest, MarksAPrincipalSignedWithThePreviousKey) {
+  const absl::Time t = kGraceEnd - absl::Milliseconds(1);
+  SignedCall call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
+  Decision d = h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_TRUE(d.principal.signed_with_previous_key);
+}
+
+TEST_F(RotationTest, DoesNotMarkAPrincipalSignedWithTheCurrentKey) {
+  SignedCall call = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a");
+  Decision d = h_.Authorize(call.ToMd());
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_FALSE(d.principal.signed_with_previous_key);
+}
+
+TEST_F(RotationTest, DeriveMarksThePreviousKeyAsAuthorizeDid) {
+  const absl::Time t = kGraceEnd - absl::Milliseconds(1);
+  SignedCall old_call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
+  ASSERT_TRUE(h_.Authorize(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).status.ok());
+  EXPECT_TRUE(h_.Derive(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t)
+                  .signed_with_previous_key);
+  SignedCall new_call = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a", t);
+  ASSERT_TRUE(h_.Authorize(new_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).status.ok());
+  Principal p = h_.Derive(new_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
+  EXPECT_EQ(p.ToString(), "node:node-a");
+  EXPECT_FALSE(p.signed_with_previous_key);
+}
+
 TEST_F(RotationTest, RefusesThePreviousKeyOnceTheGraceEnds) {
   SignedCall call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", kGraceEnd);
   ExpectRefused(h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), kGraceEnd),
