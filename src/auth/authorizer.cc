@@ -1,5 +1,6 @@
 #include "auth/authorizer.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -187,9 +188,13 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   // still accepts the timestamp at exactly ts + max_skew, and the cache forgets an entry once
   // expiry <= now: remember the nonce until one millisecond past the window, or a replay at its
   // last millisecond would pass.
+  // Each registered node's fair share is held for it however full others make the cache: one
+  // busy (or compromised) node cannot lock the rest out. A lone node has no one to share with.
+  const size_t nodes = snap.nodes.size();
+  const size_t share = nodes < 2 ? 0 : std::max<size_t>(1, replay_->capacity() / nodes);
   absl::Status fresh = replay_->CheckAndInsert(h->node_id, h->nonce, digest,
                                                absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1),
-                                               now);
+                                               now, share);
   if (absl::IsAlreadyExists(fresh)) {
     return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
                          absl::StrCat("node ", node_id, " replayed nonce"));

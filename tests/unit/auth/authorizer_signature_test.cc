@@ -361,6 +361,26 @@ TEST_F(ReplayCacheFullTest, RecoversOnceEntriesExpire) {
   EXPECT_TRUE(d.status.ok()) << d.status.error_message();
 }
 
+// One node filling the cache must not lock out another (fair shares, ReplayCache).
+TEST(ReplayCacheShareTest, ANodeThatFillsTheCacheDoesNotLockOutAnother) {
+  CredentialSnapshot snap;
+  snap.nodes.emplace("node-a", Node("node-a", Algorithm::kEd25519));
+  snap.nodes.emplace("node-b", Node("node-b", Algorithm::kEd25519, {}, /*key_index=*/1));
+  AuthorizerOptions o = Harness::DefaultOptions();
+  o.replay_cache_capacity = 32;  // 16 shards of 2; two nodes, so a share of 16 each
+  Harness h(std::move(snap), {}, o);
+  int refused = 0;
+  for (int i = 0; i < 500; ++i) {
+    Decision d = h.Authorize(SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd());
+    if (d.rejection == Rejection::kReplayCacheFull) ++refused;
+  }
+  ASSERT_GT(refused, 0) << "node-a did fill the pool";
+  for (int i = 0; i < 16; ++i) {
+    Decision d = h.Authorize(SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-b").ToMd());
+    EXPECT_TRUE(d.status.ok()) << i << ": " << d.status.error_message();
+  }
+}
+
 // Key rotation.
 
 class RotationTest : public ::testing::Test {
