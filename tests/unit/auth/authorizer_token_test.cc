@@ -197,7 +197,8 @@ TEST_F(AppKeyTest, SwappedKeyAndSecretNeverPutTheSecretInTheDecision) {
     ExpectRefused(d, "app_key: unknown key or wrong secret", Rejection::kAppKeyInvalid);
     ExpectNoSecret(d, kAppSecret);
     // The unknown id is named by a short digest, so repeated attempts can still be matched.
-    EXPECT_THAT(d.detail, HasSubstr("app key sha256:" + crypto::Sha256Hex(kAppSecret).substr(0, 12)));
+    EXPECT_THAT(d.detail,
+                HasSubstr("app key sha256:" + crypto::Sha256Hex(kAppSecret).substr(0, 12)));
   }
 }
 

@@ -155,7 +155,8 @@ TEST(ReplayCacheTest, AShareIsReturnedWhenItsEntriesExpire) {
                                 later, 40);
   }
   EXPECT_EQ(cache->held_by("hog"), 0u);
-  EXPECT_TRUE(cache->CheckAndInsert("hog", "fresh", "d", later + absl::Seconds(60), later, 40).ok());
+  EXPECT_TRUE(
+      cache->CheckAndInsert("hog", "fresh", "d", later + absl::Seconds(60), later, 40).ok());
 }
 
 TEST(ReplayCacheTest, WithoutAShareTheWholeCacheIsOnePool) {
