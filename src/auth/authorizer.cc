@@ -1,5 +1,6 @@
 #include "auth/authorizer.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -147,6 +148,14 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
     // method whose rule does not accept signatures never verified them, so a caller cannot
     // borrow a node's identity with made-up headers.
     if (!replay_->Verified(h->node_id, h->nonce, digest, now)) return Outcome{};
+    // Which key verified it is not remembered; during a grace period (only then) ask the current
+    // key again, so that a handler sees the same principal Authorize() produced.
+    if (node.previous_verifier != nullptr && now < node.previous_valid_until) {
+      const std::string data =
+          sigv1::StringToSign(method, options_.audience, h->node_id, h->timestamp, h->nonce);
+      p.signed_with_previous_key =
+          node.verifier == nullptr || !node.verifier->Verify(h->signature, data).ok();
+    }
     return Outcome::Ok(std::move(p));
   }
 
@@ -167,6 +176,7 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   absl::Status v = node.verifier->Verify(h->signature, data);
   if (!v.ok() && node.previous_verifier != nullptr && now < node.previous_valid_until) {
     v = node.previous_verifier->Verify(h->signature, data);
+    p.signed_with_previous_key = v.ok();
   }
   if (!v.ok()) {
     return Outcome::Fail(Rejection::kSignatureInvalid, "signature: does not verify",
@@ -178,9 +188,13 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   // still accepts the timestamp at exactly ts + max_skew, and the cache forgets an entry once
   // expiry <= now: remember the nonce until one millisecond past the window, or a replay at its
   // last millisecond would pass.
+  // Each registered node's fair share is held for it however full others make the cache: one
+  // busy (or compromised) node cannot lock the rest out. A lone node has no one to share with.
+  const size_t nodes = snap.nodes.size();
+  const size_t share = nodes < 2 ? 0 : std::max<size_t>(1, replay_->capacity() / nodes);
   absl::Status fresh = replay_->CheckAndInsert(h->node_id, h->nonce, digest,
                                                absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1),
-                                               now);
+                                               now, share);
   if (absl::IsAlreadyExists(fresh)) {
     return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
                          absl::StrCat("node ", node_id, " replayed nonce"));
@@ -242,13 +256,19 @@ Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
   const std::string hash = crypto::Sha256(*secret);
   auto it = snap.apps.find(std::string(*key));
   // One message for unknown key, wrong secret and disabled key: no key enumeration.
-  if (it == snap.apps.end() || !crypto::ConstantTimeEquals(it->second.secret_hash, hash) ||
-      !it->second.enabled) {
+  if (it == snap.apps.end()) {
+    // An unknown "key id" may be anything the caller put there — with app-key and app-secret
+    // swapped, it is the secret. Log only a short digest: enough to match repeated attempts, not
+    // enough to recover or replay the value.
     return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
-                         absl::StrCat("app key ", std::string(*key),
-                                      it == snap.apps.end()      ? " unknown"
-                                      : !it->second.enabled      ? " disabled"
-                                                                 : " wrong secret"));
+                         absl::StrCat("app key sha256:", crypto::Sha256Hex(*key).substr(0, 12),
+                                      " unknown"));
+  }
+  if (!crypto::ConstantTimeEquals(it->second.secret_hash, hash) || !it->second.enabled) {
+    // A registered key id is an identifier, not a secret.
+    return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
+                         absl::StrCat("app key ", it->first,
+                                      !it->second.enabled ? " disabled" : " wrong secret"));
   }
   return Outcome::Ok(Principal{Principal::Kind::kApp, it->second.principal, it->second.roles,
                                kAppKey});

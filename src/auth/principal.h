@@ -30,6 +30,10 @@ struct Principal {
   std::string id;
   std::vector<std::string> roles;
   uint32_t authenticators = 0;  // every authenticator that vouched for this call
+  // The call's signature verified only with the node's previous (grace-period) key. Such a key may
+  // still make calls until the grace ends, but it is no proof for acts that outlive the call (a
+  // key rotation): it may be the very key that was rotated out because it leaked.
+  bool signed_with_previous_key = false;
 
   bool authenticated() const { return kind != Kind::kNone; }
   bool HasAnyRole(const std::vector<std::string>& wanted) const;

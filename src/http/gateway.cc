@@ -171,7 +171,6 @@ struct Gateway::Call {
   const HttpRequest& request;
   std::vector<std::string> storage;  // owns what `metadata` points at
   auth::Metadata metadata;
-  std::vector<std::pair<std::string, std::string>> forwarded;  // credentials for a self-call
   bool cookie_auth = false;
   std::string grpc_method;
   auth::Decision decision;
@@ -186,7 +185,6 @@ struct Gateway::Call {
       storage.push_back(std::move(value));
       const std::string& v = storage.back();
       metadata.emplace(grpc::string_ref(k.data(), k.size()), grpc::string_ref(v.data(), v.size()));
-      forwarded.emplace_back(k, v);
     };
     if (const std::string* a = Header(r, "authorization")) {
       add("authorization", *a);
@@ -414,9 +412,9 @@ HttpResponse Gateway::Nodes(Call& call) {
 HttpResponse Gateway::Dice(Call& call) {
   if (!options_.roll_die) {
     call.code = grpc::StatusCode::UNIMPLEMENTED;
-    return Error(501, call.code, "no gRPC client for this node");
+    return Error(501, call.code, "this node serves no dice");
   }
-  absl::StatusOr<int> face = options_.roll_die(call.forwarded);
+  absl::StatusOr<int> face = options_.roll_die();
   if (!face.ok()) {
     call.code = static_cast<grpc::StatusCode>(face.status().code());
     return Error(HttpStatusFor(call.code), call.code,
@@ -511,7 +509,8 @@ void Gateway::Record(const Call& call, const HttpResponse& response) const {
   r.time = absl::Now();
   if (const std::string* host = Header(call.request, "host")) r.authority = *host;
   r.peer = absl::StrCat("https:", call.request.remote);
-  // Not the gRPC method: this line is the HTTP request; a self-call (RollDie) logs its own line.
+  // Not the gRPC method: this line is the HTTP request, the only line it gets (a dice roll runs
+  // in-process, not as a second, gRPC call).
   r.method = absl::StrCat(call.request.method, " ", call.request.path);
   r.code = static_cast<int>(call.code);
   r.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -

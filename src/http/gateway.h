@@ -56,10 +56,11 @@ struct GatewayOptions {
   std::shared_ptr<observe::Metrics> metrics;     // null: /metrics answers 501
   std::shared_ptr<observe::RecentLines> recent;  // null: the access-log route returns []
   std::shared_ptr<observe::AccessLog> access_log;  // null: requests are not logged
-  // Performs a real api.DiceService/RollDie call with `metadata` (the caller's forwarded
-  // credentials); returns the face. Null: POST /api/v1/dice/roll answers 501.
-  std::function<absl::StatusOr<int>(const std::vector<std::pair<std::string, std::string>>&)>
-      roll_die;
+  // The RollDie service rule (services::RollDieValue on a node), called in-process once the
+  // gateway has authorized the request as /api.DiceService/RollDie. Not a loop-back gRPC call: the
+  // HTTP caller's headers never become gRPC metadata, so nothing the rule did not accept can reach
+  // gRPC's own header checks. Null: POST /api/v1/dice/roll answers 501.
+  std::function<absl::StatusOr<int>()> roll_die;
   // OK when the node can take calls (gRPC server started, store reachable). Null: always ready.
   std::function<absl::Status()> ready;
 };

@@ -7,7 +7,12 @@ execute_process(COMMAND ${XMLRPC_C_CONFIG} c++2 server-util --libs
   OUTPUT_VARIABLE NODEGATE_XMLRPC_LIBS OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
 separate_arguments(NODEGATE_XMLRPC_LIBS UNIX_COMMAND "${NODEGATE_XMLRPC_LIBS}")
 
+# libexpat (not xmlrpc-c's private copy, whose symbols are prefixed xmlrpc_XML_*) screens every
+# call body before xmlrpc-c parses it: xml_guard.h.
+pkg_check_modules(EXPAT REQUIRED IMPORTED_TARGET expat)
+
 add_library(nodegate_http_xmlrpc STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/xml_guard.cc
   ${CMAKE_CURRENT_LIST_DIR}/xmlrpc_kv.cc
   ${CMAKE_CURRENT_LIST_DIR}/xmlrpc_server.cc
   ${CMAKE_CURRENT_LIST_DIR}/xmlrpc_value_codec.cc
@@ -16,7 +21,7 @@ target_include_directories(nodegate_http_xmlrpc PUBLIC ${NODEGATE_SRC})
 target_link_libraries(nodegate_http_xmlrpc PUBLIC
   nodegate_http_server nodegate_auth nodegate_observe nodegate_store nodegate_tls nodegate_crypto
   OpenSSL::SSL OpenSSL::Crypto
-  ${NODEGATE_XMLRPC_LIBS} spdlog::spdlog absl::status absl::statusor absl::strings absl::time
+  ${NODEGATE_XMLRPC_LIBS} PkgConfig::EXPAT spdlog::spdlog absl::status absl::statusor absl::strings absl::time
   Threads::Threads)
 
 if(TARGET nodegate_http)

@@ -7,6 +7,7 @@
 #include <xmlrpc-c/xml.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "http/xml_guard.h"
 #include "http/xmlrpc_value_codec.h"
 
 namespace nodegate::http {
@@ -139,12 +140,12 @@ XmlRpcKv::XmlRpcKv(std::shared_ptr<store::KvStore> kv) : kv_(std::move(kv)) {
 std::string XmlRpcKv::Handle(const std::string& call_xml) const {
   std::string response;
   try {
-    // XML-RPC has no use for a DTD, and entity definitions are the way to make a small body expand
-    // into a huge one ("billion laughs"): refuse them before the parser sees them.
-    if (call_xml.find("<!DOCTYPE") != std::string::npos ||
-        call_xml.find("<!ENTITY") != std::string::npos) {
-      throw xmlrpc_c::fault("Call XML not a proper XML-RPC call: DTDs and entities are refused",
-                            xmlrpc_c::fault::CODE_PARSE);
+    // xmlrpc-c expands entities and frees its element tree recursively: a DTD or a deeply nested
+    // body must never reach it (xml_guard.h says why the check is a parser, not a byte scan).
+    if (absl::Status guard = CheckUntrustedXml(call_xml); !guard.ok()) {
+      throw xmlrpc_c::fault(
+          absl::StrCat("Call XML not a proper XML-RPC call: ", guard.message()),
+          xmlrpc_c::fault::CODE_PARSE);
     }
     registry_.processCall(call_xml, &response);
     return response;

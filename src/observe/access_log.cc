@@ -14,15 +14,57 @@
 namespace nodegate::observe {
 namespace {
 
+// Length of the well-formed UTF-8 sequence at s[i] (Unicode 15, table 3-7: no overlongs, no
+// surrogates, nothing above U+10FFFF), or 0 if the bytes there are not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto cont = [&](size_t k, unsigned char lo = 0x80, unsigned char hi = 0xbf) {
+    return k < s.size() && byte(k) >= lo && byte(k) <= hi;
+  };
+  const unsigned char c = byte(i);
+  if (c >= 0xc2 && c <= 0xdf) return cont(i + 1) ? 2 : 0;
+  if (c == 0xe0) return cont(i + 1, 0xa0) && cont(i + 2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) return cont(i + 1) && cont(i + 2) ? 3 : 0;
+  if (c == 0xed) return cont(i + 1, 0x80, 0x9f) && cont(i + 2) ? 3 : 0;
+  if (c == 0xf0) return cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  if (c == 0xf4) return cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  return 0;
+}
+
+// Every field may hold bytes an unauthenticated caller chose (a user agent, a :authority): the
+// line must stay one valid JSON object in valid UTF-8, or consumers reject it whole. Control
+// characters (C0, DEL, C1) are escaped; each byte that is not part of a well-formed UTF-8
+// sequence becomes U+FFFD.
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   // Runs of characters that need no escaping are appended whole (this runs ~10 times per call).
   size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      size_t n = Utf8SequenceLength(s, i);
+      const bool c1_control = n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;
+      if (n > 0 && !c1_control) {
+        i += n;
+        continue;
+      }
+      out->append(s.data() + run, i - run);
+      if (c1_control) {
+        absl::StrAppendFormat(out, "\\u%04x", static_cast<unsigned char>(s[i + 1]));
+        i += 2;
+      } else {
+        out->append("\\ufffd");
+        ++i;
+      }
+      run = i;
+      continue;
+    }
     out->append(s.data() + run, i - run);
-    run = i + 1;
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -31,6 +73,8 @@ void AppendJsonString(std::string* out, std::string_view s) {
       case '\t': out->append("\\t"); break;
       default: absl::StrAppendFormat(out, "\\u%04x", c);
     }
+    ++i;
+    run = i;
   }
   out->append(s.data() + run, s.size() - run);
   out->push_back('"');

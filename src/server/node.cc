@@ -11,7 +11,6 @@
 #include "tunnel/tunnel_server.h"
 #include "http/console_server.h"
 #include "http/gateway.h"
-#include "http/self_dice_client.h"
 #include "observe/recent_lines.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
@@ -145,15 +144,6 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
 void RegisterNodeMetrics(Node::Parts& p);
 void RegisterEdgeMetrics(Node::Parts& p);
 
-// The address a client on this host dials to reach `listen` ("0.0.0.0:p" → "127.0.0.1:p").
-std::string LocalDialAddress(const std::string& bound) {
-  size_t colon = bound.rfind(':');
-  std::string host = bound.substr(0, colon);
-  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
-  if (host == "[::]") host = "[::1]";
-  return absl::StrCat(host, bound.substr(colon));
-}
-
 // [http]: the gateway over the node's parts, and its HTTPS listener.
 absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
                           const std::vector<std::pair<std::string, std::string>>& listeners,
@@ -176,23 +166,8 @@ absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
   g.metrics = p.metrics;
   g.recent = p.recent;
   g.access_log = p.access_log;
-  if (!config.tls.files.ca.empty()) {
-    tls::ClientTlsOptions self;
-    self.target = LocalDialAddress(grpc_address);
-    self.ca_file = config.tls.files.ca;
-    self.cert_file = config.http.client_cert.empty() ? config.tls.files.cert : config.http.client_cert;
-    self.key_file = config.http.client_key.empty() ? config.tls.files.key : config.http.client_key;
-    absl::StatusOr<std::unique_ptr<http::SelfDiceClient>> dice =
-        http::SelfDiceClient::New(self, absl::Seconds(5));
-    if (!dice.ok()) {
-      return absl::Status(dice.status().code(),
-                          absl::StrCat("http.client_cert: ", dice.status().message()));
-    }
-    std::shared_ptr<http::SelfDiceClient> client = *std::move(dice);
-    g.roll_die = [client](const std::vector<std::pair<std::string, std::string>>& md) {
-      return client->Roll(md);
-    };
-  }
+  // In-process: the gateway has already authorized the request as /api.DiceService/RollDie.
+  g.roll_die = services::RollDieValue;
   Node::Parts* parts = &p;
   g.ready = [parts]() -> absl::Status {
     if (!parts->serving.load()) return absl::UnavailableError("gRPC server not serving");

@@ -229,6 +229,13 @@ absl::Status RegistryService::KeypairSync(const rpc::CallInfo& call,
     return absl::PermissionDeniedError("KeypairSync: needs a signature by the node's current key");
   }
   if (!request.new_public_key_pem().empty()) {
+    // A leaked key that was already rotated out must not rotate in the attacker's key and demote
+    // the legitimate one to "previous": only the current key proves the node.
+    if (p.signed_with_previous_key) {
+      return absl::PermissionDeniedError(
+          "KeypairSync: a key rotation needs a signature by the node's current key, not the "
+          "previous one");
+    }
     absl::StatusOr<crypto::Algorithm> alg = crypto::ParseAlgorithm(request.new_algorithm());
     if (!alg.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("new_algorithm: ", alg.status().message()));

@@ -530,6 +530,27 @@ def test_rotation_after_rotation_retires_the_first_key(make_registry):
     assert parse_whoami(node_b.whoami(node_b.signature_only)).via == "signature"
 
 
+def test_a_rotated_out_key_cannot_rotate_the_node_again(make_registry):
+    # Whoever stole the key the node rotated away from may still sign calls until the grace ends,
+    # but must not rotate in a key of their own (demoting the node's real key to "previous").
+    registry = make_registry(key_grace="1h")
+    node_b = registry.enrol("node-b")
+    rotate(node_b)
+    legit = node_b.dir / "legit-key.pem"
+    legit.write_bytes((node_b.dir / "signing-key.pem").read_bytes())
+    registered = registered_key(registry, "node-b")
+    (node_b.dir / "signing-key.pem").write_bytes(previous_key(node_b).read_bytes())
+
+    proc = ng.run_nodegate("keys", "rotate", "--config", node_b.config, "--alg", "ed25519",
+                           check=False)
+
+    assert proc.returncode != 0, proc.stdout
+    assert "needs a signature by the node's current key, not the previous one" in proc.stderr, \
+        proc.stderr
+    assert registered_key(registry, "node-b") == registered
+    assert parse_whoami(node_b.whoami(node_b.signature_only, "--sign-key", legit)).via == "signature"
+
+
 # ================================================================================================
 # Disabling and removing a node (NodeRegistry admin methods; no restart)
 

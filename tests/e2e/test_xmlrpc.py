@@ -147,6 +147,50 @@ def test_malformed_or_wrong_calls_get_a_fault_and_the_server_survives(xnode, bod
     assert proxy(xnode).exists("anything") is False
 
 
+def billion_laughs(declaration: str) -> str:
+    doc = declaration + '<!DOCTYPE m [<!ENTITY a0 "lol">'
+    for i in range(1, 10):
+        doc += f'<!ENTITY a{i} "' + f"&a{i - 1};" * 10 + '">'
+    return doc + "]><methodCall><methodName>&a9;</methodName></methodCall>"
+
+
+UTF16_DECL = '<?xml version="1.0" encoding="UTF-16"?>'
+
+# Each of these crashed the node (stack overflow in xmlrpc-c's recursive tree free) or cost it
+# seconds of CPU and 100+ MB (the UTF-16 billion laughs, which a byte scan for "<!DOCTYPE" missed)
+# before the libexpat guard (src/http/xml_guard.h) refused them.
+HOSTILE_BODIES = {
+    "180k-nested-elements": b"<a>" * 180_000 + b"</a>" * 180_000,
+    "90k-nested-arrays": (b"<methodCall><methodName>set</methodName><params><param>"
+                          + b"<value><array><data>" * 90_000 + b"</data></array></value>" * 90_000
+                          + b"</param></params></methodCall>"),
+    "utf16le-bom-billion-laughs": billion_laughs(UTF16_DECL).encode("utf-16"),
+    "utf16be-billion-laughs": billion_laughs(UTF16_DECL).encode("utf-16-be"),
+    "utf8-external-entity": b'<!DOCTYPE m [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                            b"<methodCall><methodName>&e;</methodName></methodCall>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_BODIES))
+def test_hostile_bodies_are_refused_with_a_parse_fault_and_the_server_survives(xnode, name):
+    status, text = raw_post(xnode, HOSTILE_BODIES[name])
+    assert status == 200
+    with pytest.raises(xmlrpc.client.Fault) as err:
+        xmlrpc.client.loads(text)
+    assert err.value.faultCode == -503, err.value  # xmlrpc-c's parse-error code
+    assert "Call XML not a proper XML-RPC call" in err.value.faultString
+    assert proxy(xnode).set("alive", 1) is None
+
+
+def test_a_call_in_utf16_is_served(xnode):
+    body = xmlrpc.client.dumps(("greeting", "grüße"), "set").replace(
+        "<?xml version='1.0'?>", UTF16_DECL)
+    status, text = raw_post(xnode, body.encode("utf-16"))
+    assert status == 200
+    assert xmlrpc.client.loads(text)[0] == (None,)
+    assert proxy(xnode).get("greeting") == "grüße"
+
+
 def test_request_size_is_bounded(tmp_path, pki, start_node):
     node = ng.make_secure_node(tmp_path, pki, start_node,
                                extra_toml=XMLRPC_TOML + "max_request_bytes = 4096\n")

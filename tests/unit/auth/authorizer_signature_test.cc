@@ -361,6 +361,26 @@ TEST_F(ReplayCacheFullTest, RecoversOnceEntriesExpire) {
   EXPECT_TRUE(d.status.ok()) << d.status.error_message();
 }
 
+// One node filling the cache must not lock out another (fair shares, ReplayCache).
+TEST(ReplayCacheShareTest, ANodeThatFillsTheCacheDoesNotLockOutAnother) {
+  CredentialSnapshot snap;
+  snap.nodes.emplace("node-a", Node("node-a", Algorithm::kEd25519));
+  snap.nodes.emplace("node-b", Node("node-b", Algorithm::kEd25519, {}, /*key_index=*/1));
+  AuthorizerOptions o = Harness::DefaultOptions();
+  o.replay_cache_capacity = 32;  // 16 shards of 2; two nodes, so a share of 16 each
+  Harness h(std::move(snap), {}, o);
+  int refused = 0;
+  for (int i = 0; i < 500; ++i) {
+    Decision d = h.Authorize(SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd());
+    if (d.rejection == Rejection::kReplayCacheFull) ++refused;
+  }
+  ASSERT_GT(refused, 0) << "node-a did fill the pool";
+  for (int i = 0; i < 16; ++i) {
+    Decision d = h.Authorize(SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-b").ToMd());
+    EXPECT_TRUE(d.status.ok()) << i << ": " << d.status.error_message();
+  }
+}
+
 // Key rotation.
 
 class RotationTest : public ::testing::Test {
@@ -387,6 +407,34 @@ TEST_F(RotationTest, AcceptsThePreviousKeyDuringTheGrace) {
   Decision d = h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
   EXPECT_TRUE(d.status.ok()) << d.status.error_message();
   EXPECT_EQ(d.principal.ToString(), "node:node-a");
+}
+
+TEST_F(RotationTest, MarksAPrincipalSignedWithThePreviousKey) {
+  const absl::Time t = kGraceEnd - absl::Milliseconds(1);
+  SignedCall call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
+  Decision d = h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_TRUE(d.principal.signed_with_previous_key);
+}
+
+TEST_F(RotationTest, DoesNotMarkAPrincipalSignedWithTheCurrentKey) {
+  SignedCall call = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a");
+  Decision d = h_.Authorize(call.ToMd());
+  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_FALSE(d.principal.signed_with_previous_key);
+}
+
+TEST_F(RotationTest, DeriveMarksThePreviousKeyAsAuthorizeDid) {
+  const absl::Time t = kGraceEnd - absl::Milliseconds(1);
+  SignedCall old_call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
+  ASSERT_TRUE(h_.Authorize(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).status.ok());
+  EXPECT_TRUE(h_.Derive(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t)
+                  .signed_with_previous_key);
+  SignedCall new_call = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a", t);
+  ASSERT_TRUE(h_.Authorize(new_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).status.ok());
+  Principal p = h_.Derive(new_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
+  EXPECT_EQ(p.ToString(), "node:node-a");
+  EXPECT_FALSE(p.signed_with_previous_key);
 }
 
 TEST_F(RotationTest, RefusesThePreviousKeyOnceTheGraceEnds) {

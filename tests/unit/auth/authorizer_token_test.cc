@@ -190,6 +190,18 @@ TEST_F(AppKeyTest, WrongSecretUnknownKeyAndDisabledKeyLookTheSame) {
   EXPECT_THAT(disabled.detail, HasSubstr("disabled"));
 }
 
+TEST_F(AppKeyTest, SwappedKeyAndSecretNeverPutTheSecretInTheDecision) {
+  for (auto [key_header, secret_header] : {std::pair{"app-key", "app-secret"},
+                                           std::pair{"app_key", "app_secret"}}) {
+    Decision d = h_.Authorize(Md().Add(key_header, kAppSecret).Add(secret_header, "billing"));
+    ExpectRefused(d, "app_key: unknown key or wrong secret", Rejection::kAppKeyInvalid);
+    ExpectNoSecret(d, kAppSecret);
+    // The unknown id is named by a short digest, so repeated attempts can still be matched.
+    EXPECT_THAT(d.detail,
+                HasSubstr("app key sha256:" + crypto::Sha256Hex(kAppSecret).substr(0, 12)));
+  }
+}
+
 TEST_F(AppKeyTest, RejectsSecretDifferingOnlyInTheLastCharacter) {
   std::string almost = kAppSecret;
   almost.back() = 'x';

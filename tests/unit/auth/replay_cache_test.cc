@@ -94,6 +94,78 @@ TEST(ReplayCacheTest, ExpiredEntriesAreSweptWhenFull) {
       cache->CheckAndInsert("node-a", refused, "d", kExpiry + absl::Seconds(60), kExpiry).ok());
 }
 
+// Node "hog" signs as fast as it can until the cache refuses it; returns how many it got in.
+size_t Hog(ReplayCache& cache, size_t share, absl::Time now, int attempts = 2000) {
+  size_t accepted = 0;
+  for (int i = 0; i < attempts; ++i) {
+    if (cache.CheckAndInsert("hog", absl::StrCat("hog-", i), "d", now + absl::Seconds(60), now,
+                             share)
+            .ok()) {
+      ++accepted;
+    }
+  }
+  return accepted;
+}
+
+TEST(ReplayCacheTest, ANodeThatFillsThePoolDoesNotLockOutAnotherWithinItsShare) {
+  // 160 entries in 16 shards of 10; 4 nodes, so a share of 40 each.
+  auto cache = NewCache(160);
+  Hog(*cache, 40, kNow);
+  ASSERT_TRUE(absl::IsResourceExhausted(
+      cache->CheckAndInsert("hog", "one-more", "d", kExpiry, kNow, 40)));
+  for (int i = 0; i < 40; ++i) {
+    absl::Status s =
+        cache->CheckAndInsert("node-b", absl::StrCat("b-", i), "d", kExpiry, kNow, 40);
+    EXPECT_TRUE(s.ok()) << i << ": " << s;
+  }
+  EXPECT_EQ(cache->held_by("node-b"), 40u);
+}
+
+TEST(ReplayCacheTest, ANodeOverItsShareIsRefusedOnceThePoolIsFull) {
+  auto cache = NewCache(160);
+  const size_t hog = Hog(*cache, 40, kNow);
+  EXPECT_GE(hog, 40u) << "the share is always admitted";
+  EXPECT_LE(hog, 160u) << "beyond its share only the pool";
+  absl::Status s = cache->CheckAndInsert("hog", "one-more", "d", kExpiry, kNow, 40);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_NE(std::string(s.message()).find("over its share"), std::string::npos) << s;
+}
+
+TEST(ReplayCacheTest, SharesNeverTakeTheCacheBeyondTwiceItsCapacity) {
+  auto cache = NewCache(160);
+  Hog(*cache, 40, kNow);
+  for (const char* node : {"node-b", "node-c", "node-d"}) {
+    for (int i = 0; i < 100; ++i) {
+      (void)cache->CheckAndInsert(node, absl::StrCat(node, i), "d", kExpiry, kNow, 40);
+    }
+    EXPECT_GE(cache->held_by(node), 40u) << node;
+  }
+  EXPECT_LE(cache->size(), 320u);
+}
+
+TEST(ReplayCacheTest, AShareIsReturnedWhenItsEntriesExpire) {
+  auto cache = NewCache(160);
+  const absl::Time later = kNow + absl::Seconds(61);  // every hog entry expired
+  Hog(*cache, 40, kNow);
+  ASSERT_GT(cache->held_by("hog"), 0u);
+  // A sweep of the shard the next insert lands in (at most once a second) frees the hog's entries
+  // there; inserting into every shard frees them all.
+  for (int i = 0; i < 400; ++i) {
+    (void)cache->CheckAndInsert("node-b", absl::StrCat("b-", i), "d", later + absl::Seconds(60),
+                                later, 40);
+  }
+  EXPECT_EQ(cache->held_by("hog"), 0u);
+  EXPECT_TRUE(
+      cache->CheckAndInsert("hog", "fresh", "d", later + absl::Seconds(60), later, 40).ok());
+}
+
+TEST(ReplayCacheTest, WithoutAShareTheWholeCacheIsOnePool) {
+  auto cache = NewCache(16);
+  Hog(*cache, /*share=*/0, kNow);
+  EXPECT_TRUE(absl::IsResourceExhausted(
+      cache->CheckAndInsert("node-b", "b", "d", kExpiry, kNow, /*node_share=*/0)));
+}
+
 TEST(ReplayCacheTest, VerifiedOnlyForTheSignatureThatSpentTheNonce) {
   auto cache = NewCache(100);
   ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "digest-1", kExpiry, kNow).ok());

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <xmlrpc-c/base.h>
 #include <xmlrpc-c/xml.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "http/xml_guard.h"
 
 #include "store/sqlite/sqlite_stores.h"
 
@@ -47,6 +51,90 @@ class XmlRpcKvTest : public ::testing::Test {
   std::shared_ptr<store::Database> database_;
   std::unique_ptr<XmlRpcKv> kv_;
 };
+
+std::string Nested(size_t depth, std::string_view open, std::string_view close) {
+  std::string doc;
+  for (size_t i = 0; i < depth; ++i) doc += open;
+  for (size_t i = 0; i < depth; ++i) doc += close;
+  return doc;
+}
+
+std::string SetCall(std::string_view value_xml) {
+  return "<?xml version=\"1.0\"?><methodCall><methodName>set</methodName><params>"
+         "<param><value><string>deep</string></value></param><param>" +
+         std::string(value_xml) + "</param></params></methodCall>";
+}
+
+// ASCII → UTF-16LE with a byte-order mark.
+std::string Utf16Le(std::string_view ascii) {
+  std::string out("\xff\xfe");
+  for (char c : ascii) {
+    out.push_back(c);
+    out.push_back('\0');
+  }
+  return out;
+}
+
+void ExpectParseFault(const xmlrpc_c::rpcOutcome& outcome, std::string_view why) {
+  ASSERT_FALSE(outcome.succeeded());
+  EXPECT_EQ(outcome.getFault().getCode(), xmlrpc_c::fault::CODE_PARSE);
+  EXPECT_NE(outcome.getFault().getDescription().find(why), std::string::npos)
+      << outcome.getFault().getDescription();
+}
+
+// These bodies crashed the node (stack overflow in xmlrpc-c's recursive tree free) before the
+// guard: that the test process survives is the assertion that matters.
+TEST_F(XmlRpcKvTest, DeeplyNestedElementsAreAFaultNeverACrash) {
+  ExpectParseFault(Parse(kv_->Handle(Nested(180000, "<a>", "</a>"))), "nested deeper than");
+}
+
+TEST_F(XmlRpcKvTest, DeeplyNestedArraysAreAFaultNeverACrash) {
+  ExpectParseFault(
+      Parse(kv_->Handle(SetCall(Nested(90000, "<value><array><data>", "</data></array></value>")))),
+      "nested deeper than");
+}
+
+TEST_F(XmlRpcKvTest, ArraysNestedUpToXmlrpcCsOwnLimitPassTheGuard) {
+  // The guard's bound must not be the one a legal call meets first.
+  const size_t limit = xmlrpc_limit_get(XMLRPC_NESTING_LIMIT_ID);
+  ASSERT_GT(limit, 2u);
+  std::string value = Nested(limit - 1, "<value><array><data>", "</data></array></value>");
+  EXPECT_TRUE(CheckUntrustedXml(SetCall(value)).ok());
+  // The call reaches the method (whose store then finds the value over this test's 1 KiB limit).
+  xmlrpc_c::rpcOutcome set = Parse(kv_->Handle(SetCall(value)));
+  ASSERT_FALSE(set.succeeded());
+  EXPECT_EQ(set.getFault().getDescription().rfind("<class 'ValueError'>", 0), 0u)
+      << set.getFault().getDescription();
+}
+
+TEST_F(XmlRpcKvTest, Utf16BillionLaughsIsAFault) {
+  std::string doc = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE m [<!ENTITY a \"aaaa\">";
+  for (int i = 1; i <= 9; ++i) {
+    doc += absl::StrCat("<!ENTITY a", i, " \"");
+    for (int j = 0; j < 10; ++j) doc += i == 1 ? "&a;" : absl::StrCat("&a", i - 1, ";");
+    doc += "\">";
+  }
+  doc += "]><methodCall><methodName>&a9;</methodName></methodCall>";
+  ExpectParseFault(Parse(kv_->Handle(Utf16Le(doc))), "DTDs and entities are refused");
+}
+
+TEST_F(XmlRpcKvTest, AnInternalEntityIsAFault) {
+  ExpectParseFault(
+      Parse(kv_->Handle("<!DOCTYPE methodCall [<!ENTITY e \"get\">]>"
+                        "<methodCall><methodName>&e;</methodName></methodCall>")),
+      "DTDs and entities are refused");
+}
+
+TEST_F(XmlRpcKvTest, ACallInUtf16IsServed) {
+  std::string set = Utf16Le(SetCall("<value><string>caf&#233;</string></value>")
+                                .replace(0, sizeof("<?xml version=\"1.0\"?>") - 1,
+                                         "<?xml version=\"1.0\" encoding=\"UTF-16\"?>"));
+  xmlrpc_c::rpcOutcome outcome = Parse(kv_->Handle(set));
+  ASSERT_TRUE(outcome.succeeded()) << outcome.getFault().getDescription();
+  xmlrpc_c::rpcOutcome got = Call("get", Params({xmlrpc_c::value_string("deep")}));
+  ASSERT_TRUE(got.succeeded());
+  EXPECT_EQ(std::string(xmlrpc_c::value_string(got.getResult())), "caf\xc3\xa9");
+}
 
 TEST_F(XmlRpcKvTest, SetThenGetKeepsTheType) {
   xmlrpc_c::rpcOutcome set =

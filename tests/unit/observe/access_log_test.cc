@@ -55,6 +55,63 @@ TEST(AccessLogTest, EscapesHostileValuesSoEachRecordStaysOneLine) {
   EXPECT_EQ(j["reason"], "role_missing: x");
 }
 
+// nlohmann::json::parse throws on invalid UTF-8, as strict JSON consumers reject such a line.
+nlohmann::json ParseStrict(const std::string& line) { return nlohmann::json::parse(line); }
+
+constexpr char kReplacement[] = "\xef\xbf\xbd";  // U+FFFD
+
+TEST(AccessLogTest, InvalidUtf8InAnyFieldBecomesReplacementCharacters) {
+  const std::string hostile = "a\xff" "b\xc3(";
+  const std::string expected = std::string("a") + kReplacement + "b" + kReplacement + "(";
+  for (std::string AccessRecord::*field :
+       {&AccessRecord::authority, &AccessRecord::peer, &AccessRecord::method,
+        &AccessRecord::user_agent, &AccessRecord::client_cn, &AccessRecord::principal,
+        &AccessRecord::reason}) {
+    AccessRecord r = Sample();
+    r.*field = hostile;
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = ParseStrict(FormatAccessRecord(r)));
+    bool found = false;
+    for (const auto& [key, value] : j.items()) found |= value == expected;
+    EXPECT_TRUE(found) << j.dump();
+  }
+}
+
+TEST(AccessLogTest, OverlongSurrogateAndOutOfRangeSequencesAreReplaced) {
+  AccessRecord r = Sample();
+  // Overlong "/", an encoded UTF-16 surrogate, a code point above U+10FFFF, a lone continuation.
+  r.user_agent = "\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\x80";
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = ParseStrict(FormatAccessRecord(r)));
+  const std::string ua = j["user_agent"];
+  EXPECT_EQ(ua.find("\xc0"), std::string::npos);
+  EXPECT_EQ(ua.find("\xed\xa0"), std::string::npos);
+  EXPECT_EQ(ua.find("\xf4\x90"), std::string::npos);
+  EXPECT_NE(ua.find(kReplacement), std::string::npos);
+}
+
+TEST(AccessLogTest, ATruncatedSequenceAtTheEndIsReplaced) {
+  AccessRecord r = Sample();
+  r.user_agent = "euro \xe2\x82";
+  nlohmann::json j;
+  ASSERT_NO_THROW(j = ParseStrict(FormatAccessRecord(r)));
+  EXPECT_EQ(j["user_agent"], std::string("euro ") + kReplacement + kReplacement);
+}
+
+TEST(AccessLogTest, WellFormedUtf8IsKeptAsIs) {
+  AccessRecord r = Sample();
+  r.user_agent = "gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93 \xf0\x9f\x98\x80";  // grüße ✓ 😀
+  EXPECT_EQ(ParseStrict(FormatAccessRecord(r))["user_agent"], r.user_agent);
+}
+
+TEST(AccessLogTest, DeleteAndC1ControlsAreEscaped) {
+  AccessRecord r = Sample();
+  r.user_agent = "a\x7f" "b\xc2\x85" "c\x1b";
+  std::string line = FormatAccessRecord(r);
+  EXPECT_NE(line.find("a\\u007fb\\u0085c\\u001b"), std::string::npos) << line;
+  EXPECT_EQ(ParseStrict(line)["user_agent"], r.user_agent);
+}
+
 TEST(AccessLogTest, StatusNamesCoverEveryCanonicalCode) {
   EXPECT_STREQ(StatusCodeName(0), "OK");
   EXPECT_STREQ(StatusCodeName(16), "UNAUTHENTICATED");

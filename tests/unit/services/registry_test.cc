@@ -20,6 +20,7 @@ using ::nodegate::services::testing::OpenStores;
 using ::nodegate::services::testing::Unwrap;
 using ::testing::Contains;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using namespace nodegate::v1;  // NOLINT(google-build-using-namespace): the request/response types
 using Kind = auth::Principal::Kind;
 
@@ -151,6 +152,52 @@ TEST_F(RegistryServiceTest, KeypairSyncListsEnabledPeersOtherThanTheCaller) {
   ASSERT_TRUE(Call(table_, kKeypairSync, KeypairSyncRequest(), &resp,
                    MakePrincipal(Kind::kNode, "node-a", {}, auth::kSignature))
                   .ok());
+  ASSERT_EQ(resp.peers_size(), 1);
+  EXPECT_EQ(resp.peers(0).id(), "node-b");
+}
+
+TEST_F(RegistryServiceTest, KeypairSyncRefusesARotationSignedWithThePreviousKey) {
+  Start();
+  store::NodeRecord before = AddNodeRecord("node-a");
+  auth::Principal stolen_old_key = MakePrincipal(Kind::kNode, "node-a", {}, auth::kSignature);
+  stolen_old_key.signed_with_previous_key = true;
+  KeypairSyncRequest req;
+  req.set_new_algorithm("ed25519");
+  req.set_new_public_key_pem(
+      Unwrap(crypto::GenerateKeyPair(crypto::Algorithm::kEd25519)).public_key_pem);
+  KeypairSyncResponse resp;
+  absl::Status s = Call(table_, kKeypairSync, req, &resp, stolen_old_key);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("not the previous one"));
+  absl::StatusOr<store::NodeRecord> after = nodes_->Get("node-a");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->public_key_pem, before.public_key_pem) << "the current key stays current";
+}
+
+TEST_F(RegistryServiceTest, KeypairSyncRotatesWhenSignedWithTheCurrentKey) {
+  Start();
+  store::NodeRecord before = AddNodeRecord("node-a");
+  KeypairSyncRequest req;
+  req.set_new_algorithm("ed25519");
+  req.set_new_public_key_pem(
+      Unwrap(crypto::GenerateKeyPair(crypto::Algorithm::kEd25519)).public_key_pem);
+  KeypairSyncResponse resp;
+  ASSERT_TRUE(Call(table_, kKeypairSync, req, &resp,
+                   MakePrincipal(Kind::kNode, "node-a", {}, auth::kSignature))
+                  .ok());
+  absl::StatusOr<store::NodeRecord> after = nodes_->Get("node-a");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->public_key_pem, req.new_public_key_pem());
+}
+
+TEST_F(RegistryServiceTest, KeypairSyncStillListsPeersForThePreviousKey) {
+  Start();
+  AddNodeRecord("node-a");
+  AddNodeRecord("node-b");
+  auth::Principal old_key = MakePrincipal(Kind::kNode, "node-a", {}, auth::kSignature);
+  old_key.signed_with_previous_key = true;
+  KeypairSyncResponse resp;
+  ASSERT_TRUE(Call(table_, kKeypairSync, KeypairSyncRequest(), &resp, old_key).ok());
   ASSERT_EQ(resp.peers_size(), 1);
   EXPECT_EQ(resp.peers(0).id(), "node-b");
 }
