@@ -52,6 +52,7 @@ std::string_view RejectionName(Rejection r) {
     case Rejection::kSignatureInvalid: return "signature_invalid";
     case Rejection::kSignatureReplay: return "signature_replay";
     case Rejection::kReplayCacheFull: return "replay_cache_full";
+    case Rejection::kReplayLedgerUnavailable: return "replay_ledger_unavailable";
     case Rejection::kTokenInvalid: return "token_invalid";
     case Rejection::kTokenExpired: return "token_expired";
     case Rejection::kAppKeyInvalid: return "app_key_invalid";
@@ -107,6 +108,21 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions op
   absl::StatusOr<std::unique_ptr<ReplayCache>> replay =
       ReplayCache::New(options.replay_cache_capacity);
   if (!replay.ok()) return replay.status();
+  // Nonces recorded by an earlier run: refused again as replays until they expire.
+  if (options.ledger != nullptr) {
+    const absl::Time now = absl::Now();
+    absl::StatusOr<std::vector<store::NonceRecord>> live = options.ledger->nonces().Live(now);
+    if (!live.ok()) {
+      return absl::Status(live.status().code(),
+                          absl::StrCat("auth: cannot load recorded signature nonces: ",
+                                       live.status().message()));
+    }
+    for (const store::NonceRecord& r : *live) {
+      (*replay)
+          ->CheckAndInsert(r.node_id, r.nonce, r.digest, r.expires_at, now)
+          .IgnoreError();  // a full cache only makes the (bounded) table the larger record
+    }
+  }
   return std::unique_ptr<Authorizer>(
       new Authorizer(std::move(options), std::move(policy), cache, *std::move(replay)));
 }
@@ -167,6 +183,20 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
                          absl::StrCat("node ", node_id, " timestamp ", h->timestamp_ms,
                                       " vs server ", now_ms, " (max skew ", skew_ms, " ms)"));
   }
+  ReplayLedger* ledger = options_.ledger;
+  if (ledger != nullptr && ledger->floor() != absl::InfinitePast() &&
+      h->timestamp_ms <= absl::ToUnixMillis(ledger->floor())) {
+    return Outcome::Fail(Rejection::kSignatureSkew,
+                         "signature: timestamp before this node restarted, sign again",
+                         absl::StrCat("node ", node_id, " timestamp ", h->timestamp_ms,
+                                      " not after the restart floor ",
+                                      absl::ToUnixMillis(ledger->floor())));
+  }
+  if (ledger != nullptr && !ledger->Covers(now)) {
+    return Outcome::Fail(Rejection::kReplayLedgerUnavailable,
+                         "signature: replay protection unavailable, retry later",
+                         "signature lease not renewed (store)", grpc::StatusCode::UNAVAILABLE);
+  }
   if (node.verifier == nullptr) {
     return Outcome::Fail(Rejection::kSignatureInvalid, "signature: node has no usable key",
                          absl::StrCat("node ", node_id, " key failed to load"));
@@ -202,6 +232,26 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   if (!fresh.ok()) {
     return Outcome::Fail(Rejection::kReplayCacheFull, "signature: replay cache full, retry later",
                          "replay cache at capacity", grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  // Dated ahead of our clock by more than the margin: this call would still be in the window
+  // after a restart, so its nonce must outlive this process. Written before the call is let in;
+  // if it cannot be written the call fails closed. Only clocks running ahead take this path (a
+  // synced client's timestamp is behind ours by the network delay).
+  if (ledger != nullptr &&
+      h->timestamp_ms > now_ms + absl::ToInt64Milliseconds(ledger->margin())) {
+    store::NonceRecord record{std::string(h->node_id), std::string(h->nonce), digest,
+                              absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1)};
+    absl::Status kept = ledger->nonces().Record(record, now);
+    if (absl::IsAlreadyExists(kept)) {
+      return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
+                           absl::StrCat("node ", node_id, " replayed a recorded nonce"));
+    }
+    if (!kept.ok()) {
+      return Outcome::Fail(Rejection::kReplayLedgerUnavailable,
+                           "signature: cannot record the nonce, retry later",
+                           absl::StrCat("nonce store: ", kept.message()),
+                           grpc::StatusCode::UNAVAILABLE);
+    }
   }
   return Outcome::Ok(std::move(p));
 }

@@ -23,6 +23,7 @@
 #include "auth/policy.h"
 #include "auth/principal.h"
 #include "auth/replay_cache.h"
+#include "auth/replay_ledger.h"
 #include "tls/peer_identity.h"
 
 namespace nodegate::auth {
@@ -36,6 +37,12 @@ struct AuthorizerOptions {
   bool mtls_require_registered = false;  // mtls vouches only for nodes present and enabled
   absl::Duration max_skew = absl::Seconds(60);
   size_t replay_cache_capacity = 100000;
+
+  // Replays across a restart (replay_ledger.h): with a ledger, signatures dated at or before its
+  // floor are refused, signed calls fail closed while its lease does not cover the clock, and a
+  // call dated more than its margin ahead has its nonce written durably before it is accepted.
+  // Null (library users without a store): the replay cache alone, which a restart empties.
+  ReplayLedger* ledger = nullptr;  // must outlive the authorizer
 
   // Client identity forwarded by a TLS-terminating proxy (docs/deploy.md). Only a trusted proxy's
   // header is used: a peer whose certificate names a node in `trusted_proxies` or a registered,
@@ -67,6 +74,7 @@ enum class Rejection {
   kMtlsUnregistered,
   kRoleMissing,
   kForwardedInvalid,
+  kReplayLedgerUnavailable,  // the store behind restart-proof replay protection failed
   kCount,
 };
 std::string_view RejectionName(Rejection r);

@@ -179,9 +179,14 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   }
   Section sig(sig_node ? sig_node->as_table() : nullptr, "auth.signature", path);
   NG_RETURN_IF_ERROR(sig.Duration("max_skew", &a->max_skew));
+  NG_RETURN_IF_ERROR(sig.Duration("restart_margin", &a->restart_margin));
   int64_t capacity = static_cast<int64_t>(a->replay_cache_capacity);
   NG_RETURN_IF_ERROR(sig.Int("replay_cache_capacity", &capacity));
   NG_RETURN_IF_ERROR(sig.RejectUnknown());
+  if (a->restart_margin > a->max_skew) {
+    return absl::InvalidArgumentError(
+        path + ": auth.signature.restart_margin: must not exceed auth.signature.max_skew");
+  }
   if (a->max_skew <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(path + ": auth.signature.max_skew: must be positive");
   }

@@ -88,6 +88,7 @@ struct NodeConfig {
     absl::Duration credentials_poll = absl::Milliseconds(500);
     absl::Duration max_skew = absl::Seconds(60);
     size_t replay_cache_capacity = 100000;
+    absl::Duration restart_margin = absl::Seconds(1);  // see auth::AuthorizerOptions
     std::vector<auth::Rule> rules;  // [[auth.rule]]
     struct Forwarded {
       bool enabled = false;

@@ -43,6 +43,8 @@ struct Node::Parts {
   std::shared_ptr<store::CredentialStore> credential_store;
   std::shared_ptr<store::KvStore> kv;
   std::shared_ptr<store::LeaseStore> leases;
+  std::unique_ptr<store::NonceStore> nonces;
+  std::unique_ptr<auth::ReplayLedger> ledger;  // outlives the authorizer (declared before it)
   std::unique_ptr<auth::CredentialCache> credentials;
   std::shared_ptr<auth::Authorizer> authorizer;
   services::DiceService dice;
@@ -292,6 +294,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   p.credential_store = std::move(stores->credentials);
   p.kv = std::move(stores->kv);
   p.leases = std::move(stores->leases);
+  p.nonces = std::move(stores->nonces);
   absl::StatusOr<std::unique_ptr<auth::CredentialCache>> credentials =
       auth::CredentialCache::Start(std::make_shared<auth::StoreCredentialSource>(
                                        p.nodes, p.credential_store),
@@ -307,6 +310,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   auth_options.mtls_require_registered = config.auth.mtls_require_registered;
   auth_options.max_skew = config.auth.max_skew;
   auth_options.replay_cache_capacity = config.auth.replay_cache_capacity;
+  auth::ReplayLedger::Options ledger_options;
+  ledger_options.margin = config.auth.restart_margin;
+  absl::StatusOr<std::unique_ptr<auth::ReplayLedger>> ledger =
+      auth::ReplayLedger::Open(p.nonces.get(), ledger_options, absl::Now());
+  if (!ledger.ok()) return ledger.status();
+  p.ledger = *std::move(ledger);
+  auth_options.ledger = p.ledger.get();
   auth_options.forwarded.enabled = config.auth.forwarded.enabled;
   auth_options.forwarded.header = config.auth.forwarded.header;
   auth_options.forwarded.trusted_proxies = config.auth.forwarded.trusted_proxies;

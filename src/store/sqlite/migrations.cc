@@ -83,6 +83,22 @@ CREATE TABLE port_leases (
 -- The principal that took each lease (issue 12: leases were not tied to their caller).
 ALTER TABLE port_leases ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 )sql"},
+    {3, R"sql(
+-- Nonces of signatures accepted with a timestamp ahead of the node's clock (store/nonce_store.h).
+CREATE TABLE signature_nonces (
+  node_id    TEXT NOT NULL,
+  nonce      TEXT NOT NULL,
+  digest     BLOB NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (node_id, nonce)
+);
+CREATE INDEX signature_nonces_expiry ON signature_nonces (expires_at);
+-- Until when the node may accept signed calls (a lease it renews while it runs).
+CREATE TABLE signature_lease (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  alive_until INTEGER NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

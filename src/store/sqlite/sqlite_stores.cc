@@ -4,6 +4,7 @@
 #include "store/sqlite/sqlite_kv_store.h"
 #include "store/sqlite/sqlite_lease_store.h"
 #include "store/sqlite/sqlite_node_store.h"
+#include "store/sqlite/sqlite_nonce_store.h"
 
 namespace nodegate::store {
 
@@ -25,6 +26,9 @@ absl::StatusOr<Stores> OpenSqliteStores(const std::string& path, KvLimits kv_lim
   absl::StatusOr<std::unique_ptr<LeaseStore>> leases = OpenSqliteLeaseStore(*database);
   if (!leases.ok()) return leases.status();
   stores.leases = *std::move(leases);
+  absl::StatusOr<std::unique_ptr<NonceStore>> nonces = OpenSqliteNonceStore(*database);
+  if (!nonces.ok()) return nonces.status();
+  stores.nonces = *std::move(nonces);
   return stores;
 }
 

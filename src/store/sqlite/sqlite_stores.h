@@ -9,6 +9,7 @@
 #include "store/kv_store.h"
 #include "store/lease_store.h"
 #include "store/node_store.h"
+#include "store/nonce_store.h"
 #include "store/sqlite/database.h"
 
 namespace nodegate::store {
@@ -19,6 +20,7 @@ struct Stores {
   std::unique_ptr<CredentialStore> credentials;
   std::unique_ptr<KvStore> kv;
   std::unique_ptr<LeaseStore> leases;
+  std::unique_ptr<NonceStore> nonces;
 };
 
 // Opens (creating if absent, mode 0600) and migrates the database at `path`.
