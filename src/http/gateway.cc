@@ -579,14 +579,13 @@ HttpResponse Gateway::Login(Call& call) {
     call.code = static_cast<grpc::StatusCode>(session.status().code());
     return Error(HttpStatusFor(call.code), call.code, session.status().message());
   }
-  const int64_t max_age = std::max<int64_t>(
-      0, absl::ToInt64Seconds(session->expires_at - options_.sessions->Now()));
-  HttpResponse out =
-      JsonResponse(200, Json{{"principal", PrincipalJson(call.decision.principal)},
-                             {"session_expires_at", TimeText(session->expires_at)}});
-  out.headers.emplace_back(
-      "Set-Cookie", absl::StrCat(kSessionCookie, "=", session->cookie, "; Path=/; Max-Age=", max_age,
-                                 "; HttpOnly; Secure; SameSite=Strict"));
+  const int64_t max_age =
+      std::max<int64_t>(0, absl::ToInt64Seconds(session->expires_at - options_.sessions->Now()));
+  HttpResponse out = JsonResponse(200, Json{{"principal", PrincipalJson(call.decision.principal)},
+                                            {"session_expires_at", TimeText(session->expires_at)}});
+  out.headers.emplace_back("Set-Cookie", absl::StrCat(kSessionCookie, "=", session->cookie,
+                                                      "; Path=/; Max-Age=", max_age,
+                                                      "; HttpOnly; Secure; SameSite=Strict"));
   return out;
 }
 
@@ -629,8 +628,7 @@ void Gateway::Record(const Call& call, const HttpResponse& response) const {
       call.grpc_method.empty() ? std::string() : absl::StrCat(" (", call.grpc_method, ")");
   if (!call.decision.status.ok()) {
     r.reason = absl::StrCat(std::string(auth::RejectionName(call.decision.rejection)),
-                            call.decision.detail.empty() ? "" : ": ", call.decision.detail,
-                            method);
+                            call.decision.detail.empty() ? "" : ": ", call.decision.detail, method);
   } else if (response.status >= 400) {
     r.reason = absl::StrCat("http ", response.status, method);
   }
