@@ -292,6 +292,13 @@ Authorizer::Outcome Authorizer::CheckToken(const Metadata& md, const CredentialS
   return Outcome::Ok(Principal{t.kind, t.principal, t.roles, kToken});
 }
 
+std::optional<absl::Time> Authorizer::TokenExpiry(std::string_view token) const {
+  std::shared_ptr<const CredentialSnapshot> snap = cache_->snapshot();
+  auto it = snap->tokens.find(crypto::Sha256(token));
+  if (it == snap->tokens.end()) return std::nullopt;
+  return it->second.expires_at;
+}
+
 Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
                                             const CredentialSnapshot& snap) const {
   auto key = Find(md, "app-key");

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -102,6 +103,11 @@ class Authorizer {
   // signature. Unauthenticated (kind kNone) for a public call without credentials.
   Principal Derive(std::string_view full_method, const Metadata& metadata,
                    const tls::PeerIdentity& peer, absl::Time now) const;
+
+  // When `token` expires (InfiniteFuture: never) per the current credential snapshot; nullopt when
+  // the snapshot does not know it. For a caller that keeps a verified token beyond one call (the
+  // console's login sessions bound their lifetime by it); never a decision by itself.
+  std::optional<absl::Time> TokenExpiry(std::string_view token) const;
 
   const Policy& policy() const { return *policy_; }
   const AuthorizerOptions& options() const { return options_; }

@@ -1,10 +1,12 @@
 #include "http/gateway.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -82,6 +84,23 @@ std::string CookieValue(const HttpRequest& r, std::string_view name) {
     }
   }
   return {};
+}
+
+// The request's media type is application/json (parameters such as charset allowed). A browser
+// sends a cross-site POST without a CORS preflight only for text/plain, form-urlencoded and
+// multipart bodies, so requiring JSON forces any cross-site script through a preflight we refuse.
+bool IsJsonBody(const HttpRequest& r) {
+  const std::string* type = Header(r, "content-type");
+  if (type == nullptr) return false;
+  absl::string_view media = absl::string_view(*type).substr(0, type->find(';'));
+  return absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(media), "application/json");
+}
+
+// "host[:port]" lower-cased, without the default port of https.
+std::string NormalizedAuthority(absl::string_view authority) {
+  std::string a = absl::AsciiStrToLower(absl::StripAsciiWhitespace(authority));
+  if (absl::EndsWith(a, ":443")) a.resize(a.size() - 4);
+  return a;
 }
 
 std::string QueryValue(const HttpRequest& r, const char* name) {
@@ -171,13 +190,15 @@ struct Gateway::Call {
   const HttpRequest& request;
   std::vector<std::string> storage;  // owns what `metadata` points at
   auth::Metadata metadata;
-  bool cookie_auth = false;
+  bool cookie_auth = false;    // the credential is the session's token, presented for the caller
+  bool stale_session = false;  // a session cookie that names no live session
+  bool log = false;            // write an access-log line even without a gRPC method (logout)
   std::string grpc_method;
   auth::Decision decision;
   grpc::StatusCode code = grpc::StatusCode::OK;  // for the access log
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
-  explicit Call(const HttpRequest& r) : request(r) {
+  Call(const HttpRequest& r, SessionStore& sessions) : request(r) {
     storage.reserve(8);  // views into it must not move
     auto add = [&](const char* key, std::string value) {
       storage.emplace_back(key);
@@ -188,9 +209,15 @@ struct Gateway::Call {
     };
     if (const std::string* a = Header(r, "authorization")) {
       add("authorization", *a);
-    } else if (std::string token = CookieValue(r, kTokenCookie); !token.empty()) {
-      add("authorization", absl::StrCat("Bearer ", token));
-      cookie_auth = true;
+    } else if (std::string cookie = CookieValue(r, kSessionCookie); !cookie.empty()) {
+      // The session's token goes through the same decision as a Bearer header, so a revoked or
+      // expired token stops the session at its next request.
+      if (std::optional<std::string> token = sessions.Resolve(cookie)) {
+        add("authorization", absl::StrCat("Bearer ", *token));
+        cookie_auth = true;
+      } else {
+        stale_session = true;
+      }
     }
     if (const std::string* t = Header(r, "access-token")) add("access-token", *t);
     const std::string* key = Header(r, "app-key");
@@ -208,6 +235,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::New(GatewayOptions options) {
   }
   if (!options.credentials) {
     return absl::InvalidArgumentError("http gateway: the node's credentials are required");
+  }
+  if (options.sessions == nullptr) {
+    absl::StatusOr<std::unique_ptr<SessionStore>> sessions = SessionStore::New(SessionOptions{});
+    if (!sessions.ok()) return sessions.status();
+    options.sessions = *std::move(sessions);
   }
   std::unique_ptr<Gateway> g(new Gateway(std::move(options)));
   g->RegisterMetrics();
@@ -233,7 +265,7 @@ void Gateway::RegisterMetrics() {
 
 HttpResponse Gateway::Handle(const HttpRequest& request) {
   requests_.fetch_add(1, std::memory_order_relaxed);
-  Call call(request);
+  Call call(request, *options_.sessions);
   HttpResponse response = Route(call);
   if (counts_ != nullptr) {
     int cls = response.status / 100;
@@ -251,7 +283,9 @@ HttpResponse Gateway::Handle(const HttpRequest& request) {
     response.headers.emplace_back("Cache-Control", "no-store");
   }
   if (response.status == 401) response.headers.emplace_back("WWW-Authenticate", "Bearer");
-  if (!call.grpc_method.empty() && call.grpc_method != kHealthMethod) Record(call, response);
+  if (call.log || (!call.grpc_method.empty() && call.grpc_method != kHealthMethod)) {
+    Record(call, response);
+  }
   return response;
 }
 
@@ -259,8 +293,17 @@ HttpResponse Gateway::Route(Call& call) {
   const HttpRequest& r = call.request;
   const bool read = r.method == "GET" || r.method == "HEAD";
   if (r.path == "/api/v1/login" || r.path == "/api/v1/logout") {
-    if (r.method != "POST") return Error(405, grpc::StatusCode::UNIMPLEMENTED, "use POST");
-    return Login(call);
+    call.log = true;
+    if (r.method != "POST") {
+      call.code = grpc::StatusCode::UNIMPLEMENTED;
+      return Error(405, call.code, "use POST");
+    }
+    if (std::optional<HttpResponse> refused = RefuseCrossSite(call)) return *std::move(refused);
+    if (!IsJsonBody(r)) {
+      call.code = grpc::StatusCode::INVALID_ARGUMENT;
+      return Error(415, call.code, "Content-Type must be application/json");
+    }
+    return r.path == "/api/v1/login" ? Login(call) : Logout(call);
   }
   call.grpc_method = RouteMethod(r.method, r.path);
   if (call.grpc_method.empty()) {
@@ -296,6 +339,9 @@ HttpResponse Gateway::Route(Call& call) {
     call.code = grpc::StatusCode::PERMISSION_DENIED;
     return Error(403, call.code, absl::StrCat("cookie-authenticated ", r.method, " needs the ",
                                               kCsrfHeader, " header"));
+  }
+  if (call.cookie_auth && !read) {
+    if (std::optional<HttpResponse> refused = RefuseCrossSite(call)) return *std::move(refused);
   }
 
   const std::string& m = call.grpc_method;
@@ -465,41 +511,100 @@ HttpResponse Gateway::Kv(Call& call, std::string_view key) {
   return JsonResponse(200, Json{{"key", std::string(key)}, {"deleted", true}});
 }
 
+std::optional<HttpResponse> Gateway::RefuseCrossSite(Call& call) {
+  const HttpRequest& r = call.request;
+  auto refuse = [&](absl::string_view why) {
+    call.code = grpc::StatusCode::PERMISSION_DENIED;
+    return std::optional<HttpResponse>(Error(403, call.code, why));
+  };
+  // Fetch metadata, where the browser sends it: only our own pages (or the user typing the URL).
+  // "same-site" is refused too: SameSite=Strict still sends the cookie from a sibling subdomain.
+  if (const std::string* site = Header(r, "sec-fetch-site")) {
+    if (*site != "same-origin" && *site != "none") return refuse("cross-site request refused");
+  }
+  // Browsers send Origin on every POST/PUT/DELETE, same-origin or not; tools without it (curl)
+  // are no CSRF vector. Absent Origin is therefore allowed; a present one must be this server.
+  const std::string* origin = Header(r, "origin");
+  if (origin == nullptr) return std::nullopt;
+  const std::string* host = Header(r, "host");
+  if (host == nullptr || host->empty()) return refuse("cross-site request refused");
+  constexpr absl::string_view kScheme = "https://";
+  if (!absl::StartsWithIgnoreCase(*origin, kScheme) ||
+      NormalizedAuthority(absl::string_view(*origin).substr(kScheme.size())) !=
+          NormalizedAuthority(*host)) {
+    return refuse("cross-site request refused");
+  }
+  return std::nullopt;
+}
+
 HttpResponse Gateway::Login(Call& call) {
   const HttpRequest& r = call.request;
-  if (r.path == "/api/v1/logout") {
-    HttpResponse out = JsonResponse(200, Json{{"logged_out", true}});
-    out.headers.emplace_back("Set-Cookie", absl::StrCat(kTokenCookie,
-                                                        "=; Path=/; Max-Age=0; HttpOnly; Secure; "
-                                                        "SameSite=Strict"));
-    return out;
-  }
+  call.grpc_method = kWhoAmIMethod;
   std::string token;
   Json body = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_object() && body.contains("token") && body["token"].is_string()) {
     token = body["token"].get<std::string>();
   }
-  // A token is base64url: anything else cannot be one, and must not reach a cookie header.
+  // A token is base64url: anything else cannot be one.
   if (token.empty() || token.size() > 512 ||
-      token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=") !=
+      token.find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=") !=
           std::string::npos) {
-    return Error(400, grpc::StatusCode::INVALID_ARGUMENT, "body must be {\"token\": \"...\"}");
+    call.code = grpc::StatusCode::INVALID_ARGUMENT;
+    return Error(400, call.code, "body must be {\"token\": \"...\"}");
   }
   // The token alone must identify the caller (the client certificate does not count here): it is
-  // what the cookie will carry.
+  // what the session will present.
   std::string header = absl::StrCat("Bearer ", token);
   auth::Metadata md;
   md.emplace("authorization", grpc::string_ref(header.data(), header.size()));
-  call.grpc_method = kWhoAmIMethod;
-  call.decision = options_.authorizer->Authorize(kWhoAmIMethod, md, tls::PeerIdentity{}, absl::Now());
+  call.decision =
+      options_.authorizer->Authorize(kWhoAmIMethod, md, tls::PeerIdentity{}, absl::Now());
   if (!call.decision.status.ok()) {
     call.code = call.decision.status.error_code();
     return Error(HttpStatusFor(call.code), call.code, call.decision.status.error_message());
   }
-  HttpResponse out =
-      JsonResponse(200, Json{{"principal", PrincipalJson(call.decision.principal)}});
-  out.headers.emplace_back("Set-Cookie", absl::StrCat(kTokenCookie, "=", token,
-                                                      "; Path=/; HttpOnly; Secure; SameSite=Strict"));
+  std::optional<absl::Time> token_expiry = options_.authorizer->TokenExpiry(token);
+  if (!token_expiry.has_value()) {  // revoked between the two reads
+    call.code = grpc::StatusCode::UNAUTHENTICATED;
+    return Error(401, call.code, "token: unknown or revoked");
+  }
+  // A new login replaces the browser's previous session rather than leaving it alive.
+  if (std::string old = CookieValue(r, kSessionCookie); !old.empty()) {
+    options_.sessions->Delete(old);
+  }
+  absl::StatusOr<SessionStore::Created> session =
+      options_.sessions->Create(std::move(token), *token_expiry);
+  if (!session.ok()) {
+    call.code = static_cast<grpc::StatusCode>(session.status().code());
+    return Error(HttpStatusFor(call.code), call.code, session.status().message());
+  }
+  const int64_t max_age =
+      std::max<int64_t>(0, absl::ToInt64Seconds(session->expires_at - options_.sessions->Now()));
+  HttpResponse out = JsonResponse(200, Json{{"principal", PrincipalJson(call.decision.principal)},
+                                            {"session_expires_at", TimeText(session->expires_at)}});
+  out.headers.emplace_back("Set-Cookie", absl::StrCat(kSessionCookie, "=", session->cookie,
+                                                      "; Path=/; Max-Age=", max_age,
+                                                      "; HttpOnly; Secure; SameSite=Strict"));
+  return out;
+}
+
+HttpResponse Gateway::Logout(Call& call) {
+  const HttpRequest& r = call.request;
+  // Not authenticated itself (a stale cookie must still be clearable), but only our page may ask:
+  // a cross-site logout is a nuisance attack.
+  if (Header(r, kCsrfHeader) == nullptr) {
+    call.code = grpc::StatusCode::PERMISSION_DENIED;
+    return Error(403, call.code, absl::StrCat("logout needs the ", kCsrfHeader, " header"));
+  }
+  bool ended = false;
+  if (std::string cookie = CookieValue(r, kSessionCookie); !cookie.empty()) {
+    ended = options_.sessions->Delete(cookie);
+  }
+  HttpResponse out = JsonResponse(200, Json{{"logged_out", true}, {"session_ended", ended}});
+  out.headers.emplace_back("Set-Cookie", absl::StrCat(kSessionCookie,
+                                                      "=; Path=/; Max-Age=0; HttpOnly; Secure; "
+                                                      "SameSite=Strict"));
   return out;
 }
 
@@ -519,12 +624,17 @@ void Gateway::Record(const Call& call, const HttpResponse& response) const {
   if (const std::string* ua = Header(call.request, "user-agent")) r.user_agent = *ua;
   r.client_cn = call.request.peer.common_name;
   r.principal = call.decision.principal.ToString();
+  const std::string method =
+      call.grpc_method.empty() ? std::string() : absl::StrCat(" (", call.grpc_method, ")");
   if (!call.decision.status.ok()) {
     r.reason = absl::StrCat(std::string(auth::RejectionName(call.decision.rejection)),
-                            call.decision.detail.empty() ? "" : ": ", call.decision.detail,
-                            " (", call.grpc_method, ")");
+                            call.decision.detail.empty() ? "" : ": ", call.decision.detail, method);
   } else if (response.status >= 400) {
-    r.reason = absl::StrCat("http ", response.status, " (", call.grpc_method, ")");
+    r.reason = absl::StrCat("http ", response.status, method);
+  }
+  // Says why a browser was logged out (the detail stays here, the wire says 401).
+  if (call.stale_session && response.status == 401) {
+    absl::StrAppend(&r.reason, "; session cookie unknown or expired");
   }
   options_.access_log->Write(r);
 }

@@ -4,8 +4,8 @@
 //
 // Every data route is decided by the node's own auth::Authorizer, as if it were a gRPC call to the
 // full method in RouteMethod(): the HTTP principal comes from the client certificate (mtls) and from
-// `authorization: Bearer <token>` (or the console's login cookie, which carries the same token) and
-// `app-key`/`app-secret` headers. UNAUTHENTICATED → 401, PERMISSION_DENIED → 403. Routes with no
+// `authorization: Bearer <token>` (or the console's login cookie, which names a server-side session
+// whose token is presented on the caller's behalf) and `app-key`/`app-secret` headers. UNAUTHENTICATED → 401, PERMISSION_DENIED → 403. Routes with no
 // gRPC counterpart use pseudo-methods of the service "nodegate.http.Console" (docs/console.md); the
 // default rule (any authenticated caller) governs them unless [[auth.rule]] says otherwise.
 #pragma once
@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "auth/authorizer.h"
 #include "http/http_message.h"
+#include "http/session_store.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
 #include "observe/recent_lines.h"
@@ -37,10 +39,11 @@ inline constexpr char kConsolePolicyMethod[] = "/nodegate.http.Console/Policy";
 inline constexpr char kConsoleMetricsMethod[] = "/nodegate.http.Console/Metrics";
 inline constexpr char kConsoleAccessLogMethod[] = "/nodegate.http.Console/AccessLog";
 inline constexpr char kConsoleService[] = "nodegate.http.Console";
-// The cookie set by POST /api/v1/login (HttpOnly, Secure, SameSite=Strict).
-inline constexpr char kTokenCookie[] = "nodegate_token";
-// Non-GET requests authenticated by the cookie must carry this header (a browser sends a custom
-// header cross-site only after a CORS preflight, which this server never grants).
+// The cookie set by POST /api/v1/login (HttpOnly, Secure, SameSite=Strict, Path=/): a session id
+// (SessionStore), never the token.
+inline constexpr char kSessionCookie[] = "nodegate_session";
+// Logout and non-GET requests authenticated by the cookie must carry this header (a browser sends a
+// custom header cross-site only after a CORS preflight, which this server never grants).
 inline constexpr char kCsrfHeader[] = "x-nodegate-console";
 
 struct GatewayOptions {
@@ -63,6 +66,8 @@ struct GatewayOptions {
   std::function<absl::StatusOr<int>()> roll_die;
   // OK when the node can take calls (gRPC server started, store reachable). Null: always ready.
   std::function<absl::Status()> ready;
+  // The console's login sessions. Null: a store with SessionOptions' defaults.
+  std::shared_ptr<SessionStore> sessions;
 };
 
 class Gateway {
@@ -90,6 +95,9 @@ class Gateway {
   HttpResponse Metrics(Call& call);
   HttpResponse AccessLog(Call& call);
   HttpResponse Login(Call& call);
+  HttpResponse Logout(Call& call);
+  // Login/logout/cookie-authenticated state changes: refused when the request is not same-origin.
+  static std::optional<HttpResponse> RefuseCrossSite(Call& call);
   HttpResponse Ready(Call& call);
 
   void Record(const Call& call, const HttpResponse& response) const;

@@ -598,6 +598,9 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(http.String("client_cert", &c.http.client_cert));
   NG_RETURN_IF_ERROR(http.String("client_key", &c.http.client_key));
   NG_RETURN_IF_ERROR(http.Int("access_log_lines", &c.http.access_log_lines));
+  NG_RETURN_IF_ERROR(http.Int("max_sessions", &c.http.max_sessions));
+  NG_RETURN_IF_ERROR(http.Duration("session_idle_timeout", &c.http.session_idle_timeout));
+  NG_RETURN_IF_ERROR(http.Duration("session_max_lifetime", &c.http.session_max_lifetime));
   NG_RETURN_IF_ERROR(ParseHttpsLimits(http, "http", path, /*request_timeout=*/true,
                                       &c.http.limits));
   NG_RETURN_IF_ERROR(http.RejectUnknown());
@@ -621,6 +624,15 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   }
   if (c.http.access_log_lines < 1 || c.http.access_log_lines > 100000) {
     return absl::InvalidArgumentError(path + ": http.access_log_lines: must be in 1..100000");
+  }
+  if (c.http.max_sessions < 1 || c.http.max_sessions > 1000000) {
+    return absl::InvalidArgumentError(path + ": http.max_sessions: must be in 1..1000000");
+  }
+  if (c.http.session_idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(path + ": http.session_idle_timeout: must be positive");
+  }
+  if (c.http.session_max_lifetime <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(path + ": http.session_max_lifetime: must be positive");
   }
   c.http.client_cert = base::ResolvePath(base, c.http.client_cert);
   c.http.client_key = base::ResolvePath(base, c.http.client_key);

@@ -109,6 +109,11 @@ struct NodeConfig {
     std::string client_cert;
     std::string client_key;
     int64_t access_log_lines = 100;  // recent access-log lines kept in memory for the console
+    // The console's login sessions (http::SessionStore): live sessions at most (the oldest is
+    // evicted past it), idle timeout, absolute lifetime (never past the token's own expiry).
+    int64_t max_sessions = 10000;
+    absl::Duration session_idle_timeout = absl::Minutes(30);
+    absl::Duration session_max_lifetime = absl::Hours(12);
     // Connections, deadlines, header size, handler workers. max_body_bytes is not a key: the
     // console's bodies follow kv.max_value_bytes (node.cc).
     http::HttpsLimits limits;

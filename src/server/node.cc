@@ -162,6 +162,14 @@ absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
     return *bound;
   };
   g.authorizer = p.authorizer;
+  http::SessionOptions sessions;
+  sessions.max_sessions = static_cast<size_t>(config.http.max_sessions);
+  sessions.idle_timeout = config.http.session_idle_timeout;
+  sessions.max_lifetime = config.http.session_max_lifetime;
+  absl::StatusOr<std::unique_ptr<http::SessionStore>> session_store =
+      http::SessionStore::New(sessions);
+  if (!session_store.ok()) return session_store.status();
+  g.sessions = *std::move(session_store);
   g.services = ServedServices();
   g.nodes = p.nodes;
   g.kv = p.kv;

@@ -305,6 +305,81 @@ def test_metrics_parse_and_counters_move_after_calls(console, stubs):
     assert sample(after, "nodegate_tls_reloads_total", result="failed") == 0
 
 
+# --------------------------------------------------------------------------------------------------
+# Login sessions and CSRF (issue 12)
+
+SESSION_COOKIE = "nodegate_session"
+
+
+def console_origin(console) -> str:
+    return f"https://{ng.HOST}:{console.http_port}"
+
+
+def login(console, token: str, **headers):
+    h = {"Content-Type": "application/json", "Origin": console_origin(console)}
+    h.update(headers)
+    return console.request("POST", "/api/v1/login", body=json.dumps({"token": token}).encode(),
+                           headers={k: v for k, v in h.items() if v is not None})
+
+
+def session_of(set_cookie: str) -> str:
+    name, _, rest = set_cookie.partition("=")
+    assert name == SESSION_COOKIE, set_cookie
+    return rest.split(";", 1)[0]
+
+
+def test_login_cookie_is_a_session_id_not_the_token(console):
+    status, headers, body = login(console, console.user_token)
+    assert status == 200, body
+    set_cookie = headers["Set-Cookie"]
+    for attr in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+        assert f"; {attr}" in set_cookie, set_cookie
+    session = session_of(set_cookie)
+    assert console.user_token not in set_cookie and len(session) == 43
+    cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+    status, _, body = console.request("GET", "/api/v1/node", headers=cookie)
+    assert status == 200, body
+    assert json.loads(body)["principal"]["id"] == "bob"
+    # The raw token as a cookie (what the console used to set) authenticates nothing.
+    assert console.request("GET", "/api/v1/node",
+                           headers={"Cookie": f"nodegate_token={console.user_token}"})[0] == 401
+    assert console.request("GET", "/api/v1/node",
+                           headers={"Cookie": f"{SESSION_COOKIE}={console.user_token}"})[0] == 401
+
+
+def test_logout_ends_the_session_and_a_replayed_cookie_is_401(console):
+    status, headers, body = login(console, console.user_token)
+    assert status == 200, body
+    cookie = {"Cookie": f"{SESSION_COOKIE}={session_of(headers['Set-Cookie'])}"}
+    status, headers, body = console.request(
+        "POST", "/api/v1/logout", body=b"{}",
+        headers={**cookie, "Content-Type": "application/json", "x-nodegate-console": "1",
+                 "Origin": console_origin(console)})
+    assert status == 200, body
+    assert "Max-Age=0" in headers["Set-Cookie"]
+    assert console.request("GET", "/api/v1/node", headers=cookie)[0] == 401
+
+
+def test_login_refuses_text_plain_with_415_and_a_foreign_origin_with_403(console):
+    status, headers, body = login(console, console.user_token, **{"Content-Type": "text/plain"})
+    assert status == 415, body
+    assert "Set-Cookie" not in headers
+    status, headers, body = login(console, console.user_token, Origin="https://evil.example")
+    assert status == 403, body
+    assert "Set-Cookie" not in headers
+
+
+def test_the_token_is_in_no_access_log_line(console):
+    login(console, console.user_token)
+    login(console, console.user_token, **{"Content-Type": "text/plain"})
+    lines = ng.wait_until(lambda: [e for e in console.daemon.access_log()
+                                   if e.get("method") == "POST /api/v1/login"][1:] or None, 5,
+                          "both login lines")
+    assert lines
+    assert console.user_token not in console.daemon.stderr()
+    assert all(console.user_token not in json.dumps(e) for e in console.daemon.access_log())
+
+
 def test_healthz_and_readyz_are_public(console):
     status, body = console.json("GET", "/healthz")
     assert (status, body["status"]) == (200, "ok")
@@ -417,6 +492,14 @@ def test_console_page_in_headless_chromium(console, v1, chromium):
     page.eval(f"document.getElementById('login-token').value = {json.dumps(console.user_token)}")
     page.eval("document.getElementById('login-button').click()")
     page.wait_for("document.body.dataset.ready === '1'", "the console to load after login")
+    # The browser holds a session id, HttpOnly and SameSite=Strict, never the token.
+    cookies = page.call("Network.getCookies",
+                        urls=[f"https://127.0.0.1:{console.http_port}/"])["cookies"]
+    session = [c for c in cookies if c["name"] == "nodegate_session"]
+    assert len(session) == 1, cookies
+    assert session[0]["httpOnly"] and session[0]["secure"] and session[0]["sameSite"] == "Strict"
+    assert session[0]["value"] != console.user_token
+    assert all(console.user_token not in c["value"] for c in cookies)
 
     assert page.eval("document.getElementById('node-id').textContent") == "e2e-node"
     expiry = page.eval("document.getElementById('cert-expiry').textContent")
@@ -447,3 +530,11 @@ def test_console_page_in_headless_chromium(console, v1, chromium):
     path = screenshot_path()
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.stat().st_size > 10_000
+
+    # Logging out ends the session on the node: the browser's old cookie is refused afterwards.
+    page.eval("document.getElementById('logout-button').click()")
+    page.wait_for("!document.getElementById('login').classList.contains('hidden')",
+                  "the login form after logout")
+    status, _, _ = console.request(
+        "GET", "/api/v1/node", headers={"Cookie": f"nodegate_session={session[0]['value']}"})
+    assert status == 401

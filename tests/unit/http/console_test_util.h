@@ -46,13 +46,15 @@ struct AuthFixture {
   std::unique_ptr<auth::CredentialCache> cache;
   std::shared_ptr<auth::Authorizer> authorizer;
 
-  static AuthFixture Make(std::vector<auth::Rule> config_rules = {}) {
+  static AuthFixture Make(std::vector<auth::Rule> config_rules = {},
+                          std::shared_ptr<auth::CredentialSource> source = nullptr) {
+    if (source == nullptr) source = std::make_shared<FixedSource>();
     AuthFixture f;
     // Link the generated descriptors in: the policy reads (nodegate.v1.auth) from the pool.
     api::RollDieRequest::descriptor();
     nodegate::v1::ListNodesRequest::descriptor();
     nodegate::v1::KeysRequest::descriptor();
-    auto cache = auth::CredentialCache::Start(std::make_shared<FixedSource>(), absl::ZeroDuration());
+    auto cache = auth::CredentialCache::Start(std::move(source), absl::ZeroDuration());
     EXPECT_TRUE(cache.ok()) << cache.status();
     f.cache = *std::move(cache);
     auto proto = auth::RulesFromProtoOptions({"api.DiceService", "nodegate.v1.Identity",

@@ -50,6 +50,29 @@ TEST(ConfigHttpTest, RejectsBadValues) {
   EXPECT_THAT(Error(t + "[http]\naccess_log_lines = 0\n"), HasSubstr("http.access_log_lines"));
 }
 
+TEST(ConfigHttpTest, ConsoleSessionsHaveSafeDefaultsAndAreConfigurable) {
+  absl::StatusOr<NodeConfig> d = ParseNodeConfig(kTlsWithCa, kPath);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->http.max_sessions, 10000);
+  EXPECT_EQ(d->http.session_idle_timeout, absl::Minutes(30));
+  EXPECT_EQ(d->http.session_max_lifetime, absl::Hours(12));
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(
+      std::string(kTlsWithCa) +
+          "[http]\nmax_sessions = 5\nsession_idle_timeout = \"5m\"\n"
+          "session_max_lifetime = \"1h\"\n",
+      kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->http.max_sessions, 5);
+  EXPECT_EQ(c->http.session_idle_timeout, absl::Minutes(5));
+  EXPECT_EQ(c->http.session_max_lifetime, absl::Hours(1));
+  std::string t = kTlsWithCa;
+  EXPECT_THAT(Error(t + "[http]\nmax_sessions = 0\n"), HasSubstr("http.max_sessions"));
+  EXPECT_THAT(Error(t + "[http]\nsession_idle_timeout = \"0s\"\n"),
+              HasSubstr("http.session_idle_timeout"));
+  EXPECT_THAT(Error(t + "[http]\nsession_max_lifetime = \"0s\"\n"),
+              HasSubstr("http.session_max_lifetime"));
+}
+
 TEST(ConfigHttpTest, EdgeLimitsHaveSafeDefaults) {
   absl::StatusOr<NodeConfig> c = ParseNodeConfig(kTlsWithCa, kPath);
   ASSERT_TRUE(c.ok()) << c.status();
