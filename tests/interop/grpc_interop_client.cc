@@ -6,14 +6,14 @@
 //                       --key c-key.pem --test_case NAME [--server_host_override localhost]
 //
 // Exit 0 and "PASS NAME" when the case holds; exit 1 and "FAIL NAME: why" otherwise.
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/testing/test.grpc.pb.h"
@@ -35,8 +35,8 @@ void CheckOk(const grpc::Status& s, const std::string& what) {
   Check(s.ok(), absl::StrCat(what, ": status ", s.error_code(), " ", s.error_message()));
 }
 void CheckCode(const grpc::Status& s, grpc::StatusCode code, const std::string& what) {
-  Check(s.error_code() == code, absl::StrCat(what, ": want code ", code, ", got ", s.error_code(),
-                                             " ", s.error_message()));
+  Check(s.error_code() == code,
+        absl::StrCat(what, ": want code ", code, ", got ", s.error_code(), " ", s.error_message()));
 }
 
 std::chrono::system_clock::time_point In(int seconds) {

@@ -172,8 +172,8 @@ std::shared_ptr<const rpc::MethodTable> TestService() {
         EchoMetadata(call);
         return absl::OkStatus();
       });
-  table->AddUnary<gt::SimpleRequest, gt::SimpleResponse>(name("UnaryCall"),
-                                                         rpc::Execution::kInline, Unary);
+  table->AddUnary<gt::SimpleRequest, gt::SimpleResponse>(name("UnaryCall"), rpc::Execution::kInline,
+                                                         Unary);
   table->AddUnary<gt::SimpleRequest, gt::SimpleResponse>(name("CacheableUnaryCall"),
                                                          rpc::Execution::kInline, Unary);
   auto duplex = [] { return std::make_unique<DuplexHandler>(); };
@@ -193,9 +193,12 @@ struct Flags {
 
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   Flags f;
-  std::map<std::string, std::string*> known = {
-      {"--listen", &f.listen}, {"--cert", &f.cert},         {"--key", &f.key},
-      {"--ca", &f.ca},         {"--access_log", &f.access_log}, {"--live_dir", &f.live_dir}};
+  std::map<std::string, std::string*> known = {{"--listen", &f.listen},
+                                               {"--cert", &f.cert},
+                                               {"--key", &f.key},
+                                               {"--ca", &f.ca},
+                                               {"--access_log", &f.access_log},
+                                               {"--live_dir", &f.live_dir}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -246,7 +249,8 @@ int Run(int argc, char** argv) {
     return 1;
   }
   auto creds = tls::NewServerCredentials(**reloader, tls::ClientAuth::kRequire);
-  auto cache = auth::CredentialCache::Start(std::make_shared<NoCredentials>(), absl::ZeroDuration());
+  auto cache =
+      auth::CredentialCache::Start(std::make_shared<NoCredentials>(), absl::ZeroDuration());
   // Default deny; the TestService to any authenticated caller (here: a client certificate).
   std::vector<auth::Rule> rules = {{"/grpc.testing.TestService/*", false, 0, {}, "config"}};
   auto policy = auth::Policy::Build(rules, {});
@@ -265,8 +269,8 @@ int Run(int argc, char** argv) {
   }
   rpc::ServerOptions options;
   options.listeners.push_back({flags->listen, *creds});
-  auto server = rpc::Server::Start(options, TestService(), std::move(*authorizer), *access_log,
-                                   nullptr);
+  auto server =
+      rpc::Server::Start(options, TestService(), std::move(*authorizer), *access_log, nullptr);
   if (!server.ok()) {
     std::cerr << "grpc_interop_server: " << server.status() << "\n";
     return 1;
