@@ -264,3 +264,21 @@ def test_every_call_is_in_the_access_log_with_the_client_certificate(client, int
     [entry] = gi.wait_for_entries(interop_server, client.user_agent,
                                   "/grpc.testing.TestService/EmptyCall", 1)
     assert entry["status"] == "OK" and entry["principal"] == "node:interop-client", entry
+
+
+def test_a_stream_whose_deadline_passes_on_the_server_is_logged_deadline_exceeded(client,
+                                                                                 interop_server):
+    # timeout_on_sleeping_server with a deadline long enough for the call to reach the server:
+    # a request without response parameters is never answered, so the deadline ends the call.
+    requests = Requests()
+    responses = client.stub.FullDuplexCall(requests, timeout=0.3)
+    requests.send(client.streaming_request(payload_size=27182))
+    try:
+        expect_error(lambda: list(responses), grpc.StatusCode.DEADLINE_EXCEEDED)
+    finally:
+        requests.close()
+
+    [entry] = gi.wait_for_entries(interop_server, client.user_agent,
+                                  "/grpc.testing.TestService/FullDuplexCall", 1)
+    assert entry["status"] == "DEADLINE_EXCEEDED", entry
+    assert entry["duration_ms"] >= 250, entry
