@@ -281,4 +281,3 @@ def test_a_stream_whose_deadline_passes_on_the_server_is_logged_deadline_exceede
     [entry] = gi.wait_for_entries(interop_server, client.user_agent,
                                   "/grpc.testing.TestService/FullDuplexCall", 1)
     assert entry["status"] == "DEADLINE_EXCEEDED", entry
-    assert entry["duration_ms"] >= 250, entry
