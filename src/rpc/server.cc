@@ -218,8 +218,8 @@ class CallBase : public ResponseMetadata {
     const absl::Time deadline = raw.tv_sec == gpr_inf_future(raw.clock_type).tv_sec
                                     ? absl::InfiniteFuture()
                                     : absl::FromChrono(ctx_base_->deadline());
-    CallInfo info{method_name_,  decision_.principal, peer_, ctx_base_->client_metadata(),
-                  deadline,      *this};
+    CallInfo info{method_name_, decision_.principal, peer_, ctx_base_->client_metadata(),
+                  deadline,     *this};
     try {
       return fn(info);
     } catch (const std::exception& e) {
