@@ -27,8 +27,9 @@ namespace nodegate::rpc {
 // Metadata a handler sends back, implemented by the server core. Keys are lower-case; a key
 // ending in "-bin" carries raw bytes (gRPC base64-encodes them on the wire). Initial metadata is
 // taken only until the first response message (or the status) starts out, trailing metadata
-// only until the status does; later additions are dropped. Call it from the handler's own
-// invocation (the CallInfo it came with is valid only for that long).
+// only until the status does; later additions are dropped, and so is what HTTP/2 cannot carry
+// (a key outside [0-9a-z_.-], a "grpc-" key, a non-"-bin" value outside printable ASCII). Call it
+// from the handler's own invocation (the CallInfo it came with is valid only for that long).
 class ResponseMetadata {
  public:
   virtual void AddInitial(std::string_view key, std::string_view value) = 0;
@@ -53,7 +54,9 @@ struct CallInfo {
   std::string_view method;           // "/package.Service/Method"
   const auth::Principal& principal;  // verified before the handler runs; kNone on a public call
   const tls::PeerIdentity& peer;     // the transport peer (empty on the loopback h2c listener)
-  const Metadata& request_metadata;  // what the client sent (no pseudo-headers); untrusted input
+  // What the client sent (no pseudo-headers): untrusted input, and it holds the call's
+  // credentials (authorization, app-secret, signatures) — never log or echo it wholesale.
+  const Metadata& request_metadata;
   absl::Time deadline;               // absl::InfiniteFuture() when the client set none
   ResponseMetadata& response_metadata;
 

@@ -164,6 +164,23 @@ struct Tag {
   CallBase* call;
 };
 
+// gRPC's core refuses a batch with an illegal header, and gRPC C++ aborts the process on that
+// refusal; so a handler's metadata is checked here, and what HTTP/2 cannot carry is dropped:
+// keys of [0-9a-z_.-] not reserved by gRPC ("grpc-…"), and printable ASCII values unless "-bin".
+bool LegalResponseMetadata(std::string_view key, std::string_view value) {
+  if (key.empty() || key.substr(0, 5) == "grpc-") return false;
+  for (char c : key) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  if (key.size() >= 4 && key.substr(key.size() - 4) == "-bin") return true;
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 // The status a call that ended without our status reaching the client is logged with.
 grpc::Status EndedEarly(const grpc::ServerContextBase& ctx) {
   if (ctx.deadline() <= std::chrono::system_clock::now()) {
@@ -182,13 +199,21 @@ class CallBase : public ResponseMetadata {
   virtual void Proceed(Tag::Kind kind, bool ok) = 0;
 
   void AddInitial(std::string_view key, std::string_view value) override {
+    if (!LegalResponseMetadata(key, value)) return Illegal(key);
     ctx_base_->AddInitialMetadata(std::string(key), std::string(value));
   }
   void AddTrailing(std::string_view key, std::string_view value) override {
+    if (!LegalResponseMetadata(key, value)) return Illegal(key);
     ctx_base_->AddTrailingMetadata(std::string(key), std::string(value));
   }
 
  protected:
+  void Illegal(std::string_view key) {
+    // The key is not logged: a handler may have taken it from the caller.
+    spdlog::warn("{}: handler metadata dropped (illegal key or value, {} byte key)", method_name_,
+                 key.size());
+  }
+
   // Authentication and authorization of a new call, before any handler (design §7).
   bool Authorize(grpc::ServerContextBase& ctx) {
     start_ = std::chrono::steady_clock::now();

@@ -689,5 +689,38 @@ TEST_F(ServerTest, AStreamHandlerKeepsPerCallStateAndAnswersAtHalfClose) {
   }
 }
 
+TEST_F(ServerTest, MetadataHttp2CannotCarryIsDroppedAndTheCallStillCompletes) {
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse* out) {
+        call.response_metadata.AddInitial("Upper-Case", "v");
+        call.response_metadata.AddInitial("x-newline", "a\r\nb");
+        call.response_metadata.AddTrailing("grpc-status", "0");
+        call.response_metadata.AddTrailing("x-ok", "kept");
+        out->set_value(3);
+        return absl::OkStatus();
+      });
+  Start();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  grpc::Slice slice(std::string{});
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareUnaryCall(&ctx, kRoll, request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, nullptr);
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ctx.GetServerInitialMetadata().count("x-newline"), 0u);
+  EXPECT_EQ(ctx.GetServerTrailingMetadata().count("x-ok"), 1u);
+}
+
 }  // namespace
 }  // namespace nodegate::rpc
