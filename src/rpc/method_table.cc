@@ -13,6 +13,15 @@ void MethodTable::AddStream(std::string method, StreamFn fn, bool finish_on_half
   Add(std::move(m));
 }
 
+void MethodTable::AddStreamHandler(std::string method,
+                                   std::function<std::unique_ptr<StreamHandler>()> factory) {
+  Method m;
+  m.name = std::move(method);
+  m.execution = Execution::kInline;
+  m.stream_handler = std::move(factory);
+  Add(std::move(m));
+}
+
 void MethodTable::Add(Method m) {
   std::string name = m.name;
   methods_[name] = std::make_unique<Method>(std::move(m));

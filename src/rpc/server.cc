@@ -164,17 +164,62 @@ struct Tag {
   CallBase* call;
 };
 
-// What every call does whatever its path: authorize at dispatch, observe at the end.
-class CallBase {
+// gRPC's core refuses a batch with an illegal header, and gRPC C++ aborts the process on that
+// refusal; so a handler's metadata is checked here, and what HTTP/2 cannot carry is dropped:
+// keys of [0-9a-z_.-] not reserved by gRPC ("grpc-…"), and printable ASCII values unless "-bin".
+bool LegalResponseMetadata(std::string_view key, std::string_view value) {
+  if (key.empty() || key.substr(0, 5) == "grpc-") return false;
+  for (char c : key) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  if (key.size() >= 4 && key.substr(key.size() - 4) == "-bin") return true;
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// The status a call that ended without our status reaching the client is logged with.
+grpc::Status EndedEarly(const grpc::ServerContextBase& ctx) {
+  if (ctx.deadline() <= std::chrono::system_clock::now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+}
+
+// What every call does whatever its path: authorize at dispatch, observe at the end. As the
+// handler's ResponseMetadata it writes straight into the call's context: a unary handler runs
+// before its call's Finish (no lock needed); StreamCall guards it with the stream's lock.
+class CallBase : public ResponseMetadata {
  public:
   CallBase(Server::Impl* server, grpc::ServerCompletionQueue* cq) : server_(server), cq_(cq) {}
   virtual ~CallBase() = default;
   virtual void Proceed(Tag::Kind kind, bool ok) = 0;
 
+  void AddInitial(std::string_view key, std::string_view value) override {
+    if (!LegalResponseMetadata(key, value)) return Illegal(key);
+    ctx_base_->AddInitialMetadata(std::string(key), std::string(value));
+  }
+  void AddTrailing(std::string_view key, std::string_view value) override {
+    if (!LegalResponseMetadata(key, value)) return Illegal(key);
+    ctx_base_->AddTrailingMetadata(std::string(key), std::string(value));
+  }
+
  protected:
+  void Illegal(std::string_view key) {
+    // The key is not logged: a handler may have taken it from the caller.
+    spdlog::warn("{}: handler metadata dropped (illegal key or value, {} byte key)", method_name_,
+                 key.size());
+  }
+
   // Authentication and authorization of a new call, before any handler (design §7).
   bool Authorize(grpc::ServerContextBase& ctx) {
     start_ = std::chrono::steady_clock::now();
+    ctx_base_ = &ctx;
+    // Taken now: once a call is cancelled, gRPC reports its peer as "unknown".
+    if (server_->access_log != nullptr) peer_address_ = ctx.peer();
     auth_context_ = ctx.auth_context();
     peer_ = tls::PeerIdentityFrom(auth_context_.get());
     decision_ = server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_,
@@ -194,7 +239,12 @@ class CallBase {
   // fails INTERNAL and the exception never crosses into gRPC.
   template <typename Fn>
   absl::Status Guarded(Fn&& fn) {
-    CallInfo info{method_name_, decision_.principal, peer_};
+    const gpr_timespec raw = ctx_base_->raw_deadline();
+    const absl::Time deadline = raw.tv_sec == gpr_inf_future(raw.clock_type).tv_sec
+                                    ? absl::InfiniteFuture()
+                                    : absl::FromChrono(ctx_base_->deadline());
+    CallInfo info{method_name_, decision_.principal, peer_, ctx_base_->client_metadata(),
+                  deadline,     *this};
     try {
       return fn(info);
     } catch (const std::exception& e) {
@@ -218,7 +268,7 @@ class CallBase {
     observe::AccessRecord r;
     r.time = absl::Now();
     r.authority = View(ctx.ExperimentalGetAuthority());
-    r.peer = ctx.peer();
+    r.peer = peer_address_;
     r.method = method_name_;
     r.code = code;
     r.duration_ms = seconds * 1000.0;
@@ -237,12 +287,14 @@ class CallBase {
 
   Server::Impl* const server_;
   grpc::ServerCompletionQueue* const cq_;
+  grpc::ServerContextBase* ctx_base_ = nullptr;  // the subclass's context, once requested
   std::chrono::steady_clock::time_point start_;
   std::string method_name_;
   std::shared_ptr<const grpc::AuthContext> auth_context_;  // owns what peer_.pem_cert points into
   tls::PeerIdentity peer_;
   auth::Decision decision_;
   std::string shed_reason_;  // why the core itself refused the call, for the access log
+  std::string peer_address_;  // "ipv4:…", for the access log (only when it is on)
   grpc::Status status_;
 };
 
@@ -279,6 +331,8 @@ class UnaryCall final : public CallBase {
 
   void Proceed(Tag::Kind kind, bool ok) override {
     if (kind == Tag::kFinish) {
+      // Not ok: the status never reached the client (it cancelled, or the deadline passed).
+      if (!ok) status_ = EndedEarly(ctx_);
       Observe(ctx_);
       delete this;
       return;
@@ -358,6 +412,7 @@ class StreamState final : public Stream {
   bool writing_ = false;
   bool reading_ = false;
   bool finish_requested_ = false;
+  bool initial_sent_ = false;  // the first message or the status has started out
   bool finish_started_ = false;
   bool ended_ = false;  // the call is over (cancelled, client gone, or finished)
   absl::Status finish_status_;
@@ -385,6 +440,16 @@ class StreamCall final : public CallBase {
     }
   }
 
+  // A handler may run while another thread writes or finishes through the stream.
+  void AddInitial(std::string_view key, std::string_view value) override {
+    std::lock_guard<std::mutex> lock(state_->mu_);
+    if (!state_->initial_sent_) CallBase::AddInitial(key, value);
+  }
+  void AddTrailing(std::string_view key, std::string_view value) override {
+    std::lock_guard<std::mutex> lock(state_->mu_);
+    if (!state_->finish_started_) CallBase::AddTrailing(key, value);
+  }
+
  private:
   friend class StreamState;
 
@@ -397,7 +462,7 @@ class StreamCall final : public CallBase {
     method_name_ = ctx_.method();
     if (!Authorize(ctx_)) return FinishWith(decision_.status);
     method_ = server_->methods->Find(method_name_);
-    if (method_ == nullptr || method_->stream == nullptr) {
+    if (method_ == nullptr || (method_->stream == nullptr && method_->stream_handler == nullptr)) {
       return FinishWith(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                      absl::StrCat("unknown method ", method_name_)));
     }
@@ -412,7 +477,27 @@ class StreamCall final : public CallBase {
     counted_ = true;
     streaming_ = true;
     state_ = std::make_shared<StreamState>(this);
+    absl::Status s;
+    if (method_->stream_handler) {
+      handler_ = method_->stream_handler();
+      s = Guarded([&](const CallInfo& info) { return handler_->OnStart(info, state_); });
+    }
+    ReadNextOrFinish(s);
+  }
+
+  // After a handler ran: finish with its error, stop reading once the call is finishing or
+  // over, or else post the next read.
+  void ReadNextOrFinish(const absl::Status& s) {
     std::lock_guard<std::mutex> lock(state_->mu_);
+    if (!s.ok() && !state_->finish_requested_ && !state_->ended_) {
+      state_->finish_requested_ = true;
+      state_->finish_status_ = s;
+    }
+    if (state_->finish_requested_ || state_->ended_) {
+      state_->reading_ = false;
+      state_->StartNextLocked();
+      return;
+    }
     state_->reading_ = true;
     stream_.Read(&request_, &read_tag_);
   }
@@ -424,29 +509,25 @@ class StreamCall final : public CallBase {
 
   // Streaming: every message goes to the handler; the next read is posted after it.
   void OnStreamRead(bool ok) {
-    if (!ok) {  // half-close, or the call ended
-      bool finish;
+    if (!ok) {  // half-close, or the call ended (which MaybeDelete tells apart, once done)
       {
         std::lock_guard<std::mutex> lock(state_->mu_);
         state_->reading_ = false;
-        finish = method_->finish_on_half_close;
       }
-      if (finish) state_->Finish(absl::OkStatus());
+      if (handler_ != nullptr) {
+        absl::Status s =
+            Guarded([&](const CallInfo& info) { return handler_->OnHalfClose(info, state_); });
+        if (!s.ok()) state_->Finish(s);
+      } else if (method_->finish_on_half_close) {
+        state_->Finish(absl::OkStatus());
+      }
       return MaybeDelete();
     }
-    absl::Status s =
-        Guarded([&](const CallInfo& info) { return method_->stream(info, request_, state_); });
-    std::lock_guard<std::mutex> lock(state_->mu_);
-    if (!s.ok() && !state_->finish_requested_ && !state_->ended_) {
-      state_->finish_requested_ = true;
-      state_->finish_status_ = s;
-    }
-    if (state_->finish_requested_ || state_->ended_) {
-      state_->reading_ = false;
-      state_->StartNextLocked();
-      return;
-    }
-    stream_.Read(&request_, &read_tag_);
+    absl::Status s = Guarded([&](const CallInfo& info) {
+      return handler_ != nullptr ? handler_->OnMessage(info, request_, state_)
+                                 : method_->stream(info, request_, state_);
+    });
+    ReadNextOrFinish(s);
   }
 
   void OnWriteDone(bool ok) {
@@ -470,7 +551,6 @@ class StreamCall final : public CallBase {
       std::lock_guard<std::mutex> lock(state_->mu_);
       state_->ended_ = true;
     }
-    Observe(ctx_);
     MaybeDelete();
   }
 
@@ -484,10 +564,15 @@ class StreamCall final : public CallBase {
   }
 
   // A call is deleted once gRPC has reported it done and no operation of ours is outstanding.
+  // It is logged then, and only then: whether the client cancelled is known only once done (a
+  // cancelled stream also ends its reads like a half-close, and its Finish may still be issued).
   void MaybeDelete() {
     if (!done_) return;
     if (!streaming_) {
-      if (finished_) delete this;
+      if (!finished_) return;
+      if (ctx_.IsCancelled()) status_ = EndedEarly(ctx_);
+      Observe(ctx_);
+      delete this;
       return;
     }
     {
@@ -496,10 +581,9 @@ class StreamCall final : public CallBase {
       if (state_->finish_started_ && !finished_) return;
       state_->call_ = nullptr;  // handlers may still hold the stream; it now drops everything
     }
-    if (!finished_) {  // cancelled before it finished: still one line in the log
-      status_ = grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-      Observe(ctx_);
-    }
+    if (!finished_ || ctx_.IsCancelled()) status_ = EndedEarly(ctx_);
+    Observe(ctx_);
+    handler_.reset();
     if (counted_) server_->streams_open.fetch_sub(1, std::memory_order_relaxed);
     delete this;
   }
@@ -519,6 +603,7 @@ class StreamCall final : public CallBase {
   bool streaming_ = false;
   bool counted_ = false;  // holds one of max_streams
   std::shared_ptr<StreamState> state_;  // streaming calls only
+  std::unique_ptr<StreamHandler> handler_;  // methods with a StreamHandler factory only
 };
 
 void StreamState::Write(grpc::ByteBuffer message) {
@@ -540,12 +625,14 @@ void StreamState::StartNextLocked() {
   if (call_ == nullptr || writing_ || finish_started_) return;
   if (!queue_.empty()) {
     writing_ = true;
+    initial_sent_ = true;
     call_->stream_.Write(queue_.front(), &call_->write_tag_);
     return;
   }
   // The status goes after the queued messages. A read still in flight is allowed (gRPC ends it,
   // not ok, once the status is out); the call is deleted only after it completes.
   if (finish_requested_) {
+    initial_sent_ = true;
     finish_started_ = true;
     call_->status_ = ToGrpc(finish_status_);
     call_->stream_.Finish(call_->status_, &call_->finish_tag_);

@@ -537,5 +537,190 @@ TEST(ServerStartTest, NamesTheAddressItCannotBind) {
                              nullptr).ok());
 }
 
+
+namespace more {
+
+// Waits until the metrics hold `n` calls, then returns the Prometheus text.
+std::string CountedCalls(observe::Metrics& metrics, uint64_t n) {
+  for (absl::Time deadline = absl::Now() + absl::Seconds(10);
+       metrics.TotalCalls() < n && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(metrics.TotalCalls(), n);
+  return metrics.RenderPrometheus();
+}
+
+}  // namespace more
+
+TEST_F(ServerTest, ACancelledBidiStreamIsRecordedCancelledNotOk) {
+  table_->AddStream(
+      kReflect,
+      [](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
+        out->Write(ToBuffer(grpc::reflection::v1alpha::ServerReflectionResponse()));
+        return absl::OkStatus();
+      },
+      /*finish_on_half_close=*/true);
+  Start();
+  grpc::reflection::v1alpha::ServerReflection::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto stream = stub.ServerReflectionInfo(&ctx);
+  ASSERT_TRUE(stream->Write(grpc::reflection::v1alpha::ServerReflectionRequest()));
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+
+  ctx.TryCancel();
+
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  std::string text = more::CountedCalls(*metrics_, 1);
+  EXPECT_NE(text.find("code=\"CANCELLED\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("code=\"OK\""), std::string::npos) << text;
+}
+
+TEST_F(ServerTest, ABlockingHandlerThatOverrunsTheDeadlineIsRecordedDeadlineExceeded) {
+  absl::Notification done;
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kBlocking,
+      [&done](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
+        absl::SleepFor(call.deadline + absl::Milliseconds(100) - absl::Now());
+        done.Notify();
+        return absl::OkStatus();
+      });
+  Start();
+  grpc::CompletionQueue cq;
+  Pending p;
+
+  StartRaw(p, kRoll, cq, absl::Milliseconds(200));
+
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(p.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::string text = more::CountedCalls(*metrics_, 1);
+  EXPECT_NE(text.find("code=\"DEADLINE_EXCEEDED\""), std::string::npos) << text;
+}
+
+TEST_F(ServerTest, AUnaryHandlerReadsRequestMetadataAndSetsInitialAndTrailingMetadata) {
+  absl::Time seen_deadline;
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [&](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
+        seen_deadline = call.deadline;
+        call.response_metadata.AddInitial("x-echo", call.FindMetadata("x-in").value_or("none"));
+        call.response_metadata.AddTrailing("x-echo-bin",
+                                           call.FindMetadata("x-in-bin").value_or("none"));
+        return absl::PermissionDeniedError("trailing metadata goes out with an error too");
+      });
+  Start();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
+  ctx.set_deadline(deadline);
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  ctx.AddMetadata("x-in", "hello");
+  ctx.AddMetadata("x-in-bin", std::string("\x00\xff", 2));
+  grpc::Slice slice(std::string{});
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareUnaryCall(&ctx, kRoll, request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, nullptr);
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  auto initial = ctx.GetServerInitialMetadata().find("x-echo");
+  ASSERT_NE(initial, ctx.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(initial->second.data(), initial->second.size()), "hello");
+  auto trailing = ctx.GetServerTrailingMetadata().find("x-echo-bin");
+  ASSERT_NE(trailing, ctx.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(trailing->second.data(), trailing->second.size()),
+            std::string("\x00\xff", 2));
+  EXPECT_LT(absl::AbsDuration(seen_deadline - absl::FromChrono(deadline)), absl::Seconds(1));
+}
+
+TEST_F(ServerTest, AStreamHandlerKeepsPerCallStateAndAnswersAtHalfClose) {
+  // Counts the messages of its own call and answers the count when the client half-closes.
+  class Counter : public StreamHandler {
+   public:
+    absl::Status OnStart(const CallInfo& call, const std::shared_ptr<Stream>&) override {
+      EXPECT_EQ(call.deadline, absl::InfiniteFuture());
+      call.response_metadata.AddInitial("x-started", "1");
+      call.response_metadata.AddTrailing("x-ended", "1");
+      return absl::OkStatus();
+    }
+    absl::Status OnMessage(const CallInfo&, const grpc::ByteBuffer&,
+                           const std::shared_ptr<Stream>&) override {
+      ++count_;
+      return absl::OkStatus();
+    }
+    absl::Status OnHalfClose(const CallInfo&, const std::shared_ptr<Stream>& out) override {
+      grpc::reflection::v1alpha::ServerReflectionResponse r;
+      r.set_valid_host(std::to_string(count_));
+      out->Write(ToBuffer(r));
+      out->Finish(absl::OkStatus());
+      return absl::OkStatus();
+    }
+
+   private:
+    int count_ = 0;
+  };
+  table_->AddStreamHandler(kReflect, [] { return std::make_unique<Counter>(); });
+  Start();
+  grpc::reflection::v1alpha::ServerReflection::Stub stub(channel_);
+  for (int n : {3, 1}) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    auto stream = stub.ServerReflectionInfo(&ctx);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(stream->Write(grpc::reflection::v1alpha::ServerReflectionRequest()));
+    }
+    stream->WritesDone();
+    grpc::reflection::v1alpha::ServerReflectionResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.valid_host(), std::to_string(n));
+    EXPECT_TRUE(stream->Finish().ok());
+    EXPECT_EQ(ctx.GetServerInitialMetadata().count("x-started"), 1u);
+    EXPECT_EQ(ctx.GetServerTrailingMetadata().count("x-ended"), 1u);
+  }
+}
+
+TEST_F(ServerTest, MetadataHttp2CannotCarryIsDroppedAndTheCallStillCompletes) {
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse* out) {
+        call.response_metadata.AddInitial("Upper-Case", "v");
+        call.response_metadata.AddInitial("x-newline", "a\r\nb");
+        call.response_metadata.AddTrailing("grpc-status", "0");
+        call.response_metadata.AddTrailing("x-ok", "kept");
+        out->set_value(3);
+        return absl::OkStatus();
+      });
+  Start();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  grpc::Slice slice(std::string{});
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareUnaryCall(&ctx, kRoll, request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, nullptr);
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ctx.GetServerInitialMetadata().count("x-newline"), 0u);
+  EXPECT_EQ(ctx.GetServerTrailingMetadata().count("x-ok"), 1u);
+}
+
 }  // namespace
 }  // namespace nodegate::rpc

@@ -65,7 +65,10 @@ inline absl::Status CallBuffer(const rpc::MethodTable& table, std::string_view m
     return absl::UnimplementedError("no such method");
   }
   const tls::PeerIdentity peer;
-  const rpc::CallInfo call{method, principal, peer};
+  const rpc::CallInfo::Metadata metadata;
+  rpc::DiscardResponseMetadata response_metadata;
+  const rpc::CallInfo call{method, principal, peer, metadata, absl::InfiniteFuture(),
+                           response_metadata};
   grpc::ByteBuffer out;
   if (absl::Status s = m->unary(call, request, &out); !s.ok()) return s;
   return rpc::Parse(out, response);
