@@ -183,12 +183,12 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   int64_t capacity = static_cast<int64_t>(a->replay_cache_capacity);
   NG_RETURN_IF_ERROR(sig.Int("replay_cache_capacity", &capacity));
   NG_RETURN_IF_ERROR(sig.RejectUnknown());
+  if (a->max_skew <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(path + ": auth.signature.max_skew: must be positive");
+  }
   if (a->restart_margin > a->max_skew) {
     return absl::InvalidArgumentError(
         path + ": auth.signature.restart_margin: must not exceed auth.signature.max_skew");
-  }
-  if (a->max_skew <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(path + ": auth.signature.max_skew: must be positive");
   }
   if (capacity <= 0 || capacity > 100'000'000) {
     return absl::InvalidArgumentError(
