@@ -227,8 +227,12 @@ void AccessLog::Write(const AccessRecord& record) {
   if (fd_ < 0) return;
   line.push_back('\n');
   std::unique_lock<std::mutex> lock(mu_);
-  // Back-pressure instead of loss when the destination cannot keep up.
-  drained_.wait(lock, [this] { return pending_.size() < kMaxPendingBytes || stop_; });
+  // Loss (counted) instead of back-pressure: a queue thread waiting here would stall every call
+  // on its queue for as long as the destination does.
+  if (pending_.size() >= kMaxPendingBytes) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   pending_.append(line);
   if (pending_.size() >= kWakeWriterBytes) wake_.notify_one();
 }
@@ -239,7 +243,6 @@ void AccessLog::WriteOutLocked() {
     std::lock_guard<std::mutex> lock(mu_);
     batch.swap(pending_);
   }
-  drained_.notify_all();
   if (!batch.empty()) WriteAll(fd_, batch);
 }
 

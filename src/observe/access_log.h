@@ -1,9 +1,12 @@
 // One JSON line per call. Calls only format their line and append it to a buffer; a background
 // thread writes the buffer with one write() every 50 ms (or sooner when it grows), so a busy server
-// pays no wake-up, no syscall and no flush per call. Lines are never dropped: when the buffer is
-// full (the destination cannot keep up) writers wait.
+// pays no wake-up, no syscall and no flush per call. A call never waits for the log: when 16 MiB
+// are buffered (the destination cannot keep up: a stalled pipe, a full disk), further lines are
+// dropped and counted (dropped(), nodegate_access_log_dropped_total) — design §8: the access log
+// never blocks a queue thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -40,6 +43,8 @@ class AccessLog {
 
   // True when lines go anywhere (a destination or the in-memory recent lines).
   bool enabled() const { return fd_ >= 0 || recent_ != nullptr; }
+  // Lines dropped because the buffer was full.
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   void Write(const AccessRecord& record);
   // Writes everything buffered so far before returning.
   void Flush();
@@ -55,7 +60,7 @@ class AccessLog {
   std::mutex write_mu_;  // orders batches on the destination; taken before mu_
   std::mutex mu_;
   std::condition_variable wake_;     // the writer: there is work, or stop
-  std::condition_variable drained_;  // writers blocked on a full buffer
+  std::atomic<uint64_t> dropped_{0};
   std::string pending_;
   bool stop_ = false;
   std::thread writer_;

@@ -466,6 +466,12 @@ void RegisterEdgeMetrics(Node::Parts& p) {
             {"limit=\"deadline_in_queue\"", static_cast<double>(s.skipped_expired)},
             {"limit=\"anonymous_rate\"", static_cast<double>(s.refused_anonymous_rate)}};
       });
+  observe::AccessLog* log = p.access_log.get();
+  p.metrics->AddCallback("nodegate_access_log_dropped_total",
+                         "Access-log lines dropped because the destination could not keep up.",
+                         "counter", [log] {
+                           return std::vector<Sample>{{"", static_cast<double>(log->dropped())}};
+                         });
   p.metrics->AddCallback("nodegate_grpc_handshake_failures_total",
                          "TLS handshakes refused on the gRPC listeners.", "counter", [] {
                            return std::vector<Sample>{

@@ -1,6 +1,13 @@
 #include "observe/access_log.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "gmock/gmock.h"
@@ -150,6 +157,40 @@ TEST(AccessLogTest, UnwritablePathIsAnErrorNamingTheField) {
   absl::StatusOr<std::shared_ptr<AccessLog>> log = AccessLog::Open("/dev/null/not-a-dir/log");
   ASSERT_FALSE(log.ok());
   EXPECT_THAT(std::string(log.status().message()), ::testing::HasSubstr("log.access_log"));
+}
+
+// A destination that stops reading (a stalled pipe) must not stall the callers: lines are dropped
+// and counted once 16 MiB are waiting.
+TEST(AccessLogTest, DropsAndCountsLinesInsteadOfBlockingWhenTheDestinationStalls) {
+  std::filesystem::create_directories(NODEGATE_TEST_TMPDIR);
+  const std::string fifo = std::string(NODEGATE_TEST_TMPDIR) + "/stalled-" +
+                           std::to_string(getpid()) + ".fifo";
+  unlink(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // open, never read (yet)
+  ASSERT_GE(reader, 0);
+  auto log = AccessLog::Open(fifo);
+  ASSERT_TRUE(log.ok()) << log.status();
+  AccessRecord r;
+  r.method = "/api.DiceService/RollDie";
+  r.user_agent = std::string(200, 'u');
+
+  for (int i = 0; i < 100'000; ++i) (*log)->Write(r);  // ~30 MB of lines: returns, never blocks
+
+  EXPECT_GT((*log)->dropped(), 0u);
+  // Drain the pipe so the writer thread can finish, then close.
+  std::atomic<bool> done{false};
+  std::thread drain([&] {
+    char buf[65536];
+    while (!done.load()) {
+      if (read(reader, buf, sizeof(buf)) <= 0) usleep(1000);
+    }
+  });
+  log->reset();
+  done = true;
+  drain.join();
+  close(reader);
+  unlink(fifo.c_str());
 }
 
 }  // namespace
