@@ -14,24 +14,6 @@ import nodegate_testlib as ng  # noqa: E402
 from nodegate_testlib import SecureNode, make_secure_node  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
-def nodegate_binary() -> Path:
-    if not ng.NODEGATE_BIN.is_file():
-        pytest.fail(f"nodegate binary not found at {ng.NODEGATE_BIN} (set NODEGATE_BIN)", pytrace=False)
-    return ng.NODEGATE_BIN
-
-
-@pytest.fixture(scope="session")
-def stubs(tmp_path_factory) -> ng.Stubs:
-    return ng.generate_stubs(tmp_path_factory.mktemp("generated"))
-
-
-@pytest.fixture
-def pki(tmp_path) -> ng.Pki:
-    """A fresh CA in tmp_path/pki."""
-    return ng.Pki(tmp_path / "pki").init()
-
-
 @pytest.fixture
 def start_node(tmp_path):
     """Factory: start_node(config) -> a Daemon that is listening. Every daemon is stopped in teardown."""

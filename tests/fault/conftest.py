@@ -14,26 +14,9 @@ import nodegate_testlib as ng  # noqa: E402
 from faultlib import FaultDaemon  # noqa: E402
 
 
-@pytest.fixture(scope="session", autouse=True)
-def nodegate_binary() -> Path:
-    if not ng.NODEGATE_BIN.is_file():
-        pytest.fail(f"nodegate binary not found at {ng.NODEGATE_BIN} (set NODEGATE_BIN)", pytrace=False)
-    return ng.NODEGATE_BIN
-
-
-@pytest.fixture(scope="session")
-def stubs(tmp_path_factory) -> ng.Stubs:
-    return ng.generate_stubs(tmp_path_factory.mktemp("generated"))
-
-
 @pytest.fixture(scope="session")
 def v1(tmp_path_factory) -> ng.V1Stubs:
     return ng.generate_v1_stubs(tmp_path_factory.mktemp("v1"))
-
-
-@pytest.fixture
-def pki(tmp_path) -> ng.Pki:
-    return ng.Pki(tmp_path / "pki").init()
 
 
 @pytest.fixture
