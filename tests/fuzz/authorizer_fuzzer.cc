@@ -33,7 +33,8 @@ class FixedSource : public auth::CredentialSource {
   uint64_t Generation() override { return 1; }
   absl::StatusOr<auth::CredentialSnapshot> Load() override {
     auth::CredentialSnapshot s;
-    auto verifier = Must(crypto::NewVerifier(crypto::Algorithm::kEd25519, kNodeAPublicKeyPem));
+    std::shared_ptr<const crypto::Verifier> verifier =
+        Must(crypto::NewVerifier(crypto::Algorithm::kEd25519, kNodeAPublicKeyPem));
     auto node = [&](const char* id, bool enabled, std::vector<std::string> roles) {
       auth::NodeCredential n;
       n.id = id;
