@@ -2,11 +2,13 @@
 // then both registry handlers through the rpc::MethodTable (real SQLite stores, the fixed CA):
 // AddNode with an unknown join token (the CSR is parsed before the token is looked up) and
 // UploadCert as the registered node-a, which signs the CSR and records the new serial.
-// Input: the csr_pem field.
+// Input: the csr_pem field. A proto3 string must be UTF-8 (gRPC refuses the message otherwise), so
+// only such inputs go through the handlers.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "base/utf8.h"
 #include "nodegate/v1/registry.pb.h"
 #include "pki/pem.h"
 #include "rpc/message.h"
@@ -25,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)fixture->ca->SignCsr(csr, o);
   }
 
+  if (!base::IsValidUtf8(csr)) return 0;
   nodegate::v1::AddNodeRequest add;
   add.set_join_token("not-a-join-token");
   add.set_node_id("node-z");
