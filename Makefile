@@ -5,7 +5,7 @@ CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_L
 NODEGATE := $(BUILD_DIR)/nodegate
 VAR_DIR ?= var
 
-.PHONY: all deps configure build run test unit e2e fault bench microbench fmt clean
+.PHONY: all deps configure build run test unit e2e fault fuzz bench microbench fmt clean
 
 all: build
 
@@ -37,6 +37,17 @@ e2e: build
 # Hostile input, fd exhaustion, slow clients, rotation, SIGTERM, full disk (issue 12; docs/reliability.md).
 fault: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -L fault
+
+# libFuzzer targets (docs/fuzzing.md): clang + ASan/UBSan in build-fuzz/, each run FUZZ_SECONDS, one
+# at a time; non-zero exit on any crash, leak or timeout. FUZZ_TARGETS picks some of them.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= authorizer forwarded_identity config xmlrpc gateway pki_csr method_table
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNODEGATE_FUZZ=ON \
+		-DNODEGATE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addsuffix _fuzzer,$(FUZZ_TARGETS))
+	scripts/run-fuzzers $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The benchmark suite (docs/benchmarks.md): ~10 min, pins server and load generator to separate
 # cores, writes bench/results/<date>.md. Not part of `make test`. BENCH_ARGS e.g. "--rows 3,6,8".

@@ -32,7 +32,9 @@ struct XmlGuardLimits {
 
 // OK when `document` is well-formed XML (in any encoding expat knows: UTF-8, UTF-16 BE/LE,
 // ISO-8859-1, US-ASCII) with no document type declaration, no entity declaration, no reference to
-// an undefined entity and no element deeper than `limits.max_element_depth`.
+// an undefined entity, no element deeper than `limits.max_element_depth`, and no <i8> (or <ex:i8>)
+// whose content is other than [+-]?[0-9]+ within int64 or that holds an element (xmlrpc-c 1.33
+// crashes on an <i8> value it cannot parse; xml_guard.cc says how).
 // INVALID_ARGUMENT otherwise, with a message that says which (and the line, for syntax errors).
 // Stops at the first offending construct: cost is linear in the bytes read up to it.
 absl::Status CheckUntrustedXml(std::string_view document, const XmlGuardLimits& limits = {});

@@ -171,5 +171,27 @@ TEST(XmlGuardTest, RefusesAnEncodingExpatDoesNotKnow) {
                 "not well-formed XML");
 }
 
+// xmlrpc-c 1.33 crashes formatting its fault for an <i8> it cannot parse (xml_guard.cc).
+TEST(XmlGuardTest, RefusesAnI8ThatIsNotA64BitInteger) {
+  for (const char* v : {"99999999999999999999", "-9223372036854775809", "1x", "1 ", " 1", "", "+",
+                        "-", "+-1", "0x10", "1.5"}) {
+    ExpectRefused(CheckUntrustedXml(std::string("<value><i8>") + v + "</i8></value>"),
+                  "<i8> value is not a 64-bit integer");
+    ExpectRefused(CheckUntrustedXml(std::string("<value><ex:i8>") + v + "</ex:i8></value>"),
+                  "<i8> value is not a 64-bit integer");
+  }
+}
+
+TEST(XmlGuardTest, AcceptsAnI8InRange) {
+  for (const char* v : {"0", "42", "+42", "-42", "9223372036854775807", "-9223372036854775808",
+                        "&#49;2", "<![CDATA[12]]>"}) {
+    EXPECT_TRUE(CheckUntrustedXml(std::string("<value><i8>") + v + "</i8></value>").ok()) << v;
+  }
+}
+
+TEST(XmlGuardTest, RefusesAnElementInsideAnI8) {
+  ExpectRefused(CheckUntrustedXml("<value><i8>1<b/>2</i8></value>"), "<i8> holds an element");
+}
+
 }  // namespace
 }  // namespace nodegate::http
