@@ -146,7 +146,10 @@ struct ServicesFixture {
     const rpc::MethodTable::Method* m = table.Find(method);
     if (m == nullptr) return absl::UnimplementedError(method);
     const tls::PeerIdentity peer;
-    const rpc::CallInfo call{method, principal, peer};
+    const rpc::CallInfo::Metadata metadata;
+    rpc::DiscardResponseMetadata response_metadata;
+    const rpc::CallInfo call{method,   principal, peer, metadata, absl::InfiniteFuture(),
+                             response_metadata};
     if (m->unary) {
       grpc::ByteBuffer out;
       return m->unary(call, request, &out);
