@@ -55,3 +55,5 @@ def pytest_sessionfinish(session, exitstatus):
     if reports:
         sys.stderr.write(f"\nsanitizer report(s) after the last test:\n{_describe(reports)}\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not any(SANITIZER_LOG_DIR.iterdir()):
+        SANITIZER_LOG_DIR.rmdir()  # reports are kept for a look after the run; an empty dir is not
