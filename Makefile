@@ -1,11 +1,23 @@
 # nodegate — the two commands: `make run` and `make test`.
-BUILD_DIR ?= build
+comma := ,
+# SAN=address,undefined (or SAN=thread) builds a sanitized tree in its own directory, build-<first
+# sanitizer> (build-asan, build-tsan), without the benchmarks; `make test SAN=...` runs the whole
+# suite against it. The sanitizer options and suppressions reach every test through ctest
+# (tests/CMakeLists.txt, tests/sanitizers/).
+SAN ?=
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+ifneq ($(SAN),)
+SAN_NAME := $(firstword $(subst $(comma), ,$(SAN)))
+SAN_NAME := $(patsubst address,asan,$(patsubst thread,tsan,$(patsubst undefined,ubsan,$(SAN_NAME))))
+BUILD_DIR ?= build-$(SAN_NAME)
+CMAKE_FLAGS += -DNODEGATE_SANITIZE=$(SAN) -DNODEGATE_BUILD_BENCH=OFF
+endif
+BUILD_DIR ?= build
 NODEGATE := $(BUILD_DIR)/nodegate
 VAR_DIR ?= var
 
-.PHONY: all deps configure build run test unit e2e fault fuzz bench microbench fmt clean
+.PHONY: all deps configure build run test unit e2e fault fuzz tsan bench microbench fmt clean
 
 all: build
 
@@ -25,8 +37,19 @@ run: build
 	$(NODEGATE) init --dir $(VAR_DIR)
 	$(NODEGATE) serve --config $(VAR_DIR)/node.toml
 
+# Sanitizer runtime options for every test ctest starts, and for every process those start (the
+# pytest suites' daemons and CLI runs inherit them). They only act on a sanitized binary.
+# halt_on_error + -fno-sanitize-recover: the first report ends the process with a non-zero exit.
+# tests/conftest.py adds log_path, so a report from any nodegate process fails the pytest test.
+SAN_SUPP := $(CURDIR)/tests/sanitizers
+SAN_ENV := \
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:detect_stack_use_after_return=0:strict_init_order=1 \
+  LSAN_OPTIONS=suppressions=$(SAN_SUPP)/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(SAN_SUPP)/ubsan.supp \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(SAN_SUPP)/tsan.supp
+
 test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+	env $(SAN_ENV) ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -R '^unit\.'
@@ -48,6 +71,18 @@ fuzz: deps
 		-DNODEGATE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target $(addsuffix _fuzzer,$(FUZZ_TARGETS))
 	scripts/run-fuzzers $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# ThreadSanitizer over the unit tests that run threads: rpc core, TLS reloader, credential and
+# replay caches, access log, tunnel and the HTTPS server (issue 13). Only those test binaries are
+# built; Debian's gRPC/OpenSSL are not instrumented (tests/sanitizers/tsan.supp says what that costs).
+TSAN_DIR ?= build-tsan
+TSAN_TARGETS := unit_rpc_test unit_tls_test unit_auth_test unit_observe_test unit_tunnel_test unit_http_test
+TSAN_TESTS := ^unit\.(rpc|tls|auth|observe|tunnel)\.|^unit\.http\.HttpsServer
+
+tsan: deps
+	cmake -S . -B $(TSAN_DIR) $(CMAKE_FLAGS) -DNODEGATE_SANITIZE=thread -DNODEGATE_BUILD_BENCH=OFF
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TARGETS)
+	env $(SAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
 
 # The benchmark suite (docs/benchmarks.md): ~10 min, pins server and load generator to separate
 # cores, writes bench/results/<date>.md. Not part of `make test`. BENCH_ARGS e.g. "--rows 3,6,8".

@@ -322,15 +322,23 @@ class Daemon:
         return self.proc.wait(timeout=timeout)
 
     def stop(self) -> None:
-        """Teardown: SIGTERM, then SIGKILL if it does not go; never leaves the process behind."""
+        """Teardown: SIGTERM, then SIGKILL if it does not go; never leaves the process behind.
+
+        SIGTERM drains and exits 0 (docs/config.md); any other exit fails the test. On a sanitized
+        build that is how an error at shutdown or a leak found by LeakSanitizer at exit shows up
+        (tests/conftest.py also collects the report itself)."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=EXIT_TIMEOUT_S)
+            code = self.proc.wait(timeout=EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=EXIT_TIMEOUT_S)
+            return
+        if code != 0:
+            raise AssertionError(f"nodegate serve exited {code} after SIGTERM (expected 0):\n"
+                                 f"{self.stderr()[-4000:]}")
 
     def access_log(self, source: Optional[Path] = None) -> list[dict]:
         """Parses the JSON access-log lines (stdout by default); non-JSON lines are ignored."""

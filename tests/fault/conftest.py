@@ -34,7 +34,13 @@ def start_node(tmp_path):
         return daemon
 
     yield start
-    for daemon in daemons:
-        daemon.stop()
+    errors = []
+    for daemon in daemons:  # stop every one, then report the first that did not exit cleanly
+        try:
+            daemon.stop()
+        except AssertionError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
