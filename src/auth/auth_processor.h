@@ -4,10 +4,10 @@
 // CPU-only.
 #pragma once
 
+#include <grpcpp/security/auth_metadata_processor.h>
+
 #include <functional>
 #include <memory>
-
-#include <grpcpp/security/auth_metadata_processor.h>
 
 #include "auth/authorizer.h"
 

@@ -30,9 +30,7 @@ bool HasSignatureHeaders(const Metadata& md) {
          Find(md, sigv1::kNonceHeader) || Find(md, sigv1::kSignatureHeader);
 }
 
-bool HasToken(const Metadata& md) {
-  return Find(md, "authorization") || Find(md, "access-token");
-}
+bool HasToken(const Metadata& md) { return Find(md, "authorization") || Find(md, "access-token"); }
 
 bool HasAppKey(const Metadata& md) {
   return Find(md, "app-key") || Find(md, "app_key") || Find(md, "app-secret") ||
@@ -43,23 +41,40 @@ bool HasAppKey(const Metadata& md) {
 
 std::string_view RejectionName(Rejection r) {
   switch (r) {
-    case Rejection::kNoCredential: return "no_credential";
-    case Rejection::kNotAccepted: return "credential_not_accepted";
-    case Rejection::kMalformed: return "malformed";
-    case Rejection::kSignatureUnknownNode: return "signature_unknown_node";
-    case Rejection::kSignatureNodeDisabled: return "signature_node_disabled";
-    case Rejection::kSignatureSkew: return "signature_skew";
-    case Rejection::kSignatureInvalid: return "signature_invalid";
-    case Rejection::kSignatureReplay: return "signature_replay";
-    case Rejection::kReplayCacheFull: return "replay_cache_full";
-    case Rejection::kReplayLedgerUnavailable: return "replay_ledger_unavailable";
-    case Rejection::kTokenInvalid: return "token_invalid";
-    case Rejection::kTokenExpired: return "token_expired";
-    case Rejection::kAppKeyInvalid: return "app_key_invalid";
-    case Rejection::kMtlsUnregistered: return "mtls_unregistered";
-    case Rejection::kRoleMissing: return "role_missing";
-    case Rejection::kForwardedInvalid: return "forwarded_cert_invalid";
-    case Rejection::kCount: break;
+    case Rejection::kNoCredential:
+      return "no_credential";
+    case Rejection::kNotAccepted:
+      return "credential_not_accepted";
+    case Rejection::kMalformed:
+      return "malformed";
+    case Rejection::kSignatureUnknownNode:
+      return "signature_unknown_node";
+    case Rejection::kSignatureNodeDisabled:
+      return "signature_node_disabled";
+    case Rejection::kSignatureSkew:
+      return "signature_skew";
+    case Rejection::kSignatureInvalid:
+      return "signature_invalid";
+    case Rejection::kSignatureReplay:
+      return "signature_replay";
+    case Rejection::kReplayCacheFull:
+      return "replay_cache_full";
+    case Rejection::kReplayLedgerUnavailable:
+      return "replay_ledger_unavailable";
+    case Rejection::kTokenInvalid:
+      return "token_invalid";
+    case Rejection::kTokenExpired:
+      return "token_expired";
+    case Rejection::kAppKeyInvalid:
+      return "app_key_invalid";
+    case Rejection::kMtlsUnregistered:
+      return "mtls_unregistered";
+    case Rejection::kRoleMissing:
+      return "role_missing";
+    case Rejection::kForwardedInvalid:
+      return "forwarded_cert_invalid";
+    case Rejection::kCount:
+      break;
   }
   return "allowed";
 }
@@ -113,9 +128,9 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions op
     const absl::Time now = absl::Now();
     absl::StatusOr<std::vector<store::NonceRecord>> live = options.ledger->nonces().Live(now);
     if (!live.ok()) {
-      return absl::Status(live.status().code(),
-                          absl::StrCat("auth: cannot load recorded signature nonces: ",
-                                       live.status().message()));
+      return absl::Status(
+          live.status().code(),
+          absl::StrCat("auth: cannot load recorded signature nonces: ", live.status().message()));
     }
     for (const store::NonceRecord& r : *live) {
       (*replay)
@@ -134,8 +149,10 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   auto ts = Find(md, sigv1::kTimestampHeader);
   auto nonce = Find(md, sigv1::kNonceHeader);
   auto sig = Find(md, sigv1::kSignatureHeader);
-  for (auto [value, name] : {std::pair{id, sigv1::kNodeIdHeader}, {ts, sigv1::kTimestampHeader},
-                             {nonce, sigv1::kNonceHeader}, {sig, sigv1::kSignatureHeader}}) {
+  for (auto [value, name] : {std::pair{id, sigv1::kNodeIdHeader},
+                             {ts, sigv1::kTimestampHeader},
+                             {nonce, sigv1::kNonceHeader},
+                             {sig, sigv1::kSignatureHeader}}) {
     if (!value) {
       return Outcome::Fail(Rejection::kMalformed,
                            absl::StrCat("signature: missing ", std::string(name)));
@@ -186,11 +203,10 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   ReplayLedger* ledger = options_.ledger;
   if (ledger != nullptr && ledger->floor() != absl::InfinitePast() &&
       h->timestamp_ms <= absl::ToUnixMillis(ledger->floor())) {
-    return Outcome::Fail(Rejection::kSignatureSkew,
-                         "signature: timestamp before this node restarted, sign again",
-                         absl::StrCat("node ", node_id, " timestamp ", h->timestamp_ms,
-                                      " not after the restart floor ",
-                                      absl::ToUnixMillis(ledger->floor())));
+    return Outcome::Fail(
+        Rejection::kSignatureSkew, "signature: timestamp before this node restarted, sign again",
+        absl::StrCat("node ", node_id, " timestamp ", h->timestamp_ms,
+                     " not after the restart floor ", absl::ToUnixMillis(ledger->floor())));
   }
   if (ledger != nullptr && !ledger->Covers(now)) {
     return Outcome::Fail(Rejection::kReplayLedgerUnavailable,
@@ -209,10 +225,10 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
     p.signed_with_previous_key = v.ok();
   }
   if (!v.ok()) {
-    return Outcome::Fail(Rejection::kSignatureInvalid, "signature: does not verify",
-                         absl::StrCat("node ", node_id, " method ", std::string(method),
-                                      " audience ", options_.audience, ": ",
-                                      std::string(v.message())));
+    return Outcome::Fail(
+        Rejection::kSignatureInvalid, "signature: does not verify",
+        absl::StrCat("node ", node_id, " method ", std::string(method), " audience ",
+                     options_.audience, ": ", std::string(v.message())));
   }
   // Only a verified call may take a replay-cache slot: junk cannot fill it. The window above
   // still accepts the timestamp at exactly ts + max_skew, and the cache forgets an entry once
@@ -222,9 +238,9 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   // busy (or compromised) node cannot lock the rest out. A lone node has no one to share with.
   const size_t nodes = snap.nodes.size();
   const size_t share = nodes < 2 ? 0 : std::max<size_t>(1, replay_->capacity() / nodes);
-  absl::Status fresh = replay_->CheckAndInsert(h->node_id, h->nonce, digest,
-                                               absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1),
-                                               now, share);
+  absl::Status fresh =
+      replay_->CheckAndInsert(h->node_id, h->nonce, digest,
+                              absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1), now, share);
   if (absl::IsAlreadyExists(fresh)) {
     return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
                          absl::StrCat("node ", node_id, " replayed nonce"));
@@ -237,8 +253,7 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   // after a restart, so its nonce must outlive this process. Written before the call is let in;
   // if it cannot be written the call fails closed. Only clocks running ahead take this path (a
   // synced client's timestamp is behind ours by the network delay).
-  if (ledger != nullptr &&
-      h->timestamp_ms > now_ms + absl::ToInt64Milliseconds(ledger->margin())) {
+  if (ledger != nullptr && h->timestamp_ms > now_ms + absl::ToInt64Milliseconds(ledger->margin())) {
     store::NonceRecord record{std::string(h->node_id), std::string(h->nonce), digest,
                               absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1)};
     absl::Status kept = ledger->nonces().Record(record, now);
@@ -247,10 +262,9 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
                            absl::StrCat("node ", node_id, " replayed a recorded nonce"));
     }
     if (!kept.ok()) {
-      return Outcome::Fail(Rejection::kReplayLedgerUnavailable,
-                           "signature: cannot record the nonce, retry later",
-                           absl::StrCat("nonce store: ", kept.message()),
-                           grpc::StatusCode::UNAVAILABLE);
+      return Outcome::Fail(
+          Rejection::kReplayLedgerUnavailable, "signature: cannot record the nonce, retry later",
+          absl::StrCat("nonce store: ", kept.message()), grpc::StatusCode::UNAVAILABLE);
     }
   }
   return Outcome::Ok(std::move(p));
@@ -261,15 +275,15 @@ Authorizer::Outcome Authorizer::CheckToken(const Metadata& md, const CredentialS
   std::optional<std::string_view> token;
   if (auto auth = Find(md, "authorization")) {
     // RFC 6750: the scheme is case-insensitive.
-    if (auth->size() < 7 || !absl::EqualsIgnoreCase(absl::string_view(auth->data(), 7), "bearer ")) {
+    if (auth->size() < 7 ||
+        !absl::EqualsIgnoreCase(absl::string_view(auth->data(), 7), "bearer ")) {
       return Outcome::Fail(Rejection::kMalformed, "token: authorization is not a Bearer token");
     }
     token = auth->substr(7);
   }
   if (auto alt = Find(md, "access-token")) {
     if (token && !crypto::ConstantTimeEquals(*token, *alt)) {
-      return Outcome::Fail(Rejection::kMalformed,
-                           "token: authorization and access-token disagree");
+      return Outcome::Fail(Rejection::kMalformed, "token: authorization and access-token disagree");
     }
     token = alt;
   }
@@ -317,18 +331,18 @@ Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
     // An unknown "key id" may be anything the caller put there — with app-key and app-secret
     // swapped, it is the secret. Log only a short digest: enough to match repeated attempts, not
     // enough to recover or replay the value.
-    return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
-                         absl::StrCat("app key sha256:", crypto::Sha256Hex(*key).substr(0, 12),
-                                      " unknown"));
+    return Outcome::Fail(
+        Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
+        absl::StrCat("app key sha256:", crypto::Sha256Hex(*key).substr(0, 12), " unknown"));
   }
   if (!crypto::ConstantTimeEquals(it->second.secret_hash, hash) || !it->second.enabled) {
     // A registered key id is an identifier, not a secret.
-    return Outcome::Fail(Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
-                         absl::StrCat("app key ", it->first,
-                                      !it->second.enabled ? " disabled" : " wrong secret"));
+    return Outcome::Fail(
+        Rejection::kAppKeyInvalid, "app_key: unknown key or wrong secret",
+        absl::StrCat("app key ", it->first, !it->second.enabled ? " disabled" : " wrong secret"));
   }
-  return Outcome::Ok(Principal{Principal::Kind::kApp, it->second.principal, it->second.roles,
-                               kAppKey});
+  return Outcome::Ok(
+      Principal{Principal::Kind::kApp, it->second.principal, it->second.roles, kAppKey});
 }
 
 Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
@@ -346,8 +360,7 @@ Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
   // certificate for the same id (a removed and re-enrolled node, a renewed one) does not count.
   if (options_.mtls_require_registered && !it->second.cert_serial.empty() &&
       PeerSerial(peer) != it->second.cert_serial) {
-    return Outcome::Fail(Rejection::kMtlsUnregistered,
-                         "mtls: not the node's current certificate",
+    return Outcome::Fail(Rejection::kMtlsUnregistered, "mtls: not the node's current certificate",
                          absl::StrCat("certificate node ", id, " serial ", PeerSerial(peer),
                                       " != registered ", it->second.cert_serial));
   }
@@ -408,9 +421,10 @@ absl::StatusOr<tls::PeerIdentity> Authorizer::EffectivePeer(const Metadata& md,
     // Log the first occurrences and then every power of two: visible, but no log flood.
     uint64_t n = forwarded_ignored_.fetch_add(1, std::memory_order_relaxed) + 1;
     if ((n & (n - 1)) == 0) {
-      spdlog::warn("ignored {} from a peer that is not a trusted proxy (cn '{}', transport {}; "
-                   "{} so far)",
-                   f.header, peer.common_name, peer.transport, n);
+      spdlog::warn(
+          "ignored {} from a peer that is not a trusted proxy (cn '{}', transport {}; "
+          "{} so far)",
+          f.header, peer.common_name, peer.transport, n);
     }
     return peer;
   }
@@ -506,12 +520,11 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
                   absl::StrCat("rule ", rule.pattern, " from ", rule.source));
   }
   if (!rule.roles.empty() && !principal.HasAnyRole(rule.roles)) {
-    Decision d = Reject(Rejection::kRoleMissing, grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("permission denied: needs one of the roles ",
-                                     absl::StrJoin(rule.roles, ", ")),
-                        absl::StrCat(principal.ToString(), " has roles [",
-                                     absl::StrJoin(principal.roles, ","), "]; rule ",
-                                     rule.pattern, " from ", rule.source));
+    Decision d = Reject(
+        Rejection::kRoleMissing, grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("permission denied: needs one of the roles ", absl::StrJoin(rule.roles, ", ")),
+        absl::StrCat(principal.ToString(), " has roles [", absl::StrJoin(principal.roles, ","),
+                     "]; rule ", rule.pattern, " from ", rule.source));
     d.principal = std::move(principal);
     return d;
   }

@@ -4,6 +4,9 @@
 // gRPC's auth hook — or in any server core's dispatch step — before any service code.
 #pragma once
 
+#include <grpcpp/support/status.h>
+#include <grpcpp/support/string_ref.h>
+
 #include <array>
 #include <atomic>
 #include <map>
@@ -11,9 +14,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <grpcpp/support/status.h>
-#include <grpcpp/support/string_ref.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -81,10 +81,10 @@ enum class Rejection {
 std::string_view RejectionName(Rejection r);
 
 struct Decision {
-  grpc::Status status;   // OK, or the code and wire message (category only, never a secret)
+  grpc::Status status;  // OK, or the code and wire message (category only, never a secret)
   Principal principal;
   Rejection rejection = Rejection::kCount;  // kCount when allowed
-  std::string detail;    // for the access log only: which rule, which node, expected vs actual
+  std::string detail;  // for the access log only: which rule, which node, expected vs actual
 };
 
 class Authorizer {
@@ -118,7 +118,9 @@ class Authorizer {
  private:
   Authorizer(AuthorizerOptions options, std::shared_ptr<const Policy> policy,
              const CredentialCache* cache, std::unique_ptr<ReplayCache> replay)
-      : options_(std::move(options)), policy_(std::move(policy)), cache_(cache),
+      : options_(std::move(options)),
+        policy_(std::move(policy)),
+        cache_(cache),
         replay_(std::move(replay)),
         forwarded_verifier_(std::make_unique<ForwardedCertVerifier>(options_.forwarded.trust)) {}
 

@@ -37,8 +37,8 @@ class SignaturePlugin : public grpc::MetadataCredentialsPlugin {
     if (!nonce_bytes.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "nonce: RNG failed");
     const std::string nonce = crypto::Base64UrlEncode(*nonce_bytes);
     const std::string ts = absl::StrCat(absl::ToUnixMillis(absl::Now()));
-    const std::string data = sigv1::StringToSign(FullMethod(service_url, method_name), audience_,
-                                                 node_id_, ts, nonce);
+    const std::string data =
+        sigv1::StringToSign(FullMethod(service_url, method_name), audience_, node_id_, ts, nonce);
     absl::StatusOr<std::string> sig = signer_->Sign(data);
     if (!sig.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "signing the call failed");
     metadata->emplace(std::string(sigv1::kNodeIdHeader), node_id_);

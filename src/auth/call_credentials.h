@@ -1,10 +1,10 @@
 // Client-side per-call credentials, composed with TLS channel credentials by tls::NewChannel.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/security/credentials.h>
 
 #include "crypto/signer.h"
 

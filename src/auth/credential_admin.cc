@@ -33,8 +33,7 @@ absl::StatusOr<store::NodeRecord> RegisterNode(store::NodeStore& nodes, const st
 }
 
 absl::StatusOr<IssuedToken> IssueAccessToken(store::CredentialStore& store,
-                                             const std::string& principal,
-                                             const std::string& kind,
+                                             const std::string& principal, const std::string& kind,
                                              const std::vector<std::string>& roles,
                                              absl::Duration ttl) {
   if (ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("ttl: must not be negative");

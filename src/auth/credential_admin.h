@@ -25,8 +25,7 @@ struct IssuedToken {
 };
 // `ttl` zero = never expires.
 absl::StatusOr<IssuedToken> IssueAccessToken(store::CredentialStore& store,
-                                             const std::string& principal,
-                                             const std::string& kind,
+                                             const std::string& principal, const std::string& kind,
                                              const std::vector<std::string>& roles,
                                              absl::Duration ttl);
 

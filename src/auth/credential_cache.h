@@ -1,6 +1,6 @@
 // An immutable in-memory snapshot of every credential the authenticators check (node keys with
-// parsed verifiers, token hashes, app keys), swapped atomically when the store changes. The per-call
-// path reads only this snapshot: no database access, no lock held across a call.
+// parsed verifiers, token hashes, app keys), swapped atomically when the store changes. The
+// per-call path reads only this snapshot: no database access, no lock held across a call.
 #pragma once
 
 #include <atomic>
@@ -14,8 +14,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "crypto/verifier.h"
 #include "auth/principal.h"
+#include "crypto/verifier.h"
 
 namespace nodegate::auth {
 

@@ -42,8 +42,8 @@ absl::Status ValidateRule(const Rule& r) {
     }
   }
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "method '", p, "' is not \"/pkg.Service/Method\" or \"/pkg.Service/*\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("method '", p, "' is not \"/pkg.Service/Method\" or \"/pkg.Service/*\""));
   }
   if (r.is_public && (r.authenticators != 0 || !r.roles.empty())) {
     return absl::InvalidArgumentError(
@@ -73,8 +73,8 @@ absl::StatusOr<std::vector<Rule>> RulesFromProtoOptions(const std::vector<std::s
       for (const std::string& a : opt.authenticators()) {
         absl::StatusOr<uint32_t> bit = ParseAuthenticator(a);
         if (!bit.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "(nodegate.v1.auth) on ", r.pattern, ": ", bit.status().message()));
+          return absl::InvalidArgumentError(
+              absl::StrCat("(nodegate.v1.auth) on ", r.pattern, ": ", bit.status().message()));
         }
         r.authenticators |= *bit;
       }

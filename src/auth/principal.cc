@@ -12,8 +12,8 @@ absl::StatusOr<uint32_t> ParseAuthenticator(std::string_view name) {
   if (name == "signature") return kSignature;
   if (name == "token") return kToken;
   if (name == "app_key") return kAppKey;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown authenticator '", std::string(name), "'; valid: mtls, signature, token, app_key"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown authenticator '", std::string(name),
+                                                 "'; valid: mtls, signature, token, app_key"));
 }
 
 std::vector<std::string> AuthenticatorList(uint32_t set) {
@@ -36,10 +36,14 @@ bool Principal::HasAnyRole(const std::vector<std::string>& wanted) const {
 
 std::string_view KindName(Principal::Kind kind) {
   switch (kind) {
-    case Principal::Kind::kNode: return "node";
-    case Principal::Kind::kUser: return "user";
-    case Principal::Kind::kApp: return "app";
-    case Principal::Kind::kNone: return "none";
+    case Principal::Kind::kNode:
+      return "node";
+    case Principal::Kind::kUser:
+      return "user";
+    case Principal::Kind::kApp:
+      return "app";
+    case Principal::Kind::kNone:
+      return "none";
   }
   return "none";
 }

@@ -43,8 +43,8 @@ class ReplayCache {
   // True when exactly this (node id, nonce, signature digest) was accepted by CheckAndInsert and
   // has not expired: lets code that runs after the auth hook (handlers, access log) trust a
   // signature the hook verified — and only that one.
-  bool Verified(std::string_view node_id, std::string_view nonce,
-                std::string_view signature_digest, absl::Time now);
+  bool Verified(std::string_view node_id, std::string_view nonce, std::string_view signature_digest,
+                absl::Time now);
 
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   size_t capacity() const { return capacity_; }

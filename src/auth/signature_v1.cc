@@ -31,8 +31,7 @@ bool IsValidNodeId(std::string_view id) {
 }
 
 absl::StatusOr<SignedHeaders> ParseSignedHeaders(std::string_view node_id,
-                                                 std::string_view timestamp,
-                                                 std::string_view nonce,
+                                                 std::string_view timestamp, std::string_view nonce,
                                                  std::string_view signature_b64) {
   SignedHeaders h;
   if (!IsValidNodeId(node_id)) {
@@ -56,7 +55,8 @@ absl::StatusOr<SignedHeaders> ParseSignedHeaders(std::string_view node_id,
     return absl::UnauthenticatedError("x-node-nonce: too long");
   }
   absl::StatusOr<std::string> raw_nonce = crypto::Base64UrlDecode(nonce);
-  if (!raw_nonce.ok()) return absl::UnauthenticatedError("x-node-nonce: not base64url without padding");
+  if (!raw_nonce.ok())
+    return absl::UnauthenticatedError("x-node-nonce: not base64url without padding");
   if (raw_nonce->size() < kMinNonceBytes) {
     return absl::UnauthenticatedError("x-node-nonce: shorter than 16 bytes");
   }

@@ -33,14 +33,13 @@ struct SignedHeaders {
   std::string_view node_id;
   std::string_view timestamp;  // as sent, it is part of the signed string
   int64_t timestamp_ms = 0;
-  std::string_view nonce;      // as sent (base64url)
-  std::string signature;       // decoded bytes
+  std::string_view nonce;  // as sent (base64url)
+  std::string signature;   // decoded bytes
 };
 
 // Errors are UNAUTHENTICATED and name the header ("x-node-timestamp: not a decimal number").
 absl::StatusOr<SignedHeaders> ParseSignedHeaders(std::string_view node_id,
-                                                 std::string_view timestamp,
-                                                 std::string_view nonce,
+                                                 std::string_view timestamp, std::string_view nonce,
                                                  std::string_view signature_b64);
 
 }  // namespace nodegate::auth::sigv1

@@ -1,9 +1,10 @@
 // Small, status-returning file helpers shared by every module (no module-specific knowledge here).
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
-#include <sys/types.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -14,7 +15,8 @@ namespace nodegate::base {
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 // Writes `content` to a temp file beside `path`, fsyncs it and renames it over `path`, so readers
-// see either the old or the new content, never a mix. `mode` applies to the new file (0600 for keys).
+// see either the old or the new content, never a mix. `mode` applies to the new file (0600 for
+// keys).
 absl::Status WriteFileAtomic(const std::string& path, std::string_view content, mode_t mode = 0644);
 
 // Creates `path` and its parents (like mkdir -p) with `mode` for the directories it makes.

@@ -30,8 +30,10 @@ absl::Duration ParseDurationFlag(const std::string& name, const std::string& val
   absl::Duration d;
   if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration() ||
       (!zero_ok && d == absl::ZeroDuration())) {
-    Fail("bench", name + ": '" + value + "' is not a " + (zero_ok ? "" : "positive ") +
-                      "duration such as 20s", 2);
+    Fail("bench",
+         name + ": '" + value + "' is not a " + (zero_ok ? "" : "positive ") +
+             "duration such as 20s",
+         2);
   }
   return d;
 }
@@ -77,10 +79,10 @@ void RunBench(BenchFlags f) {
   if (f.json) {
     std::cout << r.ToJson(o) << std::endl;
   } else {
-    std::cout << absl::StrFormat("target    %s %s (%s), %d connections, %d in flight\n",
-                                 o.target, o.method,
-                                 o.plaintext ? "plaintext" : (o.tls.cert_file.empty() ? "tls" : "mtls"),
-                                 o.new_connection_per_call ? -1 : o.connections, o.concurrency)
+    std::cout << absl::StrFormat(
+                     "target    %s %s (%s), %d connections, %d in flight\n", o.target, o.method,
+                     o.plaintext ? "plaintext" : (o.tls.cert_file.empty() ? "tls" : "mtls"),
+                     o.new_connection_per_call ? -1 : o.connections, o.concurrency)
               << r.ToText();
   }
 }

@@ -1,8 +1,8 @@
 // nodegate call dice|whoami|ping: the C++ client over TLS/mTLS through the library's channel
 // factory, optionally signing each call or sending a token / app key.
-#include <iostream>
-
 #include <grpcpp/client_context.h>
+
+#include <iostream>
 
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -26,11 +26,23 @@ struct CallFlags {
 };
 
 const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   int c = static_cast<int>(code);
   return c >= 0 && c <= 16 ? kNames[c] : "UNKNOWN";
 }
@@ -117,8 +129,8 @@ void AddCallCommand(CLI::App& app) {
   whoami->callback([wf] {
     Repeat(*wf, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
       nodegate::v1::WhoAmIResponse resp;
-      grpc::Status s = nodegate::v1::Identity::NewStub(ch)->WhoAmI(
-          &ctx, nodegate::v1::WhoAmIRequest(), &resp);
+      grpc::Status s =
+          nodegate::v1::Identity::NewStub(ch)->WhoAmI(&ctx, nodegate::v1::WhoAmIRequest(), &resp);
       out = resp.kind() + ":" + resp.id() + " roles=" + absl::StrJoin(resp.roles(), ",") +
             " via=" + absl::StrJoin(resp.authenticators(), ",") + " node=" + resp.node_id();
       return s;

@@ -70,8 +70,8 @@ std::shared_ptr<grpc::CallCredentials> CallCredentials(const ClientFlags& f,
     if (!alg.ok()) Fail(command, "--sign-key: " + std::string(alg.status().message()), 2);
     absl::StatusOr<std::unique_ptr<crypto::Signer>> signer = crypto::NewSigner(*alg, *pem);
     if (!signer.ok()) Fail(command, "--sign-key: " + std::string(signer.status().message()), 2);
-    add(auth::NewSignatureCallCredentials(f.node_id, f.audience,
-                                          std::shared_ptr<const crypto::Signer>(*std::move(signer))));
+    add(auth::NewSignatureCallCredentials(
+        f.node_id, f.audience, std::shared_ptr<const crypto::Signer>(*std::move(signer))));
   }
   if (!f.token.empty()) {
     if (f.token_header != "bearer" && f.token_header != "access-token") {

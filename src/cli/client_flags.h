@@ -2,11 +2,11 @@
 // per-call credentials (signature, token, app key), optionally read from a client config file.
 #pragma once
 
-#include <memory>
-#include <string>
+#include <grpcpp/security/credentials.h>
 
 #include <CLI/CLI.hpp>
-#include <grpcpp/security/credentials.h>
+#include <memory>
+#include <string>
 
 #include "tls/channel.h"
 

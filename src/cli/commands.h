@@ -3,10 +3,9 @@
 // after printing the reason, which main() turns into the process exit code.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace nodegate::cli {
 

@@ -36,7 +36,8 @@ void AddDeployCommand(CLI::App& app) {
   nginx->add_option("--prefix", o->prefix, "Directory for pid, logs and temp files (standalone)");
   nginx->add_option("--out,-o", *out, "Write to this file (default: stdout)");
   nginx->callback([config, out, o, underscores] {
-    if (*underscores != "on" && *underscores != "off") Fail("deploy nginx", "--underscores: on|off", 2);
+    if (*underscores != "on" && *underscores != "off")
+      Fail("deploy nginx", "--underscores: on|off", 2);
     o->underscores_in_headers = *underscores == "on";
     absl::StatusOr<server::NodeConfig> c = server::LoadNodeConfig(*config);
     if (!c.ok()) Fail("deploy nginx", std::string(c.status().message()), 2);

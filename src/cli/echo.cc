@@ -53,7 +53,8 @@ void AddEchoCommand(CLI::App& app) {
     f->options.name = "echo";
     SetUpDaemonLog("nodegate-proxy", f->log_level);
     BlockStopSignals();
-    absl::StatusOr<std::unique_ptr<tunnel::EchoServer>> echo = tunnel::EchoServer::Start(f->options);
+    absl::StatusOr<std::unique_ptr<tunnel::EchoServer>> echo =
+        tunnel::EchoServer::Start(f->options);
     if (!echo.ok()) Fail("echo", std::string(echo.status().message()));
     spdlog::info("echo listening echo={} tls={} client_auth={}", (*echo)->address(),
                  f->options.files.cert.empty() ? "off" : "on", f->client_auth);

@@ -33,9 +33,9 @@ void Init(const std::string& dir, const std::string& listen) {
   pki::PkiDir d(pki_dir);
   std::cout << "nodegate init: development files under " << dir << "\n";
   if (!base::FileExists(d.ca_cert_path())) {
-    absl::Status s = d.Init(pki::CaOptions{pki::KeyType::kEcdsaP256, "nodegate dev CA",
-                                           absl::Hours(24 * 3650)},
-                            /*force=*/false);
+    absl::Status s =
+        d.Init(pki::CaOptions{pki::KeyType::kEcdsaP256, "nodegate dev CA", absl::Hours(24 * 3650)},
+               /*force=*/false);
     if (!s.ok()) Fail("init", std::string(s.message()));
     Step(d.ca_cert_path(), true);
   } else {
@@ -74,14 +74,17 @@ void Init(const std::string& dir, const std::string& listen) {
   } else {
     Step(d.crl_path(), false);
   }
-  WriteIfAbsent(dir + "/node.toml", absl::StrCat(R"(# nodegate node config (written by `nodegate init`). Reference: docs/config.md
+  WriteIfAbsent(
+      dir + "/node.toml",
+      absl::StrCat(R"(# nodegate node config (written by `nodegate init`). Reference: docs/config.md
 # Relative paths are relative to this file's directory.
 [node]
 id = "dev-node"
 data_dir = "data"
 
 [grpc]
-listen = ")", listen, R"("
+listen = ")",
+                   listen, R"("
 shutdown_grace = "10s"
 
 [tls]
@@ -97,14 +100,19 @@ level = "info"
 access_log = "stdout"
 
 # HTTPS console + JSON gateway (docs/console.md). Log in with a token:
-#   nodegate token create --config )", dir, R"(/node.toml --principal me --roles admin
+#   nodegate token create --config )",
+                   dir, R"(/node.toml --principal me --roles admin
 [http]
-listen = ")", HttpListen(listen), R"("
+listen = ")",
+                   HttpListen(listen), R"("
 client_auth = "request"
 )"));
-  WriteIfAbsent(dir + "/client.toml", absl::StrCat(R"(# nodegate client config (written by `nodegate init`), for `nodegate call`.
+  WriteIfAbsent(
+      dir + "/client.toml",
+      absl::StrCat(R"(# nodegate client config (written by `nodegate init`), for `nodegate call`.
 [client]
-target = ")", listen, R"("
+target = ")",
+                   listen, R"("
 ca = "pki/ca.pem"
 cert = "pki/client.pem"
 key = "pki/client-key.pem"

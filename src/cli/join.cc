@@ -1,10 +1,10 @@
 // nodegate node invite (on the registry node) and nodegate join (on the new node).
-#include <iostream>
-
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+
+#include <iostream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -67,7 +67,8 @@ void Join(const JoinFlags& f) {
         &ctx, nodegate::v1::GetTrustBundleRequest(), &bundle);
     if (!s.ok()) Fail("join", "fetching the trust bundle: " + s.error_message());
   }
-  absl::StatusOr<pki::CertificateInfo> ca = pki::InspectCertificatePem(bundle.ca_pem(), "server CA");
+  absl::StatusOr<pki::CertificateInfo> ca =
+      pki::InspectCertificatePem(bundle.ca_pem(), "server CA");
   if (!ca.ok()) Fail("join", std::string(ca.status().message()));
   if (ca->sha256_fingerprint != expected) {
     Fail("join", "CA fingerprint mismatch: expected " + expected + ", the server offers " +
@@ -102,7 +103,8 @@ void Join(const JoinFlags& f) {
   grpc::Status s = nodegate::v1::NodeRegistry::NewStub(channel)->AddNode(&ctx, req, &resp);
   if (!s.ok()) Fail("join", "AddNode refused: " + s.error_message());
 
-  if (absl::Status st = base::MakeDirs(f.dir, 0700); !st.ok()) Fail("join", std::string(st.message()));
+  if (absl::Status st = base::MakeDirs(f.dir, 0700); !st.ok())
+    Fail("join", std::string(st.message()));
   struct Out {
     std::string name;
     const std::string* content;
@@ -113,13 +115,13 @@ void Join(const JoinFlags& f) {
       "cert = \"node.pem\"\nkey = \"node-key.pem\"\nnode_id = \"", f.id, "\"\naudience = \"",
       resp.registry_node_id(), "\"\nsign_key = \"signing-key.pem\"\n",
       f.server_name.empty() ? "" : absl::StrCat("server_name = \"", f.server_name, "\"\n"));
-  for (const Out& o : {Out{"signing-key.pem", &signing->private_key_pem, 0600},
-                       Out{"signing-pub.pem", &signing->public_key_pem, 0644},
-                       Out{"node-key.pem", &*tls_key_pem, 0600},
-                       Out{"node.pem", &resp.cert_pem(), 0644},
-                       Out{"ca.pem", &resp.ca_pem(), 0644},
-                       Out{"client.toml", &client_toml, 0644}}) {
-    if (absl::Status st = base::WriteFileAtomic(f.dir + "/" + o.name, *o.content, o.mode); !st.ok()) {
+  for (const Out& o :
+       {Out{"signing-key.pem", &signing->private_key_pem, 0600},
+        Out{"signing-pub.pem", &signing->public_key_pem, 0644},
+        Out{"node-key.pem", &*tls_key_pem, 0600}, Out{"node.pem", &resp.cert_pem(), 0644},
+        Out{"ca.pem", &resp.ca_pem(), 0644}, Out{"client.toml", &client_toml, 0644}}) {
+    if (absl::Status st = base::WriteFileAtomic(f.dir + "/" + o.name, *o.content, o.mode);
+        !st.ok()) {
       Fail("join", std::string(st.message()));
     }
   }
@@ -165,8 +167,7 @@ void AddJoinCommands(CLI::App& app, CLI::App* node) {
               << "; on the new node run:\n  nodegate join --server " << c->grpc.listen
               << " --token <token> --id " << id << " --dir <dir> --ca-fingerprint "
               << ca->sha256_fingerprint << std::endl;
-    std::cout << "token=" << t->token << "\nca_fingerprint=" << ca->sha256_fingerprint
-              << std::endl;
+    std::cout << "token=" << t->token << "\nca_fingerprint=" << ca->sha256_fingerprint << std::endl;
   });
 
   auto f = std::make_shared<JoinFlags>();

@@ -1,7 +1,7 @@
 // nodegate keys gen: a signing key pair for per-call signatures.
-#include <iostream>
-
 #include <grpcpp/client_context.h>
+
+#include <iostream>
 
 #include "auth/call_credentials.h"
 #include "base/files.h"
@@ -33,7 +33,8 @@ void AddKeysCommand(CLI::App& app) {
     }
     absl::StatusOr<crypto::KeyPair> kp = crypto::GenerateKeyPair(*alg);
     if (!kp.ok()) Fail("keys gen", std::string(kp.status().message()));
-    if (absl::Status s = base::MakeDirs(out, 0700); !s.ok()) Fail("keys gen", std::string(s.message()));
+    if (absl::Status s = base::MakeDirs(out, 0700); !s.ok())
+      Fail("keys gen", std::string(s.message()));
     if (absl::Status s = base::WriteFileAtomic(priv, kp->private_key_pem, 0600); !s.ok()) {
       Fail("keys gen", std::string(s.message()));
     }
@@ -41,8 +42,8 @@ void AddKeysCommand(CLI::App& app) {
       Fail("keys gen", std::string(s.message()));
     }
     auto fp = crypto::PublicKeyFingerprint(kp->public_key_pem);
-    std::cout << "wrote " << priv << " and " << pub << " (" << alg_name
-              << ", sha256 " << (fp.ok() ? *fp : "?") << ")" << std::endl;
+    std::cout << "wrote " << priv << " and " << pub << " (" << alg_name << ", sha256 "
+              << (fp.ok() ? *fp : "?") << ")" << std::endl;
   });
 
   auto* rotate = keys->add_subcommand(
@@ -72,8 +73,8 @@ void AddKeysCommand(CLI::App& app) {
     if (!kp.ok()) Fail("keys rotate", std::string(kp.status().message()));
     auto channel = tls::NewChannel(
         {c->target, c->ca, c->cert, c->key, c->server_name},
-        auth::NewSignatureCallCredentials(c->node_id, c->audience,
-                                          std::shared_ptr<const crypto::Signer>(*std::move(signer))));
+        auth::NewSignatureCallCredentials(
+            c->node_id, c->audience, std::shared_ptr<const crypto::Signer>(*std::move(signer))));
     if (!channel.ok()) Fail("keys rotate", std::string(channel.status().message()));
     nodegate::v1::KeypairSyncRequest req;
     req.set_new_algorithm(r->second);
@@ -87,8 +88,8 @@ void AddKeysCommand(CLI::App& app) {
     // key file (signing-pub.pem beside signing-key.pem, as join and keys gen write them) in step.
     (void)base::WriteFileAtomic(c->sign_key + ".previous", *old_pem, 0600);
     if (absl::Status st = base::WriteFileAtomic(c->sign_key, kp->private_key_pem, 0600); !st.ok()) {
-      Fail("keys rotate", "the registry has the new key but writing it failed: " +
-                              std::string(st.message()));
+      Fail("keys rotate",
+           "the registry has the new key but writing it failed: " + std::string(st.message()));
     }
     std::string pub_path = c->sign_key;
     const std::string suffix = "-key.pem";

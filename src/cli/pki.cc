@@ -23,8 +23,8 @@ absl::Time ParseTimeFlag(const std::string& flag, const std::string& value) {
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, value, &t, &err)) {
-    Fail("pki issue", flag + ": '" + value + "' is not RFC 3339 (e.g. 2026-01-02T15:04:05Z): " + err,
-         2);
+    Fail("pki issue",
+         flag + ": '" + value + "' is not RFC 3339 (e.g. 2026-01-02T15:04:05Z): " + err, 2);
   }
   return t;
 }
@@ -70,9 +70,10 @@ void Inspect(const std::string& file) {
             << "sans: " << absl::StrJoin(info->sans, ", ") << "\n"
             << "not_before: " << fmt(info->not_before) << "\n"
             << "not_after: " << fmt(info->not_after)
-            << (now > info->not_after ? " (EXPIRED)"
-                                      : " (" + std::to_string(absl::ToInt64Hours(
-                                                   info->not_after - now) / 24) + " days left)")
+            << (now > info->not_after
+                    ? " (EXPIRED)"
+                    : " (" + std::to_string(absl::ToInt64Hours(info->not_after - now) / 24) +
+                          " days left)")
             << "\n"
             << "key_type: " << info->key_type << "\n"
             << "is_ca: " << (info->is_ca ? "true" : "false") << "\n"

@@ -2,10 +2,9 @@
 
 #include <filesystem>
 
-#include "base/files.h"
-
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/files.h"
 #include "cli/commands.h"
 #include "server/config.h"
 
@@ -27,7 +26,8 @@ store::Stores OpenStores(const StoreFlags& flags, const std::string& command) {
   }
   std::string parent = std::filesystem::path(path).parent_path().string();
   if (!parent.empty()) {
-    if (absl::Status s = base::MakeDirs(parent, 0700); !s.ok()) Fail(command, std::string(s.message()));
+    if (absl::Status s = base::MakeDirs(parent, 0700); !s.ok())
+      Fail(command, std::string(s.message()));
   }
   absl::StatusOr<store::Stores> stores = store::OpenSqliteStores(path);
   if (!stores.ok()) Fail(command, std::string(stores.status().message()));

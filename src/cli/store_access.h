@@ -1,10 +1,9 @@
 // Shared by the admin subcommands: which database to open (--config node.toml or --db FILE).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "store/sqlite/sqlite_stores.h"
 

@@ -49,8 +49,8 @@ void AddTokenCommands(CLI::App& app) {
     if (!issued.ok()) Fail("token create", std::string(issued.status().message()));
     std::cerr << "token for " << kind << ":" << principal << " (roles "
               << absl::StrJoin(issued->record.roles, ",") << ", expires "
-              << Time(issued->record.expires_at) << "); store it now, it is not shown again:"
-              << std::endl;
+              << Time(issued->record.expires_at)
+              << "); store it now, it is not shown again:" << std::endl;
     std::cout << issued->token << std::endl;
   });
 

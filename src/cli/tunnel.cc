@@ -32,7 +32,8 @@ struct TunnelFlags {
 
 void ParseDurationFlag(const std::string& flag, const std::string& text, absl::Duration* out) {
   if (!absl::ParseDuration(text, out) || *out <= absl::ZeroDuration()) {
-    Fail("tunnel", "--" + flag + ": '" + text + "' is not a positive duration such as 30s or 5m", 2);
+    Fail("tunnel", "--" + flag + ": '" + text + "' is not a positive duration such as 30s or 5m",
+         2);
   }
 }
 
@@ -98,8 +99,7 @@ void AddTunnelCommand(CLI::App& app) {
   auto server = std::make_shared<TunnelFlags>();
   auto* s = cmd->add_subcommand("server", "Accept TLS, check the client, forward to --target");
   AddCommonFlags(s, *server);
-  s->add_option("--client-auth", server->client_auth,
-                "require (default, mTLS) | request | none")
+  s->add_option("--client-auth", server->client_auth, "require (default, mTLS) | request | none")
       ->default_val("require");
   s->add_option("--allow-cn", server->options.allow.cns,
                 "Allow client certificates with this subject CN (repeatable)");
@@ -114,7 +114,8 @@ void AddTunnelCommand(CLI::App& app) {
   s->callback([server] { RunTunnel<tunnel::TunnelServer>("server", *server); });
 
   auto client = std::make_shared<TunnelFlags>();
-  auto* c = cmd->add_subcommand("client", "Accept plain TCP locally, forward over mTLS to --target");
+  auto* c =
+      cmd->add_subcommand("client", "Accept plain TCP locally, forward over mTLS to --target");
   AddCommonFlags(c, *client);
   c->add_option("--server-name", client->options.server_name,
                 "Name (DNS or IP) the server certificate must carry; default: --target's host");

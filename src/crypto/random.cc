@@ -37,9 +37,8 @@ struct Pool {
 };
 
 absl::Status DrawPooled(unsigned char* out, size_t n) {
-  std::call_once(atfork_once, [] {
-    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
-  });
+  std::call_once(atfork_once,
+                 [] { pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); }); });
   thread_local Pool pool;
   uint64_t generation = fork_generation.load(std::memory_order_relaxed);
   if (pool.generation != generation) {

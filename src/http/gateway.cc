@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -116,15 +115,15 @@ Json PrincipalJson(const auth::Principal& p) {
 }
 
 Json RuleJson(std::string_view method, const auth::Rule& rule) {
-  return Json{{"method", std::string(method)},
-              {"pattern", rule.pattern},
-              {"public", rule.is_public},
-              {"authenticators", rule.is_public ? std::vector<std::string>{}
-                                 : rule.authenticators == 0
-                                     ? std::vector<std::string>{"any"}
-                                     : auth::AuthenticatorList(rule.authenticators)},
-              {"roles", rule.roles},
-              {"source", rule.source}};
+  return Json{
+      {"method", std::string(method)},
+      {"pattern", rule.pattern},
+      {"public", rule.is_public},
+      {"authenticators", rule.is_public             ? std::vector<std::string>{}
+                         : rule.authenticators == 0 ? std::vector<std::string>{"any"}
+                                                    : auth::AuthenticatorList(rule.authenticators)},
+      {"roles", rule.roles},
+      {"source", rule.source}};
 }
 
 // The gateway's routes, for RouteMethod() and the console's policy table.
@@ -150,20 +149,31 @@ constexpr RouteRow kRoutes[] = {
 
 int HttpStatusFor(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return 200;
-    case grpc::StatusCode::UNAUTHENTICATED: return 401;
-    case grpc::StatusCode::PERMISSION_DENIED: return 403;
-    case grpc::StatusCode::NOT_FOUND: return 404;
+    case grpc::StatusCode::OK:
+      return 200;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
+    case grpc::StatusCode::NOT_FOUND:
+      return 404;
     case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE: return 400;
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return 400;
     case grpc::StatusCode::ALREADY_EXISTS:
     case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::FAILED_PRECONDITION: return 409;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return 429;
-    case grpc::StatusCode::UNIMPLEMENTED: return 501;
-    case grpc::StatusCode::UNAVAILABLE: return 503;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return 504;
-    default: return 500;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return 409;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 429;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return 501;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
   }
 }
 
@@ -319,7 +329,7 @@ HttpResponse Gateway::Route(Call& call) {
   }
   const std::string& gm = call.grpc_method;
   const bool kv_item = gm == kKvGetMethod || gm == kKvSetMethod || gm == kKvDeleteMethod;
-  const bool allowed = gm == kRollDieMethod  ? r.method == "POST"
+  const bool allowed = gm == kRollDieMethod    ? r.method == "POST"
                        : gm == kKvSetMethod    ? r.method == "PUT"
                        : gm == kKvDeleteMethod ? r.method == "DELETE"
                                                : read;
@@ -328,8 +338,8 @@ HttpResponse Gateway::Route(Call& call) {
     return Error(405, call.code, absl::StrCat(r.method, " is not allowed on ", r.path));
   }
 
-  call.decision = options_.authorizer->Authorize(call.grpc_method, call.metadata, r.peer,
-                                                 absl::Now());
+  call.decision =
+      options_.authorizer->Authorize(call.grpc_method, call.metadata, r.peer, absl::Now());
   if (!call.decision.status.ok()) {
     call.code = call.decision.status.error_code();
     return Error(HttpStatusFor(call.code), call.code, call.decision.status.error_message());
@@ -337,8 +347,9 @@ HttpResponse Gateway::Route(Call& call) {
   // A cookie is sent by the browser on its own; a state change needs proof that our page asked.
   if (call.cookie_auth && !read && Header(r, kCsrfHeader) == nullptr) {
     call.code = grpc::StatusCode::PERMISSION_DENIED;
-    return Error(403, call.code, absl::StrCat("cookie-authenticated ", r.method, " needs the ",
-                                              kCsrfHeader, " header"));
+    return Error(
+        403, call.code,
+        absl::StrCat("cookie-authenticated ", r.method, " needs the ", kCsrfHeader, " header"));
   }
   if (call.cookie_auth && !read) {
     if (std::optional<HttpResponse> refused = RefuseCrossSite(call)) return *std::move(refused);
@@ -488,7 +499,8 @@ HttpResponse Gateway::Kv(Call& call, std::string_view key) {
     absl::StatusOr<store::KvKeyPage> page = options_.kv->Keys(
         QueryValue(call.request, "prefix"), size, QueryValue(call.request, "page_token"));
     if (!page.ok()) return fail(page.status());
-    return JsonResponse(200, Json{{"keys", page->keys}, {"next_page_token", page->next_page_token}});
+    return JsonResponse(200,
+                        Json{{"keys", page->keys}, {"next_page_token", page->next_page_token}});
   }
   if (m == kKvGetMethod) {
     absl::StatusOr<store::KvEntry> e = options_.kv->Get(key);
@@ -618,9 +630,9 @@ void Gateway::Record(const Call& call, const HttpResponse& response) const {
   // in-process, not as a second, gRPC call).
   r.method = absl::StrCat(call.request.method, " ", call.request.path);
   r.code = static_cast<int>(call.code);
-  r.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            call.start)
-                      .count();
+  r.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - call.start)
+          .count();
   if (const std::string* ua = Header(call.request, "user-agent")) r.user_agent = *ua;
   r.client_cn = call.request.peer.common_name;
   r.principal = call.decision.principal.ToString();

@@ -3,11 +3,12 @@
 // without sockets; ConsoleServer puts it behind HTTPS.
 //
 // Every data route is decided by the node's own auth::Authorizer, as if it were a gRPC call to the
-// full method in RouteMethod(): the HTTP principal comes from the client certificate (mtls) and from
-// `authorization: Bearer <token>` (or the console's login cookie, which names a server-side session
-// whose token is presented on the caller's behalf) and `app-key`/`app-secret` headers. UNAUTHENTICATED → 401, PERMISSION_DENIED → 403. Routes with no
-// gRPC counterpart use pseudo-methods of the service "nodegate.http.Console" (docs/console.md); the
-// default rule (any authenticated caller) governs them unless [[auth.rule]] says otherwise.
+// full method in RouteMethod(): the HTTP principal comes from the client certificate (mtls) and
+// from `authorization: Bearer <token>` (or the console's login cookie, which names a server-side
+// session whose token is presented on the caller's behalf) and `app-key`/`app-secret` headers.
+// UNAUTHENTICATED → 401, PERMISSION_DENIED → 403. Routes with no gRPC counterpart use
+// pseudo-methods of the service "nodegate.http.Console" (docs/console.md); the default rule (any
+// authenticated caller) governs them unless [[auth.rule]] says otherwise.
 #pragma once
 
 #include <array>
@@ -52,12 +53,12 @@ struct GatewayOptions {
   std::function<std::shared_ptr<const tls::CredentialSet>()> credentials;
   // Shown on the console: name → address ("grpc" → "127.0.0.1:8443", …).
   std::function<std::vector<std::pair<std::string, std::string>>()> listeners;
-  std::shared_ptr<auth::Authorizer> authorizer;  // required
-  std::vector<std::string> services;  // for the policy table (full service names)
-  std::shared_ptr<store::NodeStore> nodes;  // null: GET /api/v1/nodes answers 501
-  std::shared_ptr<store::KvStore> kv;       // null: /api/v1/kv answers 501
-  std::shared_ptr<observe::Metrics> metrics;     // null: /metrics answers 501
-  std::shared_ptr<observe::RecentLines> recent;  // null: the access-log route returns []
+  std::shared_ptr<auth::Authorizer> authorizer;    // required
+  std::vector<std::string> services;               // for the policy table (full service names)
+  std::shared_ptr<store::NodeStore> nodes;         // null: GET /api/v1/nodes answers 501
+  std::shared_ptr<store::KvStore> kv;              // null: /api/v1/kv answers 501
+  std::shared_ptr<observe::Metrics> metrics;       // null: /metrics answers 501
+  std::shared_ptr<observe::RecentLines> recent;    // null: the access-log route returns []
   std::shared_ptr<observe::AccessLog> access_log;  // null: requests are not logged
   // The RollDie service rule (services::RollDieValue on a node), called in-process once the
   // gateway has authorized the request as /api.DiceService/RollDie. Not a loop-back gRPC call: the

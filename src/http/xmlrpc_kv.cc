@@ -1,8 +1,8 @@
 #include "http/xmlrpc_kv.h"
 
-#include <functional>
-
 #include <xmlrpc-c/base.h>
+
+#include <functional>
 #include <xmlrpc-c/girerr.hpp>
 #include <xmlrpc-c/xml.hpp>
 
@@ -30,9 +30,9 @@ class FnMethod : public xmlrpc_c::method {
 
 // SimpleXMLRPCServer reports an exception as faultCode 1, "<class 'Name'>:str(exc)".
 [[noreturn]] void PythonFault(std::string_view exception, std::string_view message) {
-  throw xmlrpc_c::fault(absl::StrCat("<class '", std::string(exception), "'>:",
-                                     std::string(message)),
-                        static_cast<xmlrpc_c::fault::code_t>(1));
+  throw xmlrpc_c::fault(
+      absl::StrCat("<class '", std::string(exception), "'>:", std::string(message)),
+      static_cast<xmlrpc_c::fault::code_t>(1));
 }
 
 // str(KeyError('k')) is "'k'".
@@ -70,7 +70,8 @@ absl::StatusOr<std::unique_ptr<XmlRpcKv>> XmlRpcKv::New(std::shared_ptr<store::K
   try {  // xmlrpc-c reports by exception; none may leave this module
     return std::unique_ptr<XmlRpcKv>(new XmlRpcKv(std::move(kv)));
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("xmlrpc: cannot build the method registry: ", e.what()));
+    return absl::InternalError(
+        absl::StrCat("xmlrpc: cannot build the method registry: ", e.what()));
   }
 }
 
@@ -143,9 +144,8 @@ std::string XmlRpcKv::Handle(const std::string& call_xml) const {
     // xmlrpc-c expands entities and frees its element tree recursively: a DTD or a deeply nested
     // body must never reach it (xml_guard.h says why the check is a parser, not a byte scan).
     if (absl::Status guard = CheckUntrustedXml(call_xml); !guard.ok()) {
-      throw xmlrpc_c::fault(
-          absl::StrCat("Call XML not a proper XML-RPC call: ", guard.message()),
-          xmlrpc_c::fault::CODE_PARSE);
+      throw xmlrpc_c::fault(absl::StrCat("Call XML not a proper XML-RPC call: ", guard.message()),
+                            xmlrpc_c::fault::CODE_PARSE);
     }
     registry_.processCall(call_xml, &response);
     return response;
@@ -153,8 +153,8 @@ std::string XmlRpcKv::Handle(const std::string& call_xml) const {
     return FaultResponse(f);
   } catch (const std::exception& e) {
     // processCall answers malformed calls with a fault itself; this is the backstop.
-    return FaultResponse(xmlrpc_c::fault(absl::StrCat("request refused: ", e.what()),
-                                         xmlrpc_c::fault::CODE_PARSE));
+    return FaultResponse(
+        xmlrpc_c::fault(absl::StrCat("request refused: ", e.what()), xmlrpc_c::fault::CODE_PARSE));
   }
 }
 

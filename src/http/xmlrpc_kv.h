@@ -16,7 +16,6 @@
 
 #include <memory>
 #include <string>
-
 #include <xmlrpc-c/registry.hpp>
 
 #include "absl/status/statusor.h"

@@ -55,7 +55,8 @@ bool IsXmlText(std::string_view text) {
 absl::StatusOr<EncodedValue> EncodeValue(const xmlrpc_c::value& value) {
   try {
     if (value.type() == xmlrpc_c::value::TYPE_STRING) {
-      return EncodedValue{std::string(xmlrpc_c::value_string(value)), std::string(kTextContentType)};
+      return EncodedValue{std::string(xmlrpc_c::value_string(value)),
+                          std::string(kTextContentType)};
     }
     std::string xml;
     xmlrpc_c::xml::generateResponse(xmlrpc_c::rpcOutcome(value), &xml);
@@ -74,9 +75,9 @@ absl::StatusOr<EncodedValue> EncodeValue(const xmlrpc_c::value& value) {
 
 absl::StatusOr<xmlrpc_c::value> DecodeValue(std::string_view bytes, std::string_view content_type) {
   if (content_type == kXmlRpcValueContentType) {
-    std::string xml = absl::StrCat(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><methodResponse><params><param>",
-        std::string(bytes), "</param></params></methodResponse>");
+    std::string xml =
+        absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?><methodResponse><params><param>",
+                     std::string(bytes), "</param></params></methodResponse>");
     try {
       xmlrpc_c::value v;
       xmlrpc_c::xml::parseSuccessfulResponse(xml, &v);
@@ -87,8 +88,8 @@ absl::StatusOr<xmlrpc_c::value> DecodeValue(std::string_view bytes, std::string_
     }
   }
   if (IsXmlText(bytes)) return xmlrpc_c::value(xmlrpc_c::value_string(std::string(bytes)));
-  return xmlrpc_c::value(xmlrpc_c::value_bytestring(
-      std::vector<unsigned char>(bytes.begin(), bytes.end())));
+  return xmlrpc_c::value(
+      xmlrpc_c::value_bytestring(std::vector<unsigned char>(bytes.begin(), bytes.end())));
 }
 
 }  // namespace nodegate::http

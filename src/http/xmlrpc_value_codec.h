@@ -15,7 +15,6 @@
 
 #include <string>
 #include <string_view>
-
 #include <xmlrpc-c/base.hpp>
 
 #include "absl/status/statusor.h"

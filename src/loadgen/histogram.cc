@@ -8,7 +8,7 @@ namespace nodegate::loadgen {
 namespace {
 
 constexpr uint64_t kSubBuckets = uint64_t{1} << Histogram::kSubBucketBits;  // 2048
-constexpr uint64_t kHalf = kSubBuckets / 2;                                  // 1024
+constexpr uint64_t kHalf = kSubBuckets / 2;                                 // 1024
 // Values below kSubBuckets are exact; each further power of two adds kHalf buckets.
 constexpr int kMagnitudes = 64 - Histogram::kSubBucketBits;
 constexpr size_t kBuckets = kSubBuckets + static_cast<size_t>(kMagnitudes) * kHalf;

@@ -1,14 +1,5 @@
 #include "loadgen/load_generator.h"
 
-#include <sched.h>
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <thread>
-#include <vector>
-
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 #include <grpcpp/client_context.h>
@@ -18,6 +9,14 @@
 #include <grpcpp/security/auth_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -57,11 +56,23 @@ constexpr auto kPollWindow = std::chrono::microseconds(2500);
 }  // namespace
 
 const char* StatusCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
 }
 
@@ -240,8 +251,7 @@ void Worker::PacedLoop() {
 void Worker::Start(Slot* s) {
   const Options& o = impl->options;
   s->context = std::make_unique<grpc::ClientContext>();
-  s->context->set_deadline(std::chrono::system_clock::now() +
-                           absl::ToChronoNanoseconds(o.timeout));
+  s->context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(o.timeout));
   grpc::GenericStub* stub = s->stub;
   if (o.new_connection_per_call) {
     s->own_stub.reset();
@@ -263,7 +273,8 @@ void Worker::Done(Slot* s) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - s->start).count()));
     ++by_code[code];
     completed.store(completed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (code != 0) errors.store(errors.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (code != 0)
+      errors.store(errors.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     last_completion = std::max(last_completion, now);
     if (impl->session_cache != nullptr && code == 0) {
       std::shared_ptr<const grpc::AuthContext> auth = s->context->auth_context();
@@ -289,11 +300,14 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::New(Options option
   if (options.target.empty()) return absl::InvalidArgumentError("bench: --target is empty");
   if (options.method.size() < 4 || options.method[0] != '/' ||
       options.method.find('/', 1) == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bench: --method '", options.method, "' is not a full path such as /api.DiceService/RollDie"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bench: --method '", options.method,
+                     "' is not a full path such as /api.DiceService/RollDie"));
   }
-  if (options.connections < 1) return absl::InvalidArgumentError("bench: --connections must be >= 1");
-  if (options.concurrency < 1) return absl::InvalidArgumentError("bench: --concurrency must be >= 1");
+  if (options.connections < 1)
+    return absl::InvalidArgumentError("bench: --connections must be >= 1");
+  if (options.concurrency < 1)
+    return absl::InvalidArgumentError("bench: --concurrency must be >= 1");
   if (options.requests < 0) return absl::InvalidArgumentError("bench: --requests must be >= 0");
   if (options.requests == 0 && options.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("bench: --duration must be positive");
@@ -323,11 +337,11 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::New(Options option
   if (options.plaintext) {
     // Plain h2c cannot carry call credentials (gRPC requires a secure transport for them);
     // local-TCP credentials can, and match the server's grpc.local_listen.
-    impl->credentials = options.call_credentials
-                            ? grpc::CompositeChannelCredentials(
-                                  grpc::experimental::LocalCredentials(LOCAL_TCP),
-                                  options.call_credentials)
-                            : grpc::InsecureChannelCredentials();
+    impl->credentials =
+        options.call_credentials
+            ? grpc::CompositeChannelCredentials(grpc::experimental::LocalCredentials(LOCAL_TCP),
+                                                options.call_credentials)
+            : grpc::InsecureChannelCredentials();
   } else {
     absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
         tls::NewChannelCredentials(options.tls);
@@ -493,8 +507,8 @@ std::string Result::ToText() const {
       "qps       %.1f\n"
       "latency   min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms\n",
       absl::ToDoubleSeconds(window), threads, calls, ok, calls - ok, qps,
-      static_cast<double>(latency_ns.min()) / 1e6, latency_ns.mean() / 1e6, ms(50), ms(90),
-      ms(99), ms(99.9), static_cast<double>(latency_ns.max()) / 1e6);
+      static_cast<double>(latency_ns.min()) / 1e6, latency_ns.mean() / 1e6, ms(50), ms(90), ms(99),
+      ms(99.9), static_cast<double>(latency_ns.max()) / 1e6);
   if (paced) {
     auto lag = [this](double p) {
       return static_cast<double>(start_lag_ns.ValueAtPercentile(p)) / 1e6;
@@ -507,9 +521,11 @@ std::string Result::ToText() const {
                           static_cast<double>(start_lag_ns.max()) / 1e6, owed_calls);
   }
   for (int c = 1; c < 17; ++c) {
-    if (by_code[c] > 0) absl::StrAppendFormat(&out, "error     %s: %d\n", StatusCodeName(c), by_code[c]);
+    if (by_code[c] > 0)
+      absl::StrAppendFormat(&out, "error     %s: %d\n", StatusCodeName(c), by_code[c]);
   }
-  if (resumed_sessions > 0) absl::StrAppendFormat(&out, "resumed   %d TLS sessions\n", resumed_sessions);
+  if (resumed_sessions > 0)
+    absl::StrAppendFormat(&out, "resumed   %d TLS sessions\n", resumed_sessions);
   return out;
 }
 

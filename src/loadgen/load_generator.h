@@ -11,14 +11,14 @@
 // token, app key) run per call, so a signing credential signs every call afresh.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <grpcpp/security/credentials.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -28,20 +28,20 @@
 namespace nodegate::loadgen {
 
 struct Options {
-  std::string target;                    // host:port
-  std::string method;                    // full path, "/api.DiceService/RollDie"
-  std::string request;                   // serialized request message (empty = default message)
-  bool plaintext = false;                // h2c (e.g. grpc.local_listen); else TLS with `tls`
-  tls::ClientTlsOptions tls;             // ca/cert/key/server_name; `target` is ignored here
+  std::string target;         // host:port
+  std::string method;         // full path, "/api.DiceService/RollDie"
+  std::string request;        // serialized request message (empty = default message)
+  bool plaintext = false;     // h2c (e.g. grpc.local_listen); else TLS with `tls`
+  tls::ClientTlsOptions tls;  // ca/cert/key/server_name; `target` is ignored here
   std::shared_ptr<grpc::CallCredentials> call_credentials;  // may be null
-  int connections = 1;                   // channels, each its own HTTP/2 connection
-  int concurrency = 1;                   // calls in flight, spread over the connections
-  int threads = 0;                       // 0 = one per CPU this process may run on
+  int connections = 1;                          // channels, each its own HTTP/2 connection
+  int concurrency = 1;                          // calls in flight, spread over the connections
+  int threads = 0;                              // 0 = one per CPU this process may run on
   absl::Duration duration = absl::Seconds(10);  // measured window, unless `requests` > 0
-  int64_t requests = 0;                  // > 0: stop after this many measured calls
-  double rate = 0;                       // calls/s over all connections; 0 = as fast as possible
+  int64_t requests = 0;                         // > 0: stop after this many measured calls
+  double rate = 0;  // calls/s over all connections; 0 = as fast as possible
   absl::Duration warmup = absl::ZeroDuration();  // load before the window, not recorded
-  absl::Duration timeout = absl::Seconds(5);      // deadline per call
+  absl::Duration timeout = absl::Seconds(5);     // deadline per call
   // Cold-path mode: every call on a new connection (full TLS handshake each time).
   bool new_connection_per_call = false;
   // With new_connection_per_call: share a TLS session cache so handshakes can resume.
@@ -51,24 +51,24 @@ struct Options {
 struct Progress {
   absl::Duration elapsed;  // since the start of the load (warmup included)
   bool warming_up = false;
-  int64_t completed = 0;   // calls completed in the measured window so far
+  int64_t completed = 0;  // calls completed in the measured window so far
   int64_t errors = 0;
 };
 
 struct Result {
-  absl::Duration window;          // measured wall time
-  int64_t calls = 0;              // completed in the window (ok + errors)
+  absl::Duration window;  // measured wall time
+  int64_t calls = 0;      // completed in the window (ok + errors)
   int64_t ok = 0;
   std::array<int64_t, 17> by_code{};  // grpc::StatusCode → count
-  double qps = 0;                 // ok calls per second of window
-  Histogram latency_ns;           // all completed calls in the window, ok or not
+  double qps = 0;                     // ok calls per second of window
+  Histogram latency_ns;               // all completed calls in the window, ok or not
   // Rate mode (`paced`): actual minus due start of each call due in the window. Latency already
   // includes it; it tells generator lag from server time. `owed_calls` of them fell due while
   // all `concurrency` slots were busy: their lag is the server holding calls, not the generator.
   bool paced = false;
   Histogram start_lag_ns;
   int64_t owed_calls = 0;
-  int64_t resumed_sessions = 0;   // with tls_resumption: calls whose handshake resumed
+  int64_t resumed_sessions = 0;  // with tls_resumption: calls whose handshake resumed
   int threads = 0;
 
   // Machine-readable form (`nodegate bench --json`).

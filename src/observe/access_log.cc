@@ -66,12 +66,23 @@ void AppendJsonString(std::string* out, std::string_view s) {
     }
     out->append(s.data() + run, i - run);
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default: absl::StrAppendFormat(out, "\\u%04x", c);
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        absl::StrAppendFormat(out, "\\u%04x", c);
     }
     ++i;
     run = i;
@@ -88,17 +99,16 @@ void AppendTimestamp(std::string* out, absl::Time t) {
   const int64_t ms = absl::ToUnixMillis(t);
   const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   if (second != cached_second) {
-    std::string s = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second),
-                                     absl::UTCTimeZone());
+    std::string s =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
     std::snprintf(cached, sizeof(cached), "%s", s.c_str());
     cached_second = second;
   }
   char buf[40];
-  int n = std::snprintf(buf, sizeof(buf), "\"%s.%03dZ\"", cached,
-                        static_cast<int>(ms - second * 1000));
+  int n =
+      std::snprintf(buf, sizeof(buf), "\"%s.%03dZ\"", cached, static_cast<int>(ms - second * 1000));
   out->append(buf, static_cast<size_t>(n));
 }
-
 
 }  // namespace
 
@@ -120,12 +130,23 @@ void AppendMillis(std::string* out, double ms) {
 }  // namespace
 
 const char* StatusCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (code < 0 || code > 16) return "UNKNOWN";
   return kNames[code];
 }
@@ -189,7 +210,7 @@ AccessLog::AccessLog(int fd, bool owns_fd, std::shared_ptr<RecentLines> recent)
 }
 
 absl::StatusOr<std::shared_ptr<AccessLog>> AccessLog::Open(const std::string& destination,
-                                                          std::shared_ptr<RecentLines> recent) {
+                                                           std::shared_ptr<RecentLines> recent) {
   if (destination == "off" || destination.empty()) {
     return std::shared_ptr<AccessLog>(new AccessLog(-1, false, std::move(recent)));
   }

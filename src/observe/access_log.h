@@ -59,7 +59,7 @@ class AccessLog {
   std::shared_ptr<RecentLines> recent_;
   std::mutex write_mu_;  // orders batches on the destination; taken before mu_
   std::mutex mu_;
-  std::condition_variable wake_;     // the writer: there is work, or stop
+  std::condition_variable wake_;  // the writer: there is work, or stop
   std::atomic<uint64_t> dropped_{0};
   std::string pending_;
   bool stop_ = false;

@@ -1,9 +1,9 @@
 #include "observe/access_log_interceptor.h"
 
-#include <chrono>
-
 #include <grpcpp/security/auth_context.h>
 #include <grpcpp/server_context.h>
+
+#include <chrono>
 
 namespace nodegate::observe {
 namespace {
@@ -13,7 +13,10 @@ class AccessLogInterceptor : public grpc::experimental::Interceptor {
   AccessLogInterceptor(grpc::experimental::ServerRpcInfo* info, AccessLog* log,
                        const AccessLogInterceptorFactory::PrincipalFn* principal_of,
                        Metrics* metrics)
-      : info_(info), log_(log), principal_of_(principal_of), metrics_(metrics),
+      : info_(info),
+        log_(log),
+        principal_of_(principal_of),
+        metrics_(metrics),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {

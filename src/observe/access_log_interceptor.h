@@ -3,11 +3,11 @@
 // Interceptors only observe (design §7): they never decide whether a call runs.
 #pragma once
 
+#include <grpcpp/support/server_interceptor.h>
+
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <grpcpp/support/server_interceptor.h>
 
 #include "observe/access_log.h"
 #include "observe/metrics.h"
@@ -26,7 +26,8 @@ class AccessLogInterceptorFactory : public grpc::experimental::ServerInterceptor
       std::function<Caller(const grpc::ServerContextBase&, std::string_view full_method)>;
   AccessLogInterceptorFactory(std::shared_ptr<AccessLog> log, PrincipalFn principal_of = nullptr,
                               std::shared_ptr<Metrics> metrics = nullptr)
-      : log_(std::move(log)), principal_of_(std::move(principal_of)),
+      : log_(std::move(log)),
+        principal_of_(std::move(principal_of)),
         metrics_(std::move(metrics)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;

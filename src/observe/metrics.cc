@@ -59,8 +59,9 @@ uint64_t Metrics::TotalCalls() const {
 
 std::string Metrics::RenderPrometheus() const {
   std::string out;
-  out.append("# HELP nodegate_grpc_calls_total gRPC calls by full method and status code.\n"
-             "# TYPE nodegate_grpc_calls_total counter\n");
+  out.append(
+      "# HELP nodegate_grpc_calls_total gRPC calls by full method and status code.\n"
+      "# TYPE nodegate_grpc_calls_total counter\n");
   for (const auto& [method, s] : methods_) {
     for (int code = 0; code <= 16; ++code) {
       uint64_t n = s->by_code[code].load(std::memory_order_relaxed);
@@ -69,8 +70,9 @@ std::string Metrics::RenderPrometheus() const {
                       StatusCodeName(code), "\"} ", n, "\n");
     }
   }
-  out.append("# HELP nodegate_grpc_call_duration_seconds Server-side call latency by method.\n"
-             "# TYPE nodegate_grpc_call_duration_seconds histogram\n");
+  out.append(
+      "# HELP nodegate_grpc_call_duration_seconds Server-side call latency by method.\n"
+      "# TYPE nodegate_grpc_call_duration_seconds histogram\n");
   for (const auto& [method, s] : methods_) {
     uint64_t cumulative = 0;
     std::array<uint64_t, kBuckets.size() + 1> counts;

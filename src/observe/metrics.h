@@ -20,9 +20,8 @@ namespace nodegate::observe {
 class Metrics {
  public:
   // Latency bucket upper bounds in seconds (Prometheus `le`).
-  static constexpr std::array<double, 14> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                      0.005,  0.01,    0.025,  0.05,  0.1,
-                                                      0.25,   0.5,     1,      5};
+  static constexpr std::array<double, 14> kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
   // `methods`: every full method this node serves; others are counted under "other".
   explicit Metrics(const std::vector<std::string>& methods);

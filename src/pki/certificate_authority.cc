@@ -98,7 +98,8 @@ absl::StatusOr<crypto::Asn1IntegerPtr> RandomSerial() {
   if (!bytes.ok()) return bytes.status();
   (*bytes)[0] = static_cast<char>((*bytes)[0] & 0x7f);  // positive
   if ((*bytes)[0] == 0) (*bytes)[0] = 0x01;             // and a full 128 bits long
-  crypto::BignumPtr bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes->data()), 16, nullptr));
+  crypto::BignumPtr bn(
+      BN_bin2bn(reinterpret_cast<const unsigned char*>(bytes->data()), 16, nullptr));
   if (!bn) return OpenSslError("serial: BN_bin2bn");
   crypto::Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
   if (!serial) return OpenSslError("serial: BN_to_ASN1_INTEGER");
@@ -142,11 +143,11 @@ absl::StatusOr<PemPair> CertificateAuthority::Create(const CaOptions& options) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  for (auto [nid, value] : std::vector<std::pair<int, std::string>>{
-           {NID_basic_constraints, "critical,CA:TRUE"},
-           {NID_key_usage, "critical,keyCertSign,cRLSign"},
-           {NID_subject_key_identifier, "hash"},
-           {NID_authority_key_identifier, "keyid:always"}}) {
+  for (auto [nid, value] :
+       std::vector<std::pair<int, std::string>>{{NID_basic_constraints, "critical,CA:TRUE"},
+                                                {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                                                {NID_subject_key_identifier, "hash"},
+                                                {NID_authority_key_identifier, "keyid:always"}}) {
     if (absl::Status s = AddExtension(cert.get(), &ctx, nid, value); !s.ok()) return s;
   }
   if (X509_sign(cert.get(), key->get(), DigestFor(key->get())) <= 0) {
@@ -161,13 +162,15 @@ absl::StatusOr<PemPair> CertificateAuthority::Create(const CaOptions& options) {
 
 absl::StatusOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(
     std::string_view cert_pem, std::string_view key_pem) {
-  absl::StatusOr<std::vector<crypto::X509Ptr>> certs = ParseCertificates(cert_pem, "CA certificate");
+  absl::StatusOr<std::vector<crypto::X509Ptr>> certs =
+      ParseCertificates(cert_pem, "CA certificate");
   if (!certs.ok()) return certs.status();
   absl::StatusOr<crypto::EvpPkeyPtr> key = ParsePrivateKey(key_pem, "CA key");
   if (!key.ok()) return key.status();
   crypto::X509Ptr cert = std::move(certs->front());
   if (X509_check_ca(cert.get()) == 0) {
-    return absl::InvalidArgumentError("CA certificate: not a CA (basicConstraints CA:TRUE missing)");
+    return absl::InvalidArgumentError(
+        "CA certificate: not a CA (basicConstraints CA:TRUE missing)");
   }
   if (X509_check_private_key(cert.get(), key->get()) != 1) {
     ERR_clear_error();
@@ -222,12 +225,11 @@ absl::StatusOr<std::string> CertificateAuthority::IssueFor(EVP_PKEY* subject_key
   std::string key_usage = EVP_PKEY_is_a(subject_key, "RSA")
                               ? "critical,digitalSignature,keyEncipherment"
                               : "critical,digitalSignature";
-  std::vector<std::pair<int, std::string>> exts = {
-      {NID_basic_constraints, "critical,CA:FALSE"},
-      {NID_key_usage, key_usage},
-      {NID_ext_key_usage, absl::StrJoin(eku, ",")},
-      {NID_subject_key_identifier, "hash"},
-      {NID_authority_key_identifier, "keyid:always"}};
+  std::vector<std::pair<int, std::string>> exts = {{NID_basic_constraints, "critical,CA:FALSE"},
+                                                   {NID_key_usage, key_usage},
+                                                   {NID_ext_key_usage, absl::StrJoin(eku, ",")},
+                                                   {NID_subject_key_identifier, "hash"},
+                                                   {NID_authority_key_identifier, "keyid:always"}};
   if (!sans->empty()) exts.push_back({NID_subject_alt_name, *sans});
   for (const auto& [nid, value] : exts) {
     if (absl::Status s = AddExtension(cert.get(), &ctx, nid, value); !s.ok()) return s;
@@ -269,8 +271,7 @@ absl::Status CertificateAuthority::CheckIssued(std::string_view cert_pem,
             X509_verify(cert, X509_get0_pubkey(cert_.get())) == 1;
   ERR_clear_error();
   if (!ok) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(source), ": not issued by this CA"));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": not issued by this CA"));
   }
   return absl::OkStatus();
 }
@@ -315,7 +316,8 @@ absl::StatusOr<std::string> CertificateAuthority::MakeCrl(
   if (!aki || X509_CRL_add_ext(crl.get(), aki.get(), -1) != 1) {
     return OpenSslError("adding CRL authorityKeyIdentifier");
   }
-  if (X509_CRL_sort(crl.get()) != 1 || X509_CRL_sign(crl.get(), key_.get(), DigestFor(key_.get())) <= 0) {
+  if (X509_CRL_sort(crl.get()) != 1 ||
+      X509_CRL_sign(crl.get(), key_.get(), DigestFor(key_.get())) <= 0) {
     return OpenSslError("signing CRL");
   }
   return CrlToPem(crl.get());

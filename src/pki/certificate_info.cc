@@ -32,9 +32,12 @@ std::string IpToString(const ASN1_OCTET_STRING* ip) {
   char buf[INET6_ADDRSTRLEN] = {0};
   const unsigned char* data = ASN1_STRING_get0_data(ip);
   int len = ASN1_STRING_length(ip);
-  if (len == 4) inet_ntop(AF_INET, data, buf, sizeof(buf));
-  else if (len == 16) inet_ntop(AF_INET6, data, buf, sizeof(buf));
-  else return "<invalid>";
+  if (len == 4)
+    inet_ntop(AF_INET, data, buf, sizeof(buf));
+  else if (len == 16)
+    inet_ntop(AF_INET6, data, buf, sizeof(buf));
+  else
+    return "<invalid>";
   return buf;
 }
 
@@ -46,8 +49,8 @@ absl::StatusOr<CertificateInfo> DescribeCertificate(X509* cert) {
   info.issuer = NameToString(X509_get_issuer_name(cert));
   int idx = X509_NAME_get_index_by_NID(X509_get_subject_name(cert), NID_commonName, -1);
   if (idx >= 0) {
-    info.common_name = Asn1String(
-        X509_NAME_ENTRY_get_data(X509_NAME_get_entry(X509_get_subject_name(cert), idx)));
+    info.common_name =
+        Asn1String(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(X509_get_subject_name(cert), idx)));
   }
   crypto::BignumPtr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
   if (bn) {
@@ -61,21 +64,29 @@ absl::StatusOr<CertificateInfo> DescribeCertificate(X509* cert) {
   for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
     switch (gn->type) {
-      case GEN_DNS: info.sans.push_back(absl::StrCat("DNS:", Asn1String(gn->d.dNSName))); break;
-      case GEN_IPADD: info.sans.push_back(absl::StrCat("IP:", IpToString(gn->d.iPAddress))); break;
+      case GEN_DNS:
+        info.sans.push_back(absl::StrCat("DNS:", Asn1String(gn->d.dNSName)));
+        break;
+      case GEN_IPADD:
+        info.sans.push_back(absl::StrCat("IP:", IpToString(gn->d.iPAddress)));
+        break;
       case GEN_URI: {
         std::string uri = Asn1String(gn->d.uniformResourceIdentifier);
         info.sans.push_back(absl::StrCat("URI:", uri));
         info.uris.push_back(uri);
         break;
       }
-      case GEN_EMAIL: info.sans.push_back(absl::StrCat("email:", Asn1String(gn->d.rfc822Name))); break;
-      default: break;
+      case GEN_EMAIL:
+        info.sans.push_back(absl::StrCat("email:", Asn1String(gn->d.rfc822Name)));
+        break;
+      default:
+        break;
     }
   }
   absl::StatusOr<absl::Time> nb = Asn1TimeToAbsl(X509_get0_notBefore(cert));
   absl::StatusOr<absl::Time> na = Asn1TimeToAbsl(X509_get0_notAfter(cert));
-  if (!nb.ok() || !na.ok()) return absl::InvalidArgumentError("certificate has an invalid validity");
+  if (!nb.ok() || !na.ok())
+    return absl::InvalidArgumentError("certificate has an invalid validity");
   info.not_before = *nb;
   info.not_after = *na;
   info.key_type = DescribeKey(X509_get0_pubkey(cert));

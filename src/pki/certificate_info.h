@@ -1,23 +1,24 @@
 // What `nodegate pki inspect` and the TLS layer show about a certificate.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include <openssl/x509.h>
 
 namespace nodegate::pki {
 
 struct CertificateInfo {
-  std::string subject;             // RFC 2253
-  std::string issuer;              // RFC 2253
-  std::string common_name;         // empty when the subject has none
-  std::string serial_hex;          // uppercase, no colons (as `openssl x509 -serial`)
-  std::vector<std::string> sans;   // "DNS:…", "IP:…", "URI:…", "email:…"
-  std::vector<std::string> uris;   // URI SANs only
+  std::string subject;            // RFC 2253
+  std::string issuer;             // RFC 2253
+  std::string common_name;        // empty when the subject has none
+  std::string serial_hex;         // uppercase, no colons (as `openssl x509 -serial`)
+  std::vector<std::string> sans;  // "DNS:…", "IP:…", "URI:…", "email:…"
+  std::vector<std::string> uris;  // URI SANs only
   absl::Time not_before;
   absl::Time not_after;
   std::string key_type;            // see DescribeKey

@@ -11,15 +11,18 @@ absl::StatusOr<KeyType> ParseKeyType(std::string_view name) {
   if (name == "ecdsa-p256") return KeyType::kEcdsaP256;
   if (name == "ed25519") return KeyType::kEd25519;
   if (name == "rsa-3072") return KeyType::kRsa3072;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown key type '", std::string(name), "'; valid: ecdsa-p256, ed25519, rsa-3072"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown key type '", std::string(name),
+                                                 "'; valid: ecdsa-p256, ed25519, rsa-3072"));
 }
 
 std::string_view KeyTypeName(KeyType type) {
   switch (type) {
-    case KeyType::kEcdsaP256: return "ecdsa-p256";
-    case KeyType::kEd25519: return "ed25519";
-    case KeyType::kRsa3072: return "rsa-3072";
+    case KeyType::kEcdsaP256:
+      return "ecdsa-p256";
+    case KeyType::kEd25519:
+      return "ed25519";
+    case KeyType::kRsa3072:
+      return "rsa-3072";
   }
   return "unknown";
 }
@@ -27,12 +30,19 @@ std::string_view KeyTypeName(KeyType type) {
 absl::StatusOr<crypto::EvpPkeyPtr> GenerateKey(KeyType type) {
   EVP_PKEY* key = nullptr;
   switch (type) {
-    case KeyType::kEcdsaP256: key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
-    case KeyType::kEd25519: key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
-    case KeyType::kRsa3072: key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}); break;
+    case KeyType::kEcdsaP256:
+      key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+      break;
+    case KeyType::kEd25519:
+      key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      break;
+    case KeyType::kRsa3072:
+      key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072});
+      break;
   }
   if (key == nullptr) {
-    return crypto::OpenSslError(absl::StrCat("generating a ", std::string(KeyTypeName(type)), " key"));
+    return crypto::OpenSslError(
+        absl::StrCat("generating a ", std::string(KeyTypeName(type)), " key"));
   }
   return crypto::EvpPkeyPtr(key);
 }

@@ -25,7 +25,8 @@ absl::StatusOr<std::string> BioToString(BIO* bio) {
 template <typename Fn>
 absl::StatusOr<std::string> WritePem(std::string_view what, Fn write) {
   crypto::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || write(bio.get()) != 1) return crypto::OpenSslError(absl::StrCat("writing ", std::string(what)));
+  if (!bio || write(bio.get()) != 1)
+    return crypto::OpenSslError(absl::StrCat("writing ", std::string(what)));
   return BioToString(bio.get());
 }
 
@@ -52,11 +53,12 @@ absl::StatusOr<std::vector<crypto::X509Ptr>> ParseCertificates(std::string_view 
   }
   if (certs.empty()) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": no PEM certificate found"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(source), ": no PEM certificate found"));
   }
-  return crypto::OpenSslError(absl::StrCat(std::string(source), ": certificate ", certs.size() + 1,
-                                           " does not parse"),
-                              absl::StatusCode::kInvalidArgument);
+  return crypto::OpenSslError(
+      absl::StrCat(std::string(source), ": certificate ", certs.size() + 1, " does not parse"),
+      absl::StatusCode::kInvalidArgument);
 }
 
 absl::StatusOr<crypto::EvpPkeyPtr> ParsePrivateKey(std::string_view pem, std::string_view source) {
@@ -100,8 +102,9 @@ absl::StatusOr<std::vector<crypto::X509CrlPtr>> ParseCrls(std::string_view pem,
     ERR_clear_error();
     return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": no PEM CRL found"));
   }
-  return crypto::OpenSslError(absl::StrCat(std::string(source), ": CRL ", crls.size() + 1, " does not parse"),
-                              absl::StatusCode::kInvalidArgument);
+  return crypto::OpenSslError(
+      absl::StrCat(std::string(source), ": CRL ", crls.size() + 1, " does not parse"),
+      absl::StatusCode::kInvalidArgument);
 }
 
 absl::StatusOr<crypto::X509ReqPtr> ParseCsr(std::string_view pem, std::string_view source) {
@@ -109,8 +112,9 @@ absl::StatusOr<crypto::X509ReqPtr> ParseCsr(std::string_view pem, std::string_vi
   crypto::BioPtr bio = MemBio(pem);
   X509_REQ* req = PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr);
   if (req == nullptr) {
-    return crypto::OpenSslError(absl::StrCat(std::string(source), ": not a PEM certificate request"),
-                                absl::StatusCode::kInvalidArgument);
+    return crypto::OpenSslError(
+        absl::StrCat(std::string(source), ": not a PEM certificate request"),
+        absl::StatusCode::kInvalidArgument);
   }
   return crypto::X509ReqPtr(req);
 }

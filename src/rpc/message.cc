@@ -23,10 +23,11 @@ absl::Status Parse(const grpc::ByteBuffer& in, google::protobuf::MessageLite* ou
 
 absl::Status Serialize(const google::protobuf::MessageLite& in, grpc::ByteBuffer* out) {
   bool own = false;
-  grpc::Status s = grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::MessageLite>(
-      in, out, &own);
+  grpc::Status s =
+      grpc::GenericSerialize<grpc::ProtoBufferWriter, google::protobuf::MessageLite>(in, out, &own);
   if (!s.ok()) {
-    return absl::InternalError(absl::StrCat("response: cannot serialize ", std::string(in.GetTypeName())));
+    return absl::InternalError(
+        absl::StrCat("response: cannot serialize ", std::string(in.GetTypeName())));
   }
   return absl::OkStatus();
 }

@@ -1,8 +1,12 @@
 // The methods a node serves, as handlers that never see gRPC's server API. A server core
 // (rpc::Server) takes each call off the wire, runs the auth::Authorizer on it, and only then hands
 // it to the method's handler here together with the verified Principal. Keeping handlers
-// independent of the server API is what lets the core be chosen by measurement (docs/benchmarks.md).
+// independent of the server API is what lets the core be chosen by measurement
+// (docs/benchmarks.md).
 #pragma once
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/string_ref.h>
 
 #include <functional>
 #include <map>
@@ -11,9 +15,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/string_ref.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -57,7 +58,7 @@ struct CallInfo {
   // What the client sent (no pseudo-headers): untrusted input, and it holds the call's
   // credentials (authorization, app-secret, signatures) — never log or echo it wholesale.
   const Metadata& request_metadata;
-  absl::Time deadline;               // absl::InfiniteFuture() when the client set none
+  absl::Time deadline;  // absl::InfiniteFuture() when the client set none
   ResponseMetadata& response_metadata;
 
   // The first value the client sent under `key` (lower-case), if any. "-bin" values are decoded.
@@ -115,8 +116,8 @@ class MethodTable {
   struct Method {
     std::string name;
     Execution execution = Execution::kInline;
-    UnaryFn unary;   // set for unary methods
-    StreamFn stream; // set for streaming methods
+    UnaryFn unary;    // set for unary methods
+    StreamFn stream;  // set for streaming methods
     // Streaming only: when the client half-closes, finish the call OK (bidi request/response
     // streams such as reflection). Otherwise the handler finishes it (server-streaming watches).
     bool finish_on_half_close = true;

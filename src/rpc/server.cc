@@ -1,5 +1,11 @@
 #include "rpc/server.h"
 
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/impl/rpc_service_method.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/async_unary_call.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -12,13 +18,6 @@
 #include <mutex>
 #include <thread>
 
-#include <grpcpp/generic/async_generic_service.h>
-#include <grpcpp/impl/rpc_service_method.h>
-#include <grpcpp/impl/service_type.h>
-#include <grpcpp/support/async_unary_call.h>
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
-
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "rpc/token_bucket.h"
@@ -28,8 +27,8 @@ namespace nodegate::rpc {
 namespace {
 
 // Requests kept posted on each completion queue, so that a burst of new calls finds one waiting.
-constexpr int kPostedRequests = 8;     // generic: streams and unknown names
-constexpr int kPostedPerMethod = 16;   // each registered unary method
+constexpr int kPostedRequests = 8;    // generic: streams and unknown names
+constexpr int kPostedPerMethod = 16;  // each registered unary method
 
 int AllowedCpus() {
   cpu_set_t set;
@@ -222,8 +221,8 @@ class CallBase : public ResponseMetadata {
     if (server_->access_log != nullptr) peer_address_ = ctx.peer();
     auth_context_ = ctx.auth_context();
     peer_ = tls::PeerIdentityFrom(auth_context_.get());
-    decision_ = server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_,
-                                               absl::Now());
+    decision_ =
+        server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_, absl::Now());
     // Anonymous: a public method's rule evaluates no credential, so only a verified client
     // certificate (identity at the transport) exempts a caller from the public-method budget.
     if (decision_.status.ok() && !decision_.principal.authenticated() && !peer_.authenticated &&
@@ -243,8 +242,8 @@ class CallBase : public ResponseMetadata {
     const absl::Time deadline = raw.tv_sec == gpr_inf_future(raw.clock_type).tv_sec
                                     ? absl::InfiniteFuture()
                                     : absl::FromChrono(ctx_base_->deadline());
-    CallInfo info{method_name_, decision_.principal, peer_, ctx_base_->client_metadata(),
-                  deadline,     *this};
+    CallInfo info{method_name_, decision_.principal, peer_, ctx_base_->client_metadata(), deadline,
+                  *this};
     try {
       return fn(info);
     } catch (const std::exception& e) {
@@ -255,7 +254,8 @@ class CallBase : public ResponseMetadata {
 
   grpc::Status RunHandler(const MethodTable::Method& method, const grpc::ByteBuffer& request,
                           grpc::ByteBuffer* response) {
-    return ToGrpc(Guarded([&](const CallInfo& info) { return method.unary(info, request, response); }));
+    return ToGrpc(
+        Guarded([&](const CallInfo& info) { return method.unary(info, request, response); }));
   }
 
   void Observe(grpc::ServerContextBase& ctx) {
@@ -293,7 +293,7 @@ class CallBase : public ResponseMetadata {
   std::shared_ptr<const grpc::AuthContext> auth_context_;  // owns what peer_.pem_cert points into
   tls::PeerIdentity peer_;
   auth::Decision decision_;
-  std::string shed_reason_;  // why the core itself refused the call, for the access log
+  std::string shed_reason_;   // why the core itself refused the call, for the access log
   std::string peer_address_;  // "ipv4:…", for the access log (only when it is on)
   grpc::Status status_;
 };
@@ -407,7 +407,7 @@ class StreamState final : public Stream {
   void StartNextLocked();  // one write, or the finish, at a time
 
   mutable std::mutex mu_;
-  StreamCall* call_;  // null once the call is deleted
+  StreamCall* call_;                    // null once the call is deleted
   std::deque<grpc::ByteBuffer> queue_;  // front() is in flight while writing_
   bool writing_ = false;
   bool reading_ = false;
@@ -432,11 +432,16 @@ class StreamCall final : public CallBase {
 
   void Proceed(Tag::Kind kind, bool ok) override {
     switch (kind) {
-      case Tag::kRequest: return OnRequest(ok);
-      case Tag::kRead: return OnStreamRead(ok);
-      case Tag::kWrite: return OnWriteDone(ok);
-      case Tag::kFinish: return OnFinished();
-      case Tag::kDone: return OnDone();
+      case Tag::kRequest:
+        return OnRequest(ok);
+      case Tag::kRead:
+        return OnStreamRead(ok);
+      case Tag::kWrite:
+        return OnWriteDone(ok);
+      case Tag::kFinish:
+        return OnFinished();
+      case Tag::kDone:
+        return OnDone();
     }
   }
 
@@ -601,8 +606,8 @@ class StreamCall final : public CallBase {
   bool finished_ = false;
   bool done_ = false;
   bool streaming_ = false;
-  bool counted_ = false;  // holds one of max_streams
-  std::shared_ptr<StreamState> state_;  // streaming calls only
+  bool counted_ = false;                    // holds one of max_streams
+  std::shared_ptr<StreamState> state_;      // streaming calls only
   std::unique_ptr<StreamHandler> handler_;  // methods with a StreamHandler factory only
 };
 

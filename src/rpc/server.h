@@ -6,11 +6,11 @@
 // the metrics. One completion queue and one thread per CPU the process may run on.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/security/server_credentials.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,12 +32,12 @@ struct ServerOptions {
   int blocking_threads = 4;  // workers for Execution::kBlocking handlers
 
   // Bounds on what peers may hold (design §8). Each listener accepts through an rpc::Listener.
-  ListenerLimits connection_limits;                   // per listener
+  ListenerLimits connection_limits;                      // per listener
   absl::Duration handshake_timeout = absl::Seconds(10);  // TCP accept → HTTP/2 ready (TLS included)
-  absl::Duration idle_timeout = absl::Minutes(5);     // a connection with no call for this long
-  int max_concurrent_streams = 100;                   // calls at once on one connection
-  int max_streams = 1000;                 // streaming calls open at once, all connections
-  int max_queued_blocking = 1024;         // kBlocking calls waiting for a worker
+  absl::Duration idle_timeout = absl::Minutes(5);        // a connection with no call for this long
+  int max_concurrent_streams = 100;                      // calls at once on one connection
+  int max_streams = 1000;          // streaming calls open at once, all connections
+  int max_queued_blocking = 1024;  // kBlocking calls waiting for a worker
   // Anonymous calls (allowed without a principal, i.e. public methods such as health, AddNode,
   // Ping, from a peer without a verified client certificate) per method and second, with a burst
   // of twice that; over it the call is RESOURCE_EXHAUSTED before its handler. 0 = unlimited.
@@ -49,10 +49,10 @@ struct ServerOptions {
 struct ServerStats {
   ListenerStats connections;  // summed over the listeners
   uint64_t streams_open = 0;
-  uint64_t refused_streams = 0;          // over max_streams
-  uint64_t refused_queue_full = 0;       // over max_queued_blocking
-  uint64_t skipped_expired = 0;          // blocking calls whose deadline passed in the queue
-  uint64_t refused_anonymous_rate = 0;   // calls without credentials over anonymous_rate
+  uint64_t refused_streams = 0;         // over max_streams
+  uint64_t refused_queue_full = 0;      // over max_queued_blocking
+  uint64_t skipped_expired = 0;         // blocking calls whose deadline passed in the queue
+  uint64_t refused_anonymous_rate = 0;  // calls without credentials over anonymous_rate
 };
 
 class Server {

@@ -1,9 +1,9 @@
 #include "server/config.h"
 
+#include <toml++/toml.h>
+
 #include <filesystem>
 #include <set>
-
-#include <toml++/toml.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -69,8 +69,9 @@ class Section {
     if (Find(key) == nullptr) return absl::OkStatus();
     absl::Duration d;
     if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file_, ": ", Field(key), ": '", text, "' is not a duration such as \"500ms\" or \"10s\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_, ": ", Field(key), ": '", text,
+                       "' is not a duration such as \"500ms\" or \"10s\""));
     }
     *out = d;
     return absl::OkStatus();
@@ -82,9 +83,9 @@ class Section {
     for (const auto& [k, v] : *table_) {
       std::string key(k.str());
       if (seen_.count(key) == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(file_, ": unknown key ", Field(key.c_str()), " (known: ",
-                         absl::StrJoin(seen_, ", "), ")"));
+        return absl::InvalidArgumentError(absl::StrCat(file_, ": unknown key ", Field(key.c_str()),
+                                                       " (known: ", absl::StrJoin(seen_, ", "),
+                                                       ")"));
       }
     }
     return absl::OkStatus();
@@ -112,8 +113,8 @@ absl::StatusOr<toml::table> ParseToml(std::string_view text, const std::string& 
     return toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    return absl::InvalidArgumentError(absl::StrCat(path, ":", where.line, ":", where.column, ": ",
-                                                   std::string(e.description())));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", where.line, ":", where.column, ": ", std::string(e.description())));
   }
 }
 
@@ -122,9 +123,8 @@ absl::Status CheckTables(const toml::table& root, const std::set<std::string>& k
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (known.count(key) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": unknown section or key '", key,
-                                                     "' (known: ", absl::StrJoin(known, ", "),
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": unknown section or key '", key, "' (known: ", absl::StrJoin(known, ", "), ")"));
     }
     if (key == "tunnel") {  // [[tunnel]]: an array of tables
       if (!v.is_array_of_tables()) {
@@ -133,8 +133,8 @@ absl::Status CheckTables(const toml::table& root, const std::set<std::string>& k
       continue;
     }
     if (!v.is_table()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": '", key, "' must be a [", key,
-                                                     "] table"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": '", key, "' must be a [", key, "] table"));
     }
   }
   return absl::OkStatus();
@@ -144,10 +144,10 @@ std::string BaseDir(const std::string& path) {
   return std::filesystem::path(path).parent_path().string();
 }
 
-#define NG_RETURN_IF_ERROR(expr)      \
-  do {                                \
-    absl::Status _s = (expr);         \
-    if (!_s.ok()) return _s;          \
+#define NG_RETURN_IF_ERROR(expr) \
+  do {                           \
+    absl::Status _s = (expr);    \
+    if (!_s.ok()) return _s;     \
   } while (0)
 
 absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeConfig::Auth* a) {
@@ -207,7 +207,8 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   NG_RETURN_IF_ERROR(fwd.Bool("trust_local", &a->forwarded.trust_local));
   NG_RETURN_IF_ERROR(fwd.RejectUnknown());
   const std::string& h = a->forwarded.header;
-  if (h.empty() || h.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+  if (h.empty() ||
+      h.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
     return absl::InvalidArgumentError(
         path + ": auth.forwarded.header: lower-case letters, digits and '-' only");
   }
@@ -272,12 +273,12 @@ absl::Status ParseHttpsLimits(Section& t, const std::string& section, const std:
   NG_RETURN_IF_ERROR(range("max_header_bytes", max_header_bytes, 1024, 1 << 20));
   NG_RETURN_IF_ERROR(range("workers", workers, 1, 64));
   NG_RETURN_IF_ERROR(range("queue_depth", queue_depth, 1, 100000));
-  for (const auto& [key, d] : {std::pair<const char*, absl::Duration>{"handshake_timeout",
-                                                                        l->handshake_timeout},
-                               {"header_timeout", l->header_timeout},
-                               {"request_timeout", l->request_timeout},
-                               {"idle_timeout", l->idle_timeout},
-                               {"write_timeout", l->write_timeout}}) {
+  for (const auto& [key, d] :
+       {std::pair<const char*, absl::Duration>{"handshake_timeout", l->handshake_timeout},
+        {"header_timeout", l->header_timeout},
+        {"request_timeout", l->request_timeout},
+        {"idle_timeout", l->idle_timeout},
+        {"write_timeout", l->write_timeout}}) {
     if (d <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": ", section, ".", key, ": must be positive"));
@@ -298,13 +299,13 @@ absl::Status ParseXmlRpc(const toml::table* table, const std::string& path, Node
   NG_RETURN_IF_ERROR(x.String("client_auth", &client_auth));
   NG_RETURN_IF_ERROR(x.Int("max_request_bytes", &c->xmlrpc.max_request_bytes));
   NG_RETURN_IF_ERROR(x.Duration("read_timeout", &c->xmlrpc.read_timeout));
-  NG_RETURN_IF_ERROR(ParseHttpsLimits(x, "xmlrpc", path, /*request_timeout=*/false,
-                                      &c->xmlrpc.limits));
+  NG_RETURN_IF_ERROR(
+      ParseHttpsLimits(x, "xmlrpc", path, /*request_timeout=*/false, &c->xmlrpc.limits));
   NG_RETURN_IF_ERROR(x.RejectUnknown());
   absl::StatusOr<tls::ClientAuth> mode = tls::ParseClientAuth(client_auth);
   if (!mode.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": xmlrpc.client_auth: '", client_auth, "' is not one of require, request, none"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": xmlrpc.client_auth: '", client_auth,
+                                                   "' is not one of require, request, none"));
   }
   c->xmlrpc.client_auth = *mode;
   if (!c->xmlrpc.listen.empty() && c->xmlrpc.listen.rfind(':') == std::string::npos) {
@@ -381,8 +382,9 @@ absl::Status ParseTunnels(const toml::node* node, const std::string& path, NodeC
     }
     absl::StatusOr<tls::ClientAuth> auth = tls::ParseClientAuth(client_auth);
     if (!auth.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": ", name, ".client_auth: '", client_auth, "' is not one of require, request, none"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ".client_auth: '",
+                                                     client_auth,
+                                                     "' is not one of require, request, none"));
     }
     o.client_auth = *auth;
     if (tunnel.client && (!o.allow.empty() || table->get("client_auth") != nullptr)) {
@@ -398,8 +400,8 @@ absl::Status ParseTunnels(const toml::node* node, const std::string& path, NodeC
           absl::StrCat(path, ": ", name, ".max_connections: must be in 1..1000000"));
     }
     o.max_connections = static_cast<int>(max_connections);
-    for (auto [d, key] : {std::pair{o.idle_timeout, "idle_timeout"},
-                          {o.handshake_timeout, "handshake_timeout"}}) {
+    for (auto [d, key] :
+         {std::pair{o.idle_timeout, "idle_timeout"}, {o.handshake_timeout, "handshake_timeout"}}) {
       if (d <= absl::ZeroDuration()) {
         return absl::InvalidArgumentError(
             absl::StrCat(path, ": ", name, ".", key, ": must be positive"));
@@ -421,15 +423,15 @@ absl::Status ParseTunnels(const toml::node* node, const std::string& path, NodeC
   }
   return absl::OkStatus();
 }
-// ---- end issue 5 ---------------------------------------------------------------------------------
+// ---- end issue 5
+// ---------------------------------------------------------------------------------
 
 }  // namespace
 
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
   absl::StatusOr<std::string> text = base::ReadFile(path);
   if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("config: ", text.status().message()));
+    return absl::Status(text.status().code(), absl::StrCat("config: ", text.status().message()));
   }
   return ParseNodeConfig(*text, path);
 }
@@ -437,7 +439,10 @@ absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path) {
 absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path) {
   absl::StatusOr<toml::table> root = ParseToml(text, path);
   if (!root.ok()) return root.status();
-  NG_RETURN_IF_ERROR(CheckTables(*root, {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv", "registry", "xmlrpc", "tunnel", "http"}, path));
+  NG_RETURN_IF_ERROR(CheckTables(*root,
+                                 {"node", "grpc", "tls", "log", "store", "auth", "ports", "kv",
+                                  "registry", "xmlrpc", "tunnel", "http"},
+                                 path));
   NodeConfig c;
   c.path = path;
   const std::string base = BaseDir(path);
@@ -468,17 +473,18 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
     int* field;
     int64_t min, max;
   };
-  for (const Bound& b : {Bound{"max_connections", &c.grpc.max_connections, 1, 1 << 20},
-                         Bound{"fd_headroom", &c.grpc.fd_headroom, 16, 1 << 16},
-                         Bound{"max_concurrent_streams", &c.grpc.max_concurrent_streams, 1, 1 << 16},
-                         Bound{"max_streams", &c.grpc.max_streams, 1, 1 << 20},
-                         Bound{"max_queued_calls", &c.grpc.max_queued_calls, 1, 1 << 20},
-                         Bound{"anonymous_rate", &c.grpc.anonymous_rate, 0, 1 << 20}}) {
+  for (const Bound& b :
+       {Bound{"max_connections", &c.grpc.max_connections, 1, 1 << 20},
+        Bound{"fd_headroom", &c.grpc.fd_headroom, 16, 1 << 16},
+        Bound{"max_concurrent_streams", &c.grpc.max_concurrent_streams, 1, 1 << 16},
+        Bound{"max_streams", &c.grpc.max_streams, 1, 1 << 20},
+        Bound{"max_queued_calls", &c.grpc.max_queued_calls, 1, 1 << 20},
+        Bound{"anonymous_rate", &c.grpc.anonymous_rate, 0, 1 << 20}}) {
     int64_t v = *b.field;
     NG_RETURN_IF_ERROR(grpc.Int(b.key, &v));
     if (v < b.min || v > b.max) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.", b.key, ": ", v,
-                                                     " is out of range (", b.min, "..", b.max, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": grpc.", b.key, ": ", v, " is out of range (", b.min, "..", b.max, ")"));
     }
     *b.field = static_cast<int>(v);
   }
@@ -505,8 +511,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
 
   if (!c.grpc.local_listen.empty()) {
     const std::string& a = c.grpc.local_listen;
-    bool loopback = a.rfind("127.", 0) == 0 || a.rfind("localhost:", 0) == 0 ||
-                    a.rfind("[::1]:", 0) == 0;
+    bool loopback =
+        a.rfind("127.", 0) == 0 || a.rfind("localhost:", 0) == 0 || a.rfind("[::1]:", 0) == 0;
     if (!loopback || a.rfind(':') == std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": grpc.local_listen: '", a, "' must be a loopback host:port (127.x, [::1])"));
@@ -523,13 +529,14 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(tls.Duration("reload_interval", &c.tls.reload_interval));
   NG_RETURN_IF_ERROR(tls.RejectUnknown());
   absl::StatusOr<tls::ClientAuth> mode = tls::ParseClientAuth(client_auth);
-  if (!mode.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", mode.status().message()));
+  if (!mode.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", mode.status().message()));
   c.tls.client_auth = *mode;
   if (c.tls.files.cert.empty()) return absl::InvalidArgumentError(path + ": tls.cert: required");
   if (c.tls.files.key.empty()) return absl::InvalidArgumentError(path + ": tls.key: required");
   if (c.tls.client_auth != tls::ClientAuth::kNone && c.tls.files.ca.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": tls.ca: required when tls.client_auth = \"",
-                                                   client_auth, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": tls.ca: required when tls.client_auth = \"", client_auth, "\""));
   }
   if (c.tls.reload_interval < absl::Seconds(1) || c.tls.reload_interval > absl::Hours(24)) {
     return absl::InvalidArgumentError(path + ": tls.reload_interval: must be in 1s..24h");
@@ -553,7 +560,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(ports.Duration("lease_ttl", &c.ports.lease_ttl));
   NG_RETURN_IF_ERROR(ports.RejectUnknown());
   if (first < 1 || last > 65535 || first > last) {
-    return absl::InvalidArgumentError(path + ": ports.first/ports.last: need 1 <= first <= last <= 65535");
+    return absl::InvalidArgumentError(path +
+                                      ": ports.first/ports.last: need 1 <= first <= last <= 65535");
   }
   if (c.ports.lease_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(path + ": ports.lease_ttl: must be positive");
@@ -571,7 +579,8 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
                          {c.kv.max_value_bytes, "kv.max_value_bytes"},
                          {c.kv.max_total_bytes, "kv.max_total_bytes"},
                          {c.kv.max_keys, "kv.max_keys"}}) {
-    if (v <= 0) return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": must be positive"));
+    if (v <= 0)
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": must be positive"));
   }
 
   Section reg(root->get_as<toml::table>("registry"), "registry", path);
@@ -601,13 +610,13 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(http.Int("max_sessions", &c.http.max_sessions));
   NG_RETURN_IF_ERROR(http.Duration("session_idle_timeout", &c.http.session_idle_timeout));
   NG_RETURN_IF_ERROR(http.Duration("session_max_lifetime", &c.http.session_max_lifetime));
-  NG_RETURN_IF_ERROR(ParseHttpsLimits(http, "http", path, /*request_timeout=*/true,
-                                      &c.http.limits));
+  NG_RETURN_IF_ERROR(
+      ParseHttpsLimits(http, "http", path, /*request_timeout=*/true, &c.http.limits));
   NG_RETURN_IF_ERROR(http.RejectUnknown());
   absl::StatusOr<tls::ClientAuth> http_mode = tls::ParseClientAuth(http_client_auth);
   if (!http_mode.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": http.client_auth: '", http_client_auth, "' is not one of require, request, none"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": http.client_auth: '", http_client_auth,
+                                                   "' is not one of require, request, none"));
   }
   c.http.client_auth = *http_mode;
   if (!c.http.listen.empty() && c.http.listen.rfind(':') == std::string::npos) {
@@ -638,7 +647,7 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   c.http.client_key = base::ResolvePath(base, c.http.client_key);
 
   NG_RETURN_IF_ERROR(ParseXmlRpc(root->get_as<toml::table>("xmlrpc"), path, &c));  // issue 5
-  NG_RETURN_IF_ERROR(ParseTunnels(root->get("tunnel"), path, &c));                   // issue 5
+  NG_RETURN_IF_ERROR(ParseTunnels(root->get("tunnel"), path, &c));                 // issue 5
 
   Section log(root->get_as<toml::table>("log"), "log", path);
   NG_RETURN_IF_ERROR(log.String("level", &c.log.level));
@@ -646,8 +655,9 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(log.RejectUnknown());
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
   if (kLevels.count(c.log.level) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": log.level: '", c.log.level, "' is not one of trace, debug, info, warn, error, off"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": log.level: '", c.log.level,
+                     "' is not one of trace, debug, info, warn, error, off"));
   }
   if (c.log.access_log != "stdout" && c.log.access_log != "stderr" && c.log.access_log != "off") {
     c.log.access_log = base::ResolvePath(base, c.log.access_log);
@@ -658,8 +668,7 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
 absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path) {
   absl::StatusOr<std::string> text = base::ReadFile(path);
   if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("config: ", text.status().message()));
+    return absl::Status(text.status().code(), absl::StrCat("config: ", text.status().message()));
   }
   return ParseClientConfig(*text, path);
 }

@@ -89,7 +89,7 @@ struct NodeConfig {
     absl::Duration max_skew = absl::Seconds(60);
     size_t replay_cache_capacity = 100000;
     absl::Duration restart_margin = absl::Seconds(1);  // see auth::AuthorizerOptions
-    std::vector<auth::Rule> rules;  // [[auth.rule]]
+    std::vector<auth::Rule> rules;                     // [[auth.rule]]
     struct Forwarded {
       bool enabled = false;
       std::string header = "x-forwarded-client-cert";
@@ -124,7 +124,7 @@ struct NodeConfig {
   struct XmlRpc {
     std::string listen;  // host:port; empty = no XML-RPC listener
     tls::ClientAuth client_auth = tls::ClientAuth::kRequire;  // require | request | none
-    int64_t max_request_bytes = int64_t{4} << 20;  // larger bodies get 413 before parsing
+    int64_t max_request_bytes = int64_t{4} << 20;     // larger bodies get 413 before parsing
     absl::Duration read_timeout = absl::Seconds(10);  // the whole request, head and body
     // Connections, handshake/header/idle/write deadlines, header size, handler workers;
     // max_request_bytes and read_timeout above are its body and request bounds.

@@ -1,20 +1,21 @@
 #include "server/node.h"
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "auth/store_credential_source.h"
 #include "base/files.h"
-#include "http/xmlrpc_server.h"
-#include "tunnel/tunnel_client.h"
-#include "tunnel/tunnel_server.h"
+#include "crypto/key.h"
+#include "crypto/signer_factory.h"
 #include "http/console_server.h"
 #include "http/gateway.h"
-#include "observe/recent_lines.h"
+#include "http/xmlrpc_server.h"
 #include "observe/access_log.h"
 #include "observe/metrics.h"
-#include <google/protobuf/descriptor.h>
+#include "observe/recent_lines.h"
+#include "pki/certificate_authority.h"
 #include "rpc/grpc_log.h"
 #include "rpc/server.h"
 #include "services/dice.h"
@@ -24,13 +25,12 @@
 #include "services/port.h"
 #include "services/reflection.h"
 #include "services/registry.h"
-#include "crypto/key.h"
-#include "crypto/signer_factory.h"
-#include "pki/certificate_authority.h"
-#include "store/sqlite/sqlite_stores.h"
 #include "spdlog/spdlog.h"
+#include "store/sqlite/sqlite_stores.h"
 #include "tls/certificate_reloader.h"
 #include "tls/server_credentials.h"
+#include "tunnel/tunnel_client.h"
+#include "tunnel/tunnel_server.h"
 
 namespace nodegate::server {
 
@@ -54,7 +54,7 @@ struct Node::Parts {
   std::unique_ptr<services::RegistryService> registry;
   std::unique_ptr<services::HealthService> health;          // [grpc] health
   std::unique_ptr<services::ReflectionService> reflection;  // [grpc] reflection
-  std::unique_ptr<rpc::Server> server;  // destroyed before everything above
+  std::unique_ptr<rpc::Server> server;                      // destroyed before everything above
   // [http]: the console's recent access-log lines, its gateway and HTTPS listener. The listener
   // is declared after the gRPC server so that it is destroyed first.
   std::shared_ptr<observe::RecentLines> recent;
@@ -69,10 +69,13 @@ struct Node::Parts {
 
 // Every service this node registers, by full name (for the proto policy and `nodegate policy`).
 const std::vector<std::string>& ServedServices() {
-  static const std::vector<std::string> kServices = {
-      "api.DiceService",        "nodegate.v1.Identity",  "nodegate.v1.NodeRegistry",
-      "nodegate.v1.PortService", "nodegate.v1.KeyValue", "grpc.health.v1.Health",
-      "grpc.reflection.v1alpha.ServerReflection"};
+  static const std::vector<std::string> kServices = {"api.DiceService",
+                                                     "nodegate.v1.Identity",
+                                                     "nodegate.v1.NodeRegistry",
+                                                     "nodegate.v1.PortService",
+                                                     "nodegate.v1.KeyValue",
+                                                     "grpc.health.v1.Health",
+                                                     "grpc.reflection.v1alpha.ServerReflection"};
   return kServices;
 }
 
@@ -117,9 +120,13 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
   std::shared_ptr<const pki::CertificateAuthority> ca;
   if (!config.registry.ca_cert.empty()) {
     absl::StatusOr<std::string> cert = base::ReadFile(config.registry.ca_cert);
-    if (!cert.ok()) return absl::Status(cert.status().code(), absl::StrCat("registry.ca_cert: ", cert.status().message()));
+    if (!cert.ok())
+      return absl::Status(cert.status().code(),
+                          absl::StrCat("registry.ca_cert: ", cert.status().message()));
     absl::StatusOr<std::string> key = base::ReadFile(config.registry.ca_key);
-    if (!key.ok()) return absl::Status(key.status().code(), absl::StrCat("registry.ca_key: ", key.status().message()));
+    if (!key.ok())
+      return absl::Status(key.status().code(),
+                          absl::StrCat("registry.ca_key: ", key.status().message()));
     absl::StatusOr<std::unique_ptr<pki::CertificateAuthority>> loaded =
         pki::CertificateAuthority::Load(*cert, *key);
     if (!loaded.ok()) {
@@ -131,11 +138,15 @@ absl::StatusOr<std::unique_ptr<services::RegistryService>> NewRegistry(
   }
   if (!config.node.signing_key.empty()) {
     absl::StatusOr<std::string> pem = base::ReadFile(config.node.signing_key);
-    if (!pem.ok()) return absl::Status(pem.status().code(), absl::StrCat("node.signing_key: ", pem.status().message()));
+    if (!pem.ok())
+      return absl::Status(pem.status().code(),
+                          absl::StrCat("node.signing_key: ", pem.status().message()));
     absl::StatusOr<crypto::Algorithm> alg = crypto::DetectAlgorithm(*pem);
-    if (!alg.ok()) return absl::InvalidArgumentError(absl::StrCat("node.signing_key: ", alg.status().message()));
+    if (!alg.ok())
+      return absl::InvalidArgumentError(absl::StrCat("node.signing_key: ", alg.status().message()));
     absl::StatusOr<std::string> pub = crypto::PublicKeyPemFromPrivate(*pem);
-    if (!pub.ok()) return absl::InvalidArgumentError(absl::StrCat("node.signing_key: ", pub.status().message()));
+    if (!pub.ok())
+      return absl::InvalidArgumentError(absl::StrCat("node.signing_key: ", pub.status().message()));
     o.own_algorithm = std::string(crypto::AlgorithmName(*alg));
     o.own_public_key_pem = *pub;
   }
@@ -238,12 +249,14 @@ absl::Status StartXmlRpcAndTunnels(const NodeConfig& config, Node::Parts& p,
   for (const NodeConfig::Tunnel& t : config.tunnels) {
     std::string address;
     if (t.client) {
-      absl::StatusOr<std::unique_ptr<tunnel::TunnelClient>> c = tunnel::TunnelClient::Start(t.options);
+      absl::StatusOr<std::unique_ptr<tunnel::TunnelClient>> c =
+          tunnel::TunnelClient::Start(t.options);
       if (!c.ok()) return c.status();
       address = (*c)->address();
       p.tunnel_clients.push_back(*std::move(c));
     } else {
-      absl::StatusOr<std::unique_ptr<tunnel::TunnelServer>> s = tunnel::TunnelServer::Start(t.options);
+      absl::StatusOr<std::unique_ptr<tunnel::TunnelServer>> s =
+          tunnel::TunnelServer::Start(t.options);
       if (!s.ok()) return s.status();
       address = (*s)->address();
       p.tunnel_servers.push_back(*std::move(s));
@@ -266,8 +279,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     return absl::Status(s.code(), absl::StrCat("node.data_dir: ", s.message()));
   }
   if (!config.http.listen.empty()) {
-    p.recent = std::make_shared<observe::RecentLines>(
-        static_cast<size_t>(config.http.access_log_lines));
+    p.recent =
+        std::make_shared<observe::RecentLines>(static_cast<size_t>(config.http.access_log_lines));
   }
   tls::CertificateReloader::Options reload;
   reload.files = config.tls.files;
@@ -303,10 +316,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   p.kv = std::move(stores->kv);
   p.leases = std::move(stores->leases);
   p.nonces = std::move(stores->nonces);
-  absl::StatusOr<std::unique_ptr<auth::CredentialCache>> credentials =
-      auth::CredentialCache::Start(std::make_shared<auth::StoreCredentialSource>(
-                                       p.nodes, p.credential_store),
-                                   config.auth.credentials_poll);
+  absl::StatusOr<std::unique_ptr<auth::CredentialCache>> credentials = auth::CredentialCache::Start(
+      std::make_shared<auth::StoreCredentialSource>(p.nodes, p.credential_store),
+      config.auth.credentials_poll);
   if (!credentials.ok()) return credentials.status();
   p.credentials = *std::move(credentials);
   absl::StatusOr<std::shared_ptr<const auth::Policy>> policy = BuildPolicy(config);
@@ -340,8 +352,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
       p.leases, services::PortRange{config.ports.first, config.ports.last, config.ports.lease_ttl});
   p.kv_service = std::make_unique<services::KeyValueService>(p.kv);
   absl::StatusOr<std::unique_ptr<services::RegistryService>> registry =
-      NewRegistry(config, *p.reloader->current(), p.nodes, p.credential_store,
-                  p.credentials.get());
+      NewRegistry(config, *p.reloader->current(), p.nodes, p.credential_store, p.credentials.get());
   if (!registry.ok()) return registry.status();
   p.registry = *std::move(registry);
 
@@ -396,15 +407,15 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   server_options.max_queued_blocking = config.grpc.max_queued_calls;
   server_options.anonymous_rate = config.grpc.anonymous_rate;
   RegisterNodeMetrics(p);
-  absl::StatusOr<std::unique_ptr<rpc::Server>> server = rpc::Server::Start(
-      std::move(server_options), table, p.authorizer,
-      p.access_log->enabled() ? p.access_log : nullptr, p.metrics);
+  absl::StatusOr<std::unique_ptr<rpc::Server>> server =
+      rpc::Server::Start(std::move(server_options), table, p.authorizer,
+                         p.access_log->enabled() ? p.access_log : nullptr, p.metrics);
   if (!server.ok()) {
     bool local = !config.grpc.local_listen.empty() &&
                  absl::StrContains(server.status().message(), config.grpc.local_listen);
-    return absl::Status(server.status().code(),
-                        absl::StrCat(local ? "grpc.local_listen: " : "grpc.listen: ",
-                                     server.status().message()));
+    return absl::Status(
+        server.status().code(),
+        absl::StrCat(local ? "grpc.local_listen: " : "grpc.listen: ", server.status().message()));
   }
   p.server = *std::move(server);
   RegisterEdgeMetrics(p);
@@ -421,8 +432,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   if (!config.http.listen.empty()) {
     std::vector<std::pair<std::string, std::string>> listeners = {{"grpc", node->grpc_address_}};
     if (!node->local_address_.empty()) listeners.emplace_back("local (h2c)", node->local_address_);
-    if (absl::Status s = StartConsole(config, p, listeners, node->grpc_address_,
-                                      &node->http_address_);
+    if (absl::Status s =
+            StartConsole(config, p, listeners, node->grpc_address_, &node->http_address_);
         !s.ok()) {
       return s;
     }
@@ -445,11 +456,10 @@ namespace {
 void RegisterEdgeMetrics(Node::Parts& p) {
   using Sample = observe::Metrics::Sample;
   rpc::Server* server = p.server.get();
-  p.metrics->AddCallback("nodegate_grpc_connections", "gRPC connections open (all listeners).",
-                         "gauge", [server] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(server->stats().connections.open)}};
-                         });
+  p.metrics->AddCallback(
+      "nodegate_grpc_connections", "gRPC connections open (all listeners).", "gauge", [server] {
+        return std::vector<Sample>{{"", static_cast<double>(server->stats().connections.open)}};
+      });
   p.metrics->AddCallback("nodegate_grpc_streams", "Streaming calls open.", "gauge", [server] {
     return std::vector<Sample>{{"", static_cast<double>(server->stats().streams_open)}};
   });
@@ -472,17 +482,16 @@ void RegisterEdgeMetrics(Node::Parts& p) {
                          "counter", [log] {
                            return std::vector<Sample>{{"", static_cast<double>(log->dropped())}};
                          });
-  p.metrics->AddCallback("nodegate_grpc_handshake_failures_total",
-                         "TLS handshakes refused on the gRPC listeners.", "counter", [] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(rpc::HandshakeFailures())}};
-                         });
-  p.metrics->AddCallback("nodegate_grpc_log_suppressed_total",
-                         "gRPC log lines held back by the per-site rate limit (1/s).", "counter",
-                         [] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(rpc::SuppressedGrpcLogLines())}};
-                         });
+  p.metrics->AddCallback(
+      "nodegate_grpc_handshake_failures_total", "TLS handshakes refused on the gRPC listeners.",
+      "counter", [] {
+        return std::vector<Sample>{{"", static_cast<double>(rpc::HandshakeFailures())}};
+      });
+  p.metrics->AddCallback(
+      "nodegate_grpc_log_suppressed_total",
+      "gRPC log lines held back by the per-site rate limit (1/s).", "counter", [] {
+        return std::vector<Sample>{{"", static_cast<double>(rpc::SuppressedGrpcLogLines())}};
+      });
 }
 
 void RegisterNodeMetrics(Node::Parts& p) {
@@ -500,35 +509,36 @@ void RegisterNodeMetrics(Node::Parts& p) {
         }
         return out;
       });
-  p.metrics->AddCallback("nodegate_auth_forwarded_ignored_total",
-                         "Forwarded client-cert headers ignored (peer not a trusted proxy).",
-                         "counter", [authorizer] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(authorizer->forwarded_ignored())}};
+  p.metrics->AddCallback(
+      "nodegate_auth_forwarded_ignored_total",
+      "Forwarded client-cert headers ignored (peer not a trusted proxy).", "counter", [authorizer] {
+        return std::vector<Sample>{{"", static_cast<double>(authorizer->forwarded_ignored())}};
+      });
+  p.metrics->AddCallback(
+      "nodegate_replay_cache_entries", "Nonces remembered by the signature replay cache.", "gauge",
+      [authorizer] {
+        return std::vector<Sample>{{"", static_cast<double>(authorizer->replay_cache_size())}};
+      });
+  p.metrics->AddCallback(
+      "nodegate_tls_reloads_total", "TLS credential reloads by result.", "counter", [reloader] {
+        return std::vector<Sample>{
+            {"result=\"ok\"", static_cast<double>(reloader->reloads_ok())},
+            {"result=\"failed\"", static_cast<double>(reloader->reloads_failed())}};
+      });
+  p.metrics->AddCallback(
+      "nodegate_tls_cert_expiry_seconds", "Seconds until the served certificate expires.", "gauge",
+      [reloader] {
+        return std::vector<Sample>{
+            {"", absl::ToDoubleSeconds(reloader->current()->leaf.not_after - absl::Now())}};
+      });
+  p.metrics->AddCallback("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+                         [] {
+                           return std::vector<Sample>{{"", observe::ProcessRssBytes()}};
                          });
-  p.metrics->AddCallback("nodegate_replay_cache_entries",
-                         "Nonces remembered by the signature replay cache.", "gauge",
-                         [authorizer] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(authorizer->replay_cache_size())}};
-                         });
-  p.metrics->AddCallback("nodegate_tls_reloads_total", "TLS credential reloads by result.",
-                         "counter", [reloader] {
-                           return std::vector<Sample>{
-                               {"result=\"ok\"", static_cast<double>(reloader->reloads_ok())},
-                               {"result=\"failed\"", static_cast<double>(reloader->reloads_failed())}};
-                         });
-  p.metrics->AddCallback("nodegate_tls_cert_expiry_seconds",
-                         "Seconds until the served certificate expires.", "gauge", [reloader] {
-                           return std::vector<Sample>{
-                               {"", absl::ToDoubleSeconds(reloader->current()->leaf.not_after -
-                                                          absl::Now())}};
-                         });
-  p.metrics->AddCallback("process_resident_memory_bytes", "Resident memory size in bytes.",
-                         "gauge", [] { return std::vector<Sample>{{"", observe::ProcessRssBytes()}}; });
   p.metrics->AddCallback("process_cpu_seconds_total", "User and system CPU time in seconds.",
-                         "counter",
-                         [] { return std::vector<Sample>{{"", observe::ProcessCpuSeconds()}}; });
+                         "counter", [] {
+                           return std::vector<Sample>{{"", observe::ProcessCpuSeconds()}};
+                         });
 }
 
 }  // namespace
@@ -549,7 +559,7 @@ absl::Status Node::Reload() {
 void Node::Shutdown(absl::Duration grace) {
   Parts& p = *parts_;
   if (!p.server) return;
-  p.serving.store(false);  // /readyz answers 503 while draining
+  p.serving.store(false);              // /readyz answers 503 while draining
   if (p.health) p.health->Shutdown();  // watchers hear NOT_SERVING and their streams end
   p.server->Shutdown(grace);
   p.server.reset();

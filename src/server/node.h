@@ -1,11 +1,12 @@
 // A running nodegate node: config → TLS (hot reload) → gRPC server with its services.
-// Reads top to bottom like ghostunnel's main flow: Create (validate + bind), Wait, Reload, Shutdown.
+// Reads top to bottom like ghostunnel's main flow: Create (validate + bind), Wait, Reload,
+// Shutdown.
 #pragma once
+
+#include <grpcpp/server.h>
 
 #include <memory>
 #include <string>
-
-#include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
 #include "auth/policy.h"

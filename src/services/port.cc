@@ -48,16 +48,14 @@ std::string LeaseOwner(const rpc::CallInfo& call) {
 }
 }  // namespace
 
-absl::Status PortService::GetFreePort(const rpc::CallInfo& call,
-                                      const GetFreePortRequest& request,
+absl::Status PortService::GetFreePort(const rpc::CallInfo& call, const GetFreePortRequest& request,
                                       GetFreePortResponse* response) {
   if (!auth::sigv1::IsValidNodeId(request.job_code())) {
     return absl::InvalidArgumentError("job_code: must be [A-Za-z0-9._-]{1,128}");
   }
   absl::Time now = absl::Now();
-  absl::StatusOr<int> port = leases_->Acquire(request.job_code(), LeaseOwner(call),
-                                              range_.first, range_.last,
-                                              range_.lease_ttl, now, IsPortBindable);
+  absl::StatusOr<int> port = leases_->Acquire(request.job_code(), LeaseOwner(call), range_.first,
+                                              range_.last, range_.lease_ttl, now, IsPortBindable);
   if (!port.ok()) {
     if (absl::IsResourceExhausted(port.status())) {
       return absl::ResourceExhaustedError("no free port left in the configured range");
@@ -69,8 +67,7 @@ absl::Status PortService::GetFreePort(const rpc::CallInfo& call,
   return absl::OkStatus();
 }
 
-absl::Status PortService::ReleasePort(const rpc::CallInfo& call,
-                                      const ReleasePortRequest& request,
+absl::Status PortService::ReleasePort(const rpc::CallInfo& call, const ReleasePortRequest& request,
                                       ReleasePortResponse* /*response*/) {
   return leases_->Release(request.job_code(), LeaseOwner(call), absl::Now());
 }

@@ -39,8 +39,7 @@ class LeaseStore {
   // keep it short (e.g. one bind()). RESOURCE_EXHAUSTED when no port qualifies;
   // INVALID_ARGUMENT unless 1 <= port_lo <= port_hi <= 65535 and ttl > 0.
   virtual absl::StatusOr<int> Acquire(std::string_view job_code, std::string_view owner,
-                                      int port_lo, int port_hi,
-                                      absl::Duration ttl, absl::Time now,
+                                      int port_lo, int port_hi, absl::Duration ttl, absl::Time now,
                                       std::function<bool(int)> is_bindable) = 0;
   // NOT_FOUND if the job holds none; PERMISSION_DENIED if another principal's live lease.
   virtual absl::Status Release(std::string_view job_code, std::string_view owner,

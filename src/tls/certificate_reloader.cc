@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -153,7 +153,8 @@ absl::Status CertificateReloader::Publish(const CredentialSet& set) {
     if (!crls.ok()) return crls.status();
     std::map<unsigned long, int> seen;
     for (auto& crl : *crls) {
-      unsigned long h = X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, nullptr);
+      unsigned long h =
+          X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, nullptr);
       auto pem = pki::CrlToPem(crl.get());
       if (!pem.ok()) return pem.status();
       std::string name = absl::StrFormat("%s/crl/%08lx.r%d", gen_dir, h, seen[h]++);

@@ -28,7 +28,7 @@ class CertificateReloader {
  public:
   struct Options {
     TlsFiles files;
-    std::string live_dir;                        // created if absent; owned by the reloader
+    std::string live_dir;  // created if absent; owned by the reloader
     // gRPC's watcher period over the live files; at least 1 s (gRPC 1.51 would spin on 0).
     absl::Duration interval = absl::Seconds(1);
     // How often the source files are stat()ed. Kept short so that the two stages together stay

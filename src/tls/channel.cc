@@ -13,7 +13,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> NewChannelCredentials(
   if (options.ca_file.empty()) return absl::InvalidArgumentError("client: ca file is required");
   grpc::SslCredentialsOptions ssl;
   absl::StatusOr<std::string> ca = base::ReadFile(options.ca_file);
-  if (!ca.ok()) return absl::Status(ca.status().code(), absl::StrCat("ca: ", ca.status().message()));
+  if (!ca.ok())
+    return absl::Status(ca.status().code(), absl::StrCat("ca: ", ca.status().message()));
   ssl.pem_root_certs = *std::move(ca);
   if (!options.cert_file.empty() || !options.key_file.empty()) {
     if (options.cert_file.empty() || options.key_file.empty()) {

@@ -2,11 +2,11 @@
 // credentials such as signatures or tokens) → a gRPC channel over TLS/mTLS.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
+
+#include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 

@@ -66,9 +66,8 @@ absl::StatusOr<CredentialSet> LoadCredentialSet(const TlsFiles& files, absl::Tim
   X509* leaf = chain->front().get();
   if (X509_check_private_key(leaf, pkey->get()) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(absl::StrCat("tls.key: ", files.key,
-                                                   ": does not match the certificate in ",
-                                                   files.cert));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls.key: ", files.key, ": does not match the certificate in ", files.cert));
   }
   auto info = pki::DescribeCertificate(leaf);
   if (!info.ok()) return Prefixed("tls.cert", info.status());
@@ -99,9 +98,9 @@ absl::StatusOr<CredentialSet> LoadCredentialSet(const TlsFiles& files, absl::Tim
     sk_X509_free(untrusted);
     ERR_clear_error();
     if (ok != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tls.cert: ", files.cert, ": does not verify against tls.ca ", files.ca,
-                       ": ", X509_verify_cert_error_string(err)));
+      return absl::InvalidArgumentError(absl::StrCat("tls.cert: ", files.cert,
+                                                     ": does not verify against tls.ca ", files.ca,
+                                                     ": ", X509_verify_cert_error_string(err)));
     }
     if (!set.crl_pem.empty()) {
       auto crls = pki::ParseCrls(set.crl_pem, files.crl);
@@ -125,7 +124,8 @@ absl::StatusOr<CredentialSet> LoadCredentialSet(const TlsFiles& files, absl::Tim
         // 12): serving with it would lock out all of that CA's clients, so it never goes live.
         const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
         absl::StatusOr<absl::Time> next_update =
-            next != nullptr ? pki::Asn1TimeToAbsl(next) : absl::StatusOr<absl::Time>(absl::InfiniteFuture());
+            next != nullptr ? pki::Asn1TimeToAbsl(next)
+                            : absl::StatusOr<absl::Time>(absl::InfiniteFuture());
         if (next_update.ok() && now >= *next_update) {
           return absl::FailedPreconditionError(absl::StrCat(
               "tls.crl: ", files.crl, ": CRL expired ",

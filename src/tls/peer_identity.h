@@ -1,10 +1,10 @@
 // The verified peer certificate of a call, as seen through gRPC's AuthContext.
 #pragma once
 
+#include <grpcpp/security/auth_context.h>
+
 #include <string>
 #include <string_view>
-
-#include <grpcpp/security/auth_context.h>
 
 namespace nodegate::tls {
 

@@ -17,9 +17,12 @@ absl::StatusOr<ClientAuth> ParseClientAuth(std::string_view value) {
 
 std::string_view ClientAuthName(ClientAuth mode) {
   switch (mode) {
-    case ClientAuth::kRequire: return "require";
-    case ClientAuth::kRequest: return "request";
-    case ClientAuth::kNone: return "none";
+    case ClientAuth::kRequire:
+      return "require";
+    case ClientAuth::kRequest:
+      return "request";
+    case ClientAuth::kNone:
+      return "none";
   }
   return "unknown";
 }
@@ -27,9 +30,8 @@ std::string_view ClientAuthName(ClientAuth mode) {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> NewServerCredentials(
     const CertificateReloader& reloader, ClientAuth client_auth) {
   if (client_auth != ClientAuth::kNone && !reloader.has_ca()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tls.ca: required when tls.client_auth = \"", std::string(ClientAuthName(client_auth)),
-        "\""));
+    return absl::InvalidArgumentError(absl::StrCat("tls.ca: required when tls.client_auth = \"",
+                                                   std::string(ClientAuthName(client_auth)), "\""));
   }
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider;
   if (reloader.has_ca()) {
@@ -55,7 +57,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> NewServerCredentials(
       break;
   }
   if (reloader.has_crl()) options.set_crl_directory(reloader.crl_dir());
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::experimental::TlsServerCredentials(options);
   if (!creds) return absl::InternalError("gRPC refused the TLS server credentials options");
   return creds;
 }

@@ -1,10 +1,10 @@
 // gRPC server credentials over a CertificateReloader's live files.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
+
 #include <memory>
 #include <string_view>
-
-#include <grpcpp/security/server_credentials.h>
 
 #include "absl/status/statusor.h"
 #include "tls/certificate_reloader.h"

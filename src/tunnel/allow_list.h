@@ -19,9 +19,10 @@ namespace nodegate::tunnel {
 // The config file refuses an explicitly empty list (`allow_cn = []`), so that "empty" can never be
 // read as "nobody" by one reader and "anybody" by another.
 struct AllowList {
-  std::vector<std::string> cns;       // subject common names
-  std::vector<std::string> node_ids;  // pki::NodeIdFromCertificate (spiffe URI's last segment, else CN)
-  std::vector<std::string> uris;      // URI SANs, e.g. spiffe://nodegate.local/node/web-1
+  std::vector<std::string> cns;  // subject common names
+  std::vector<std::string>
+      node_ids;                   // pki::NodeIdFromCertificate (spiffe URI's last segment, else CN)
+  std::vector<std::string> uris;  // URI SANs, e.g. spiffe://nodegate.local/node/web-1
 
   bool empty() const { return cns.empty() && node_ids.empty() && uris.empty(); }
 };

@@ -1,6 +1,6 @@
 // EchoServer: the seed's echo server with TLS — every byte a client sends comes back, and a
-// half-close is answered with a half-close. TLS when files.cert/key are set (client certificates per
-// client_auth, verified against files.ca), plain TCP otherwise: a test peer for tunnels and for
+// half-close is answered with a half-close. TLS when files.cert/key are set (client certificates
+// per client_auth, verified against files.ca), plain TCP otherwise: a test peer for tunnels and for
 // users checking their certificates. Uses TunnelOptions' listen, files, client_auth, idle_timeout,
 // max_connections (target and allow-lists do not apply).
 // Every connection ends with one log line: peer, identity, bytes each way, duration, close reason.
@@ -25,7 +25,8 @@ class EchoServer {
   const std::string& address() const { return proxy_->address(); }
   // Re-checks the TLS files now (SIGHUP); the error says why a changed set was refused.
   absl::Status Reload() { return proxy_->Reload(); }
-  // Stops accepting and closes open connections ("close=shutdown"). Idempotent; also on destruction.
+  // Stops accepting and closes open connections ("close=shutdown"). Idempotent; also on
+  // destruction.
   void Stop() { proxy_->Stop(); }
   internal::ProxyStats stats() const { return proxy_->stats(); }
 

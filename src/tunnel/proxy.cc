@@ -4,14 +4,13 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -116,7 +115,9 @@ class Proxy::Impl {
       : mode_(mode), options_(options), acceptor_(io_), reload_timer_(io_), retry_timer_(io_) {}
 
   absl::Status Init();
-  void Run() { thread_ = std::thread([this] { io_.run(); }); }
+  void Run() {
+    thread_ = std::thread([this] { io_.run(); });
+  }
   void Stop();
   absl::Status Reload();
   ProxyStats stats() const {
@@ -298,22 +299,21 @@ void Connection::Dial() {
           return;
         }
         up_.plain = std::make_unique<TcpSocket>(proxy_->io_);
-        asio::async_connect(*up_.plain, results,
-                            [this, self](const error_code& ec, const tcp::endpoint&) {
-                              if (closed_) return;
-                              if (ec) {
-                                Close(absl::StrCat("connect target ", proxy_->options_.target,
-                                                   ": ", ec.message()));
-                                return;
-                              }
-                              error_code ignored;
-                              up_.plain->set_option(tcp::no_delay(true), ignored);
-                              if (proxy_->mode_ == ProxyMode::kTunnelClient) {
-                                ClientHandshake();
-                              } else {
-                                StartRelay();
-                              }
-                            });
+        asio::async_connect(
+            *up_.plain, results, [this, self](const error_code& ec, const tcp::endpoint&) {
+              if (closed_) return;
+              if (ec) {
+                Close(absl::StrCat("connect target ", proxy_->options_.target, ": ", ec.message()));
+                return;
+              }
+              error_code ignored;
+              up_.plain->set_option(tcp::no_delay(true), ignored);
+              if (proxy_->mode_ == ProxyMode::kTunnelClient) {
+                ClientHandshake();
+              } else {
+                StartRelay();
+              }
+            });
       });
 }
 
@@ -562,10 +562,11 @@ void Proxy::Impl::Accept() {
     if (active_.load() >= static_cast<uint64_t>(options_.max_connections)) {
       refused_.fetch_add(1);
       error_code ignored;
-      spdlog::info("{} conn={} peer={} identity=\"-\" up=0 down=0 duration=0.000s "
-                   "close=refused: connection limit ({})",
-                   options_.name, id, EndpointText(socket.remote_endpoint(ignored)),
-                   options_.max_connections);
+      spdlog::info(
+          "{} conn={} peer={} identity=\"-\" up=0 down=0 duration=0.000s "
+          "close=refused: connection limit ({})",
+          options_.name, id, EndpointText(socket.remote_endpoint(ignored)),
+          options_.max_connections);
       socket.close(ignored);
       Accept();
       return;
@@ -585,8 +586,8 @@ void Proxy::Impl::ReportReload(const absl::Status& s, uint64_t ok_before) {
   if (!s.ok()) {
     std::string message(s.message());
     if (message != last_reload_error_) {
-      spdlog::error("{}: new TLS files refused, still serving the previous set: {}",
-                    options_.name, message);
+      spdlog::error("{}: new TLS files refused, still serving the previous set: {}", options_.name,
+                    message);
       last_reload_error_ = message;
     }
     return;
@@ -594,9 +595,10 @@ void Proxy::Impl::ReportReload(const absl::Status& s, uint64_t ok_before) {
   last_reload_error_.clear();
   if (tls_->reloads_ok() != ok_before) {
     const auto& leaf = tls_->credentials()->leaf;
-    spdlog::info("{}: TLS files reloaded: serial {} subject {} (new connections use them; open "
-                 "ones keep theirs)",
-                 options_.name, leaf.serial_hex, leaf.subject);
+    spdlog::info(
+        "{}: TLS files reloaded: serial {} subject {} (new connections use them; open "
+        "ones keep theirs)",
+        options_.name, leaf.serial_hex, leaf.subject);
   }
 }
 

@@ -22,7 +22,8 @@ class TunnelClient {
   const std::string& address() const { return proxy_->address(); }
   // Re-checks the TLS files now (SIGHUP); the error says why a changed set was refused.
   absl::Status Reload() { return proxy_->Reload(); }
-  // Stops accepting and closes open connections ("close=shutdown"). Idempotent; also on destruction.
+  // Stops accepting and closes open connections ("close=shutdown"). Idempotent; also on
+  // destruction.
   void Stop() { proxy_->Stop(); }
   internal::ProxyStats stats() const { return proxy_->stats(); }
 

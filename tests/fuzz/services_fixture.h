@@ -148,7 +148,7 @@ struct ServicesFixture {
     const tls::PeerIdentity peer;
     const rpc::CallInfo::Metadata metadata;
     rpc::DiscardResponseMetadata response_metadata;
-    const rpc::CallInfo call{method,   principal, peer, metadata, absl::InfiniteFuture(),
+    const rpc::CallInfo call{method,           principal, peer, metadata, absl::InfiniteFuture(),
                              response_metadata};
     if (m->unary) {
       grpc::ByteBuffer out;

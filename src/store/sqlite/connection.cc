@@ -86,8 +86,8 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
 
   // Errors while opening name the file (the operator's fix is there); later ones do not.
   auto at_path = [&path](const absl::Status& s) {
-    return absl::Status(s.code(), absl::StrCat("store: ", path, ": ",
-                                               absl::StripPrefix(s.message(), "store: ")));
+    return absl::Status(
+        s.code(), absl::StrCat("store: ", path, ": ", absl::StripPrefix(s.message(), "store: ")));
   };
   // journal_mode answers with the mode in force; anything but "wal" means we could not get it.
   absl::StatusOr<Statement> journal = connection->Prepare("PRAGMA journal_mode=WAL");
@@ -141,8 +141,9 @@ int64_t Connection::Changes() const { return sqlite3_changes64(db_); }
 // Runtime errors reach callers on the wire (a KV Set on a full disk): they say what failed, not
 // where the database lives. The path is in the start-up log and in open errors.
 absl::Status Connection::Error(int rc, std::string_view what) const {
-  return absl::Status(CodeFor(rc), absl::StrCat("store: ", AbslView(what), ": ",
-                                                db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)));
+  return absl::Status(CodeFor(rc),
+                      absl::StrCat("store: ", AbslView(what), ": ",
+                                   db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)));
 }
 
 }  // namespace nodegate::store

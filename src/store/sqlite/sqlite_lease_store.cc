@@ -95,8 +95,8 @@ class SqliteLeaseStore final : public LeaseStore {
         if (HeldByOther(*own, owner, now_us)) return HeldByOtherError(job_code);
         if (absl::ToUnixMicros(own->expires_at) > now_us && own->port >= port_lo &&
             own->port <= port_hi) {
-          absl::StatusOr<Statement> renew = c.Prepare(
-              "UPDATE port_leases SET expires_at = ?2, owner = ?3 WHERE job_code = ?1");
+          absl::StatusOr<Statement> renew =
+              c.Prepare("UPDATE port_leases SET expires_at = ?2, owner = ?3 WHERE job_code = ?1");
           if (!renew.ok()) return renew.status();
           if (absl::Status s =
                   renew->BindText(1, job_code).BindInt(2, expires_us).BindText(3, owner).Run();
@@ -153,8 +153,7 @@ class SqliteLeaseStore final : public LeaseStore {
     });
   }
 
-  absl::Status Release(std::string_view job_code, std::string_view owner,
-                       absl::Time now) override {
+  absl::Status Release(std::string_view job_code, std::string_view owner, absl::Time now) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
     if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
     const int64_t now_us = absl::ToUnixMicros(now);

@@ -428,8 +428,8 @@ TEST_F(RotationTest, DeriveMarksThePreviousKeyAsAuthorizeDid) {
   const absl::Time t = kGraceEnd - absl::Milliseconds(1);
   SignedCall old_call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
   ASSERT_TRUE(h_.Authorize(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).status.ok());
-  EXPECT_TRUE(h_.Derive(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t)
-                  .signed_with_previous_key);
+  EXPECT_TRUE(
+      h_.Derive(old_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).signed_with_previous_key);
   SignedCall new_call = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a", t);
   ASSERT_TRUE(h_.Authorize(new_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t).status.ok());
   Principal p = h_.Derive(new_call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);

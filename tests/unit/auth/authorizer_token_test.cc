@@ -191,8 +191,8 @@ TEST_F(AppKeyTest, WrongSecretUnknownKeyAndDisabledKeyLookTheSame) {
 }
 
 TEST_F(AppKeyTest, SwappedKeyAndSecretNeverPutTheSecretInTheDecision) {
-  for (auto [key_header, secret_header] : {std::pair{"app-key", "app-secret"},
-                                           std::pair{"app_key", "app_secret"}}) {
+  for (auto [key_header, secret_header] :
+       {std::pair{"app-key", "app-secret"}, std::pair{"app_key", "app_secret"}}) {
     Decision d = h_.Authorize(Md().Add(key_header, kAppSecret).Add(secret_header, "billing"));
     ExpectRefused(d, "app_key: unknown key or wrong secret", Rejection::kAppKeyInvalid);
     ExpectNoSecret(d, kAppSecret);

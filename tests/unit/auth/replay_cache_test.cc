@@ -98,8 +98,9 @@ TEST(ReplayCacheTest, ExpiredEntriesAreSweptWhenFull) {
 size_t Hog(ReplayCache& cache, size_t share, absl::Time now, int attempts = 2000) {
   size_t accepted = 0;
   for (int i = 0; i < attempts; ++i) {
-    if (cache.CheckAndInsert("hog", absl::StrCat("hog-", i), "d", now + absl::Seconds(60), now,
-                             share)
+    if (cache
+            .CheckAndInsert("hog", absl::StrCat("hog-", i), "d", now + absl::Seconds(60), now,
+                            share)
             .ok()) {
       ++accepted;
     }
@@ -111,11 +112,10 @@ TEST(ReplayCacheTest, ANodeThatFillsThePoolDoesNotLockOutAnotherWithinItsShare) 
   // 160 entries in 16 shards of 10; 4 nodes, so a share of 40 each.
   auto cache = NewCache(160);
   Hog(*cache, 40, kNow);
-  ASSERT_TRUE(absl::IsResourceExhausted(
-      cache->CheckAndInsert("hog", "one-more", "d", kExpiry, kNow, 40)));
+  ASSERT_TRUE(
+      absl::IsResourceExhausted(cache->CheckAndInsert("hog", "one-more", "d", kExpiry, kNow, 40)));
   for (int i = 0; i < 40; ++i) {
-    absl::Status s =
-        cache->CheckAndInsert("node-b", absl::StrCat("b-", i), "d", kExpiry, kNow, 40);
+    absl::Status s = cache->CheckAndInsert("node-b", absl::StrCat("b-", i), "d", kExpiry, kNow, 40);
     EXPECT_TRUE(s.ok()) << i << ": " << s;
   }
   EXPECT_EQ(cache->held_by("node-b"), 40u);

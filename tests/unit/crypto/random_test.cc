@@ -1,12 +1,11 @@
 #include "crypto/random.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <set>
-
-#include <gtest/gtest.h>
 
 namespace nodegate::crypto {
 namespace {

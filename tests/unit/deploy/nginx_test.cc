@@ -39,7 +39,8 @@ TEST(NginxTest, GrpcsVerifiesClientsAndPresentsTheProxyCertificate) {
   EXPECT_THAT(*conf, HasSubstr("grpc_pass grpcs://nodegate_node_a;"));
   EXPECT_THAT(*conf, HasSubstr("grpc_ssl_certificate         /etc/ng/proxy.pem;"));
   EXPECT_THAT(*conf, HasSubstr("grpc_ssl_verify on;"));
-  EXPECT_THAT(*conf, HasSubstr("grpc_set_header x-forwarded-client-cert $ssl_client_escaped_cert;"));
+  EXPECT_THAT(*conf,
+              HasSubstr("grpc_set_header x-forwarded-client-cert $ssl_client_escaped_cert;"));
   EXPECT_THAT(*conf, HasSubstr("underscores_in_headers on;"));
 }
 
@@ -90,8 +91,7 @@ TEST(NginxTest, RefusesWhatCannotWork) {
   EXPECT_FALSE(RenderNginx(Node(), bad).ok());
   NginxOptions standalone = Grpcs();
   standalone.standalone = true;
-  EXPECT_THAT(std::string(RenderNginx(Node(), standalone).status().message()),
-              HasSubstr("prefix"));
+  EXPECT_THAT(std::string(RenderNginx(Node(), standalone).status().message()), HasSubstr("prefix"));
 }
 
 }  // namespace

@@ -1,11 +1,10 @@
 // observe::RecentLines, the console's "last 100 access-log lines", fed by AccessLog.
-#include "observe/recent_lines.h"
-
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "observe/access_log.h"
+#include "observe/recent_lines.h"
 
 namespace nodegate::observe {
 namespace {
@@ -17,7 +16,9 @@ TEST(ConsoleRecentLinesTest, KeepsTheLastLinesOldestFirst) {
   EXPECT_EQ(r.total(), 5u);
 }
 
-TEST(ConsoleRecentLinesTest, EmptyBeforeAnyLine) { EXPECT_TRUE(RecentLines(10).Snapshot().empty()); }
+TEST(ConsoleRecentLinesTest, EmptyBeforeAnyLine) {
+  EXPECT_TRUE(RecentLines(10).Snapshot().empty());
+}
 
 TEST(ConsoleRecentLinesTest, AccessLogFeedsItEvenWhenTheDestinationIsOff) {
   auto recent = std::make_shared<RecentLines>(100);

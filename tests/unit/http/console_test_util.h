@@ -2,18 +2,18 @@
 // (tokens for alice [admin] and bob [no roles]), a real SQLite KV store, a test CA.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "api/dice.pb.h"
 #include "auth/authorizer.h"
-#include "nodegate/v1/kv.pb.h"
-#include "nodegate/v1/registry.pb.h"
 #include "auth/credential_cache.h"
 #include "crypto/digest.h"
+#include "nodegate/v1/kv.pb.h"
+#include "nodegate/v1/registry.pb.h"
 #include "pki/certificate_authority.h"
 #include "pki/certificate_info.h"
 #include "store/sqlite/sqlite_stores.h"

@@ -1,11 +1,10 @@
 // http::Gateway as a specification: every data route goes through the node's Authorizer with the
 // HTTP caller's credentials; refusals map to 401/403; the routes do what they say.
-#include "http/gateway.h"
-
 #include <nlohmann/json.hpp>
 
 #include "console_test_util.h"
 #include "http/console_assets.h"
+#include "http/gateway.h"
 #include "observe/metrics.h"
 
 namespace nodegate::http {
@@ -22,12 +21,14 @@ class GatewayTest : public ::testing::Test {
 
   void Build(std::vector<auth::Rule> rules) {
     auth_ = AuthFixture::Make(std::move(rules));
-    auto stores = store::OpenSqliteStores(testing::TempDir(
-        ::testing::UnitTest::GetInstance()->current_test_info()->name()) + "/db.sqlite");
+    auto stores = store::OpenSqliteStores(
+        testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+        "/db.sqlite");
     ASSERT_TRUE(stores.ok()) << stores.status();
     kv_ = std::move(stores->kv);
     nodes_ = std::move(stores->nodes);
-    metrics_ = std::make_shared<observe::Metrics>(std::vector<std::string>{"/api.DiceService/RollDie"});
+    metrics_ =
+        std::make_shared<observe::Metrics>(std::vector<std::string>{"/api.DiceService/RollDie"});
     recent_ = std::make_shared<observe::RecentLines>(100);
     auto log = observe::AccessLog::Open("off", recent_);
     ASSERT_TRUE(log.ok());
@@ -94,8 +95,8 @@ TEST_F(GatewayTest, RouteMethodsNameTheGrpcMethodsWhosePolicyApplies) {
 }
 
 TEST_F(GatewayTest, RefusesRequestWithoutCredentialsWith401) {
-  for (const char* path : {"/api/v1/node", "/api/v1/kv", "/metrics", "/api/v1/policy",
-                           "/api/v1/access-log"}) {
+  for (const char* path :
+       {"/api/v1/node", "/api/v1/kv", "/metrics", "/api/v1/policy", "/api/v1/access-log"}) {
     HttpResponse r = Call("GET", path);
     EXPECT_EQ(r.status, 401) << path;
     EXPECT_EQ(Body(r)["code"], "UNAUTHENTICATED") << path;

@@ -2,13 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
-
 #include <xmlrpc-c/base.h>
+
 #include <xmlrpc-c/xml.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "http/xml_guard.h"
-
 #include "store/sqlite/sqlite_stores.h"
 
 namespace nodegate::http {
@@ -133,10 +132,9 @@ TEST_F(XmlRpcKvTest, Utf16BillionLaughsIsAFault) {
 }
 
 TEST_F(XmlRpcKvTest, AnInternalEntityIsAFault) {
-  ExpectParseFault(
-      Parse(kv_->Handle("<!DOCTYPE methodCall [<!ENTITY e \"get\">]>"
-                        "<methodCall><methodName>&e;</methodName></methodCall>")),
-      "DTDs and entities are refused");
+  ExpectParseFault(Parse(kv_->Handle("<!DOCTYPE methodCall [<!ENTITY e \"get\">]>"
+                                     "<methodCall><methodName>&e;</methodName></methodCall>")),
+                   "DTDs and entities are refused");
 }
 
 TEST_F(XmlRpcKvTest, ACallInUtf16IsServed) {
@@ -170,19 +168,19 @@ TEST_F(XmlRpcKvTest, MissingKeyIsTheSeedsKeyErrorFault) {
 
 TEST_F(XmlRpcKvTest, ExistsKeysAndDelete) {
   for (const char* k : {"b", "a"}) {
-    ASSERT_TRUE(Call("set", Params({xmlrpc_c::value_string(k), xmlrpc_c::value_string(k)}))
-                    .succeeded());
+    ASSERT_TRUE(
+        Call("set", Params({xmlrpc_c::value_string(k), xmlrpc_c::value_string(k)})).succeeded());
   }
   xmlrpc_c::rpcOutcome keys = Call("keys", Params({}));
   ASSERT_TRUE(keys.succeeded());
   std::vector<xmlrpc_c::value> list = xmlrpc_c::value_array(keys.getResult()).cvalue();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(std::string(xmlrpc_c::value_string(list[0])), "a");
-  EXPECT_TRUE(bool(xmlrpc_c::value_boolean(
-      Call("exists", Params({xmlrpc_c::value_string("a")})).getResult())));
+  EXPECT_TRUE(bool(
+      xmlrpc_c::value_boolean(Call("exists", Params({xmlrpc_c::value_string("a")})).getResult())));
   ASSERT_TRUE(Call("delete", Params({xmlrpc_c::value_string("a")})).succeeded());
-  EXPECT_FALSE(bool(xmlrpc_c::value_boolean(
-      Call("exists", Params({xmlrpc_c::value_string("a")})).getResult())));
+  EXPECT_FALSE(bool(
+      xmlrpc_c::value_boolean(Call("exists", Params({xmlrpc_c::value_string("a")})).getResult())));
 }
 
 TEST_F(XmlRpcKvTest, WrongArgumentsAreFaults) {
@@ -195,8 +193,9 @@ TEST_F(XmlRpcKvTest, WrongArgumentsAreFaults) {
 }
 
 TEST_F(XmlRpcKvTest, ValueOverTheStoreLimitIsAValueErrorFault) {
-  xmlrpc_c::rpcOutcome set = Call(
-      "set", Params({xmlrpc_c::value_string("big"), xmlrpc_c::value_string(std::string(2048, 'x'))}));
+  xmlrpc_c::rpcOutcome set =
+      Call("set",
+           Params({xmlrpc_c::value_string("big"), xmlrpc_c::value_string(std::string(2048, 'x'))}));
   ASSERT_FALSE(set.succeeded());
   EXPECT_EQ(set.getFault().getDescription().rfind("<class 'ValueError'>", 0), 0u);
 }

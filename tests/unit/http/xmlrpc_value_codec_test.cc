@@ -33,9 +33,9 @@ TEST(XmlRpcValueCodecTest, ScalarsKeepTheirTypes) {
   EXPECT_TRUE(bool(xmlrpc_c::value_boolean(RoundTrip(xmlrpc_c::value_boolean(true)))));
   EXPECT_EQ(RoundTrip(xmlrpc_c::value_nil()).type(), xmlrpc_c::value::TYPE_NIL);
   std::vector<unsigned char> bytes = {0, 1, 0xff};
-  EXPECT_EQ(xmlrpc_c::value_bytestring(RoundTrip(xmlrpc_c::value_bytestring(bytes)))
-                .vectorUcharValue(),
-            bytes);
+  EXPECT_EQ(
+      xmlrpc_c::value_bytestring(RoundTrip(xmlrpc_c::value_bytestring(bytes))).vectorUcharValue(),
+      bytes);
 }
 
 TEST(XmlRpcValueCodecTest, NonStringsAreStoredAsTheirXmlRpcValue) {

@@ -1,8 +1,8 @@
 #include "loadgen/histogram.h"
 
-#include <cstdint>
-
 #include <gtest/gtest.h>
+
+#include <cstdint>
 
 namespace nodegate::loadgen {
 namespace {
@@ -20,8 +20,8 @@ TEST(HistogramTest, SmallValuesAreExact) {
 }
 
 TEST(HistogramTest, LargeValuesKeepThreeSignificantDigits) {
-  for (uint64_t v : {uint64_t{2048}, uint64_t{123456}, uint64_t{987654321}, uint64_t{1} << 40,
-                     UINT64_MAX}) {
+  for (uint64_t v :
+       {uint64_t{2048}, uint64_t{123456}, uint64_t{987654321}, uint64_t{1} << 40, UINT64_MAX}) {
     int i = Histogram::BucketIndex(v);
     uint64_t upper = Histogram::BucketUpperEdge(i);
     EXPECT_GE(upper, v);

@@ -3,19 +3,19 @@
 // the counts are what is asserted tightly.
 #include "loadgen/load_generator.h"
 
-#include <atomic>
-#include <chrono>
-#include <limits>
-#include <memory>
-#include <string>
-#include <thread>
-
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
 
 namespace nodegate::loadgen {
 namespace {

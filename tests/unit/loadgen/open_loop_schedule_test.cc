@@ -1,10 +1,10 @@
 #include "loadgen/open_loop_schedule.h"
 
-#include <chrono>
-#include <vector>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <vector>
 
 namespace nodegate::loadgen {
 namespace {

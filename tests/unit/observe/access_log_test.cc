@@ -7,8 +7,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <sstream>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -68,7 +68,9 @@ nlohmann::json ParseStrict(const std::string& line) { return nlohmann::json::par
 constexpr char kReplacement[] = "\xef\xbf\xbd";  // U+FFFD
 
 TEST(AccessLogTest, InvalidUtf8InAnyFieldBecomesReplacementCharacters) {
-  const std::string hostile = "a\xff" "b\xc3(";
+  const std::string hostile =
+      "a\xff"
+      "b\xc3(";
   const std::string expected = std::string("a") + kReplacement + "b" + kReplacement + "(";
   for (std::string AccessRecord::*field :
        {&AccessRecord::authority, &AccessRecord::peer, &AccessRecord::method,
@@ -107,13 +109,18 @@ TEST(AccessLogTest, ATruncatedSequenceAtTheEndIsReplaced) {
 
 TEST(AccessLogTest, WellFormedUtf8IsKeptAsIs) {
   AccessRecord r = Sample();
-  r.user_agent = "gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93 \xf0\x9f\x98\x80";  // grüße ✓ 😀
+  r.user_agent =
+      "gr\xc3\xbc\xc3\x9f"
+      "e \xe2\x9c\x93 \xf0\x9f\x98\x80";  // grüße ✓ 😀
   EXPECT_EQ(ParseStrict(FormatAccessRecord(r))["user_agent"], r.user_agent);
 }
 
 TEST(AccessLogTest, DeleteAndC1ControlsAreEscaped) {
   AccessRecord r = Sample();
-  r.user_agent = "a\x7f" "b\xc2\x85" "c\x1b";
+  r.user_agent =
+      "a\x7f"
+      "b\xc2\x85"
+      "c\x1b";
   std::string line = FormatAccessRecord(r);
   EXPECT_NE(line.find("a\\u007fb\\u0085c\\u001b"), std::string::npos) << line;
   EXPECT_EQ(ParseStrict(line)["user_agent"], r.user_agent);
@@ -163,8 +170,8 @@ TEST(AccessLogTest, UnwritablePathIsAnErrorNamingTheField) {
 // and counted once 16 MiB are waiting.
 TEST(AccessLogTest, DropsAndCountsLinesInsteadOfBlockingWhenTheDestinationStalls) {
   std::filesystem::create_directories(NODEGATE_TEST_TMPDIR);
-  const std::string fifo = std::string(NODEGATE_TEST_TMPDIR) + "/stalled-" +
-                           std::to_string(getpid()) + ".fifo";
+  const std::string fifo =
+      std::string(NODEGATE_TEST_TMPDIR) + "/stalled-" + std::to_string(getpid()) + ".fifo";
   unlink(fifo.c_str());
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // open, never read (yet)

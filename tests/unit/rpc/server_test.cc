@@ -1,16 +1,16 @@
 // rpc::Server end to end on loopback: a real gRPC server core, a real Authorizer, real clients.
 #include "rpc/server.h"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/security/credentials.h>
-#include <gtest/gtest.h>
 
 #include "absl/synchronization/notification.h"
 #include "api/dice.pb.h"
@@ -54,7 +54,8 @@ std::string TempPath(const std::string& name) {
 class ServerTest : public ::testing::Test {
  protected:
   void Start(int threads = 1, std::string access_log = "off") {
-    cache_ = *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
+    cache_ =
+        *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
     std::vector<auth::Rule> rules = {{"/open.Svc/*", true, 0, {}, "config"}};
     auth::AuthorizerOptions o;
     o.audience = "test-node";
@@ -98,7 +99,8 @@ class ServerTest : public ::testing::Test {
       std::vector<grpc::Slice> slices;
       (void)response.Dump(&slices);
       reply->clear();
-      for (const grpc::Slice& s : slices) reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
+      for (const grpc::Slice& s : slices)
+        reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
     }
     return status;
   }
@@ -177,7 +179,8 @@ TEST_F(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
 TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
   std::atomic<int> ran{0};
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
-      kRoll, Execution::kInline, [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+      kRoll, Execution::kInline,
+      [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
         ++ran;
         return absl::OkStatus();
       });
@@ -214,7 +217,8 @@ TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
 
 TEST_F(ServerTest, AnUnknownMethodIsUnimplementedOnlyWhenThePolicyLetsTheCallerIn) {
   Start();
-  EXPECT_EQ(Raw("/open.Svc/Nope", "", nullptr, false).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(Raw("/open.Svc/Nope", "", nullptr, false).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
   // Default deny comes first: a stranger learns nothing about which methods exist.
   EXPECT_EQ(Raw("/secret.Svc/Nope", "", nullptr, false).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
@@ -222,7 +226,8 @@ TEST_F(ServerTest, AnUnknownMethodIsUnimplementedOnlyWhenThePolicyLetsTheCallerI
 
 TEST_F(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
-      kRoll, Execution::kBlocking, [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+      kRoll, Execution::kBlocking,
+      [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
         return absl::NotFoundError("key not found");
       });
   Start();
@@ -235,7 +240,8 @@ TEST_F(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
 TEST_F(ServerTest, ARequestThatDoesNotParseIsInvalidArgument) {
   std::atomic<int> ran{0};
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
-      kRoll, Execution::kInline, [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+      kRoll, Execution::kInline,
+      [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
         ++ran;
         return absl::OkStatus();
       });
@@ -256,7 +262,8 @@ TEST_F(ServerTest, ABlockingHandlerDoesNotHoldUpInlineCallsOnTheSameQueue) {
         return absl::OkStatus();
       });
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
-      kRoll, Execution::kInline, [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse* out) {
+      kRoll, Execution::kInline,
+      [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse* out) {
         out->set_value(1);
         return absl::OkStatus();
       });
@@ -375,7 +382,8 @@ TEST_F(ServerTest, AStreamIsDoneOnceTheClientCancels) {
 
 TEST_F(ServerTest, MetricsCountEveryCallByCodeIncludingRefusedOnes) {
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
-      kRoll, Execution::kInline, [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+      kRoll, Execution::kInline,
+      [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
         return absl::OkStatus();
       });
   Start(/*threads=*/2);
@@ -419,7 +427,8 @@ TEST_F(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
 
 TEST_F(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
   table_->AddStream(
-      kWatch, [](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
+      kWatch,
+      [](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
         out->Write(ToBuffer(grpc::health::v1::HealthCheckResponse()));
         return absl::OkStatus();
       },
@@ -522,21 +531,23 @@ TEST_F(ServerTest, RateLimitsAnonymousCallsToPublicMethodsButNotAuthenticatedCal
 }
 
 TEST(ServerStartTest, NamesTheAddressItCannotBind) {
-  auto cache = *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
+  auto cache =
+      *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
   auth::AuthorizerOptions o;
   o.audience = "test-node";
   std::shared_ptr<auth::Authorizer> authorizer(
       *auth::Authorizer::New(o, *auth::Policy::Build({}, {}), cache.get()));
   ServerOptions options;
   options.listeners.push_back({"192.0.2.1:1", grpc::InsecureServerCredentials()});
-  auto server = Server::Start(options, std::make_shared<MethodTable>(), authorizer, nullptr, nullptr);
+  auto server =
+      Server::Start(options, std::make_shared<MethodTable>(), authorizer, nullptr, nullptr);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(server.status().message().find("192.0.2.1:1"), absl::string_view::npos);
-  EXPECT_FALSE(Server::Start(ServerOptions{}, std::make_shared<MethodTable>(), authorizer, nullptr,
-                             nullptr).ok());
+  EXPECT_FALSE(
+      Server::Start(ServerOptions{}, std::make_shared<MethodTable>(), authorizer, nullptr, nullptr)
+          .ok());
 }
-
 
 namespace more {
 

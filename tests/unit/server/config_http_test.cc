@@ -28,12 +28,12 @@ TEST(ConfigHttpTest, OffByDefaultWithRequestMode) {
 }
 
 TEST(ConfigHttpTest, ReadsEveryKeyAndResolvesPaths) {
-  absl::StatusOr<NodeConfig> c = ParseNodeConfig(
-      std::string(kTlsWithCa) +
-          "[http]\nlisten = \"127.0.0.1:8444\"\nclient_auth = \"require\"\n"
-          "client_cert = \"pki/client.pem\"\nclient_key = \"pki/client-key.pem\"\n"
-          "access_log_lines = 50\n",
-      kPath);
+  absl::StatusOr<NodeConfig> c =
+      ParseNodeConfig(std::string(kTlsWithCa) +
+                          "[http]\nlisten = \"127.0.0.1:8444\"\nclient_auth = \"require\"\n"
+                          "client_cert = \"pki/client.pem\"\nclient_key = \"pki/client-key.pem\"\n"
+                          "access_log_lines = 50\n",
+                      kPath);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->http.listen, "127.0.0.1:8444");
   EXPECT_EQ(c->http.client_auth, tls::ClientAuth::kRequire);
@@ -56,11 +56,11 @@ TEST(ConfigHttpTest, ConsoleSessionsHaveSafeDefaultsAndAreConfigurable) {
   EXPECT_EQ(d->http.max_sessions, 10000);
   EXPECT_EQ(d->http.session_idle_timeout, absl::Minutes(30));
   EXPECT_EQ(d->http.session_max_lifetime, absl::Hours(12));
-  absl::StatusOr<NodeConfig> c = ParseNodeConfig(
-      std::string(kTlsWithCa) +
-          "[http]\nmax_sessions = 5\nsession_idle_timeout = \"5m\"\n"
-          "session_max_lifetime = \"1h\"\n",
-      kPath);
+  absl::StatusOr<NodeConfig> c =
+      ParseNodeConfig(std::string(kTlsWithCa) +
+                          "[http]\nmax_sessions = 5\nsession_idle_timeout = \"5m\"\n"
+                          "session_max_lifetime = \"1h\"\n",
+                      kPath);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->http.max_sessions, 5);
   EXPECT_EQ(c->http.session_idle_timeout, absl::Minutes(5));
@@ -127,8 +127,9 @@ TEST(ConfigHttpTest, ClientCertificateModesNeedTheCaOnlyWhenListening) {
   EXPECT_EQ(Error(kTlsNoCa), "OK");
   EXPECT_THAT(Error(std::string(kTlsNoCa) + "[http]\nlisten = \"127.0.0.1:0\"\n"),
               HasSubstr("needs tls.ca"));
-  EXPECT_EQ(Error(std::string(kTlsNoCa) + "[http]\nlisten = \"127.0.0.1:0\"\nclient_auth = \"none\"\n"),
-            "OK");
+  EXPECT_EQ(
+      Error(std::string(kTlsNoCa) + "[http]\nlisten = \"127.0.0.1:0\"\nclient_auth = \"none\"\n"),
+      "OK");
 }
 
 }  // namespace

@@ -156,7 +156,8 @@ TEST(ConfigSectionsTest, PortsKvRegistryErrors) {
   EXPECT_THAT(Error("[ports]\nfirst = 2000\nlast = 1000\n"),
               HasSubstr("ports.first/ports.last: need 1 <= first <= last <= 65535"));
   EXPECT_THAT(Error("[ports]\nlast = 70000\n"), HasSubstr("ports.first/ports.last"));
-  EXPECT_THAT(Error("[ports]\nlease_ttl = \"0s\"\n"), HasSubstr("ports.lease_ttl: must be positive"));
+  EXPECT_THAT(Error("[ports]\nlease_ttl = \"0s\"\n"),
+              HasSubstr("ports.lease_ttl: must be positive"));
   EXPECT_THAT(Error("[kv]\nmax_keys = 0\n"), HasSubstr("kv.max_keys: must be positive"));
   EXPECT_THAT(Error("[registry]\nca_cert = \"ca.pem\"\n"),
               HasSubstr("registry.ca_cert and registry.ca_key go together"));

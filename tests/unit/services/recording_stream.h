@@ -98,7 +98,7 @@ inline absl::Status SendBuffer(const rpc::MethodTable& table, std::string_view m
   const tls::PeerIdentity peer;
   const rpc::CallInfo::Metadata metadata;
   rpc::DiscardResponseMetadata response_metadata;
-  const rpc::CallInfo call{method, principal, peer, metadata, absl::InfiniteFuture(),
+  const rpc::CallInfo call{method,           principal, peer, metadata, absl::InfiniteFuture(),
                            response_metadata};
   return m->stream(call, request, stream);
 }

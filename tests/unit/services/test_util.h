@@ -67,7 +67,7 @@ inline absl::Status CallBuffer(const rpc::MethodTable& table, std::string_view m
   const tls::PeerIdentity peer;
   const rpc::CallInfo::Metadata metadata;
   rpc::DiscardResponseMetadata response_metadata;
-  const rpc::CallInfo call{method, principal, peer, metadata, absl::InfiniteFuture(),
+  const rpc::CallInfo call{method,           principal, peer, metadata, absl::InfiniteFuture(),
                            response_metadata};
   grpc::ByteBuffer out;
   if (absl::Status s = m->unary(call, request, &out); !s.ok()) return s;

@@ -42,8 +42,8 @@ TEST_F(LeaseStoreTest, FirstJobGetsLowestPort) {
 TEST_F(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
   int first = *store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort);
   // The job's port is in use by the job itself, so not bindable: it must still get it back.
-  absl::StatusOr<int> again = store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow + absl::Minutes(5),
-                                              [](int) { return false; });
+  absl::StatusOr<int> again = store_->Acquire("job-a", kOwner, 7000, 7009, kTtl,
+                                              kNow + absl::Minutes(5), [](int) { return false; });
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, first);
   EXPECT_EQ(store_->Get("job-a")->expires_at, kNow + absl::Minutes(5) + kTtl);
@@ -111,7 +111,9 @@ TEST_F(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
 }
 
 TEST_F(LeaseStoreTest, NothingBindableIsResourceExhausted) {
-  EXPECT_EQ(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; }).status().code(),
+  EXPECT_EQ(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; })
+                .status()
+                .code(),
             absl::StatusCode::kResourceExhausted);
 }
 
@@ -182,7 +184,8 @@ TEST_F(LeaseStoreTest, LeasesSurviveReopen) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   store_.reset();
   std::unique_ptr<LeaseStore> reopened = *OpenSqliteLeaseStore(*Database::Open(path_));
-  EXPECT_EQ(*reopened->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; }), 7000);
+  EXPECT_EQ(*reopened->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; }),
+            7000);
   EXPECT_EQ(*reopened->Acquire("b", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7001);
 }
 
@@ -236,8 +239,8 @@ TEST_F(LeaseStoreTest, AnotherPrincipalCannotReleaseALiveLease) {
 TEST_F(LeaseStoreTest, AnotherPrincipalCannotRenewOrMoveALiveLease) {
   ASSERT_EQ(*store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
 
-  absl::StatusOr<int> taken = store_->Acquire("job-a", "user:mallory", 7000, 7009, kTtl,
-                                              kNow + absl::Minutes(1), AnyPort);
+  absl::StatusOr<int> taken =
+      store_->Acquire("job-a", "user:mallory", 7000, 7009, kTtl, kNow + absl::Minutes(1), AnyPort);
 
   EXPECT_EQ(taken.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(store_->Get("job-a")->expires_at, kNow + kTtl);

@@ -51,9 +51,10 @@ TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
     token.kind = "app";
     ASSERT_TRUE(s.credentials->CreateAccessToken(token).ok());
     ASSERT_TRUE(s.kv->Set("k", "v", "").ok());
-    ASSERT_TRUE(
-        s.leases->Acquire("j", "node:a", 9000, 9001, absl::Hours(1), absl::Now(), [](int) { return true; })
-            .ok());
+    ASSERT_TRUE(s.leases
+                    ->Acquire("j", "node:a", 9000, 9001, absl::Hours(1), absl::Now(),
+                              [](int) { return true; })
+                    .ok());
   }
   Stores s = *OpenSqliteStores(path);
   EXPECT_TRUE(s.nodes->Get("n").ok());
