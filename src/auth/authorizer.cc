@@ -134,7 +134,7 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions op
     }
     for (const store::NonceRecord& r : *live) {
       (*replay)
-          ->CheckAndInsert(r.node_id, r.nonce, r.digest, r.expires_at, now)
+          ->CheckAndInsert(r.node_id, r.nonce, r.expires_at, now)
           .IgnoreError();  // a full cache only makes the (bounded) table the larger record
     }
   }
@@ -143,8 +143,8 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions op
 }
 
 Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Metadata& md,
-                                               const CredentialSnapshot& snap, absl::Time now,
-                                               bool verify) const {
+                                               const CredentialSnapshot& snap,
+                                               absl::Time now) const {
   auto id = Find(md, sigv1::kNodeIdHeader);
   auto ts = Find(md, sigv1::kTimestampHeader);
   auto nonce = Find(md, sigv1::kNonceHeader);
@@ -174,24 +174,6 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
                          absl::StrCat("node ", node_id, " is disabled"));
   }
   Principal p{Principal::Kind::kNode, node_id, node.roles, kSignature};
-  // 16 bytes of SHA-256 identify the signature that spent the nonce (see ReplayCache::Verified).
-  const std::string digest = crypto::Sha256(h->signature).substr(0, 16);
-  if (!verify) {
-    // After the hook: honour the headers only if the hook verified exactly this signature. A
-    // method whose rule does not accept signatures never verified them, so a caller cannot
-    // borrow a node's identity with made-up headers.
-    if (!replay_->Verified(h->node_id, h->nonce, digest, now)) return Outcome{};
-    // Which key verified it is not remembered; during a grace period (only then) ask the current
-    // key again, so that a handler sees the same principal Authorize() produced.
-    if (node.previous_verifier != nullptr && now < node.previous_valid_until) {
-      const std::string data =
-          sigv1::StringToSign(method, options_.audience, h->node_id, h->timestamp, h->nonce);
-      p.signed_with_previous_key =
-          node.verifier == nullptr || !node.verifier->Verify(h->signature, data).ok();
-    }
-    return Outcome::Ok(std::move(p));
-  }
-
   const int64_t now_ms = absl::ToUnixMillis(now);
   const int64_t skew_ms = absl::ToInt64Milliseconds(options_.max_skew);
   if (h->timestamp_ms < now_ms - skew_ms || h->timestamp_ms > now_ms + skew_ms) {
@@ -238,9 +220,8 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   // busy (or compromised) node cannot lock the rest out. A lone node has no one to share with.
   const size_t nodes = snap.nodes.size();
   const size_t share = nodes < 2 ? 0 : std::max<size_t>(1, replay_->capacity() / nodes);
-  absl::Status fresh =
-      replay_->CheckAndInsert(h->node_id, h->nonce, digest,
-                              absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1), now, share);
+  absl::Status fresh = replay_->CheckAndInsert(
+      h->node_id, h->nonce, absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1), now, share);
   if (absl::IsAlreadyExists(fresh)) {
     return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
                          absl::StrCat("node ", node_id, " replayed nonce"));
@@ -254,7 +235,10 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
   // if it cannot be written the call fails closed. Only clocks running ahead take this path (a
   // synced client's timestamp is behind ours by the network delay).
   if (ledger != nullptr && h->timestamp_ms > now_ms + absl::ToInt64Milliseconds(ledger->margin())) {
-    store::NonceRecord record{std::string(h->node_id), std::string(h->nonce), digest,
+    // 16 bytes of SHA-256 name the signature that spent the nonce: a record for an operator,
+    // never an input to a decision.
+    store::NonceRecord record{std::string(h->node_id), std::string(h->nonce),
+                              crypto::Sha256(h->signature).substr(0, 16),
                               absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1)};
     absl::Status kept = ledger->nonces().Record(record, now);
     if (absl::IsAlreadyExists(kept)) {
@@ -412,12 +396,11 @@ bool Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,
 absl::StatusOr<tls::PeerIdentity> Authorizer::EffectivePeer(const Metadata& md,
                                                             const tls::PeerIdentity& peer,
                                                             const CredentialSnapshot& snap,
-                                                            absl::Time now, bool count) const {
+                                                            absl::Time now) const {
   const auto& f = options_.forwarded;
   std::optional<std::string_view> header = Find(md, f.header);
   if (!header) return peer;
   if (!f.enabled || !IsTrustedProxy(peer, snap)) {
-    if (!count) return peer;
     // Log the first occurrences and then every power of two: visible, but no log flood.
     uint64_t n = forwarded_ignored_.fetch_add(1, std::memory_order_relaxed) + 1;
     if ((n & (n - 1)) == 0) {
@@ -468,7 +451,7 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
   // most specific identity (signature, then token, then app key) becomes the principal.
   if (HasSignatureHeaders(md)) {
     if (accepted & kSignature) {
-      if (auto d = take(CheckSignature(full_method, md, *snap, now, /*verify=*/true))) return *d;
+      if (auto d = take(CheckSignature(full_method, md, *snap, now))) return *d;
     } else {
       presented |= kSignature;
     }
@@ -487,7 +470,7 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
       presented |= kAppKey;
     }
   }
-  absl::StatusOr<tls::PeerIdentity> effective = EffectivePeer(md, peer, *snap, now, /*count=*/true);
+  absl::StatusOr<tls::PeerIdentity> effective = EffectivePeer(md, peer, *snap, now);
   if (!effective.ok()) {
     return Reject(Rejection::kForwardedInvalid, grpc::StatusCode::UNAUTHENTICATED,
                   std::string(effective.status().message()), "from a trusted proxy");
@@ -531,37 +514,6 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
   Decision d;
   d.principal = std::move(principal);
   return d;
-}
-
-Principal Authorizer::Derive(std::string_view full_method, const Metadata& md,
-                             const tls::PeerIdentity& peer, absl::Time now) const {
-  const Rule& rule = policy_->Resolve(full_method);
-  // A public method authenticated nothing; any credential that checks out may still name the
-  // caller. Otherwise exactly the authenticators Authorize() consulted.
-  const uint32_t accepted =
-      (rule.is_public || rule.authenticators == 0 ? kAllAuthenticators : rule.authenticators) &
-      options_.enabled;
-  std::shared_ptr<const CredentialSnapshot> snap = cache_->snapshot();
-  Principal principal;
-  auto take = [&](Outcome&& o) {
-    if (o.state != Outcome::State::kOk) return;
-    if (!principal.authenticated()) {
-      principal = std::move(o.principal);
-    } else {
-      principal.authenticators |= o.principal.authenticators;
-    }
-  };
-  if ((accepted & kSignature) && HasSignatureHeaders(md)) {
-    take(CheckSignature(full_method, md, *snap, now, /*verify=*/false));
-  }
-  if ((accepted & kToken) && HasToken(md)) take(CheckToken(md, *snap, now));
-  if ((accepted & kAppKey) && HasAppKey(md)) take(CheckAppKey(md, *snap));
-  if (accepted & kMtls) {
-    absl::StatusOr<tls::PeerIdentity> effective =
-        EffectivePeer(md, peer, *snap, now, /*count=*/false);
-    if (effective.ok() && effective->authenticated) take(CheckMtls(*effective, *snap));
-  }
-  return principal;
 }
 
 }  // namespace nodegate::auth

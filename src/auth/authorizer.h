@@ -1,7 +1,9 @@
 // The one object that decides every call (design §1, §7): authenticate the call's credentials
 // (mtls · signature · token · app_key) into a Principal, then apply the method's rule. CPU-only,
-// against in-memory state (policy, credential snapshot, replay cache), so that it can run inline in
-// gRPC's auth hook — or in any server core's dispatch step — before any service code.
+// against in-memory state (policy, credential snapshot, replay cache), so that it runs inline at
+// the dispatch step of rpc::Server (and in the HTTP gateway and XML-RPC endpoint) before any
+// service code. Its Decision is the call's only verdict: the Principal it carries is what the
+// handler gets (rpc::CallInfo::principal); nothing derives the caller a second time.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -94,15 +96,11 @@ class Authorizer {
                                                          std::shared_ptr<const Policy> policy,
                                                          const CredentialCache* cache);
 
+  // Allowed: OK status and the caller's Principal, counting only the authenticators the method's
+  // rule accepts (unauthenticated, kind kNone, on a public method). Refused: the wire status, the
+  // reason, and the detail for the access log. Spends a signature's nonce.
   Decision Authorize(std::string_view full_method, const Metadata& metadata,
                      const tls::PeerIdentity& peer, absl::Time now);
-
-  // The Principal of a call that Authorize() already allowed, re-derived from its metadata and peer
-  // certificate (what handlers and the access log call): only the authenticators the method's
-  // rule accepts count, and a signature counts only if Authorize() verified exactly that
-  // signature. Unauthenticated (kind kNone) for a public call without credentials.
-  Principal Derive(std::string_view full_method, const Metadata& metadata,
-                   const tls::PeerIdentity& peer, absl::Time now) const;
 
   // When `token` expires (InfiniteFuture: never) per the current credential snapshot; nullopt when
   // the snapshot does not know it. For a caller that keeps a verified token beyond one call (the
@@ -127,8 +125,8 @@ class Authorizer {
   // The identity the mtls authenticator should look at: the peer's own certificate, or the one a
   // trusted proxy forwarded. A forwarded header that fails verification is an error.
   absl::StatusOr<tls::PeerIdentity> EffectivePeer(const Metadata& md, const tls::PeerIdentity& peer,
-                                                  const CredentialSnapshot& snap, absl::Time now,
-                                                  bool count) const;
+                                                  const CredentialSnapshot& snap,
+                                                  absl::Time now) const;
   bool IsTrustedProxy(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
   // Serial of the peer's certificate (uppercase hex), cached by the PEM's digest so that a busy
   // connection parses its certificate once.
@@ -136,7 +134,7 @@ class Authorizer {
 
   struct Outcome;  // one authenticator's verdict
   Outcome CheckSignature(std::string_view method, const Metadata& md,
-                         const CredentialSnapshot& snap, absl::Time now, bool verify) const;
+                         const CredentialSnapshot& snap, absl::Time now) const;
   Outcome CheckToken(const Metadata& md, const CredentialSnapshot& snap, absl::Time now) const;
   Outcome CheckAppKey(const Metadata& md, const CredentialSnapshot& snap) const;
   Outcome CheckMtls(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
@@ -146,7 +144,7 @@ class Authorizer {
   const std::shared_ptr<const Policy> policy_;
   const CredentialCache* cache_;
   std::unique_ptr<ReplayCache> replay_;
-  mutable std::array<std::atomic<uint64_t>, static_cast<int>(Rejection::kCount)> rejections_{};
+  std::array<std::atomic<uint64_t>, static_cast<int>(Rejection::kCount)> rejections_{};
   mutable std::atomic<uint64_t> forwarded_ignored_{0};
   mutable absl::Mutex serial_mu_;
   mutable absl::flat_hash_map<std::string, std::string> serial_cache_ ABSL_GUARDED_BY(serial_mu_);

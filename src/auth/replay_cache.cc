@@ -64,7 +64,7 @@ size_t ReplayCache::SweepLocked(Shard& shard, int64_t now_ms) {
   std::string run_node;
   size_t run = 0;
   for (auto it = shard.entries.begin(); it != shard.entries.end();) {
-    if (it->second.expiry_ms <= now_ms) {
+    if (it->second <= now_ms) {
       std::string_view node = NodeOf(it->first);
       if (node != run_node) {
         if (run > 0) Release(run_node, run);
@@ -83,19 +83,8 @@ size_t ReplayCache::SweepLocked(Shard& shard, int64_t now_ms) {
   return removed;
 }
 
-bool ReplayCache::Verified(std::string_view node_id, std::string_view nonce,
-                           std::string_view signature_digest, absl::Time now) {
-  std::string key = Key(node_id, nonce);
-  Shard& shard = shards_[absl::Hash<std::string>{}(key) % kShards];
-  absl::MutexLock lock(&shard.mu);
-  auto it = shard.entries.find(key);
-  return it != shard.entries.end() && it->second.expiry_ms > absl::ToUnixMillis(now) &&
-         it->second.signature_digest == signature_digest;
-}
-
 absl::Status ReplayCache::CheckAndInsert(std::string_view node_id, std::string_view nonce,
-                                         std::string_view signature_digest, absl::Time expires_at,
-                                         absl::Time now, size_t node_share) {
+                                         absl::Time expires_at, absl::Time now, size_t node_share) {
   std::string key = Key(node_id, nonce);
   Shard& shard = shards_[absl::Hash<std::string>{}(key) % kShards];
   const int64_t now_ms = absl::ToUnixMillis(now);
@@ -103,9 +92,9 @@ absl::Status ReplayCache::CheckAndInsert(std::string_view node_id, std::string_v
   absl::MutexLock lock(&shard.mu);
   auto it = shard.entries.find(key);
   if (it != shard.entries.end()) {
-    if (it->second.expiry_ms > now_ms) return absl::AlreadyExistsError("nonce already used");
+    if (it->second > now_ms) return absl::AlreadyExistsError("nonce already used");
     // An expired entry: its timestamp is outside the window anyway.
-    it->second = Shard::Entry{exp_ms, std::string(signature_digest)};
+    it->second = exp_ms;
     return absl::OkStatus();
   }
   // Sweep lazily: when full, and otherwise at most once a second per shard.
@@ -128,7 +117,7 @@ absl::Status ReplayCache::CheckAndInsert(std::string_view node_id, std::string_v
     return absl::ResourceExhaustedError(
         within_share ? "replay cache full" : "replay cache full (this node is over its share)");
   }
-  shard.entries.emplace(std::move(key), Shard::Entry{exp_ms, std::string(signature_digest)});
+  shard.entries.emplace(std::move(key), exp_ms);
   if (held == ns.held.end()) {
     ns.held.emplace(std::string(node_id), 1);
   } else {

@@ -32,19 +32,11 @@ class ReplayCache {
   // RESOURCE_EXHAUSTED: the pool is full of unexpired entries and `node_id` holds at least
   // `node_share` of them (fail closed); 0 reserves nothing, a share above the capacity counts as
   // the capacity.
-  // `signature_digest` identifies the verified signature that spent the nonce (see Verified()).
   absl::Status CheckAndInsert(std::string_view node_id, std::string_view nonce,
-                              std::string_view signature_digest, absl::Time expires_at,
-                              absl::Time now, size_t node_share = 0);
+                              absl::Time expires_at, absl::Time now, size_t node_share = 0);
 
   // Unexpired-or-not-yet-swept entries held by `node_id`.
   size_t held_by(std::string_view node_id) const;
-
-  // True when exactly this (node id, nonce, signature digest) was accepted by CheckAndInsert and
-  // has not expired: lets code that runs after the auth hook (handlers, access log) trust a
-  // signature the hook verified — and only that one.
-  bool Verified(std::string_view node_id, std::string_view nonce, std::string_view signature_digest,
-                absl::Time now);
 
   size_t size() const { return size_.load(std::memory_order_relaxed); }
   size_t capacity() const { return capacity_; }
@@ -53,11 +45,8 @@ class ReplayCache {
   static constexpr size_t kShards = 16;
   struct Shard {
     absl::Mutex mu;
-    struct Entry {
-      int64_t expiry_ms;
-      std::string signature_digest;
-    };
-    absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
+    // (node id, nonce) → expiry, Unix milliseconds.
+    absl::flat_hash_map<std::string, int64_t> entries ABSL_GUARDED_BY(mu);
     int64_t next_sweep_ms ABSL_GUARDED_BY(mu) = 0;
   };
   // Entries per node id, sharded by node id. Lock order: an entry shard's mu, then this mu.

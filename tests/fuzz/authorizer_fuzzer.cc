@@ -1,5 +1,8 @@
 // Fuzzes the whole auth::Authorizer decision (signature v1 headers, tokens, app keys, mtls and the
-// forwarded client certificate) from arbitrary call metadata, then Derive() on what it allowed.
+// forwarded client certificate) from arbitrary call metadata: the one decision rpc::Server, the
+// HTTP gateway and the XML-RPC endpoint act on. Beyond "does not crash", every decision must keep
+// the properties the server core relies on (checked below), and a signed call it allowed must be
+// refused as a replay the second time.
 //
 // Input (tests/fuzz/corpus/authorizer/):
 //   line 1    the full method ("/api.DiceService/RollDie")
@@ -128,14 +131,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // that input alone; then the same call again, which a signature must fail as a replay.
   auto authorizer =
       fuzz::Must(auth::Authorizer::New(fixture->options, fixture->policy, fixture->cache.get()));
+  const auth::Rule& rule = fixture->policy->Resolve(method);
+  const uint32_t accepted =
+      (rule.authenticators == 0 ? auth::kAllAuthenticators : rule.authenticators) &
+      fixture->options.enabled;
+  bool signed_and_allowed = false;
   for (int round = 0; round < 2; ++round) {
     auth::Decision d = authorizer->Authorize(method, md, peer, fuzz::kNow);
-    if (d.status.ok()) {
-      auth::Principal p = authorizer->Derive(method, md, peer, fuzz::kNow);
-      (void)p.ToString();
-    } else {
-      (void)auth::RejectionName(d.rejection);
+    (void)d.principal.ToString();
+    (void)auth::RejectionName(d.rejection);
+    // Allowed exactly when no reason to refuse was recorded.
+    if (d.status.ok() != (d.rejection == auth::Rejection::kCount)) __builtin_trap();
+    if (round == 1 && signed_and_allowed && d.rejection != auth::Rejection::kSignatureReplay) {
+      __builtin_trap();  // a signature is good for one call
     }
+    if (!d.status.ok()) {
+      // PERMISSION_DENIED only for a caller who was identified (UNAUTHENTICATED otherwise).
+      if (d.status.error_code() == grpc::StatusCode::PERMISSION_DENIED &&
+          !d.principal.authenticated()) {
+        __builtin_trap();
+      }
+      continue;
+    }
+    if (rule.is_public) {
+      if (d.principal.authenticated()) __builtin_trap();  // a public rule looks at no credential
+      continue;
+    }
+    // Default deny, and the handler's Principal is vouched for only by what the rule accepts and
+    // holds a role the rule asks for.
+    if (!d.principal.authenticated()) __builtin_trap();
+    if ((d.principal.authenticators & ~accepted) != 0) __builtin_trap();
+    if (!rule.roles.empty() && !d.principal.HasAnyRole(rule.roles)) __builtin_trap();
+    if (round == 0) signed_and_allowed = (d.principal.authenticators & auth::kSignature) != 0;
   }
   return 0;
 }

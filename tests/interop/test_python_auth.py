@@ -10,9 +10,10 @@ The node's policy (config rules):
   /nodegate.v1.Identity/WhoAmI   signature, token or app key, but not the bare mTLS certificate — so a
                                  successful WhoAmI proves the per-call credential was what authenticated.
 
-WhoAmI's `authenticators` also lists "mtls" here although the rule does not accept it: the handler's
-Principal is re-derived from every enabled authenticator (auth::CallPrincipal -> Authorizer::Derive), not
-from the decision the auth hook made. The assertions below therefore check "contains", not "equals".
+WhoAmI reports the Principal of the Authorizer's decision at the server core's dispatch step (rpc::Server;
+the handler gets it in rpc::CallInfo::principal), and that decision counts only the authenticators the
+method's rule accepts. These channels also present the mTLS client certificate, which the WhoAmI rule does
+not accept, so `authenticators` must name exactly the per-call credential: "equals", not "contains".
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def test_signed_calls_are_accepted(node, stubs, identity, registered, alg):
         assert set(values) <= set(range(1, 7))
         me = whoami(identity, ch)
         assert (me.kind, me.id) == ("node", node_id), f"node:{node_id} expected, got {me.kind}:{me.id}"
-        assert "signature" in me.authenticators
+        assert list(me.authenticators) == ["signature"], list(me.authenticators)
         assert "dice" in me.roles
         assert me.node_id == AUDIENCE
     finally:
@@ -374,7 +375,7 @@ def test_token_metadata_is_accepted(node, stubs, identity, header):
     try:
         me = wait_accepted(lambda: whoami(identity, ch), f"token via {header} accepted")
         assert (me.kind, me.id, list(me.roles)) == ("user", principal, ["reader"])
-        assert "token" in me.authenticators, list(me.authenticators)
+        assert list(me.authenticators) == ["token"], list(me.authenticators)
         # RollDie takes signatures only: a valid token is not a credential there.
         assert rpc_error(lambda: roll(stubs, ch)).code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
@@ -394,7 +395,7 @@ def test_app_key_metadata_is_accepted(node, identity, underscore):
     try:
         me = wait_accepted(lambda: whoami(identity, ch), "app key accepted")
         assert (me.kind, me.id, list(me.roles)) == ("app", principal, ["reader"])
-        assert "app_key" in me.authenticators, list(me.authenticators)
+        assert list(me.authenticators) == ["app_key"], list(me.authenticators)
     finally:
         ch.close()
     wrong = channel(node, app_key=key, app_secret=secret[:-1], app_key_underscore=underscore)
@@ -444,7 +445,7 @@ def test_aio_channel_signed_calls(node, stubs, identity, registered, alg):
 
     values, me, refused = asyncio.run(main())
     assert len(values) == 20 and set(values) <= set(range(1, 7))
-    assert (me.kind, me.id) == ("node", node_id) and "signature" in me.authenticators
+    assert (me.kind, me.id) == ("node", node_id) and list(me.authenticators) == ["signature"]
     assert refused == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -464,7 +465,7 @@ def test_aio_channel_token(node, identity):
                 identity.identity_pb2.WhoAmIRequest(), timeout=ng.RPC_TIMEOUT_S)
 
     me = asyncio.run(main())
-    assert (me.kind, me.id) == ("user", "py-aio-user") and "token" in me.authenticators
+    assert (me.kind, me.id) == ("user", "py-aio-user") and list(me.authenticators) == ["token"]
 
 
 # --------------------------------------------------------------------------------------------------

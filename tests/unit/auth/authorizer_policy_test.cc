@@ -1,5 +1,5 @@
-// The Authorizer applying the method's rule (design §4), and Derive(): the principal a handler
-// sees for a call Authorize() let through.
+// The Authorizer applying the method's rule (design §4): the decision, and the principal it hands
+// the handler for a call it let through.
 #include <string>
 
 #include "auth/authorizer.h"
@@ -21,8 +21,6 @@ using ::nodegate::auth::testing::Md;
 using ::nodegate::auth::testing::Node;
 using ::nodegate::auth::testing::NoPeer;
 using ::nodegate::auth::testing::PublicRule;
-using ::nodegate::auth::testing::SignCall;
-using ::nodegate::auth::testing::SignerFor;
 using ::nodegate::auth::testing::Token;
 
 CredentialSnapshot Credentials() {
@@ -134,86 +132,6 @@ TEST(PolicyEnforcementTest, WildcardRuleAppliesToEveryMethodOfTheService) {
   EXPECT_EQ(h.Authorize(TokenCall(), NoPeer(), kNow, "/api.DiceService/Anything").rejection,
             Rejection::kRoleMissing);
   EXPECT_TRUE(h.Authorize(TokenCall(), NoPeer(), kNow, "/other.Service/M").status.ok());
-}
-
-// Derive.
-
-TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForAToken) {
-  Harness h(Credentials());
-  Decision d = h.Authorize(TokenCall());
-  ASSERT_TRUE(d.status.ok());
-  Principal p = h.Derive(TokenCall());
-  EXPECT_EQ(p.ToString(), d.principal.ToString());
-  EXPECT_EQ(p.roles, d.principal.roles);
-  EXPECT_EQ(p.authenticators, d.principal.authenticators);
-}
-
-TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForAnAppKey) {
-  Harness h(Credentials());
-  Md md = Md().Add("app-key", "billing").Add("app-secret", "sec");
-  Decision d = h.Authorize(md);
-  ASSERT_TRUE(d.status.ok());
-  EXPECT_EQ(h.Derive(md).ToString(), "app:billing-svc");
-}
-
-TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForACertificate) {
-  Harness h(Credentials());
-  Decision d = h.Authorize(Md(), CertPeer("node-a"));
-  ASSERT_TRUE(d.status.ok());
-  Principal p = h.Derive(Md(), CertPeer("node-a"));
-  EXPECT_EQ(p.ToString(), "node:node-a");
-  EXPECT_EQ(p.roles, d.principal.roles);
-}
-
-TEST(DeriveTest, ReturnsThePrincipalAuthorizeAllowedForASignature) {
-  Harness h(Credentials());
-  Md md = SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd();
-  Decision d = h.Authorize(md);
-  ASSERT_TRUE(d.status.ok()) << d.status.error_message();
-  Principal p = h.Derive(md);
-  EXPECT_EQ(p.ToString(), "node:node-a");
-  EXPECT_EQ(p.authenticators, kSignature);
-  EXPECT_EQ(p.roles, d.principal.roles);
-}
-
-TEST(DeriveTest, IgnoresASignatureAuthorizeNeverVerified) {
-  Harness h(Credentials());
-  Md md = SignCall(*SignerFor(Algorithm::kEd25519), "node-a").ToMd();
-  EXPECT_FALSE(h.Derive(md).authenticated());
-}
-
-TEST(DeriveTest, IgnoresAnotherSignatureOverAVerifiedNonce) {
-  Harness h(Credentials());
-  auto call = SignCall(*SignerFor(Algorithm::kEd25519), "node-a");
-  ASSERT_TRUE(h.Authorize(call.ToMd()).status.ok());
-  auto other = call;
-  other.signature = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a").signature;
-  EXPECT_FALSE(h.Derive(other.ToMd()).authenticated());
-}
-
-TEST(DeriveTest, CountsOnlyAuthenticatorsTheRuleAccepts) {
-  Harness h(Credentials(), {MakeRule(kMethod, kToken)});
-  ASSERT_TRUE(h.Authorize(TokenCall(), CertPeer("node-a")).status.ok());
-  Principal p = h.Derive(TokenCall(), CertPeer("node-a"));
-  EXPECT_EQ(p.ToString(), "user:alice");
-  EXPECT_EQ(p.authenticators, kToken);
-}
-
-TEST(DeriveTest, IsUnauthenticatedForAPublicCallWithoutCredentials) {
-  Harness h(Credentials(), {PublicRule(kMethod)});
-  EXPECT_FALSE(h.Derive(Md()).authenticated());
-}
-
-TEST(DeriveTest, NamesTheCallerOfAPublicMethodWhenACredentialChecksOut) {
-  Harness h(Credentials(), {PublicRule(kMethod)});
-  EXPECT_EQ(h.Derive(TokenCall()).ToString(), "user:alice");
-  EXPECT_FALSE(h.Derive(Md().Add("authorization", "Bearer wrong")).authenticated());
-}
-
-TEST(DeriveTest, DoesNotCountRejections) {
-  Harness h(Credentials());
-  (void)h.Derive(Md().Add("authorization", "Bearer wrong"));
-  EXPECT_EQ(h.authorizer().rejections(Rejection::kTokenInvalid), 0u);
 }
 
 }  // namespace

@@ -29,31 +29,31 @@ TEST(ReplayCacheTest, RefusesZeroCapacityNamingTheField) {
 
 TEST(ReplayCacheTest, AcceptsFirstSighting) {
   auto cache = NewCache(100);
-  EXPECT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "d1", kExpiry, kNow).ok());
+  EXPECT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow).ok());
   EXPECT_EQ(cache->size(), 1u);
 }
 
 TEST(ReplayCacheTest, RejectsReplayedNonce) {
   auto cache = NewCache(100);
-  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "d1", kExpiry, kNow).ok());
+  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(
-      cache->CheckAndInsert("node-a", "nonce-1", "d2", kExpiry, kNow + absl::Seconds(1))));
+      cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow + absl::Seconds(1))));
   EXPECT_EQ(cache->size(), 1u);
 }
 
 TEST(ReplayCacheTest, SameNonceFromAnotherNodeIsNotAReplay) {
   auto cache = NewCache(100);
-  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "d1", kExpiry, kNow).ok());
-  EXPECT_TRUE(cache->CheckAndInsert("node-b", "nonce-1", "d1", kExpiry, kNow).ok());
+  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow).ok());
+  EXPECT_TRUE(cache->CheckAndInsert("node-b", "nonce-1", kExpiry, kNow).ok());
 }
 
 TEST(ReplayCacheTest, ExpiryLetsTheSlotBeReused) {
   auto cache = NewCache(100);
-  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "d1", kExpiry, kNow).ok());
+  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(
-      cache->CheckAndInsert("node-a", "nonce-1", "d1", kExpiry, kExpiry - absl::Milliseconds(1))));
+      cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kExpiry - absl::Milliseconds(1))));
   EXPECT_TRUE(
-      cache->CheckAndInsert("node-a", "nonce-1", "d1", kExpiry + absl::Seconds(60), kExpiry).ok());
+      cache->CheckAndInsert("node-a", "nonce-1", kExpiry + absl::Seconds(60), kExpiry).ok());
   EXPECT_EQ(cache->size(), 1u);
 }
 
@@ -63,7 +63,7 @@ TEST(ReplayCacheTest, FullCacheFailsClosedWithResourceExhausted) {
   int accepted = 0;
   absl::Status last;
   for (int i = 0; i < 17 && last.ok(); ++i) {
-    last = cache->CheckAndInsert("node-a", absl::StrCat("nonce-", i), "d", kExpiry, kNow);
+    last = cache->CheckAndInsert("node-a", absl::StrCat("nonce-", i), kExpiry, kNow);
     if (last.ok()) ++accepted;
   }
   EXPECT_TRUE(absl::IsResourceExhausted(last)) << last;
@@ -74,10 +74,9 @@ TEST(ReplayCacheTest, FullCacheFailsClosedWithResourceExhausted) {
 TEST(ReplayCacheTest, FullCacheStillRecognisesReplays) {
   auto cache = NewCache(16);
   for (int i = 0; i < 17; ++i) {
-    (void)cache->CheckAndInsert("node-a", absl::StrCat("nonce-", i), "d", kExpiry, kNow);
+    (void)cache->CheckAndInsert("node-a", absl::StrCat("nonce-", i), kExpiry, kNow);
   }
-  EXPECT_TRUE(
-      absl::IsAlreadyExists(cache->CheckAndInsert("node-a", "nonce-0", "d", kExpiry, kNow)));
+  EXPECT_TRUE(absl::IsAlreadyExists(cache->CheckAndInsert("node-a", "nonce-0", kExpiry, kNow)));
 }
 
 TEST(ReplayCacheTest, ExpiredEntriesAreSweptWhenFull) {
@@ -85,22 +84,19 @@ TEST(ReplayCacheTest, ExpiredEntriesAreSweptWhenFull) {
   std::string refused;
   for (int i = 0; i < 17 && refused.empty(); ++i) {
     std::string nonce = absl::StrCat("nonce-", i);
-    if (absl::IsResourceExhausted(cache->CheckAndInsert("node-a", nonce, "d", kExpiry, kNow))) {
+    if (absl::IsResourceExhausted(cache->CheckAndInsert("node-a", nonce, kExpiry, kNow))) {
       refused = nonce;
     }
   }
   ASSERT_FALSE(refused.empty());
-  EXPECT_TRUE(
-      cache->CheckAndInsert("node-a", refused, "d", kExpiry + absl::Seconds(60), kExpiry).ok());
+  EXPECT_TRUE(cache->CheckAndInsert("node-a", refused, kExpiry + absl::Seconds(60), kExpiry).ok());
 }
 
 // Node "hog" signs as fast as it can until the cache refuses it; returns how many it got in.
 size_t Hog(ReplayCache& cache, size_t share, absl::Time now, int attempts = 2000) {
   size_t accepted = 0;
   for (int i = 0; i < attempts; ++i) {
-    if (cache
-            .CheckAndInsert("hog", absl::StrCat("hog-", i), "d", now + absl::Seconds(60), now,
-                            share)
+    if (cache.CheckAndInsert("hog", absl::StrCat("hog-", i), now + absl::Seconds(60), now, share)
             .ok()) {
       ++accepted;
     }
@@ -113,9 +109,9 @@ TEST(ReplayCacheTest, ANodeThatFillsThePoolDoesNotLockOutAnotherWithinItsShare) 
   auto cache = NewCache(160);
   Hog(*cache, 40, kNow);
   ASSERT_TRUE(
-      absl::IsResourceExhausted(cache->CheckAndInsert("hog", "one-more", "d", kExpiry, kNow, 40)));
+      absl::IsResourceExhausted(cache->CheckAndInsert("hog", "one-more", kExpiry, kNow, 40)));
   for (int i = 0; i < 40; ++i) {
-    absl::Status s = cache->CheckAndInsert("node-b", absl::StrCat("b-", i), "d", kExpiry, kNow, 40);
+    absl::Status s = cache->CheckAndInsert("node-b", absl::StrCat("b-", i), kExpiry, kNow, 40);
     EXPECT_TRUE(s.ok()) << i << ": " << s;
   }
   EXPECT_EQ(cache->held_by("node-b"), 40u);
@@ -126,7 +122,7 @@ TEST(ReplayCacheTest, ANodeOverItsShareIsRefusedOnceThePoolIsFull) {
   const size_t hog = Hog(*cache, 40, kNow);
   EXPECT_GE(hog, 40u) << "the share is always admitted";
   EXPECT_LE(hog, 160u) << "beyond its share only the pool";
-  absl::Status s = cache->CheckAndInsert("hog", "one-more", "d", kExpiry, kNow, 40);
+  absl::Status s = cache->CheckAndInsert("hog", "one-more", kExpiry, kNow, 40);
   EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
   EXPECT_NE(std::string(s.message()).find("over its share"), std::string::npos) << s;
 }
@@ -136,7 +132,7 @@ TEST(ReplayCacheTest, SharesNeverTakeTheCacheBeyondTwiceItsCapacity) {
   Hog(*cache, 40, kNow);
   for (const char* node : {"node-b", "node-c", "node-d"}) {
     for (int i = 0; i < 100; ++i) {
-      (void)cache->CheckAndInsert(node, absl::StrCat(node, i), "d", kExpiry, kNow, 40);
+      (void)cache->CheckAndInsert(node, absl::StrCat(node, i), kExpiry, kNow, 40);
     }
     EXPECT_GE(cache->held_by(node), 40u) << node;
   }
@@ -151,35 +147,18 @@ TEST(ReplayCacheTest, AShareIsReturnedWhenItsEntriesExpire) {
   // A sweep of the shard the next insert lands in (at most once a second) frees the hog's entries
   // there; inserting into every shard frees them all.
   for (int i = 0; i < 400; ++i) {
-    (void)cache->CheckAndInsert("node-b", absl::StrCat("b-", i), "d", later + absl::Seconds(60),
-                                later, 40);
+    (void)cache->CheckAndInsert("node-b", absl::StrCat("b-", i), later + absl::Seconds(60), later,
+                                40);
   }
   EXPECT_EQ(cache->held_by("hog"), 0u);
-  EXPECT_TRUE(
-      cache->CheckAndInsert("hog", "fresh", "d", later + absl::Seconds(60), later, 40).ok());
+  EXPECT_TRUE(cache->CheckAndInsert("hog", "fresh", later + absl::Seconds(60), later, 40).ok());
 }
 
 TEST(ReplayCacheTest, WithoutAShareTheWholeCacheIsOnePool) {
   auto cache = NewCache(16);
   Hog(*cache, /*share=*/0, kNow);
   EXPECT_TRUE(absl::IsResourceExhausted(
-      cache->CheckAndInsert("node-b", "b", "d", kExpiry, kNow, /*node_share=*/0)));
-}
-
-TEST(ReplayCacheTest, VerifiedOnlyForTheSignatureThatSpentTheNonce) {
-  auto cache = NewCache(100);
-  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "digest-1", kExpiry, kNow).ok());
-  EXPECT_TRUE(cache->Verified("node-a", "nonce-1", "digest-1", kNow));
-  EXPECT_FALSE(cache->Verified("node-a", "nonce-1", "digest-2", kNow));
-  EXPECT_FALSE(cache->Verified("node-b", "nonce-1", "digest-1", kNow));
-  EXPECT_FALSE(cache->Verified("node-a", "nonce-2", "digest-1", kNow));
-}
-
-TEST(ReplayCacheTest, VerifiedEndsWhenTheEntryExpires) {
-  auto cache = NewCache(100);
-  ASSERT_TRUE(cache->CheckAndInsert("node-a", "nonce-1", "digest-1", kExpiry, kNow).ok());
-  EXPECT_TRUE(cache->Verified("node-a", "nonce-1", "digest-1", kExpiry - absl::Milliseconds(1)));
-  EXPECT_FALSE(cache->Verified("node-a", "nonce-1", "digest-1", kExpiry));
+      cache->CheckAndInsert("node-b", "b", kExpiry, kNow, /*node_share=*/0)));
 }
 
 TEST(ReplayCacheTest, ConcurrentInsertsOfDistinctNoncesAllSucceedAndEachReplayIsRefused) {
@@ -191,8 +170,8 @@ TEST(ReplayCacheTest, ConcurrentInsertsOfDistinctNoncesAllSucceedAndEachReplayIs
   std::vector<int> refused(kThreads, 0);
   auto run = [&](int t, std::vector<int>& counter, bool expect_ok) {
     for (int i = 0; i < kPerThread; ++i) {
-      absl::Status s = cache->CheckAndInsert(absl::StrCat("node-", t), absl::StrCat("nonce-", i),
-                                             "d", kExpiry, kNow);
+      absl::Status s =
+          cache->CheckAndInsert(absl::StrCat("node-", t), absl::StrCat("nonce-", i), kExpiry, kNow);
       if (expect_ok ? s.ok() : absl::IsAlreadyExists(s)) ++counter[t];
     }
   };
@@ -219,7 +198,7 @@ TEST(ReplayCacheTest, ConcurrentInsertsOfOneNonceAcceptExactlyOne) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
-      if (cache->CheckAndInsert("node-a", "nonce-1", "d", kExpiry, kNow).ok()) ++ok;
+      if (cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow).ok()) ++ok;
     });
   }
   for (auto& th : threads) th.join();

@@ -216,10 +216,6 @@ class Harness {
                      std::string_view method = kMethod) {
     return authorizer_->Authorize(method, md.view(), peer, now);
   }
-  Principal Derive(const Md& md, const tls::PeerIdentity& peer = NoPeer(), absl::Time now = kNow,
-                   std::string_view method = kMethod) {
-    return authorizer_->Derive(method, md.view(), peer, now);
-  }
 
   Authorizer& authorizer() { return *authorizer_; }
   MemorySource& source() { return *source_; }

@@ -19,6 +19,7 @@
 #include "crypto/digest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "nlohmann/json.hpp"
 
 namespace nodegate::rpc {
 namespace {
@@ -64,14 +65,14 @@ class ServerTest : public ::testing::Test {
     log_ = *observe::AccessLog::Open(access_log);
     metrics_ = std::make_shared<observe::Metrics>(table_->Names());
     ServerOptions options = options_;
-    options.listeners.push_back({"127.0.0.1:0", grpc::InsecureServerCredentials()});
+    options.listeners.push_back({"127.0.0.1:0", server_credentials_});
     options.threads = threads;
     options.blocking_threads = 2;
     auto server = Server::Start(options, table_, authorizer_, log_, metrics_);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->ports()[0]),
-                                   grpc::InsecureChannelCredentials());
+                                   channel_credentials_);
   }
   void TearDown() override {
     if (server_) server_->Shutdown(absl::Seconds(1));
@@ -83,7 +84,7 @@ class ServerTest : public ::testing::Test {
     grpc::GenericStub stub(channel_);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (with_token) ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    if (with_token) ctx.AddMetadata("authorization", std::string("Bearer ") + token_);
     grpc::Slice slice(payload);
     grpc::ByteBuffer request(&slice, 1);
     grpc::CompletionQueue cq;
@@ -147,7 +148,26 @@ class ServerTest : public ::testing::Test {
     return held_runs_.load() >= n;
   }
 
+  // The access log's lines once `n` are out (each is written a moment after its client has the
+  // status), parsed; waits at most 10 s.
+  std::vector<nlohmann::json> WaitForLogLines(const std::string& path, size_t n) {
+    std::vector<nlohmann::json> lines;
+    for (absl::Time deadline = absl::Now() + absl::Seconds(10);;
+         absl::SleepFor(absl::Milliseconds(5))) {
+      log_->Flush();
+      lines.clear();
+      std::ifstream in(path);
+      for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+      if (lines.size() >= n || absl::Now() >= deadline) return lines;
+    }
+  }
+
   static constexpr char kHeld[] = "/open.Svc/Held";
+  // What Raw() sends as the bearer token, and the credentials of the listener and the channel.
+  std::string token_ = kToken;
+  std::shared_ptr<grpc::ServerCredentials> server_credentials_ = grpc::InsecureServerCredentials();
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials_ =
+      grpc::InsecureChannelCredentials();
   std::atomic<int> held_runs_{0};
   absl::Notification release_;
   ServerOptions options_;
@@ -731,6 +751,126 @@ TEST_F(ServerTest, MetadataHttp2CannotCarryIsDroppedAndTheCallStillCompletes) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(ctx.GetServerInitialMetadata().count("x-newline"), 0u);
   EXPECT_EQ(ctx.GetServerTrailingMetadata().count("x-ok"), 1u);
+}
+
+// The call's identity, as the handler and the access log see it, comes from the one decision taken
+// at dispatch: nothing re-derives it later, and nothing carries it from one call to the next.
+
+TEST_F(ServerTest, AnAllowedCallIsLoggedAndCountedOnceWithThePrincipalAndItsHandlersStatus) {
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        return absl::FailedPreconditionError("no dice");
+      });
+  std::string log_path = TempPath("rpc-allowed.log");
+  std::remove(log_path.c_str());
+  Start(1, log_path);
+  api::RollDieResponse r;
+
+  grpc::Status s = Roll(&r);
+
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  std::vector<nlohmann::json> lines = WaitForLogLines(log_path, 1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["method"], kRoll);
+  EXPECT_EQ(lines[0]["code"], 9);
+  EXPECT_EQ(lines[0]["status"], "FAILED_PRECONDITION");
+  EXPECT_EQ(lines[0]["principal"], "user:alice");
+  EXPECT_NE(lines[0]["user_agent"].get<std::string>().find("grpc-c++/"), std::string::npos);
+  EXPECT_NE(lines[0]["peer"].get<std::string>().find("127.0.0.1"), std::string::npos);
+  EXPECT_FALSE(lines[0].contains("reason")) << "an allowed call has no refusal reason";
+  std::string text = more::CountedCalls(*metrics_, 1);
+  EXPECT_NE(text.find("nodegate_grpc_calls_total{method=\"/api.DiceService/RollDie\","
+                      "code=\"FAILED_PRECONDITION\"} 1\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(ServerTest, RefusesAWrongTokenWithoutEchoingItToTheClientOrTheLog) {
+  constexpr char kWrong[] = "ngt_wrong-token-fedcba9876543210";
+  std::atomic<int> ran{0};
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        ++ran;
+        return absl::OkStatus();
+      });
+  std::string log_path = TempPath("rpc-wrong-token.log");
+  std::remove(log_path.c_str());
+  Start(1, log_path);
+  token_ = kWrong;
+  api::RollDieResponse r;
+
+  grpc::Status s = Roll(&r);
+
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(s.error_message(), "token: unknown or revoked");
+  EXPECT_EQ(ran.load(), 0);
+  std::vector<nlohmann::json> lines = WaitForLogLines(log_path, 1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["status"], "UNAUTHENTICATED");
+  EXPECT_EQ(lines[0]["reason"].get<std::string>().rfind("token_invalid", 0), 0u) << lines[0].dump();
+  EXPECT_EQ(lines[0].dump().find(kWrong), std::string::npos) << "the token must never be logged";
+  EXPECT_EQ(authorizer_->rejections(auth::Rejection::kTokenInvalid), 1u);
+}
+
+TEST_F(ServerTest, APublicMethodRunsItsHandlerWithAnUnauthenticatedPrincipal) {
+  std::string seen = "not run";
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      "/open.Svc/Ping", Execution::kInline,
+      [&seen](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
+        seen = call.principal.authenticated() ? call.principal.ToString() : "unauthenticated";
+        return absl::OkStatus();
+      });
+  Start();
+
+  grpc::Status s = Raw("/open.Svc/Ping", "", nullptr, /*with_token=*/false);
+
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(seen, "unauthenticated");
+}
+
+TEST_F(ServerTest, AnEarlierCallersIdentityDoesNotCarryOverToTheNextCallOnTheConnection) {
+  std::vector<std::string> seen;
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [&seen](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
+        seen.push_back(call.principal.ToString());
+        return absl::OkStatus();
+      });
+  Start();
+  api::RollDieResponse r;
+  ASSERT_TRUE(Roll(&r).ok());
+
+  grpc::Status second = Roll(&r, /*with_token=*/false);  // same channel, same connection
+
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::UNAUTHENTICATED) << second.error_message();
+  EXPECT_EQ(seen, std::vector<std::string>{"user:alice"});
+  EXPECT_EQ(authorizer_->rejections(auth::Rejection::kNoCredential), 1u);
+}
+
+TEST_F(ServerTest, ALocalTransportAloneDoesNotAuthenticate) {
+  // grpc.local_listen's credentials: the connection is "local" to gRPC, but that names no caller,
+  // so the mtls authenticator must not take it for a verified certificate.
+  server_credentials_ = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+  channel_credentials_ = grpc::experimental::LocalCredentials(LOCAL_TCP);
+  std::atomic<int> ran{0};
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        ++ran;
+        return absl::OkStatus();
+      });
+  Start();
+  api::RollDieResponse r;
+
+  grpc::Status bare = Roll(&r, /*with_token=*/false);
+
+  EXPECT_EQ(bare.error_code(), grpc::StatusCode::UNAUTHENTICATED) << bare.error_message();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(authorizer_->rejections(auth::Rejection::kNoCredential), 1u);
+  EXPECT_TRUE(Roll(&r).ok()) << "the listener serves calls that do carry a credential";
+  EXPECT_EQ(ran.load(), 1);
 }
 
 }  // namespace
