@@ -6,6 +6,9 @@ comma := ,
 # (tests/CMakeLists.txt, tests/sanitizers/).
 SAN ?=
 JOBS ?= $(shell nproc)
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere (CI) reuses the cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 ifneq ($(SAN),)
 SAN_NAME := $(firstword $(subst $(comma), ,$(SAN)))
