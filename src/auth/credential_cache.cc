@@ -26,8 +26,8 @@ std::shared_ptr<const CredentialSnapshot> CredentialCache::snapshot() const {
 }
 
 absl::StatusOr<std::unique_ptr<CredentialCache>> CredentialCache::Start(
-    std::shared_ptr<CredentialSource> source, absl::Duration poll) {
-  std::unique_ptr<CredentialCache> cache(new CredentialCache(std::move(source)));
+    std::shared_ptr<CredentialSource> source, absl::Duration poll, base::Clock& clock) {
+  std::unique_ptr<CredentialCache> cache(new CredentialCache(std::move(source), clock));
   if (absl::Status s = cache->Refresh(/*force=*/true); !s.ok()) return s;
   if (poll > absl::ZeroDuration()) {
     cache->thread_ = std::thread([raw = cache.get(), poll] { raw->Run(poll); });
@@ -36,11 +36,7 @@ absl::StatusOr<std::unique_ptr<CredentialCache>> CredentialCache::Start(
 }
 
 CredentialCache::~CredentialCache() {
-  {
-    std::lock_guard<std::mutex> lock(stop_mu_);
-    stop_ = true;
-  }
-  stop_cv_.notify_all();
+  stop_.Notify();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -63,17 +59,12 @@ absl::Status CredentialCache::Refresh(bool force) {
 }
 
 void CredentialCache::Run(absl::Duration poll) {
-  std::unique_lock<std::mutex> lock(stop_mu_);
-  while (!stop_) {
-    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(poll), [this] { return stop_; });
-    if (stop_) break;
-    lock.unlock();
+  while (!clock_.WaitForNotificationWithTimeout(stop_, poll)) {
     if (absl::Status s = Refresh(); !s.ok()) {
       // Keep serving the last good snapshot; say why the new one could not be read.
       spdlog::error("credentials: reload failed, keeping the previous set: {}",
                     std::string(s.message()));
     }
-    lock.lock();
   }
 }
 

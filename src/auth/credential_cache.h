@@ -4,7 +4,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,8 +12,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "auth/principal.h"
+#include "base/clock.h"
 #include "crypto/verifier.h"
 
 namespace nodegate::auth {
@@ -62,9 +63,11 @@ class CredentialSource {
 class CredentialCache {
  public:
   // Loads the first snapshot (an error is a start-up error), then polls the source's generation
-  // every `poll` in a background thread. `poll` zero = no thread (tests call Refresh()).
+  // every `poll` of `clock` in a background thread. `poll` zero = no thread (tests call
+  // Refresh()). `clock` must outlive the cache.
   static absl::StatusOr<std::unique_ptr<CredentialCache>> Start(
-      std::shared_ptr<CredentialSource> source, absl::Duration poll);
+      std::shared_ptr<CredentialSource> source, absl::Duration poll,
+      base::Clock& clock = base::Clock::Real());
   ~CredentialCache();
 
   // Lock-free in steady state: each thread keeps its own reference to the current snapshot and
@@ -76,10 +79,12 @@ class CredentialCache {
   absl::Status Refresh(bool force = false);
 
  private:
-  explicit CredentialCache(std::shared_ptr<CredentialSource> source) : source_(std::move(source)) {}
+  CredentialCache(std::shared_ptr<CredentialSource> source, base::Clock& clock)
+      : source_(std::move(source)), clock_(clock) {}
   void Run(absl::Duration poll);
 
   std::shared_ptr<CredentialSource> source_;
+  base::Clock& clock_;
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const CredentialSnapshot> snapshot_;  // guarded by snapshot_mu_
   // Unique across all caches in the process, so a thread's cached copy can never be mistaken for
@@ -87,9 +92,7 @@ class CredentialCache {
   std::atomic<uint64_t> version_{0};
   std::mutex refresh_mu_;
   uint64_t generation_ = 0;
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stop_ = false;
+  absl::Notification stop_;
   std::thread thread_;
 };
 

@@ -35,10 +35,10 @@ int CpusAllowed() {
   return std::max(1, CPU_COUNT(&set));
 }
 
-// Steady-clock instants become system-clock deadlines for gRPC.
-std::chrono::system_clock::time_point ToSystem(Clock::time_point t) {
+// Instants of the generator's clock become system-clock deadlines for gRPC.
+std::chrono::system_clock::time_point ToSystem(base::Clock& clock, Clock::time_point t) {
   return std::chrono::system_clock::now() +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(t - Clock::now());
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(t - clock.SteadyNow());
 }
 
 // Rate mode blocks in the completion queue until this long before the next call is due, then
@@ -188,7 +188,7 @@ void Worker::Loop() {
 }
 
 void Worker::Next(Slot* s) {
-  Clock::time_point now = Clock::now();
+  Clock::time_point now = impl->options.clock->SteadyNow();
   if (!impl->Admit(now)) {
     --active;
     return;
@@ -203,8 +203,9 @@ void Worker::PacedLoop() {
   const gpr_timespec forever = gpr_inf_future(GPR_CLOCK_MONOTONIC);
   void* tag = nullptr;
   bool ok = false;
+  base::Clock& clock = *impl->options.clock;
   while (true) {
-    Clock::time_point now = Clock::now();
+    Clock::time_point now = clock.SteadyNow();
     if (now >= impl->end || impl->stop.load(std::memory_order_relaxed)) schedule->Finish();
     OpenLoopSchedule::Start c;
     while (schedule->Claim(now, admit, &c)) {
@@ -216,7 +217,7 @@ void Worker::PacedLoop() {
         if (c.owed) ++owed;
       }
       Start(s);
-      now = Clock::now();
+      now = clock.SteadyNow();
     }
     if (schedule->drained()) break;
     // Wait for a completion, or until the next call is due (or the window ends). With no free
@@ -227,7 +228,7 @@ void Worker::PacedLoop() {
     if (wake == Clock::time_point::max()) {
       status = cq.AsyncNext(&tag, &ok, forever);
     } else if (std::min(wake, impl->end) - now > kPollWindow) {
-      status = cq.AsyncNext(&tag, &ok, ToSystem(std::min(wake, impl->end) - kPollWindow));
+      status = cq.AsyncNext(&tag, &ok, ToSystem(clock, std::min(wake, impl->end) - kPollWindow));
     } else {
       status = cq.AsyncNext(&tag, &ok, poll);
       polled = true;
@@ -235,7 +236,7 @@ void Worker::PacedLoop() {
     if (status == grpc::CompletionQueue::GOT_EVENT) {
       Slot* s = static_cast<Slot*>(tag);
       Done(s);
-      schedule->Release(s->index, Clock::now());
+      schedule->Release(s->index, clock.SteadyNow());
     } else if (status == grpc::CompletionQueue::SHUTDOWN) {
       break;
     } else if (polled) {
@@ -265,7 +266,7 @@ void Worker::Start(Slot* s) {
 }
 
 void Worker::Done(Slot* s) {
-  Clock::time_point now = Clock::now();
+  Clock::time_point now = impl->options.clock->SteadyNow();
   if (now >= impl->measure_start && now <= impl->end) {
     int code = static_cast<int>(s->status.error_code());
     if (code < 0 || code > 16) code = 2;  // UNKNOWN
@@ -324,6 +325,7 @@ absl::StatusOr<std::unique_ptr<LoadGenerator>> LoadGenerator::New(Options option
   if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("bench: --timeout must be positive");
   }
+  if (options.clock == nullptr) return absl::InvalidArgumentError("bench: no clock");
   if (options.tls_resumption && (options.plaintext || !options.new_connection_per_call)) {
     return absl::InvalidArgumentError(
         "bench: --resume needs TLS and --new-connection-per-call (a kept connection never "
@@ -384,7 +386,8 @@ Result LoadGenerator::Run(const std::function<void(const Progress&)>& progress,
                           absl::Duration progress_interval) {
   Impl& im = *impl_;
   const Options& o = im.options;
-  Clock::time_point begin = Clock::now();
+  base::Clock& clock = *o.clock;
+  Clock::time_point begin = clock.SteadyNow();
   im.measure_start = begin + absl::ToChronoNanoseconds(o.warmup);
   im.end = o.requests > 0 ? Clock::time_point::max()
                           : im.measure_start + absl::ToChronoNanoseconds(o.duration);
@@ -417,8 +420,9 @@ Result LoadGenerator::Run(const std::function<void(const Progress&)>& progress,
   if (tick <= std::chrono::nanoseconds::zero()) tick = std::chrono::seconds(1);
   Clock::time_point next_tick = begin + tick;
   while (running.load() > 0) {
+    // Real time: this only looks whether the workers are done.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    Clock::time_point now = Clock::now();
+    Clock::time_point now = clock.SteadyNow();
     if (progress && now >= next_tick) {
       next_tick += tick;
       Progress p;

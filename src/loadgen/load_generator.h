@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "loadgen/histogram.h"
 #include "tls/channel.h"
 
@@ -46,6 +47,9 @@ struct Options {
   bool new_connection_per_call = false;
   // With new_connection_per_call: share a TLS session cache so handshakes can resume.
   bool tls_resumption = false;
+  // The clock that schedules calls, ends the window and measures latency (SteadyNow). Not owned;
+  // must outlive the generator. Tests pass a testlib::ManualClock to step through a schedule.
+  base::Clock* clock = &base::Clock::Real();
 };
 
 struct Progress {

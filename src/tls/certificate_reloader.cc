@@ -39,7 +39,8 @@ CertificateReloader::CertificateReloader(const Options& options)
     : options_(options),
       live_dir_(options.live_dir),
       has_ca_(!options.files.ca.empty()),
-      has_crl_(!options.files.crl.empty()) {}
+      has_crl_(!options.files.crl.empty()),
+      clock_(*options.clock) {}
 
 absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Start(
     const Options& options) {
@@ -50,11 +51,12 @@ absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Start(
   if (options.poll < absl::Milliseconds(10)) {
     return absl::InvalidArgumentError("tls reloader: source poll must be at least 10ms");
   }
+  if (options.clock == nullptr) return absl::InvalidArgumentError("tls reloader: no clock");
   std::unique_ptr<CertificateReloader> r(new CertificateReloader(options));
   if (absl::Status s = base::MakeDirs(r->live_dir_, 0700); !s.ok()) return s;
   ::chmod(r->live_dir_.c_str(), 0700);
   r->last_stat_signature_ = StatSignature(options.files);
-  absl::StatusOr<CredentialSet> set = LoadCredentialSet(options.files, absl::Now());
+  absl::StatusOr<CredentialSet> set = LoadCredentialSet(options.files, r->clock_.Now());
   if (!set.ok()) return set.status();
   if (absl::Status s = r->Publish(*set); !s.ok()) return s;
   r->current_ = std::make_shared<const CredentialSet>(*std::move(set));
@@ -63,11 +65,7 @@ absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Start(
 }
 
 CertificateReloader::~CertificateReloader() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  stop_.Notify();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -89,7 +87,7 @@ absl::Status CertificateReloader::CheckNow() {
 absl::Status CertificateReloader::CheckLocked() {
   std::string sig = StatSignature(options_.files);
   if (sig == last_stat_signature_) return absl::OkStatus();
-  absl::StatusOr<CredentialSet> set = LoadCredentialSet(options_.files, absl::Now());
+  absl::StatusOr<CredentialSet> set = LoadCredentialSet(options_.files, clock_.Now());
   if (!set.ok()) {
     // A half-written rotation (key replaced, cert not yet) lands here; keep the stat signature
     // unchanged so the next poll looks again, but log each distinct failure once.
@@ -120,11 +118,9 @@ absl::Status CertificateReloader::CheckLocked() {
 }
 
 void CertificateReloader::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(options_.poll, options_.interval)),
-                 [this] { return stop_; });
-    if (stop_) break;
+  const absl::Duration period = std::min(options_.poll, options_.interval);
+  while (!clock_.WaitForNotificationWithTimeout(stop_, period)) {
+    std::lock_guard<std::mutex> lock(mu_);
     (void)CheckLocked();
   }
 }

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,7 +18,9 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "tls/credential_set.h"
 
 namespace nodegate::tls {
@@ -34,6 +35,9 @@ class CertificateReloader {
     // How often the source files are stat()ed. Kept short so that the two stages together stay
     // near `interval`: a change is live for new handshakes within poll + interval.
     absl::Duration poll = absl::Milliseconds(200);
+    // What "now" is for certificate validity, and what the polling waits on. Not owned; must
+    // outlive the reloader. Tests pass a testlib::ManualClock.
+    base::Clock* clock = &base::Clock::Real();
   };
 
   // Validates and publishes the initial set synchronously (any error is a start-up error), then
@@ -67,9 +71,9 @@ class CertificateReloader {
   const std::string live_dir_;
   const bool has_ca_;
   const bool has_crl_;
+  base::Clock& clock_;
+  absl::Notification stop_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
   std::shared_ptr<const CredentialSet> current_;
   std::string last_refused_digest_;  // log a refused set once, not every poll
   std::string last_stat_signature_;

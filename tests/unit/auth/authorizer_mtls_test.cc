@@ -2,19 +2,20 @@
 #include <string>
 
 #include "auth/authorizer.h"
+#include "crypto/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
 
 namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
-using ::nodegate::auth::testing::CertPeer;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::Node;
-using ::nodegate::auth::testing::Token;
+using ::nodegate::testlib::CertPeer;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::Node;
+using ::nodegate::testlib::Token;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 

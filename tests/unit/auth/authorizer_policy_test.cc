@@ -3,25 +3,26 @@
 #include <string>
 
 #include "auth/authorizer.h"
+#include "crypto/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
 
 namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
-using ::nodegate::auth::testing::App;
-using ::nodegate::auth::testing::CertPeer;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::kMethod;
-using ::nodegate::auth::testing::kNow;
-using ::nodegate::auth::testing::MakeRule;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::Node;
-using ::nodegate::auth::testing::NoPeer;
-using ::nodegate::auth::testing::PublicRule;
-using ::nodegate::auth::testing::Token;
+using ::nodegate::testlib::App;
+using ::nodegate::testlib::CertPeer;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::kMethod;
+using ::nodegate::testlib::kNow;
+using ::nodegate::testlib::MakeRule;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::Node;
+using ::nodegate::testlib::NoPeer;
+using ::nodegate::testlib::PublicRule;
+using ::nodegate::testlib::Token;
 
 CredentialSnapshot Credentials() {
   CredentialSnapshot s;

@@ -2,26 +2,31 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "auth/authorizer.h"
+#include "auth/signature_v1.h"
+#include "crypto/digest.h"
+#include "crypto/encoding.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/keys.h"
 
 namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
-using ::nodegate::auth::testing::CertPeer;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::kAudience;
-using ::nodegate::auth::testing::kMethod;
-using ::nodegate::auth::testing::kNow;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::Node;
-using ::nodegate::auth::testing::SignCall;
-using ::nodegate::auth::testing::SignedCall;
-using ::nodegate::auth::testing::SignerFor;
-using ::nodegate::auth::testing::VerifierFor;
+using ::nodegate::testlib::CertPeer;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::kAudience;
+using ::nodegate::testlib::kMethod;
+using ::nodegate::testlib::kNow;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::Node;
+using ::nodegate::testlib::SignCall;
+using ::nodegate::testlib::SignedCall;
+using ::nodegate::testlib::SignerFor;
+using ::nodegate::testlib::VerifierFor;
 using ::testing::ElementsAre;
 
 CredentialSnapshot OneNode(NodeCredential node) {
@@ -210,7 +215,7 @@ TEST_F(SignatureRejectionTest, RejectsReplayedNonce) {
   Md md = Call().ToMd();
   ASSERT_TRUE(h_.Authorize(md).status.ok());
 
-  Decision second = h_.Authorize(md, ::nodegate::auth::testing::NoPeer(), kNow + absl::Seconds(1));
+  Decision second = h_.Authorize(md, ::nodegate::testlib::NoPeer(), kNow + absl::Seconds(1));
 
   ExpectRefused(second, grpc::StatusCode::UNAUTHENTICATED, "signature: nonce already used (replay)",
                 Rejection::kSignatureReplay);
@@ -220,7 +225,7 @@ TEST_F(SignatureRejectionTest, RejectsReplayAtTheLastMillisecondOfTheWindow) {
   // The call is still inside the window at ts + max_skew, so its nonce must still be remembered.
   Md md = Call().ToMd();
   ASSERT_TRUE(h_.Authorize(md).status.ok());
-  Decision replay = h_.Authorize(md, ::nodegate::auth::testing::NoPeer(), kNow + absl::Seconds(60));
+  Decision replay = h_.Authorize(md, ::nodegate::testlib::NoPeer(), kNow + absl::Seconds(60));
   EXPECT_EQ(replay.rejection, Rejection::kSignatureReplay) << replay.status.error_message();
   EXPECT_FALSE(replay.status.ok());
 }
@@ -254,8 +259,7 @@ TEST_F(SignatureRejectionTest, RefusesAForgedSignatureOverANonceAGoodCallSpent) 
   SignedCall forged = good;
   forged.signature = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a").signature;
 
-  Decision d =
-      h_.Authorize(forged.ToMd(), ::nodegate::auth::testing::NoPeer(), kNow + absl::Seconds(1));
+  Decision d = h_.Authorize(forged.ToMd(), ::nodegate::testlib::NoPeer(), kNow + absl::Seconds(1));
 
   ExpectRefused(d, grpc::StatusCode::UNAUTHENTICATED, "signature: does not verify",
                 Rejection::kSignatureInvalid);
@@ -314,7 +318,7 @@ TEST_F(SignatureRejectionTest, RejectsOversizedSignature) {
 TEST_F(SignatureRejectionTest, ValidTokenDoesNotRescueABadSignature) {
   // A present-but-invalid credential fails the call even when another one is good (fail closed).
   CredentialSnapshot s = OneNode(Node("node-a", Algorithm::kEd25519));
-  s.tokens.emplace(crypto::Sha256("tok"), ::nodegate::auth::testing::Token("tok", "alice"));
+  s.tokens.emplace(crypto::Sha256("tok"), ::nodegate::testlib::Token("tok", "alice"));
   Harness h(std::move(s));
   Md md = SignCall(*SignerFor(Algorithm::kEd25519, 1), "node-a").ToMd();
   md.Add("authorization", "Bearer tok");
@@ -372,7 +376,7 @@ TEST_F(ReplayCacheFullTest, RecoversOnceEntriesExpire) {
   ASSERT_EQ(FillCache().rejection, Rejection::kReplayCacheFull);
   const absl::Time later = kNow + absl::Minutes(5);
   Decision d = h_.Authorize(SignCall(*SignerFor(Algorithm::kEd25519), "node-a", later).ToMd(),
-                            ::nodegate::auth::testing::NoPeer(), later);
+                            ::nodegate::testlib::NoPeer(), later);
   EXPECT_TRUE(d.status.ok()) << d.status.error_message();
 }
 
@@ -419,7 +423,7 @@ TEST_F(RotationTest, AcceptsTheNewKey) {
 TEST_F(RotationTest, AcceptsThePreviousKeyDuringTheGrace) {
   const absl::Time t = kGraceEnd - absl::Milliseconds(1);
   SignedCall call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
-  Decision d = h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
+  Decision d = h_.Authorize(call.ToMd(), ::nodegate::testlib::NoPeer(), t);
   EXPECT_TRUE(d.status.ok()) << d.status.error_message();
   EXPECT_EQ(d.principal.ToString(), "node:node-a");
 }
@@ -427,7 +431,7 @@ TEST_F(RotationTest, AcceptsThePreviousKeyDuringTheGrace) {
 TEST_F(RotationTest, MarksAPrincipalSignedWithThePreviousKey) {
   const absl::Time t = kGraceEnd - absl::Milliseconds(1);
   SignedCall call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", t);
-  Decision d = h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), t);
+  Decision d = h_.Authorize(call.ToMd(), ::nodegate::testlib::NoPeer(), t);
   ASSERT_TRUE(d.status.ok()) << d.status.error_message();
   EXPECT_TRUE(d.principal.signed_with_previous_key);
 }
@@ -441,7 +445,7 @@ TEST_F(RotationTest, DoesNotMarkAPrincipalSignedWithTheCurrentKey) {
 
 TEST_F(RotationTest, RefusesThePreviousKeyOnceTheGraceEnds) {
   SignedCall call = SignCall(*SignerFor(Algorithm::kEcdsaP256Sha256), "node-a", kGraceEnd);
-  ExpectRefused(h_.Authorize(call.ToMd(), ::nodegate::auth::testing::NoPeer(), kGraceEnd),
+  ExpectRefused(h_.Authorize(call.ToMd(), ::nodegate::testlib::NoPeer(), kGraceEnd),
                 grpc::StatusCode::UNAUTHENTICATED, "signature: does not verify",
                 Rejection::kSignatureInvalid);
 }
@@ -454,7 +458,7 @@ TEST_F(RotationTest, StillRefusesAThirdKey) {
 // Construction.
 
 TEST(AuthorizerNewTest, RefusesAnInvalidAudience) {
-  auto source = std::make_shared<::nodegate::auth::testing::MemorySource>();
+  auto source = std::make_shared<::nodegate::testlib::MemorySource>();
   auto cache = *CredentialCache::Start(source, absl::ZeroDuration());
   AuthorizerOptions o;
   o.audience = "not a node id";
@@ -464,7 +468,7 @@ TEST(AuthorizerNewTest, RefusesAnInvalidAudience) {
 }
 
 TEST(AuthorizerNewTest, RefusesNonPositiveMaxSkew) {
-  auto source = std::make_shared<::nodegate::auth::testing::MemorySource>();
+  auto source = std::make_shared<::nodegate::testlib::MemorySource>();
   auto cache = *CredentialCache::Start(source, absl::ZeroDuration());
   AuthorizerOptions o = Harness::DefaultOptions();
   o.max_skew = absl::ZeroDuration();
@@ -473,7 +477,7 @@ TEST(AuthorizerNewTest, RefusesNonPositiveMaxSkew) {
 }
 
 TEST(AuthorizerNewTest, RefusesZeroReplayCacheCapacity) {
-  auto source = std::make_shared<::nodegate::auth::testing::MemorySource>();
+  auto source = std::make_shared<::nodegate::testlib::MemorySource>();
   auto cache = *CredentialCache::Start(source, absl::ZeroDuration());
   AuthorizerOptions o = Harness::DefaultOptions();
   o.replay_cache_capacity = 0;
@@ -482,7 +486,7 @@ TEST(AuthorizerNewTest, RefusesZeroReplayCacheCapacity) {
 }
 
 TEST(AuthorizerNewTest, RefusesMissingPolicyOrCache) {
-  auto source = std::make_shared<::nodegate::auth::testing::MemorySource>();
+  auto source = std::make_shared<::nodegate::testlib::MemorySource>();
   auto cache = *CredentialCache::Start(source, absl::ZeroDuration());
   EXPECT_FALSE(Authorizer::New(Harness::DefaultOptions(), nullptr, cache.get()).ok());
   EXPECT_FALSE(Authorizer::New(Harness::DefaultOptions(), *Policy::Build({}, {}), nullptr).ok());

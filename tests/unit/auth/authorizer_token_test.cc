@@ -1,19 +1,21 @@
 // The token and app-key authenticators (design §3) as the Authorizer applies them.
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "auth/authorizer.h"
+#include "crypto/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
 
 namespace nodegate::auth {
 namespace {
 
-using ::nodegate::auth::testing::App;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::kNow;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::Token;
+using ::nodegate::testlib::App;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::kNow;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::Token;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;

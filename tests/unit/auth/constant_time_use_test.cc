@@ -16,9 +16,10 @@
 
 #include "auth/authorizer.h"
 #include "crypto/constant_time.h"
+#include "crypto/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
 
 namespace {
 
@@ -44,10 +45,10 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 namespace nodegate::auth {
 namespace {
 
-using ::nodegate::auth::testing::App;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::Token;
+using ::nodegate::testlib::App;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::Token;
 using ::testing::Contains;
 using ::testing::Pair;
 

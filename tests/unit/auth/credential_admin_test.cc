@@ -6,21 +6,26 @@
 
 #include "absl/time/clock.h"
 #include "auth/store_credential_source.h"
+#include "crypto/digest.h"
+#include "crypto/encoding.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_stores.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/keys.h"
+#include "testlib/status.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::Keys;
-using ::nodegate::auth::testing::kMethod;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::NewTempDir;
-using ::nodegate::auth::testing::Unwrap;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::Keys;
+using ::nodegate::testlib::kMethod;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::Unwrap;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
@@ -28,8 +33,9 @@ using ::testing::StartsWith;
 
 class CredentialAdminTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void SetUp() override {
-    stores_ = Unwrap(store::OpenSqliteStores(NewTempDir() + "/nodegate.db"));
+    stores_ = ::nodegate::testlib::OpenStores(dir_);
     nodes_ = std::move(stores_.nodes);
     credentials_ = std::move(stores_.credentials);
     cache_ = Unwrap(CredentialCache::Start(

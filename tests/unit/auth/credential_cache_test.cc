@@ -2,33 +2,36 @@
 // StoreCredentialSource, which builds that snapshot from the real SQLite stores.
 #include "auth/credential_cache.h"
 
-#include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "auth/credential_admin.h"
 #include "auth/store_credential_source.h"
+#include "crypto/digest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_stores.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/keys.h"
+#include "testlib/manual_clock.h"
+#include "testlib/status.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::Keys;
-using ::nodegate::auth::testing::kNow;
-using ::nodegate::auth::testing::Md;
-using ::nodegate::auth::testing::MemorySource;
-using ::nodegate::auth::testing::NewTempDir;
-using ::nodegate::auth::testing::Node;
-using ::nodegate::auth::testing::SignCall;
-using ::nodegate::auth::testing::SignerFor;
-using ::nodegate::auth::testing::Token;
-using ::nodegate::auth::testing::Unwrap;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::Keys;
+using ::nodegate::testlib::kNow;
+using ::nodegate::testlib::Md;
+using ::nodegate::testlib::MemorySource;
+using ::nodegate::testlib::Node;
+using ::nodegate::testlib::SignCall;
+using ::nodegate::testlib::SignerFor;
+using ::nodegate::testlib::Token;
+using ::nodegate::testlib::Unwrap;
 using ::testing::ElementsAre;
 
 CredentialSnapshot WithNode(std::string id) {
@@ -117,8 +120,9 @@ TEST(CredentialCacheTest, DisablingANodeTakesEffectOnRefresh) {
 
 class StoreSourceTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void SetUp() override {
-    stores_ = Unwrap(store::OpenSqliteStores(NewTempDir() + "/nodegate.db"));
+    stores_ = ::nodegate::testlib::OpenStores(dir_);
     nodes_ = std::move(stores_.nodes);
     credentials_ = std::move(stores_.credentials);
     source_ = std::make_shared<StoreCredentialSource>(nodes_, credentials_);
@@ -228,22 +232,30 @@ TEST_F(StoreSourceTest, RefreshWithoutAWriteKeepsTheSnapshot) {
   EXPECT_EQ(cache->snapshot(), before);
 }
 
-TEST_F(StoreSourceTest, BackgroundPollPicksUpAStoreWriteWithinADeadline) {
-  auto cache = Unwrap(CredentialCache::Start(source_, absl::Milliseconds(20)));
+TEST_F(StoreSourceTest, BackgroundPollPicksUpAStoreWriteAtTheNextPollNotBefore) {
+  ::nodegate::testlib::ManualClock clock;
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::Milliseconds(20), clock));
+  clock.BlockUntilWaiting(1);  // the poll thread waits for its first poll
   Register("node-late", Algorithm::kEd25519);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!cache->snapshot()->nodes.contains("node-late") &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+
+  clock.Advance(absl::Milliseconds(19));
+  clock.BlockUntilWaiting(1);
+  EXPECT_FALSE(cache->snapshot()->nodes.contains("node-late"));
+
+  clock.Advance(absl::Milliseconds(1));
+  clock.BlockUntilWaiting(1);  // it polled, and waits for the next poll
   EXPECT_TRUE(cache->snapshot()->nodes.contains("node-late"));
+  EXPECT_EQ(clock.waits_started(), 2);
 }
 
-TEST_F(StoreSourceTest, DestroyingACacheStopsItsPollThreadPromptly) {
-  auto cache = Unwrap(CredentialCache::Start(source_, absl::Hours(1)));
-  const auto start = std::chrono::steady_clock::now();
-  cache.reset();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+TEST_F(StoreSourceTest, DestroyingACacheStopsItsPollThreadWithoutWaitingForThePoll) {
+  ::nodegate::testlib::ManualClock clock;  // never advanced: the poll never falls due
+  auto cache = Unwrap(CredentialCache::Start(source_, absl::Hours(1), clock));
+  clock.BlockUntilWaiting(1);
+
+  cache.reset();  // joins the poll thread: returns only because the stop ends its wait
+
+  EXPECT_EQ(clock.waits_started(), 1);
 }
 
 TEST_F(StoreSourceTest, SignedCallFromAStoreRegisteredNodeIsAllowed) {
@@ -252,7 +264,7 @@ TEST_F(StoreSourceTest, SignedCallFromAStoreRegisteredNodeIsAllowed) {
   AuthorizerOptions o = Harness::DefaultOptions();
   auto authorizer = Unwrap(Authorizer::New(o, Unwrap(Policy::Build({}, {})), cache.get()));
   Md md = SignCall(*SignerFor(Algorithm::kSm2Sm3), "node-a").ToMd();
-  Decision d = authorizer->Authorize(::nodegate::auth::testing::kMethod, md.view(), {}, kNow);
+  Decision d = authorizer->Authorize(::nodegate::testlib::kMethod, md.view(), {}, kNow);
   ASSERT_TRUE(d.status.ok()) << d.status.error_message();
   EXPECT_EQ(d.principal.ToString(), "node:node-a");
 }

@@ -7,13 +7,13 @@
 #include "gtest/gtest.h"
 #include "nodegate/v1/identity.pb.h"
 #include "nodegate/v1/registry.pb.h"
-#include "test_util.h"
+#include "testlib/auth.h"
 
 namespace nodegate::auth {
 namespace {
 
-using ::nodegate::auth::testing::MakeRule;
-using ::nodegate::auth::testing::PublicRule;
+using ::nodegate::testlib::MakeRule;
+using ::nodegate::testlib::PublicRule;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;

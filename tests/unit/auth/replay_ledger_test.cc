@@ -9,20 +9,23 @@
 #include "auth/authorizer.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_stores.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/keys.h"
+#include "testlib/status.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
-using ::nodegate::auth::testing::Harness;
-using ::nodegate::auth::testing::kNow;
-using ::nodegate::auth::testing::NewTempDir;
-using ::nodegate::auth::testing::Node;
-using ::nodegate::auth::testing::SignCall;
-using ::nodegate::auth::testing::SignedCall;
-using ::nodegate::auth::testing::SignerFor;
-using ::nodegate::auth::testing::Unwrap;
+using ::nodegate::testlib::Harness;
+using ::nodegate::testlib::kNow;
+using ::nodegate::testlib::Node;
+using ::nodegate::testlib::SignCall;
+using ::nodegate::testlib::SignedCall;
+using ::nodegate::testlib::SignerFor;
+using ::nodegate::testlib::Unwrap;
 
 CredentialSnapshot OneNode() {
   CredentialSnapshot s;
@@ -38,9 +41,8 @@ struct NodeRun {
 
 class ReplayLedgerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    stores_ = Unwrap(store::OpenSqliteStores(NewTempDir() + "/nodegate.db"));
-  }
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
+  void SetUp() override { stores_ = ::nodegate::testlib::OpenStores(dir_); }
 
   NodeRun Start(absl::Time start) {
     ReplayLedger::Options o;

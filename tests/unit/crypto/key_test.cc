@@ -6,12 +6,12 @@
 #include <string>
 
 #include "crypto/digest.h"
-#include "test_util.h"
+#include "testlib/pem.h"
 
 namespace nodegate::crypto {
 namespace {
 
-using ::nodegate::crypto::testing::PemBody;
+using ::nodegate::testlib::PemBody;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 

@@ -8,13 +8,13 @@
 #include "crypto/encoding.h"
 #include "crypto/key.h"
 #include "crypto/signer_factory.h"
-#include "test_util.h"
+#include "testlib/pem.h"
 
 namespace nodegate::crypto {
 namespace {
 
-using ::nodegate::crypto::testing::Pem;
-using ::nodegate::crypto::testing::Unhex;
+using ::nodegate::testlib::Pem;
+using ::nodegate::testlib::Unhex;
 
 // --- Ed25519: RFC 8032 §7.1, TEST 1 (empty message). Ed25519 is deterministic, so the exact
 // signature bytes are checked, not only that they verify. ---

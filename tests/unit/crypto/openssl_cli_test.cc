@@ -6,20 +6,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <string>
 
 #include "crypto/key.h"
 #include "crypto/signer_factory.h"
-#include "test_util.h"
+#include "testlib/files.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::crypto {
 namespace {
 
-using ::nodegate::crypto::testing::ReadFile;
-using ::nodegate::crypto::testing::RunCommand;
-using ::nodegate::crypto::testing::ScratchDir;
-using ::nodegate::crypto::testing::WriteFile;
+using ::nodegate::testlib::ReadFile;
+using ::nodegate::testlib::RunCommand;
+using ::nodegate::testlib::WriteFile;
 using ::testing::HasSubstr;
 
 constexpr char kMessage[] =
@@ -31,7 +30,6 @@ constexpr char kSm2IdOption[] = " -sigopt distid:1234567812345678";
 class OpenSslCliTest : public ::testing::Test {
  protected:
   void Prepare(Algorithm algorithm) {
-    dir_ = ScratchDir();
     auto keys = GenerateKeyPair(algorithm);
     ASSERT_TRUE(keys.ok()) << keys.status();
     keys_ = *keys;
@@ -40,7 +38,7 @@ class OpenSslCliTest : public ::testing::Test {
     WriteFile(Path("msg.bin"), kMessage);
   }
 
-  std::string Path(const char* name) const { return (dir_ / name).string(); }
+  std::string Path(const char* name) const { return dir_.File(name); }
 
   // openssl dgst for SM2 and ECDSA; `options` carries -sigopt.
   std::string DgstSign(const char* digest, const std::string& options) const {
@@ -52,7 +50,7 @@ class OpenSslCliTest : public ::testing::Test {
            " -signature " + Path("ours.sig") + " " + Path("msg.bin");
   }
 
-  std::filesystem::path dir_;
+  ::nodegate::testlib::ScopedTempDir dir_;
   KeyPair keys_;
 };
 

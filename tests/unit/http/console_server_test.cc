@@ -2,10 +2,14 @@
 // mapped to the mtls authenticator, client_auth modes.
 #include "http/console_server.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
-#include "console_test_util.h"
-#include "https_test_client.h"
+#include "testlib/auth.h"
+#include "testlib/https_client.h"
+#include "testlib/pki.h"
 
 namespace nodegate::http {
 namespace {
@@ -15,8 +19,8 @@ using Json = nlohmann::json;
 class ConsoleServerTest : public ::testing::Test {
  protected:
   void Start(tls::ClientAuth mode) {
-    auth_ = testing::AuthFixture::Make();
-    pki_ = testing::TestPki::Make();
+    auth_ = testlib::ServicePolicyAuth::Make();
+    pki_ = testlib::TestPki::Make();
     auto set = pki_.ServerSet();
     GatewayOptions g;
     g.node_id = "test-node";
@@ -34,16 +38,16 @@ class ConsoleServerTest : public ::testing::Test {
     port_ = std::stoi(server_->address().substr(server_->address().rfind(':') + 1));
   }
 
-  absl::StatusOr<testing::ClientResponse> Get(
+  absl::StatusOr<testlib::ClientResponse> Get(
       const std::string& target, bool with_cert,
       std::vector<std::pair<std::string, std::string>> headers = {}) {
-    std::optional<testing::ClientIdentity> id;
-    if (with_cert) id = testing::ClientIdentity{pki_.client.cert_pem, pki_.client.key_pem};
-    return testing::Fetch(port_, pki_.ca.cert_pem, "GET", target, std::move(headers), id);
+    std::optional<testlib::ClientIdentity> id;
+    if (with_cert) id = testlib::ClientIdentity{pki_.client.cert_pem, pki_.client.key_pem};
+    return testlib::Fetch(port_, pki_.ca.cert_pem, "GET", target, std::move(headers), id);
   }
 
-  testing::AuthFixture auth_;
-  testing::TestPki pki_;
+  testlib::ServicePolicyAuth auth_;
+  testlib::TestPki pki_;
   std::unique_ptr<ConsoleServer> server_;
   int port_ = 0;
 };
@@ -51,7 +55,7 @@ class ConsoleServerTest : public ::testing::Test {
 TEST_F(ConsoleServerTest, ServesHttpsVerifiedAgainstTheNodeCaAndAcceptsToken) {
   Start(tls::ClientAuth::kRequest);
   auto r =
-      Get("/api/v1/node", false, {{"Authorization", std::string("Bearer ") + testing::kUserToken}});
+      Get("/api/v1/node", false, {{"Authorization", std::string("Bearer ") + testlib::kUserToken}});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(Json::parse(r->body)["principal"]["id"], "bob");

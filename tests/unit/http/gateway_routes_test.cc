@@ -1,29 +1,35 @@
 // http::Gateway as a specification: every data route goes through the node's Authorizer with the
 // HTTP caller's credentials; refusals map to 401/403; the routes do what they say.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
-#include "console_test_util.h"
 #include "http/console_assets.h"
 #include "http/gateway.h"
 #include "observe/metrics.h"
+#include "store/sqlite/sqlite_stores.h"
+#include "testlib/auth.h"
+#include "testlib/pki.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::http {
 namespace {
 
-using testing::AuthFixture;
-using testing::kAdminToken;
-using testing::kUserToken;
+using ::nodegate::testlib::kAdminToken;
+using ::nodegate::testlib::kUserToken;
+using ::nodegate::testlib::ServicePolicyAuth;
 using Json = nlohmann::json;
 
 class GatewayTest : public ::testing::Test {
  protected:
+  std::unique_ptr<testlib::ScopedTempDir> dir_;  // first: removed after the stores close
   void SetUp() override { Build({}); }
 
   void Build(std::vector<auth::Rule> rules) {
-    auth_ = AuthFixture::Make(std::move(rules));
-    auto stores = store::OpenSqliteStores(
-        testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-        "/db.sqlite");
+    auth_ = ServicePolicyAuth::Make(std::move(rules));
+    dir_ = std::make_unique<testlib::ScopedTempDir>();  // a fresh database per Build
+    auto stores = store::OpenSqliteStores(dir_->File("db.sqlite"));
     ASSERT_TRUE(stores.ok()) << stores.status();
     kv_ = std::move(stores->kv);
     nodes_ = std::move(stores->nodes);
@@ -32,7 +38,7 @@ class GatewayTest : public ::testing::Test {
     recent_ = std::make_shared<observe::RecentLines>(100);
     auto log = observe::AccessLog::Open("off", recent_);
     ASSERT_TRUE(log.ok());
-    pki_ = testing::TestPki::Make();
+    pki_ = testlib::TestPki::Make();
     GatewayOptions o;
     o.node_id = "test-node";
     auto set = pki_.ServerSet();
@@ -70,8 +76,8 @@ class GatewayTest : public ::testing::Test {
 
   static Json Body(const HttpResponse& r) { return Json::parse(r.body); }
 
-  AuthFixture auth_;
-  testing::TestPki pki_;
+  ServicePolicyAuth auth_;
+  testlib::TestPki pki_;
   std::shared_ptr<store::KvStore> kv_;
   std::shared_ptr<store::NodeStore> nodes_;
   std::shared_ptr<observe::Metrics> metrics_;

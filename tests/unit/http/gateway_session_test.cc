@@ -1,14 +1,21 @@
 // The console's login sessions and its CSRF defences, through Gateway::Handle with a real
 // Authorizer, credential cache, SessionStore (on an injected clock) and access log.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "console_test_util.h"
+#include "crypto/digest.h"
 #include "http/gateway.h"
 #include "http/session_store.h"
+#include "store/sqlite/sqlite_stores.h"
+#include "testlib/auth.h"
+#include "testlib/pki.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::http {
 namespace {
@@ -55,6 +62,7 @@ class MutableSource : public auth::CredentialSource {
 
 class SessionTest : public ::testing::Test {
  protected:
+  std::unique_ptr<testlib::ScopedTempDir> dir_;  // first: removed after the stores close
   void SetUp() override {
     source_->Put(kBobToken, "bob");
     source_->Put(kCarolToken, "carol");
@@ -62,16 +70,15 @@ class SessionTest : public ::testing::Test {
   }
 
   void Build(SessionOptions so) {
-    auth_ = testing::AuthFixture::Make({}, source_);
-    auto stores = store::OpenSqliteStores(
-        testing::TempDir(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-        "/db.sqlite");
+    auth_ = testlib::ServicePolicyAuth::Make({}, source_);
+    dir_ = std::make_unique<testlib::ScopedTempDir>();  // a fresh database per Build
+    auto stores = store::OpenSqliteStores(dir_->File("db.sqlite"));
     ASSERT_TRUE(stores.ok()) << stores.status();
     kv_ = std::move(stores->kv);
     recent_ = std::make_shared<observe::RecentLines>(1000);
     auto log = observe::AccessLog::Open("off", recent_);
     ASSERT_TRUE(log.ok());
-    pki_ = testing::TestPki::Make();
+    pki_ = testlib::TestPki::Make();
     so.clock = [this] { return now_; };
     auto sessions = SessionStore::New(std::move(so));
     ASSERT_TRUE(sessions.ok()) << sessions.status();
@@ -153,8 +160,8 @@ class SessionTest : public ::testing::Test {
   }
 
   std::shared_ptr<MutableSource> source_ = std::make_shared<MutableSource>();
-  testing::AuthFixture auth_;
-  testing::TestPki pki_;
+  testlib::ServicePolicyAuth auth_;
+  testlib::TestPki pki_;
   std::shared_ptr<store::KvStore> kv_;
   std::shared_ptr<observe::RecentLines> recent_;
   std::shared_ptr<SessionStore> sessions_;

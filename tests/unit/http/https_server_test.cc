@@ -2,6 +2,8 @@
 // socket, never the listener (design §8).
 #include "http/https_server.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -12,8 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "console_test_util.h"
-#include "https_test_client.h"
+#include "testlib/https_client.h"
+#include "testlib/pki.h"
+#include "testlib/sockets.h"
 
 namespace nodegate::http {
 namespace {
@@ -32,7 +35,7 @@ bool Eventually(F done) {
 
 class HttpsServerTest : public ::testing::Test {
  protected:
-  void SetUp() override { pki_ = testing::TestPki::Make(); }
+  void SetUp() override { pki_ = testlib::TestPki::Make(); }
 
   void Start(HttpsLimits limits = {}, HttpsServer::Handler handler = nullptr) {
     HttpsServerOptions o;
@@ -57,11 +60,11 @@ class HttpsServerTest : public ::testing::Test {
     port_ = std::stoi(server_->address().substr(server_->address().rfind(':') + 1));
   }
 
-  absl::StatusOr<testing::ClientResponse> Get(const std::string& target) {
-    return testing::Fetch(port_, pki_.ca.cert_pem, "GET", target);
+  absl::StatusOr<testlib::ClientResponse> Get(const std::string& target) {
+    return testlib::Fetch(port_, pki_.ca.cert_pem, "GET", target);
   }
 
-  testing::TestPki pki_;
+  testlib::TestPki pki_;
   std::unique_ptr<HttpsServer> server_;
   int port_ = 0;
 };
@@ -76,7 +79,7 @@ TEST_F(HttpsServerTest, ServesARequestAndDecodesTheTarget) {
 
 TEST_F(HttpsServerTest, KeepsTheConnectionAliveBetweenRequests) {
   Start();
-  testing::TestClient c(port_, pki_.ca.cert_pem);
+  testlib::TestClient c(port_, pki_.ca.cert_pem);
   ASSERT_TRUE(c.Connect().ok());
   for (int i = 0; i < 3; ++i) {
     auto r = c.Request("POST", "/p", {}, "abc");
@@ -90,7 +93,7 @@ TEST_F(HttpsServerTest, ManyIdleSocketsDoNotStopATlsClientFromBeingServed) {
   Start();
   std::vector<int> idle;
   for (int i = 0; i < 50; ++i) {
-    int fd = testing::RawConnect(port_);
+    int fd = testlib::RawConnect(port_);
     ASSERT_GE(fd, 0);
     idle.push_back(fd);
   }
@@ -105,11 +108,11 @@ TEST_F(HttpsServerTest, AConnectionOverMaxConnectionsIsClosed) {
   HttpsLimits l;
   l.max_connections = 2;
   Start(l);
-  int a = testing::RawConnect(port_), b = testing::RawConnect(port_);
+  int a = testlib::RawConnect(port_), b = testlib::RawConnect(port_);
   ASSERT_TRUE(Eventually([&] { return server_->stats().active == 2; }));
-  int over = testing::RawConnect(port_);
+  int over = testlib::RawConnect(port_);
   ASSERT_GE(over, 0);
-  EXPECT_TRUE(testing::RawReadsEof(over));
+  EXPECT_TRUE(testlib::RawReadsEof(over));
   EXPECT_EQ(server_->stats().over_max_connections, 1u);
   ::close(a);
   ::close(b);
@@ -125,9 +128,9 @@ TEST_F(HttpsServerTest, APeerThatNeverHandshakesIsClosedAfterTheHandshakeTimeout
   HttpsLimits l;
   l.handshake_timeout = absl::Milliseconds(300);
   Start(l);
-  int fd = testing::RawConnect(port_, /*timeout_s=*/10);
+  int fd = testlib::RawConnect(port_, /*timeout_s=*/10);
   ASSERT_GE(fd, 0);
-  EXPECT_TRUE(testing::RawReadsEof(fd));
+  EXPECT_TRUE(testlib::RawReadsEof(fd));
   // The socket closes before the completion handler counts the trip.
   EXPECT_TRUE(Eventually([&] { return server_->stats().handshake_timeout == 1; }));
   ::close(fd);
@@ -137,12 +140,12 @@ TEST_F(HttpsServerTest, APeerThatNeverFinishesItsHeadersIsClosedAfterTheHeaderTi
   HttpsLimits l;
   l.header_timeout = absl::Milliseconds(300);
   Start(l);
-  testing::TestClient c(port_, pki_.ca.cert_pem);
+  testlib::TestClient c(port_, pki_.ca.cert_pem);
   ASSERT_TRUE(c.Connect().ok());
   ASSERT_TRUE(c.SendRaw("GET / HTTP/1.1\r\nHost: x\r\n").ok());
-  const auto start = std::chrono::steady_clock::now();
+  // EOF, not the client's own 5 s read timeout: the server closed the socket. (No bound on how
+  // long that took: the count below says it was the header timeout that closed it.)
   EXPECT_TRUE(c.ReadsEof());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   // The socket closes before the completion handler counts the trip.
   EXPECT_TRUE(Eventually([&] { return server_->stats().header_timeout == 1; }));
 }
@@ -151,7 +154,7 @@ TEST_F(HttpsServerTest, ATricklingPeerIsClosedAtTheHeaderDeadlineNotPerLine) {
   HttpsLimits l;
   l.header_timeout = absl::Milliseconds(500);
   Start(l);
-  testing::TestClient c(port_, pki_.ca.cert_pem);
+  testlib::TestClient c(port_, pki_.ca.cert_pem);
   ASSERT_TRUE(c.Connect().ok());
   ASSERT_TRUE(c.SendRaw("GET / HTTP/1.1\r\n").ok());
   bool closed_early = false;
@@ -171,7 +174,7 @@ TEST_F(HttpsServerTest, ABodyThatArrivesTooSlowlyTripsTheRequestTimeout) {
   HttpsLimits l;
   l.request_timeout = absl::Milliseconds(400);
   Start(l);
-  testing::TestClient c(port_, pki_.ca.cert_pem);
+  testlib::TestClient c(port_, pki_.ca.cert_pem);
   ASSERT_TRUE(c.Connect().ok());
   ASSERT_TRUE(c.SendRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc").ok());
   EXPECT_TRUE(c.ReadsEof());
@@ -183,14 +186,14 @@ TEST_F(HttpsServerTest, ABodyOverTheLimitIsAnswered413) {
   HttpsLimits l;
   l.max_body_bytes = 1000;
   Start(l);
-  testing::TestClient c(port_, pki_.ca.cert_pem);
+  testlib::TestClient c(port_, pki_.ca.cert_pem);
   ASSERT_TRUE(c.Connect().ok());
   auto r = c.Request("POST", "/", {}, std::string(1001, 'x'));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(server_->stats().body_too_large, 1u);
   EXPECT_EQ(server_->stats().requests, 0u);
-  auto ok = testing::Fetch(port_, pki_.ca.cert_pem, "POST", "/", {}, std::nullopt,
+  auto ok = testlib::Fetch(port_, pki_.ca.cert_pem, "POST", "/", {}, std::nullopt,
                            std::string(1000, 'x'));
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->status, 200);
@@ -200,7 +203,7 @@ TEST_F(HttpsServerTest, AHeaderOverTheLimitIsAnswered431) {
   HttpsLimits l;
   l.max_header_bytes = 4096;
   Start(l);
-  auto r = testing::Fetch(port_, pki_.ca.cert_pem, "GET", "/", {{"X-Big", std::string(8192, 'a')}});
+  auto r = testlib::Fetch(port_, pki_.ca.cert_pem, "GET", "/", {{"X-Big", std::string(8192, 'a')}});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 431);
   EXPECT_EQ(server_->stats().header_too_large, 1u);
@@ -208,7 +211,7 @@ TEST_F(HttpsServerTest, AHeaderOverTheLimitIsAnswered431) {
 
 TEST_F(HttpsServerTest, GarbageIsAnswered400) {
   Start();
-  testing::TestClient c(port_, pki_.ca.cert_pem);
+  testlib::TestClient c(port_, pki_.ca.cert_pem);
   ASSERT_TRUE(c.Connect().ok());
   ASSERT_TRUE(c.SendRaw("NOT HTTP AT ALL\r\n\r\n").ok());
   auto r = c.ReadResponse();
@@ -246,7 +249,7 @@ TEST_F(HttpsServerTest, AFullWorkerQueueIsAnswered503) {
     return HttpResponse{200, "text/plain", "done", {}};
   });
   // One request runs (blocked), one waits in the queue, the third finds the queue full.
-  absl::StatusOr<testing::ClientResponse> first, second;
+  absl::StatusOr<testlib::ClientResponse> first, second;
   std::thread t1([&] { first = Get("/1"); });
   ASSERT_TRUE(Eventually([&] { return entered.load() == 1; }));
   std::thread t2([&] { second = Get("/2"); });
@@ -299,10 +302,10 @@ TEST_F(HttpsServerTest, TheAcceptLoopSurvivesRunningOutOfFileDescriptors) {
 
 TEST_F(HttpsServerTest, StopClosesOpenConnections) {
   Start();
-  int fd = testing::RawConnect(port_, /*timeout_s=*/10);
+  int fd = testlib::RawConnect(port_, /*timeout_s=*/10);
   ASSERT_TRUE(Eventually([&] { return server_->stats().active == 1; }));
   server_->Stop();
-  EXPECT_TRUE(testing::RawReadsEof(fd));
+  EXPECT_TRUE(testlib::RawReadsEof(fd));
   ::close(fd);
 }
 

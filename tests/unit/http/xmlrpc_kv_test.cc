@@ -1,7 +1,6 @@
 #include "http/xmlrpc_kv.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <xmlrpc-c/base.h>
 
 #include <xmlrpc-c/xml.hpp>
@@ -9,18 +8,18 @@
 #include "absl/strings/str_cat.h"
 #include "http/xml_guard.h"
 #include "store/sqlite/sqlite_stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::http {
 namespace {
 
 class XmlRpcKvTest : public ::testing::Test {
  protected:
+  testlib::ScopedTempDir dir_;  // first: removed after the store closes
   void SetUp() override {
-    std::string dir = "/tmp/nodegate-xmlrpc-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
     store::KvLimits limits;
     limits.max_value_bytes = 1024;
-    auto stores = store::OpenSqliteStores(dir + "/kv.db", limits);
+    auto stores = store::OpenSqliteStores(dir_.File("kv.db"), limits);
     ASSERT_TRUE(stores.ok()) << stores.status();
     database_ = stores->database;
     std::shared_ptr<store::KvStore> store = std::move(stores->kv);

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::observe {
 namespace {
@@ -134,8 +135,8 @@ TEST(AccessLogTest, StatusNamesCoverEveryCanonicalCode) {
 }
 
 TEST(AccessLogTest, WritesLinesToAFileAndFlushes) {
-  std::string path = std::string(::testing::TempDir()) + "/access_log_test.jsonl";
-  std::remove(path.c_str());
+  testlib::ScopedTempDir dir;
+  const std::string path = dir.File("access_log_test.jsonl");
   {
     absl::StatusOr<std::shared_ptr<AccessLog>> log = AccessLog::Open(path);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -169,10 +170,8 @@ TEST(AccessLogTest, UnwritablePathIsAnErrorNamingTheField) {
 // A destination that stops reading (a stalled pipe) must not stall the callers: lines are dropped
 // and counted once 16 MiB are waiting.
 TEST(AccessLogTest, DropsAndCountsLinesInsteadOfBlockingWhenTheDestinationStalls) {
-  std::filesystem::create_directories(NODEGATE_TEST_TMPDIR);
-  const std::string fifo =
-      std::string(NODEGATE_TEST_TMPDIR) + "/stalled-" + std::to_string(getpid()) + ".fifo";
-  unlink(fifo.c_str());
+  testlib::ScopedTempDir dir;
+  const std::string fifo = dir.File("stalled.fifo");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // open, never read (yet)
   ASSERT_GE(reader, 0);

@@ -11,18 +11,18 @@
 #include "absl/strings/str_cat.h"
 #include "pki/certificate_info.h"
 #include "pki/pem.h"
-#include "test_util.h"
+#include "testlib/x509_checks.h"
 
 namespace nodegate::pki {
 namespace {
 
-using ::nodegate::pki::testing::CrlLists;
-using ::nodegate::pki::testing::ParseCrl;
-using ::nodegate::pki::testing::ParseKey;
-using ::nodegate::pki::testing::ParseX509;
-using ::nodegate::pki::testing::RevokedCount;
-using ::nodegate::pki::testing::SerialHex;
-using ::nodegate::pki::testing::VerifyError;
+using ::nodegate::testlib::CrlLists;
+using ::nodegate::testlib::ParseCrl;
+using ::nodegate::testlib::ParseKey;
+using ::nodegate::testlib::ParseX509;
+using ::nodegate::testlib::RevokedCount;
+using ::nodegate::testlib::SerialHex;
+using ::nodegate::testlib::VerifyError;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;

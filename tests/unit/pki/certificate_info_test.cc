@@ -7,13 +7,13 @@
 #include <string>
 
 #include "pki/certificate_authority.h"
-#include "test_util.h"
+#include "testlib/x509_checks.h"
 
 namespace nodegate::pki {
 namespace {
 
-using ::nodegate::pki::testing::ParseX509;
-using ::nodegate::pki::testing::SerialHex;
+using ::nodegate::testlib::ParseX509;
+using ::nodegate::testlib::SerialHex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;

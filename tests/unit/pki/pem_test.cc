@@ -6,7 +6,7 @@
 #include <string>
 
 #include "pki/certificate_authority.h"
-#include "test_util.h"
+#include "testlib/x509_checks.h"
 
 namespace nodegate::pki {
 namespace {
@@ -31,8 +31,8 @@ TEST_F(PemTest, ParsesEveryCertificateOfABundleInOrder) {
 
   ASSERT_TRUE(certs.ok()) << certs.status();
   ASSERT_EQ(certs->size(), 2u);
-  EXPECT_EQ(X509_cmp((*certs)[0].get(), testing::ParseX509(ca_.cert_pem).get()), 0);
-  EXPECT_EQ(X509_cmp((*certs)[1].get(), testing::ParseX509(other->cert_pem).get()), 0);
+  EXPECT_EQ(X509_cmp((*certs)[0].get(), ::nodegate::testlib::ParseX509(ca_.cert_pem).get()), 0);
+  EXPECT_EQ(X509_cmp((*certs)[1].get(), ::nodegate::testlib::ParseX509(other->cert_pem).get()), 0);
 }
 
 TEST_F(PemTest, IgnoresTextAroundThePemBlocks) {

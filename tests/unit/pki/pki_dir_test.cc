@@ -8,18 +8,19 @@
 
 #include "base/files.h"
 #include "pki/certificate_info.h"
-#include "test_util.h"
+#include "testlib/files.h"
+#include "testlib/temp_dir.h"
+#include "testlib/x509_checks.h"
 
 namespace nodegate::pki {
 namespace {
 
-using ::nodegate::pki::testing::CrlLists;
-using ::nodegate::pki::testing::FileMode;
-using ::nodegate::pki::testing::NewTempDir;
-using ::nodegate::pki::testing::ParseCrl;
-using ::nodegate::pki::testing::ReadAll;
-using ::nodegate::pki::testing::RevokedCount;
-using ::nodegate::pki::testing::VerifyError;
+using ::nodegate::testlib::CrlLists;
+using ::nodegate::testlib::FileMode;
+using ::nodegate::testlib::ParseCrl;
+using ::nodegate::testlib::ReadFile;
+using ::nodegate::testlib::RevokedCount;
+using ::nodegate::testlib::VerifyError;
 using ::testing::HasSubstr;
 
 IssueOptions ServerOptions() {
@@ -32,11 +33,10 @@ IssueOptions ServerOptions() {
 
 class PkiDirTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir root_;
   void SetUp() override {
-    root_ = NewTempDir();
-    dir_ = root_ + "/pki";  // Init creates it
+    dir_ = root_.path() + "/pki";  // Init creates it
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   // A PkiDir with its CA already created.
   PkiDir Initialized() {
@@ -46,7 +46,6 @@ class PkiDirTest : public ::testing::Test {
     return pki;
   }
 
-  std::string root_;
   std::string dir_;
 };
 
@@ -56,28 +55,28 @@ TEST_F(PkiDirTest, InitWritesALoadableCaWithAPrivateKeyFile) {
   EXPECT_EQ(FileMode(pki.ca_cert_path()), 0644);
   auto ca = pki.LoadCa();
   ASSERT_TRUE(ca.ok()) << ca.status();
-  EXPECT_EQ((*ca)->cert_pem(), ReadAll(pki.ca_cert_path()));
+  EXPECT_EQ((*ca)->cert_pem(), ReadFile(pki.ca_cert_path()));
 }
 
 TEST_F(PkiDirTest, InitRefusesToOverwriteAnExistingCaWithoutForce) {
   PkiDir pki = Initialized();
-  const std::string before = ReadAll(pki.ca_cert_path());
+  const std::string before = ReadFile(pki.ca_cert_path());
 
   absl::Status s = pki.Init(CaOptions{}, /*force=*/false);
 
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(std::string(s.message()), HasSubstr(pki.ca_cert_path()));
-  EXPECT_EQ(ReadAll(pki.ca_cert_path()), before);
+  EXPECT_EQ(ReadFile(pki.ca_cert_path()), before);
 }
 
 TEST_F(PkiDirTest, InitWithForceReplacesTheCa) {
   PkiDir pki = Initialized();
-  const std::string before = ReadAll(pki.ca_cert_path());
+  const std::string before = ReadFile(pki.ca_cert_path());
 
   absl::Status s = pki.Init(CaOptions{}, /*force=*/true);
 
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_NE(ReadAll(pki.ca_cert_path()), before);
+  EXPECT_NE(ReadFile(pki.ca_cert_path()), before);
   EXPECT_TRUE(pki.LoadCa().ok());
 }
 
@@ -89,12 +88,12 @@ TEST_F(PkiDirTest, IssueWritesAVerifyingCertificateAndAPrivateKey) {
   ASSERT_TRUE(cert_path.ok()) << cert_path.status();
   EXPECT_EQ(*cert_path, dir_ + "/server.pem");
   EXPECT_EQ(FileMode(dir_ + "/server-key.pem"), 0600);
-  EXPECT_EQ(VerifyError(ReadAll(pki.ca_cert_path()), ReadAll(*cert_path)), X509_V_OK);
+  EXPECT_EQ(VerifyError(ReadFile(pki.ca_cert_path()), ReadFile(*cert_path)), X509_V_OK);
 }
 
 TEST_F(PkiDirTest, IssueWritesIntoTheRequestedDirectory) {
   PkiDir pki = Initialized();
-  const std::string out = root_ + "/out/nested";
+  const std::string out = root_.path() + "/out/nested";
 
   absl::StatusOr<std::string> cert_path = pki.Issue("client", ServerOptions(), out, false);
 
@@ -106,14 +105,14 @@ TEST_F(PkiDirTest, IssueWritesIntoTheRequestedDirectory) {
 TEST_F(PkiDirTest, IssueRefusesToOverwriteWithoutForce) {
   PkiDir pki = Initialized();
   ASSERT_TRUE(pki.Issue("server", ServerOptions(), "", false).ok());
-  const std::string before = ReadAll(dir_ + "/server.pem");
+  const std::string before = ReadFile(dir_ + "/server.pem");
 
   absl::StatusOr<std::string> again = pki.Issue("server", ServerOptions(), "", false);
 
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(ReadAll(dir_ + "/server.pem"), before);
+  EXPECT_EQ(ReadFile(dir_ + "/server.pem"), before);
   EXPECT_TRUE(pki.Issue("server", ServerOptions(), "", /*force=*/true).ok());
-  EXPECT_NE(ReadAll(dir_ + "/server.pem"), before);
+  EXPECT_NE(ReadFile(dir_ + "/server.pem"), before);
 }
 
 TEST_F(PkiDirTest, IssueRefusesANameThatIsAPath) {
@@ -125,7 +124,7 @@ TEST_F(PkiDirTest, IssueRefusesANameThatIsAPath) {
 
 TEST_F(PkiDirTest, IssueWithoutACaNamesTheMissingFile) {
   PkiDir pki(dir_);
-  absl::StatusOr<std::string> issued = pki.Issue("server", ServerOptions(), root_, false);
+  absl::StatusOr<std::string> issued = pki.Issue("server", ServerOptions(), root_.path(), false);
   EXPECT_EQ(issued.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(issued.status().message()), HasSubstr(pki.ca_cert_path()));
 }
@@ -134,15 +133,15 @@ TEST_F(PkiDirTest, RevokeRecordsTheSerialAndWritesACrlListingIt) {
   PkiDir pki = Initialized();
   absl::StatusOr<std::string> cert_path = pki.Issue("server", ServerOptions(), "", false);
   ASSERT_TRUE(cert_path.ok()) << cert_path.status();
-  absl::StatusOr<CertificateInfo> info = InspectCertificatePem(ReadAll(*cert_path), *cert_path);
+  absl::StatusOr<CertificateInfo> info = InspectCertificatePem(ReadFile(*cert_path), *cert_path);
   ASSERT_TRUE(info.ok()) << info.status();
 
   absl::StatusOr<std::string> serial = pki.Revoke(*cert_path);
 
   ASSERT_TRUE(serial.ok()) << serial.status();
   EXPECT_EQ(*serial, info->serial_hex);
-  EXPECT_EQ(ReadAll(pki.revoked_path()), info->serial_hex + "\n");
-  crypto::X509CrlPtr crl = ParseCrl(ReadAll(pki.crl_path()));
+  EXPECT_EQ(ReadFile(pki.revoked_path()), info->serial_hex + "\n");
+  crypto::X509CrlPtr crl = ParseCrl(ReadFile(pki.crl_path()));
   ASSERT_NE(crl, nullptr);
   EXPECT_TRUE(CrlLists(crl.get(), info->serial_hex));
 }
@@ -158,8 +157,8 @@ TEST_F(PkiDirTest, RevokeIsIdempotent) {
 
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(*second, *first);
-  EXPECT_EQ(ReadAll(pki.revoked_path()), *first + "\n");
-  crypto::X509CrlPtr crl = ParseCrl(ReadAll(pki.crl_path()));
+  EXPECT_EQ(ReadFile(pki.revoked_path()), *first + "\n");
+  crypto::X509CrlPtr crl = ParseCrl(ReadFile(pki.crl_path()));
   ASSERT_NE(crl, nullptr);
   EXPECT_EQ(RevokedCount(crl.get()), 1);
 }
@@ -173,7 +172,7 @@ TEST_F(PkiDirTest, RevokeKeepsEarlierSerials) {
   auto serial_b = pki.Revoke(*b);
   ASSERT_TRUE(serial_a.ok() && serial_b.ok());
 
-  crypto::X509CrlPtr crl = ParseCrl(ReadAll(pki.crl_path()));
+  crypto::X509CrlPtr crl = ParseCrl(ReadFile(pki.crl_path()));
   ASSERT_NE(crl, nullptr);
   EXPECT_TRUE(CrlLists(crl.get(), *serial_a));
   EXPECT_TRUE(CrlLists(crl.get(), *serial_b));
@@ -189,7 +188,7 @@ TEST_F(PkiDirTest, RevokeOfAMissingFileNamesIt) {
 TEST_F(PkiDirTest, WriteCrlWithNothingRevokedWritesAnEmptyCrl) {
   PkiDir pki = Initialized();
   ASSERT_TRUE(pki.WriteCrl().ok());
-  crypto::X509CrlPtr crl = ParseCrl(ReadAll(pki.crl_path()));
+  crypto::X509CrlPtr crl = ParseCrl(ReadFile(pki.crl_path()));
   ASSERT_NE(crl, nullptr);
   EXPECT_EQ(RevokedCount(crl.get()), 0);
 }

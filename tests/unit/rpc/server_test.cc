@@ -20,6 +20,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::rpc {
 namespace {
@@ -43,17 +44,12 @@ class OneTokenSource : public auth::CredentialSource {
   }
 };
 
-std::string TempPath(const std::string& name) {
-  std::string dir = NODEGATE_TEST_TMPDIR;
-  std::filesystem::create_directories(dir);
-  return dir + "/" + name;
-}
-
 // A server core on 127.0.0.1:0 with insecure credentials (the core needs no auth hook), the
 // methods the test put into `table`, and a policy: RollDie and the streams need the token,
 // "/open.Svc/*" is public.
 class ServerTest : public ::testing::Test {
  protected:
+  testlib::ScopedTempDir dir_;  // first: removed after the server and its access log
   void Start(int threads = 1, std::string access_log = "off") {
     cache_ =
         *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
@@ -204,8 +200,7 @@ TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
         ++ran;
         return absl::OkStatus();
       });
-  std::string log_path = TempPath("rpc-refused.log");
-  std::remove(log_path.c_str());
+  std::string log_path = dir_.File("rpc-refused.log");
   Start(1, log_path);
   api::RollDieResponse r;
   grpc::Status s = Roll(&r, /*with_token=*/false);
@@ -762,8 +757,7 @@ TEST_F(ServerTest, AnAllowedCallIsLoggedAndCountedOnceWithThePrincipalAndItsHand
       [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
         return absl::FailedPreconditionError("no dice");
       });
-  std::string log_path = TempPath("rpc-allowed.log");
-  std::remove(log_path.c_str());
+  std::string log_path = dir_.File("rpc-allowed.log");
   Start(1, log_path);
   api::RollDieResponse r;
 
@@ -795,8 +789,7 @@ TEST_F(ServerTest, RefusesAWrongTokenWithoutEchoingItToTheClientOrTheLog) {
         ++ran;
         return absl::OkStatus();
       });
-  std::string log_path = TempPath("rpc-wrong-token.log");
-  std::remove(log_path.c_str());
+  std::string log_path = dir_.File("rpc-wrong-token.log");
   Start(1, log_path);
   token_ = kWrong;
   api::RollDieResponse r;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/files.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::server {
 namespace {
@@ -339,36 +340,30 @@ TEST(ParseNodeConfigTest, ReportsAnUnterminatedStringWithItsLine) {
 
 class LoadConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = "/tmp/nodegate-config-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  testlib::ScopedTempDir dir_;
 };
 
 TEST_F(LoadConfigTest, MissingFileNamesThePath) {
-  const std::string path = dir_ + "/absent.toml";
+  const std::string path = dir_.path() + "/absent.toml";
   absl::StatusOr<NodeConfig> c = LoadNodeConfig(path);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Message(c), HasSubstr(path));
 }
 
 TEST_F(LoadConfigTest, ResolvesPathsAgainstTheFilesDirectory) {
-  const std::string path = dir_ + "/node.toml";
+  const std::string path = dir_.path() + "/node.toml";
   ASSERT_TRUE(base::WriteFileAtomic(path, kMinimal).ok());
 
   absl::StatusOr<NodeConfig> c = LoadNodeConfig(path);
 
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->path, path);
-  EXPECT_EQ(c->tls.files.cert, dir_ + "/node.pem");
-  EXPECT_EQ(c->node.data_dir, dir_ + "/data");
+  EXPECT_EQ(c->tls.files.cert, dir_.path() + "/node.pem");
+  EXPECT_EQ(c->node.data_dir, dir_.path() + "/data");
 }
 
 TEST_F(LoadConfigTest, MissingClientFileNamesThePath) {
-  const std::string path = dir_ + "/client.toml";
+  const std::string path = dir_.path() + "/client.toml";
   absl::StatusOr<ClientConfig> c = LoadClientConfig(path);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Message(c), HasSubstr(path));

@@ -4,12 +4,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/rpc_calls.h"
 
 namespace nodegate::services {
 namespace {
 
-using ::nodegate::services::testing::Call;
+using ::nodegate::testlib::Call;
 using ::testing::ElementsAre;
 
 constexpr char kRollDie[] = "/api.DiceService/RollDie";

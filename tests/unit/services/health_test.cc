@@ -6,20 +6,19 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "recording_stream.h"
-#include "test_util.h"
+#include "testlib/rpc_calls.h"
 
 namespace nodegate::services {
 namespace {
 
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
-using ::nodegate::services::testing::Call;
-using ::nodegate::services::testing::CallBuffer;
-using ::nodegate::services::testing::RecordingStream;
-using ::nodegate::services::testing::Send;
-using ::nodegate::services::testing::SendBuffer;
-using ::nodegate::services::testing::TruncatedMessage;
+using ::nodegate::testlib::Call;
+using ::nodegate::testlib::CallBuffer;
+using ::nodegate::testlib::RecordingStream;
+using ::nodegate::testlib::Send;
+using ::nodegate::testlib::SendBuffer;
+using ::nodegate::testlib::TruncatedMessage;
 using ::testing::ElementsAre;
 using ::testing::Optional;
 

@@ -2,13 +2,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/rpc_calls.h"
 
 namespace nodegate::services {
 namespace {
 
-using ::nodegate::services::testing::Call;
-using ::nodegate::services::testing::MakePrincipal;
+using ::nodegate::testlib::Call;
+using ::nodegate::testlib::MakePrincipal;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Kind = auth::Principal::Kind;

@@ -6,16 +6,19 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/rpc_calls.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::services {
 namespace {
 
-using ::nodegate::services::testing::Call;
-using ::nodegate::services::testing::CallBuffer;
-using ::nodegate::services::testing::MakePrincipal;
-using ::nodegate::services::testing::OpenStores;
-using ::nodegate::services::testing::TruncatedMessage;
+using ::nodegate::testlib::Call;
+using ::nodegate::testlib::CallBuffer;
+using ::nodegate::testlib::MakePrincipal;
+using ::nodegate::testlib::OpenStores;
+using ::nodegate::testlib::TruncatedMessage;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using namespace nodegate::v1;  // NOLINT(google-build-using-namespace): the request/response types
@@ -28,8 +31,9 @@ constexpr char kKeys[] = "/nodegate.v1.KeyValue/Keys";
 
 class KeyValueServiceTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void SetUp() override {
-    stores_ = OpenStores();
+    stores_ = OpenStores(dir_);
     kv_ = std::move(stores_.kv);
     service_ = std::make_unique<KeyValueService>(kv_);
     service_->Register(table_);

@@ -14,20 +14,22 @@
 #include "services/kv.h"
 #include "services/port.h"
 #include "services/registry.h"
-#include "test_util.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::services {
 namespace {
 
-using ::nodegate::services::testing::OpenStores;
+using ::nodegate::testlib::OpenStores;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 // Every service of the fixture, registered into one table (in an order that is not sorted).
 class ServiceTableTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void SetUp() override {
-    stores_ = OpenStores();
+    stores_ = OpenStores(dir_);
     kv_ = std::make_unique<KeyValueService>(std::move(stores_.kv));
     ports_ = std::make_unique<PortService>(std::move(stores_.leases), PortRange());
     // The registry's handlers never run here, so it needs neither a CA nor a credential cache.

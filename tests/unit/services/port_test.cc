@@ -9,13 +9,15 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "test_util.h"
+#include "testlib/rpc_calls.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::services {
 namespace {
 
-using ::nodegate::services::testing::Call;
-using ::nodegate::services::testing::OpenStores;
+using ::nodegate::testlib::Call;
+using ::nodegate::testlib::OpenStores;
 using nodegate::v1::GetFreePortRequest;
 using nodegate::v1::GetFreePortResponse;
 using nodegate::v1::ReleasePortRequest;
@@ -41,8 +43,9 @@ int EphemeralPort() {
 
 class PortServiceTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void Start(PortRange range) {
-    stores_ = OpenStores();
+    stores_ = OpenStores(dir_);
     service_ = std::make_unique<PortService>(std::move(stores_.leases), range);
     service_->Register(table_);
   }

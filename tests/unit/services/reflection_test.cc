@@ -10,8 +10,7 @@
 #include "gtest/gtest.h"
 #include "nodegate/v1/kv.pb.h"
 #include "nodegate/v1/options.pb.h"
-#include "recording_stream.h"
-#include "test_util.h"
+#include "testlib/rpc_calls.h"
 
 namespace nodegate::services {
 namespace {
@@ -19,10 +18,10 @@ namespace {
 using google::protobuf::FileDescriptorProto;
 using grpc::reflection::v1alpha::ServerReflectionRequest;
 using grpc::reflection::v1alpha::ServerReflectionResponse;
-using ::nodegate::services::testing::RecordingStream;
-using ::nodegate::services::testing::Send;
-using ::nodegate::services::testing::SendBuffer;
-using ::nodegate::services::testing::TruncatedMessage;
+using ::nodegate::testlib::RecordingStream;
+using ::nodegate::testlib::Send;
+using ::nodegate::testlib::SendBuffer;
+using ::nodegate::testlib::TruncatedMessage;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::SizeIs;

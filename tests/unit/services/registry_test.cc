@@ -9,15 +9,19 @@
 #include "gtest/gtest.h"
 #include "pki/certificate_info.h"
 #include "pki/pem.h"
-#include "test_util.h"
+#include "testlib/auth.h"
+#include "testlib/rpc_calls.h"
+#include "testlib/status.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::services {
 namespace {
 
-using ::nodegate::services::testing::Call;
-using ::nodegate::services::testing::MakePrincipal;
-using ::nodegate::services::testing::OpenStores;
-using ::nodegate::services::testing::Unwrap;
+using ::nodegate::testlib::Call;
+using ::nodegate::testlib::MakePrincipal;
+using ::nodegate::testlib::OpenStores;
+using ::nodegate::testlib::Unwrap;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -31,8 +35,9 @@ constexpr char kDisableNode[] = "/nodegate.v1.NodeRegistry/DisableNode";
 
 class RegistryServiceTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void SetUp() override {
-    store::Stores stores = OpenStores();
+    store::Stores stores = OpenStores(dir_);
     nodes_ = std::move(stores.nodes);
     credentials_ = std::move(stores.credentials);
     cache_ = Unwrap(auth::CredentialCache::Start(

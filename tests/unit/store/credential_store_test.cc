@@ -6,13 +6,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_credential_store.h"
-#include "test_db.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
 
-using ::nodegate::store::testing::Hash;
-using ::nodegate::store::testing::NewDbPath;
+using ::nodegate::testlib::Hash;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -47,8 +47,9 @@ JoinToken Join(char seed, absl::Time expires_at = kNow + absl::Hours(1)) {
 
 class CredentialStoreTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = NewDbPath();
+    path_ = dir_.File("nodegate.db");
     store_ = *OpenSqliteCredentialStore(*Database::Open(path_));
   }
   std::string path_;

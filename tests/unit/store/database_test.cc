@@ -8,12 +8,10 @@
 #include "gtest/gtest.h"
 #include "store/sqlite/migrations.h"
 #include "store/sqlite/sqlite_node_store.h"
-#include "test_db.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
-
-using ::nodegate::store::testing::NewDbPath;
 
 // Runs one statement on the file through a separate raw connection, as another tool would.
 void RawExec(const std::string& path, const std::string& sql) {
@@ -41,7 +39,8 @@ int64_t RawCount(const std::string& path, const std::string& sql) {
 int LatestVersion() { return Migrations().back().version; }
 
 TEST(DatabaseTest, FreshFileGetsEveryMigration) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   absl::StatusOr<std::shared_ptr<Database>> db = Database::Open(path);
   ASSERT_TRUE(db.ok()) << db.status();
   EXPECT_EQ((*db)->schema_version(), LatestVersion());
@@ -55,7 +54,8 @@ TEST(DatabaseTest, MigrationsAreOrderedFromOne) {
 }
 
 TEST(DatabaseTest, ReopenAppliesNothingTwice) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   ASSERT_TRUE(Database::Open(path).ok());
   absl::StatusOr<std::shared_ptr<Database>> again = Database::Open(path);
   ASSERT_TRUE(again.ok()) << again.status();
@@ -65,7 +65,8 @@ TEST(DatabaseTest, ReopenAppliesNothingTwice) {
 }
 
 TEST(DatabaseTest, UsesWalJournal) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   ASSERT_TRUE(Database::Open(path).ok());
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -78,7 +79,8 @@ TEST(DatabaseTest, UsesWalJournal) {
 }
 
 TEST(DatabaseTest, CreatesFilePrivateToOwner) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   ASSERT_TRUE(Database::Open(path).ok());
   struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
@@ -86,7 +88,8 @@ TEST(DatabaseTest, CreatesFilePrivateToOwner) {
 }
 
 TEST(DatabaseTest, RefusesSchemaNewerThanCodeNamingTheFile) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   ASSERT_TRUE(Database::Open(path).ok());
   RawExec(path, "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)");
 
@@ -98,7 +101,8 @@ TEST(DatabaseTest, RefusesSchemaNewerThanCodeNamingTheFile) {
 }
 
 TEST(DatabaseTest, RefusesFileThatIsNotADatabase) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   std::ofstream(path) << "this is not an SQLite database, just some text that is long enough";
 
   absl::StatusOr<std::shared_ptr<Database>> db = Database::Open(path);
@@ -113,13 +117,14 @@ TEST(DatabaseTest, RefusesInMemoryDatabase) {
 }
 
 TEST(DatabaseTest, RefusesPathInMissingDirectory) {
-  absl::StatusOr<std::shared_ptr<Database>> db =
-      Database::Open(testing::NewTempDir() + "/no/such/dir/x.db");
+  ::nodegate::testlib::ScopedTempDir dir;
+  absl::StatusOr<std::shared_ptr<Database>> db = Database::Open(dir.path() + "/no/such/dir/x.db");
   EXPECT_EQ(db.status().code(), absl::StatusCode::kFailedPrecondition) << db.status();
 }
 
 TEST(DatabaseTest, FailedWriteBodyRollsBack) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   std::shared_ptr<Database> db = *Database::Open(path);
 
   absl::Status s = db->Write([](Connection& c) -> absl::Status {
@@ -134,7 +139,8 @@ TEST(DatabaseTest, FailedWriteBodyRollsBack) {
 }
 
 TEST(DatabaseTest, GenerationSeesCommitsOfAnotherDatabaseObject) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   std::shared_ptr<Database> a = *Database::Open(path);
   std::shared_ptr<Database> b = *Database::Open(path);
   std::unique_ptr<NodeStore> nodes_b = *OpenSqliteNodeStore(b);
@@ -150,7 +156,8 @@ TEST(DatabaseTest, GenerationSeesCommitsOfAnotherDatabaseObject) {
 }
 
 TEST(DatabaseTest, GenerationSeesCommitsOfAnotherProcessTool) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   std::shared_ptr<Database> db = *Database::Open(path);
   uint64_t before = db->Generation("credentials");
 
@@ -160,7 +167,8 @@ TEST(DatabaseTest, GenerationSeesCommitsOfAnotherProcessTool) {
 }
 
 TEST(DatabaseTest, GenerationIsStableWithoutWrites) {
-  std::shared_ptr<Database> db = *Database::Open(NewDbPath());
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::shared_ptr<Database> db = *Database::Open(dir.File("nodegate.db"));
   uint64_t first = db->Generation("nodes");
   EXPECT_EQ(db->Generation("nodes"), first);
 }

@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_kv_store.h"
-#include "test_db.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
@@ -18,14 +18,14 @@ KvLimits WithLimit(int64_t KvLimits::*field, int64_t value) {
   return limits;
 }
 
-using ::nodegate::store::testing::NewDbPath;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 class KvStoreTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = NewDbPath();
+    path_ = dir_.File("nodegate.db");
     db_ = *Database::Open(path_);
   }
   std::unique_ptr<KvStore> Open(KvLimits limits = {}) { return *OpenSqliteKvStore(db_, limits); }

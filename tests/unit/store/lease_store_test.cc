@@ -9,12 +9,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_lease_store.h"
-#include "test_db.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
 
-using ::nodegate::store::testing::NewDbPath;
 using ::testing::IsEmpty;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
@@ -25,8 +24,9 @@ bool AnyPort(int) { return true; }
 
 class LeaseStoreTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = NewDbPath();
+    path_ = dir_.File("nodegate.db");
     store_ = *OpenSqliteLeaseStore(*Database::Open(path_));
   }
   std::string path_;

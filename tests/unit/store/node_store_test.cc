@@ -3,12 +3,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/sqlite/sqlite_node_store.h"
-#include "test_db.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
 
-using ::nodegate::store::testing::NewDbPath;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -24,8 +23,9 @@ NodeRecord Node(std::string id) {
 
 class NodeStoreTest : public ::testing::Test {
  protected:
+  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = NewDbPath();
+    path_ = dir_.File("nodegate.db");
     db_ = *Database::Open(path_);
     store_ = *OpenSqliteNodeStore(db_);
   }

@@ -7,7 +7,8 @@
 #include <cstdio>
 
 #include "gtest/gtest.h"
-#include "test_db.h"
+#include "testlib/stores.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
@@ -18,11 +19,11 @@ KvLimits WithLimit(int64_t KvLimits::*field, int64_t value) {
   return limits;
 }
 
-using ::nodegate::store::testing::Hash;
-using ::nodegate::store::testing::NewDbPath;
+using ::nodegate::testlib::Hash;
 
 TEST(SqliteStoresTest, OpensEveryStoreOnOneFile) {
-  absl::StatusOr<Stores> stores = OpenSqliteStores(NewDbPath());
+  ::nodegate::testlib::ScopedTempDir dir;
+  absl::StatusOr<Stores> stores = OpenSqliteStores(dir.File("nodegate.db"));
   ASSERT_TRUE(stores.ok()) << stores.status();
   EXPECT_NE(stores->database, nullptr);
   EXPECT_NE(stores->nodes, nullptr);
@@ -32,12 +33,16 @@ TEST(SqliteStoresTest, OpensEveryStoreOnOneFile) {
 }
 
 TEST(SqliteStoresTest, RefusesBadKvLimits) {
-  EXPECT_EQ(OpenSqliteStores(NewDbPath(), WithLimit(&KvLimits::max_value_bytes, 0)).status().code(),
+  ::nodegate::testlib::ScopedTempDir dir;
+  EXPECT_EQ(OpenSqliteStores(dir.File("nodegate.db"), WithLimit(&KvLimits::max_value_bytes, 0))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   {
     Stores s = *OpenSqliteStores(path);
     NodeRecord node;
@@ -66,7 +71,8 @@ TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
 // A child process writes and reports each acknowledged Set through a pipe; the parent kills it
 // with SIGKILL mid-stream and checks every acknowledged key is in the file.
 TEST(SqliteStoresTest, AcknowledgedSetSurvivesKillDashNine) {
-  std::string path = NewDbPath();
+  ::nodegate::testlib::ScopedTempDir dir;
+  std::string path = dir.File("nodegate.db");
   ASSERT_TRUE(OpenSqliteStores(path).ok());  // migrate before forking
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);

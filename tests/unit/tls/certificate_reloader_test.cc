@@ -5,26 +5,27 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "pki/pem.h"
-#include "test_util.h"
+#include "testlib/files.h"
+#include "testlib/manual_clock.h"
+#include "testlib/pki.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::tls {
 namespace {
 
 namespace fs = std::filesystem;
 
-using ::nodegate::tls::testing::FileMode;
-using ::nodegate::tls::testing::NewTempDir;
-using ::nodegate::tls::testing::ReadAll;
-using ::nodegate::tls::testing::SerialOf;
-using ::nodegate::tls::testing::TestCa;
-using ::nodegate::tls::testing::WriteFile;
+using ::nodegate::testlib::FileMode;
+using ::nodegate::testlib::ReadFile;
+using ::nodegate::testlib::SerialOf;
+using ::nodegate::testlib::TestCa;
+using ::nodegate::testlib::WriteFile;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
@@ -38,25 +39,23 @@ constexpr absl::Duration kNeverPoll = absl::Hours(1);
 class CertificateReloaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTempDir();
-    options_.files.cert = dir_ + "/node.pem";
-    options_.files.key = dir_ + "/node-key.pem";
-    options_.files.ca = dir_ + "/ca.pem";
-    options_.live_dir = dir_ + "/live";
+    options_.files.cert = dir_.path() + "/node.pem";
+    options_.files.key = dir_.path() + "/node-key.pem";
+    options_.files.ca = dir_.path() + "/ca.pem";
+    options_.live_dir = dir_.path() + "/live";
     options_.interval = kNeverPoll;
     options_.poll = kNeverPoll;
-    pair_ = ca_.Issue();
+    pair_ = ca_.IssueServer();
     WriteFile(options_.files.cert, pair_.cert_pem);
     WriteFile(options_.files.key, pair_.key_pem);
     WriteFile(options_.files.ca, ca_.cert_pem());
   }
   void TearDown() override {
     reloader_.reset();  // joins the thread before the files go
-    fs::remove_all(dir_);
   }
 
   void UseCrl(const std::string& crl_pem) {
-    options_.files.crl = dir_ + "/crl.pem";
+    options_.files.crl = dir_.path() + "/crl.pem";
     WriteFile(options_.files.crl, crl_pem);
   }
 
@@ -68,7 +67,7 @@ class CertificateReloaderTest : public ::testing::Test {
 
   // Replaces cert and key with a new valid pair; returns it.
   pki::PemPair Rotate() {
-    pki::PemPair next = ca_.Issue();
+    pki::PemPair next = ca_.IssueServer();
     WriteFile(options_.files.key, next.key_pem);
     WriteFile(options_.files.cert, next.cert_pem);
     return next;
@@ -87,7 +86,7 @@ class CertificateReloaderTest : public ::testing::Test {
   }
 
   TestCa ca_{"Reload CA"};
-  std::string dir_;
+  ::nodegate::testlib::ScopedTempDir dir_;
   CertificateReloader::Options options_;
   pki::PemPair pair_;
   std::unique_ptr<CertificateReloader> reloader_;
@@ -104,7 +103,7 @@ TEST_F(CertificateReloaderTest, StartRefusesAnIntervalBelowOneSecond) {
 }
 
 TEST_F(CertificateReloaderTest, StartRefusesAnInvalidSet) {
-  WriteFile(options_.files.key, ca_.Issue().key_pem);
+  WriteFile(options_.files.key, ca_.IssueServer().key_pem);
   auto reloader = CertificateReloader::Start(options_);
   EXPECT_EQ(reloader.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(reloader.status().message()), HasSubstr("does not match"));
@@ -115,10 +114,10 @@ TEST_F(CertificateReloaderTest, StartPublishesTheSourceFilesThroughTheCurrentSym
 
   EXPECT_TRUE(fs::is_symlink(options_.live_dir + "/current"));
   EXPECT_EQ(reloader_->cert_path(), options_.live_dir + "/current/cert.pem");
-  EXPECT_EQ(ReadAll(reloader_->cert_path()), pair_.cert_pem);
-  EXPECT_EQ(ReadAll(reloader_->key_path()), pair_.key_pem);
-  EXPECT_THAT(ReadAll(reloader_->ca_path()), StartsWith("# nodegate live generation "));
-  EXPECT_THAT(ReadAll(reloader_->ca_path()), EndsWith(ca_.cert_pem()));
+  EXPECT_EQ(ReadFile(reloader_->cert_path()), pair_.cert_pem);
+  EXPECT_EQ(ReadFile(reloader_->key_path()), pair_.key_pem);
+  EXPECT_THAT(ReadFile(reloader_->ca_path()), StartsWith("# nodegate live generation "));
+  EXPECT_THAT(ReadFile(reloader_->ca_path()), EndsWith(ca_.cert_pem()));
   EXPECT_EQ(reloader_->current()->leaf.serial_hex, SerialOf(pair_.cert_pem));
 }
 
@@ -146,7 +145,7 @@ TEST_F(CertificateReloaderTest, StartPublishesTheCrlUnderItsIssuerHash) {
   std::vector<std::string> names = CrlFiles();
   ASSERT_THAT(names, SizeIs(1));
   EXPECT_THAT(names[0], MatchesRegex("[0-9a-f]{8}\\.r0"));
-  EXPECT_EQ(ReadAll(reloader_->crl_dir() + "/" + names[0]), ReadAll(options_.files.crl));
+  EXPECT_EQ(ReadFile(reloader_->crl_dir() + "/" + names[0]), ReadFile(options_.files.crl));
 }
 
 // --- CheckNow ---------------------------------------------------------------------------------
@@ -161,8 +160,8 @@ TEST_F(CertificateReloaderTest, CheckNowPublishesARotatedPair) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(reloader_->current()->leaf.serial_hex, SerialOf(next.cert_pem));
   EXPECT_NE(SerialOf(next.cert_pem), SerialOf(pair_.cert_pem));
-  EXPECT_EQ(ReadAll(reloader_->cert_path()), next.cert_pem);
-  EXPECT_EQ(ReadAll(reloader_->key_path()), next.key_pem);
+  EXPECT_EQ(ReadFile(reloader_->cert_path()), next.cert_pem);
+  EXPECT_EQ(ReadFile(reloader_->key_path()), next.key_pem);
   EXPECT_NE(CurrentGeneration(), old_generation);
   EXPECT_EQ(reloader_->reloads_ok(), 1u);
   EXPECT_EQ(reloader_->reloads_failed(), 0u);
@@ -183,15 +182,15 @@ TEST_F(CertificateReloaderTest, CheckNowWithUnchangedFilesPublishesNothing) {
 TEST_F(CertificateReloaderTest, CheckNowRefusesAMismatchedKeyAndKeepsServingTheOldPair) {
   StartReloader();
   const std::string generation = CurrentGeneration();
-  WriteFile(options_.files.key, ca_.Issue().key_pem);
+  WriteFile(options_.files.key, ca_.IssueServer().key_pem);
 
   absl::Status s = reloader_->CheckNow();
 
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("does not match"));
   EXPECT_EQ(reloader_->current()->leaf.serial_hex, SerialOf(pair_.cert_pem));
-  EXPECT_EQ(ReadAll(reloader_->cert_path()), pair_.cert_pem);
-  EXPECT_EQ(ReadAll(reloader_->key_path()), pair_.key_pem);
+  EXPECT_EQ(ReadFile(reloader_->cert_path()), pair_.cert_pem);
+  EXPECT_EQ(ReadFile(reloader_->key_path()), pair_.key_pem);
   EXPECT_EQ(CurrentGeneration(), generation);
   EXPECT_EQ(reloader_->reloads_failed(), 1u);
   EXPECT_EQ(reloader_->reloads_ok(), 0u);
@@ -199,7 +198,8 @@ TEST_F(CertificateReloaderTest, CheckNowRefusesAMismatchedKeyAndKeepsServingTheO
 
 TEST_F(CertificateReloaderTest, CheckNowRefusesAnExpiredReplacement) {
   StartReloader();
-  pki::PemPair expired = ca_.Issue(absl::Now() - absl::Hours(48), absl::Now() - absl::Hours(24));
+  pki::PemPair expired =
+      ca_.IssueServer(absl::Now() - absl::Hours(48), absl::Now() - absl::Hours(24));
   WriteFile(options_.files.key, expired.key_pem);
   WriteFile(options_.files.cert, expired.cert_pem);
 
@@ -213,7 +213,7 @@ TEST_F(CertificateReloaderTest, CheckNowRefusesAnExpiredReplacement) {
 
 TEST_F(CertificateReloaderTest, CheckNowRecoversOnceTheRotationIsComplete) {
   StartReloader();
-  pki::PemPair next = ca_.Issue();
+  pki::PemPair next = ca_.IssueServer();
   WriteFile(options_.files.key, next.key_pem);  // half-way: new key, old cert
   ASSERT_FALSE(reloader_->CheckNow().ok());
   WriteFile(options_.files.cert, next.cert_pem);
@@ -230,7 +230,7 @@ TEST_F(CertificateReloaderTest, CrlOnlyChangePublishesANewGenerationWithADiffere
   UseCrl(ca_.Crl());
   StartReloader();
   const std::string generation = CurrentGeneration();
-  const std::string ca_file = ReadAll(reloader_->ca_path());
+  const std::string ca_file = ReadFile(reloader_->ca_path());
   const std::string serial = SerialOf(pair_.cert_pem);
   WriteFile(options_.files.crl, ca_.Crl({serial}));
 
@@ -239,11 +239,11 @@ TEST_F(CertificateReloaderTest, CrlOnlyChangePublishesANewGenerationWithADiffere
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_NE(CurrentGeneration(), generation);
   // gRPC re-reads its CRL directory only when a watched file changes: the CA file must differ.
-  EXPECT_NE(ReadAll(reloader_->ca_path()), ca_file);
-  EXPECT_THAT(ReadAll(reloader_->ca_path()), EndsWith(ca_.cert_pem()));
+  EXPECT_NE(ReadFile(reloader_->ca_path()), ca_file);
+  EXPECT_THAT(ReadFile(reloader_->ca_path()), EndsWith(ca_.cert_pem()));
   std::vector<std::string> names = CrlFiles();
   ASSERT_THAT(names, SizeIs(1));
-  EXPECT_EQ(ReadAll(reloader_->crl_dir() + "/" + names[0]), ReadAll(options_.files.crl));
+  EXPECT_EQ(ReadFile(reloader_->crl_dir() + "/" + names[0]), ReadFile(options_.files.crl));
   EXPECT_EQ(reloader_->reloads_ok(), 1u);
 }
 
@@ -268,19 +268,86 @@ TEST_F(CertificateReloaderTest, KeepsOnlyTheCurrentAndThePreviousGeneration) {
 
 // --- The background thread ------------------------------------------------------------------
 
-TEST_F(CertificateReloaderTest, BackgroundThreadPublishesARotationWithinThreeIntervals) {
-  options_.interval = absl::Seconds(1);
-  options_.poll = CertificateReloader::Options().poll;
-  StartReloader();
-  const std::string want = SerialOf(Rotate().cert_pem);
-
-  const absl::Time deadline = absl::Now() + 3 * options_.interval;
-  while (reloader_->current()->leaf.serial_hex != want && absl::Now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+// The background thread on a ManualClock: each step below is exact, not a race against time.
+class ReloaderScheduleTest : public CertificateReloaderTest {
+ protected:
+  void SetUp() override {
+    CertificateReloaderTest::SetUp();
+    options_.interval = absl::Seconds(1);
+    options_.poll = absl::Milliseconds(200);
+    options_.clock = &clock_;
+  }
+  void StartAndPark() {
+    StartReloader();
+    clock_.BlockUntilWaiting(1);  // the thread waits for its first poll
   }
 
+  // Starts at the wall time: the fixture's certificates are valid from a few minutes ago.
+  ::nodegate::testlib::ManualClock clock_{absl::Now()};
+};
+
+TEST_F(ReloaderScheduleTest, PublishesARotationAtTheNextPollAndNotBefore) {
+  StartAndPark();
+  const std::string before = reloader_->current()->leaf.serial_hex;
+  const std::string want = SerialOf(Rotate().cert_pem);
+
+  clock_.Advance(absl::Milliseconds(199));
+  clock_.BlockUntilWaiting(1);
+  EXPECT_EQ(reloader_->current()->leaf.serial_hex, before);
+  EXPECT_EQ(reloader_->reloads_ok(), 0u);
+
+  clock_.Advance(absl::Milliseconds(1));
+  clock_.BlockUntilWaiting(1);  // it polled, and waits for the next poll
   EXPECT_EQ(reloader_->current()->leaf.serial_hex, want);
-  EXPECT_EQ(ReadAll(reloader_->cert_path()), ReadAll(options_.files.cert));
+  EXPECT_EQ(ReadFile(reloader_->cert_path()), ReadFile(options_.files.cert));
+  EXPECT_EQ(reloader_->reloads_ok(), 1u);
+}
+
+TEST_F(ReloaderScheduleTest, PollsAtTheIntervalWhenItIsShorterThanThePoll) {
+  options_.poll = absl::Seconds(5);
+  StartAndPark();
+  const std::string want = SerialOf(Rotate().cert_pem);
+
+  clock_.Advance(options_.interval);
+  clock_.BlockUntilWaiting(1);
+
+  EXPECT_EQ(reloader_->current()->leaf.serial_hex, want);
+}
+
+TEST_F(ReloaderScheduleTest, UnchangedFilesArePolledWithoutAReload) {
+  StartAndPark();
+
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(options_.poll);
+    clock_.BlockUntilWaiting(1);
+  }
+
+  EXPECT_EQ(clock_.waits_started(), 6);
+  EXPECT_EQ(reloader_->reloads_ok(), 0u);
+  EXPECT_EQ(reloader_->reloads_failed(), 0u);
+}
+
+TEST_F(ReloaderScheduleTest, ARotationThatHasExpiredByTheClockIsRefused) {
+  StartAndPark();
+  const std::string serving = reloader_->current()->leaf.serial_hex;
+  const absl::Time now = clock_.Now();
+  const pki::PemPair short_lived = ca_.IssueServer(now - absl::Hours(1), now + absl::Hours(24));
+  WriteFile(options_.files.key, short_lived.key_pem);
+  WriteFile(options_.files.cert, short_lived.cert_pem);
+
+  clock_.Advance(absl::Hours(25));
+  clock_.BlockUntilWaiting(1);
+
+  EXPECT_EQ(reloader_->current()->leaf.serial_hex, serving);
+  EXPECT_EQ(reloader_->reloads_failed(), 1u);
+}
+
+TEST_F(ReloaderScheduleTest, DestroyingTheReloaderEndsItsWaitWithoutThePoll) {
+  StartAndPark();
+
+  reloader_.reset();  // joins the thread: returns only because the stop ends its wait
+
+  EXPECT_EQ(clock_.waits_started(), 1);
 }
 
 }  // namespace

@@ -6,31 +6,30 @@
 #include <filesystem>
 #include <string>
 
-#include "test_util.h"
+#include "testlib/files.h"
+#include "testlib/pki.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::tls {
 namespace {
 
-using ::nodegate::tls::testing::NewTempDir;
-using ::nodegate::tls::testing::TestCa;
-using ::nodegate::tls::testing::WriteFile;
+using ::nodegate::testlib::TestCa;
+using ::nodegate::testlib::WriteFile;
 using ::testing::HasSubstr;
 
 class NewChannelCredentialsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTempDir();
-    pki::PemPair pair = ca_.Issue();
-    WriteFile(dir_ + "/ca.pem", ca_.cert_pem());
-    WriteFile(dir_ + "/client.pem", pair.cert_pem);
-    WriteFile(dir_ + "/client-key.pem", pair.key_pem);
+    pki::PemPair pair = ca_.IssueServer();
+    WriteFile(dir_.path() + "/ca.pem", ca_.cert_pem());
+    WriteFile(dir_.path() + "/client.pem", pair.cert_pem);
+    WriteFile(dir_.path() + "/client-key.pem", pair.key_pem);
     options_.target = "127.0.0.1:1";
-    options_.ca_file = dir_ + "/ca.pem";
+    options_.ca_file = dir_.path() + "/ca.pem";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   TestCa ca_{"Channel CA"};
-  std::string dir_;
+  ::nodegate::testlib::ScopedTempDir dir_;
   ClientTlsOptions options_;
 };
 
@@ -41,8 +40,8 @@ TEST_F(NewChannelCredentialsTest, BuildsServerAuthenticatedTls) {
 }
 
 TEST_F(NewChannelCredentialsTest, BuildsMutualTlsWithCertAndKey) {
-  options_.cert_file = dir_ + "/client.pem";
-  options_.key_file = dir_ + "/client-key.pem";
+  options_.cert_file = dir_.path() + "/client.pem";
+  options_.key_file = dir_.path() + "/client-key.pem";
   auto creds = NewChannelCredentials(options_);
   ASSERT_TRUE(creds.ok()) << creds.status();
   EXPECT_NE(*creds, nullptr);
@@ -56,14 +55,14 @@ TEST_F(NewChannelCredentialsTest, RequiresACa) {
 }
 
 TEST_F(NewChannelCredentialsTest, MissingCaFileNamesThePath) {
-  options_.ca_file = dir_ + "/nope.pem";
+  options_.ca_file = dir_.path() + "/nope.pem";
   auto creds = NewChannelCredentials(options_);
   EXPECT_EQ(creds.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(creds.status().message()), HasSubstr("ca: " + options_.ca_file));
 }
 
 TEST_F(NewChannelCredentialsTest, RefusesACertWithoutItsKey) {
-  options_.cert_file = dir_ + "/client.pem";
+  options_.cert_file = dir_.path() + "/client.pem";
   auto creds = NewChannelCredentials(options_);
   EXPECT_EQ(creds.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(creds.status().message()),
@@ -71,13 +70,13 @@ TEST_F(NewChannelCredentialsTest, RefusesACertWithoutItsKey) {
 }
 
 TEST_F(NewChannelCredentialsTest, RefusesAKeyWithoutItsCert) {
-  options_.key_file = dir_ + "/client-key.pem";
+  options_.key_file = dir_.path() + "/client-key.pem";
   EXPECT_EQ(NewChannelCredentials(options_).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(NewChannelCredentialsTest, MissingKeyFileNamesThePath) {
-  options_.cert_file = dir_ + "/client.pem";
-  options_.key_file = dir_ + "/missing-key.pem";
+  options_.cert_file = dir_.path() + "/client.pem";
+  options_.key_file = dir_.path() + "/missing-key.pem";
   auto creds = NewChannelCredentials(options_);
   EXPECT_EQ(creds.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(creds.status().message()), HasSubstr("key: " + options_.key_file));

@@ -6,35 +6,34 @@
 #include <filesystem>
 #include <string>
 
-#include "test_util.h"
+#include "testlib/files.h"
+#include "testlib/pki.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::tls {
 namespace {
 
-using ::nodegate::tls::testing::NewTempDir;
-using ::nodegate::tls::testing::ReadAll;
-using ::nodegate::tls::testing::SerialOf;
-using ::nodegate::tls::testing::TestCa;
-using ::nodegate::tls::testing::WriteFile;
+using ::nodegate::testlib::ReadFile;
+using ::nodegate::testlib::SerialOf;
+using ::nodegate::testlib::TestCa;
+using ::nodegate::testlib::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 class LoadCredentialSetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTempDir();
-    files_.cert = dir_ + "/node.pem";
-    files_.key = dir_ + "/node-key.pem";
-    files_.ca = dir_ + "/ca.pem";
-    pair_ = ca_.Issue();
+    files_.cert = dir_.path() + "/node.pem";
+    files_.key = dir_.path() + "/node-key.pem";
+    files_.ca = dir_.path() + "/ca.pem";
+    pair_ = ca_.IssueServer();
     WriteFile(files_.cert, pair_.cert_pem);
     WriteFile(files_.key, pair_.key_pem);
     WriteFile(files_.ca, ca_.cert_pem());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void AddCrl(const std::string& crl_pem) {
-    files_.crl = dir_ + "/crl.pem";
+    files_.crl = dir_.path() + "/crl.pem";
     WriteFile(files_.crl, crl_pem);
   }
 
@@ -44,7 +43,7 @@ class LoadCredentialSetTest : public ::testing::Test {
   }
 
   TestCa ca_{"Credential CA"};
-  std::string dir_;
+  ::nodegate::testlib::ScopedTempDir dir_;
   TlsFiles files_;
   pki::PemPair pair_;
 };
@@ -65,7 +64,7 @@ TEST_F(LoadCredentialSetTest, LoadsAGoodSetWithACrl) {
   AddCrl(ca_.Crl());
   absl::StatusOr<CredentialSet> set = Load();
   ASSERT_TRUE(set.ok()) << set.status();
-  EXPECT_EQ(set->crl_pem, ReadAll(files_.crl));
+  EXPECT_EQ(set->crl_pem, ReadFile(files_.crl));
 }
 
 TEST_F(LoadCredentialSetTest, LoadsWithoutACa) {
@@ -76,28 +75,28 @@ TEST_F(LoadCredentialSetTest, LoadsWithoutACa) {
 }
 
 TEST_F(LoadCredentialSetTest, MissingCertNamesTheFieldAndThePath) {
-  files_.cert = dir_ + "/missing.pem";
+  files_.cert = dir_.path() + "/missing.pem";
   absl::StatusOr<CredentialSet> set = Load();
   EXPECT_EQ(set.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Message(set), StartsWith("tls.cert: " + files_.cert));
 }
 
 TEST_F(LoadCredentialSetTest, MissingKeyNamesTheFieldAndThePath) {
-  files_.key = dir_ + "/missing-key.pem";
+  files_.key = dir_.path() + "/missing-key.pem";
   absl::StatusOr<CredentialSet> set = Load();
   EXPECT_EQ(set.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Message(set), StartsWith("tls.key: " + files_.key));
 }
 
 TEST_F(LoadCredentialSetTest, MissingCaNamesTheFieldAndThePath) {
-  files_.ca = dir_ + "/missing-ca.pem";
+  files_.ca = dir_.path() + "/missing-ca.pem";
   absl::StatusOr<CredentialSet> set = Load();
   EXPECT_EQ(set.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Message(set), StartsWith("tls.ca: " + files_.ca));
 }
 
 TEST_F(LoadCredentialSetTest, MissingCrlNamesTheFieldAndThePath) {
-  files_.crl = dir_ + "/missing-crl.pem";
+  files_.crl = dir_.path() + "/missing-crl.pem";
   absl::StatusOr<CredentialSet> set = Load();
   EXPECT_EQ(set.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Message(set), StartsWith("tls.crl: " + files_.crl));
@@ -119,7 +118,7 @@ TEST_F(LoadCredentialSetTest, KeyThatIsNotPemNamesTheFieldWithoutEchoingTheConte
 }
 
 TEST_F(LoadCredentialSetTest, RefusesTheKeyOfAnotherCertificate) {
-  WriteFile(files_.key, ca_.Issue().key_pem);
+  WriteFile(files_.key, ca_.IssueServer().key_pem);
   absl::StatusOr<CredentialSet> set = Load();
   EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(set), HasSubstr("tls.key: " + files_.key + ": does not match"));
@@ -127,7 +126,8 @@ TEST_F(LoadCredentialSetTest, RefusesTheKeyOfAnotherCertificate) {
 }
 
 TEST_F(LoadCredentialSetTest, RefusesAnExpiredCertificate) {
-  pki::PemPair expired = ca_.Issue(absl::Now() - absl::Hours(48), absl::Now() - absl::Hours(24));
+  pki::PemPair expired =
+      ca_.IssueServer(absl::Now() - absl::Hours(48), absl::Now() - absl::Hours(24));
   WriteFile(files_.cert, expired.cert_pem);
   WriteFile(files_.key, expired.key_pem);
 
@@ -146,7 +146,7 @@ TEST_F(LoadCredentialSetTest, RefusesACertificateThatExpiresBeforeTheGivenTime) 
 
 TEST_F(LoadCredentialSetTest, RefusesACertificateThatIsNotYetValid) {
   const absl::Time not_before = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 3600);
-  pki::PemPair future = ca_.Issue(not_before, not_before + absl::Hours(24));
+  pki::PemPair future = ca_.IssueServer(not_before, not_before + absl::Hours(24));
   WriteFile(files_.cert, future.cert_pem);
   WriteFile(files_.key, future.key_pem);
 
@@ -160,7 +160,7 @@ TEST_F(LoadCredentialSetTest, RefusesACertificateThatIsNotYetValid) {
 
 TEST_F(LoadCredentialSetTest, RefusesACertificateFromAnotherCa) {
   TestCa other("Other CA");
-  pki::PemPair foreign = other.Issue();
+  pki::PemPair foreign = other.IssueServer();
   WriteFile(files_.cert, foreign.cert_pem);
   WriteFile(files_.key, foreign.key_pem);
 
@@ -216,7 +216,7 @@ TEST_F(LoadCredentialSetTest, EqualFilesGiveEqualDigests) {
 TEST_F(LoadCredentialSetTest, DigestChangesWhenCertAndKeyChange) {
   absl::StatusOr<CredentialSet> before = Load();
   ASSERT_TRUE(before.ok()) << before.status();
-  pki::PemPair next = ca_.Issue();
+  pki::PemPair next = ca_.IssueServer();
   WriteFile(files_.cert, next.cert_pem);
   WriteFile(files_.key, next.key_pem);
   absl::StatusOr<CredentialSet> after = Load();

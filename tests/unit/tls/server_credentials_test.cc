@@ -6,14 +6,15 @@
 #include <filesystem>
 #include <string>
 
-#include "test_util.h"
+#include "testlib/files.h"
+#include "testlib/pki.h"
+#include "testlib/temp_dir.h"
 
 namespace nodegate::tls {
 namespace {
 
-using ::nodegate::tls::testing::NewTempDir;
-using ::nodegate::tls::testing::TestCa;
-using ::nodegate::tls::testing::WriteFile;
+using ::nodegate::testlib::TestCa;
+using ::nodegate::testlib::WriteFile;
 using ::testing::HasSubstr;
 
 TEST(ParseClientAuthTest, ParsesEveryModeItNames) {
@@ -42,19 +43,15 @@ TEST(ParseClientAuthTest, IsCaseSensitive) {
 class NewServerCredentialsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = NewTempDir();
-    options_.files.cert = dir_ + "/node.pem";
-    options_.files.key = dir_ + "/node-key.pem";
-    options_.live_dir = dir_ + "/live";
+    options_.files.cert = dir_.path() + "/node.pem";
+    options_.files.key = dir_.path() + "/node-key.pem";
+    options_.live_dir = dir_.path() + "/live";
     options_.interval = absl::Hours(1);
-    pki::PemPair pair = ca_.Issue();
+    pki::PemPair pair = ca_.IssueServer();
     WriteFile(options_.files.cert, pair.cert_pem);
     WriteFile(options_.files.key, pair.key_pem);
   }
-  void TearDown() override {
-    reloader_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { reloader_.reset(); }
 
   CertificateReloader& Start() {
     auto reloader = CertificateReloader::Start(options_);
@@ -64,7 +61,7 @@ class NewServerCredentialsTest : public ::testing::Test {
   }
 
   TestCa ca_{"Server CA"};
-  std::string dir_;
+  ::nodegate::testlib::ScopedTempDir dir_;
   CertificateReloader::Options options_;
   std::unique_ptr<CertificateReloader> reloader_;
 };
@@ -84,7 +81,7 @@ TEST_F(NewServerCredentialsTest, BuildsServerOnlyTlsWithoutACa) {
 }
 
 TEST_F(NewServerCredentialsTest, BuildsMutualTlsWithACa) {
-  options_.files.ca = dir_ + "/ca.pem";
+  options_.files.ca = dir_.path() + "/ca.pem";
   WriteFile(options_.files.ca, ca_.cert_pem());
   auto creds = NewServerCredentials(Start(), ClientAuth::kRequire);
   ASSERT_TRUE(creds.ok()) << creds.status();

@@ -4,22 +4,16 @@
 
 #include <memory>
 
-#include "test_util.h"
+#include "testlib/pki.h"
 #include "tls/ssl_context.h"
 
 namespace nodegate::tls {
 namespace {
 
-using ::nodegate::tls::testing::TestCa;
+using ::nodegate::testlib::TestCa;
 
 std::shared_ptr<const CredentialSet> SetFrom(const TestCa& ca, bool with_ca) {
-  pki::PemPair leaf = ca.Issue();
-  auto set = std::make_shared<CredentialSet>();
-  set->cert_chain_pem = leaf.cert_pem;
-  set->key_pem = leaf.key_pem;
-  if (with_ca) set->ca_pem = ca.cert_pem();
-  set->content_digest = leaf.cert_pem;  // distinct per set is all the follower needs
-  return set;
+  return ::nodegate::testlib::MakeCredentialSet(ca.IssueServer(), with_ca ? ca.cert_pem() : "");
 }
 
 TEST(SslContextFollowerTest, RebuildsOnlyWhenTheSourcePublishesANewSet) {

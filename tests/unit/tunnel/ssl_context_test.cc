@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tunnel_test_util.h"
+#include "base/files.h"
+#include "testlib/pki.h"
 
 namespace nodegate::tunnel {
 namespace {
@@ -10,10 +11,10 @@ namespace {
 using tls::TlsContextSource;
 using tls::TlsRole;
 
-using testing::TestPki;
+using ::nodegate::testlib::PkiDir;
 
 TEST(TlsContextSourceTest, LoadsAValidSet) {
-  TestPki pki;
+  PkiDir pki;
   TlsContextSource::Options o;
   o.files = pki.Issue("server", true);
   auto source = TlsContextSource::New(o);
@@ -23,7 +24,7 @@ TEST(TlsContextSourceTest, LoadsAValidSet) {
 }
 
 TEST(TlsContextSourceTest, RefusesAKeyThatDoesNotMatchAtStart) {
-  TestPki pki;
+  PkiDir pki;
   TlsContextSource::Options o;
   o.files = pki.Issue("server", true);
   o.files.key = pki.Issue("other", true).key;
@@ -34,7 +35,7 @@ TEST(TlsContextSourceTest, RefusesAKeyThatDoesNotMatchAtStart) {
 }
 
 TEST(TlsContextSourceTest, ClientRoleNeedsACa) {
-  TestPki pki;
+  PkiDir pki;
   TlsContextSource::Options o;
   o.files = pki.Issue("alice", false);
   o.files.ca.clear();
@@ -44,7 +45,7 @@ TEST(TlsContextSourceTest, ClientRoleNeedsACa) {
 }
 
 TEST(TlsContextSourceTest, UnchangedFilesKeepTheContext) {
-  TestPki pki;
+  PkiDir pki;
   TlsContextSource::Options o;
   o.files = pki.Issue("server", true);
   auto source = *TlsContextSource::New(o);
@@ -56,7 +57,7 @@ TEST(TlsContextSourceTest, UnchangedFilesKeepTheContext) {
 }
 
 TEST(TlsContextSourceTest, RotatedCertificateGivesANewContextAndTheOldOneStaysUsable) {
-  TestPki pki;
+  PkiDir pki;
   TlsContextSource::Options o;
   o.files = pki.Issue("server", true);
   auto source = *TlsContextSource::New(o);
@@ -73,7 +74,7 @@ TEST(TlsContextSourceTest, RotatedCertificateGivesANewContextAndTheOldOneStaysUs
 }
 
 TEST(TlsContextSourceTest, BrokenPairIsRefusedAndThePreviousContextKeepsServing) {
-  TestPki pki;
+  PkiDir pki;
   TlsContextSource::Options o;
   o.files = pki.Issue("server", true);
   auto source = *TlsContextSource::New(o);

@@ -1,19 +1,22 @@
 // TunnelServer, TunnelClient and EchoServer in one process over loopback: the relay, half-close,
 // allow-lists, limits and shutdown, without the CLI.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <thread>
 
+#include "testlib/pki.h"
+#include "testlib/sockets.h"
 #include "tunnel/echo_server.h"
 #include "tunnel/tunnel_client.h"
 #include "tunnel/tunnel_server.h"
-#include "tunnel_test_util.h"
 
 namespace nodegate::tunnel {
 namespace {
 
-using testing::RoundTrip;
-using testing::TestPki;
+using ::nodegate::testlib::PkiDir;
+using ::nodegate::testlib::RoundTrip;
 
 class TunnelTest : public ::testing::Test {
  protected:
@@ -52,7 +55,7 @@ class TunnelTest : public ::testing::Test {
     return c.ok() ? *std::move(c) : nullptr;
   }
 
-  TestPki pki_;
+  PkiDir pki_;
   tls::TlsFiles server_files_, alice_, mallory_;
   std::unique_ptr<EchoServer> echo_;
 };
@@ -89,7 +92,7 @@ TEST_F(TunnelTest, ClientRefusesAServerWithTheWrongName) {
 TEST_F(TunnelTest, StopClosesOpenConnections) {
   auto server = StartServer();
   auto client = StartClient(server->address(), alice_);
-  int fd = testing::Connect(client->address());
+  int fd = testlib::ConnectTo(client->address());
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::send(fd, "x", 1, MSG_NOSIGNAL), 1);
   char c = 0;
@@ -133,7 +136,7 @@ TEST_F(TunnelTest, ConnectionLimit) {
   o.name = "limited";
   auto limited = EchoServer::Start(o);
   ASSERT_TRUE(limited.ok());
-  int first = testing::Connect((*limited)->address());
+  int first = testlib::ConnectTo((*limited)->address());
   ASSERT_EQ(::send(first, "a", 1, MSG_NOSIGNAL), 1);
   char c = 0;
   ASSERT_EQ(::recv(first, &c, 1, 0), 1);
