@@ -24,10 +24,10 @@ using ::nodegate::auth::testing::SignerFor;
 using ::nodegate::auth::testing::VerifierFor;
 using ::testing::ElementsAre;
 
-CredentialSnapshot OneNode(NodeCredential node) {
+CredentialSnapshot OneNode(const NodeCredential& node) {
   CredentialSnapshot s;
   std::string id = node.id;
-  s.nodes.emplace(id, std::move(node));
+  s.nodes.emplace(id, node);
   return s;
 }
 

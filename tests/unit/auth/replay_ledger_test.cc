@@ -42,7 +42,7 @@ class ReplayLedgerTest : public ::testing::Test {
     stores_ = Unwrap(store::OpenSqliteStores(NewTempDir() + "/nodegate.db"));
   }
 
-  NodeRun Start(absl::Time start) {
+  NodeRun Start(absl::Time start) const {
     ReplayLedger::Options o;
     o.margin = absl::Seconds(1);
     o.lease = absl::ZeroDuration();  // no thread: Renew() by hand

@@ -76,7 +76,7 @@ class TestClient {
 
   absl::StatusOr<ClientResponse> Request(
       const std::string& method, const std::string& target,
-      std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = "") {
+      const std::vector<std::pair<std::string, std::string>>& headers = {}, std::string body = "") {
     namespace bhttp = boost::beast::http;
     bhttp::request<bhttp::string_body> req(bhttp::string_to_verb(method), target, 11);
     req.set(bhttp::field::host, "127.0.0.1");

@@ -54,7 +54,7 @@ std::string TempPath(const std::string& name) {
 // "/open.Svc/*" is public.
 class ServerTest : public ::testing::Test {
  protected:
-  void Start(int threads = 1, std::string access_log = "off") {
+  void Start(int threads = 1, const std::string& access_log = "off") {
     cache_ =
         *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
     std::vector<auth::Rule> rules = {{"/open.Svc/*", true, 0, {}, "config"}};
