@@ -191,10 +191,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Side {
     std::unique_ptr<TcpSocket> plain;
     std::unique_ptr<TlsStream> tls;
-    // Not const: it hands out the socket for writing and closing.
-    TcpSocket& lowest() {
-      return tls ? tls->next_layer() : *plain;
-    }  // NOLINT(readability-make-member-function-const)
+    // Not const: it hands out the socket for writing and closing; a const Side must not.
+    // NOLINTNEXTLINE(readability-make-member-function-const)
+    TcpSocket& lowest() { return tls ? tls->next_layer() : *plain; }
     bool open() const { return tls || plain; }
   };
   struct Direction {

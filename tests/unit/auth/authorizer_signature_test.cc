@@ -405,7 +405,7 @@ class RotationTest : public ::testing::Test {
     NodeCredential n = Node("node-a", Algorithm::kEd25519, {}, /*key_index=*/1);  // new key
     n.previous_verifier = VerifierFor(Algorithm::kEcdsaP256Sha256);               // old key
     n.previous_valid_until = kGraceEnd;
-    return OneNode(std::move(n));
+    return OneNode(n);
   }
   static inline const absl::Time kGraceEnd = kNow + absl::Hours(1);
   Harness h_;

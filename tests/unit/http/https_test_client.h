@@ -125,7 +125,7 @@ class TestClient {
 // One request on a new connection.
 inline absl::StatusOr<ClientResponse> Fetch(
     int port, const std::string& ca_pem, const std::string& method, const std::string& target,
-    std::vector<std::pair<std::string, std::string>> headers = {},
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
     std::optional<ClientIdentity> id = std::nullopt, std::string body = "") {
   TestClient c(port, ca_pem, std::move(id));
   if (absl::Status s = c.Connect(); !s.ok()) return s;
