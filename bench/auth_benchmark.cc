@@ -130,7 +130,7 @@ class CallMetadata {
   Metadata md_;
 };
 
-tls::PeerIdentity ClientCert(std::string node_id) {
+tls::PeerIdentity ClientCert(const std::string& node_id) {
   tls::PeerIdentity p;
   p.authenticated = true;
   p.common_name = node_id;

@@ -414,11 +414,11 @@ absl::StatusOr<tls::PeerIdentity> Authorizer::EffectivePeer(const Metadata& md,
   return forwarded_verifier_->Verify(*header, now);
 }
 
-Decision Authorizer::Reject(Rejection why, grpc::StatusCode code, std::string message,
+Decision Authorizer::Reject(Rejection why, grpc::StatusCode code, const std::string& message,
                             std::string detail) {
   rejections_[static_cast<int>(why)].fetch_add(1, std::memory_order_relaxed);
   Decision d;
-  d.status = grpc::Status(code, std::move(message));
+  d.status = grpc::Status(code, message);  // grpc::Status copies: it takes a const&
   d.rejection = why;
   d.detail = std::move(detail);
   return d;
@@ -436,7 +436,7 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
   uint32_t presented = 0;  // credentials present but not accepted here
   auto take = [&](Outcome&& o) -> std::optional<Decision> {
     if (o.state == Outcome::State::kFailed) {
-      return Reject(o.rejection, o.code, std::move(o.message), std::move(o.detail));
+      return Reject(o.rejection, o.code, o.message, std::move(o.detail));
     }
     if (o.state == Outcome::State::kOk) {
       if (!principal.authenticated()) {

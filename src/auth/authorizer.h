@@ -99,7 +99,7 @@ class Authorizer {
   // Allowed: OK status and the caller's Principal, counting only the authenticators the method's
   // rule accepts (unauthenticated, kind kNone, on a public method). Refused: the wire status, the
   // reason, and the detail for the access log. Spends a signature's nonce.
-  Decision Authorize(std::string_view full_method, const Metadata& metadata,
+  Decision Authorize(std::string_view full_method, const Metadata& md,
                      const tls::PeerIdentity& peer, absl::Time now);
 
   // When `token` expires (InfiniteFuture: never) per the current credential snapshot; nullopt when
@@ -138,7 +138,8 @@ class Authorizer {
   Outcome CheckToken(const Metadata& md, const CredentialSnapshot& snap, absl::Time now) const;
   Outcome CheckAppKey(const Metadata& md, const CredentialSnapshot& snap) const;
   Outcome CheckMtls(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
-  Decision Reject(Rejection why, grpc::StatusCode code, std::string message, std::string detail);
+  Decision Reject(Rejection why, grpc::StatusCode code, const std::string& message,
+                  std::string detail);
 
   const AuthorizerOptions options_;
   const std::shared_ptr<const Policy> policy_;

@@ -11,7 +11,7 @@
 namespace nodegate::auth {
 namespace {
 
-constexpr size_t kMaxHeaderBytes = 16 * 1024;
+constexpr size_t kMaxHeaderBytes = size_t{16} * 1024;
 constexpr size_t kMaxCacheEntries = 4096;
 
 }  // namespace

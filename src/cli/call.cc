@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/dice.grpc.pb.h"
@@ -93,7 +94,7 @@ void Repeat(const CallFlags& raw, Rpc rpc) {
           }
         }
       }
-      out = "value=" + out + " server_serial=" + serial + " server_cn=" + cn;
+      out = absl::StrCat("value=", out, " server_serial=", serial, " server_cn=", cn);
     }
     std::cout << out << std::endl;
   }
@@ -114,7 +115,8 @@ void AddCallCommand(CLI::App& app) {
   dice->add_flag("--show-peer", df->show_peer,
                  "Print value=N server_serial=HEX server_cn=CN (the server's certificate)");
   dice->callback([df] {
-    Repeat(*df, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
+    Repeat(*df, [](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx,
+                   std::string& out) {
       api::RollDieResponse resp;
       grpc::Status s = api::DiceService::NewStub(ch)->RollDie(&ctx, api::RollDieRequest(), &resp);
       out = std::to_string(resp.value());
@@ -127,7 +129,8 @@ void AddCallCommand(CLI::App& app) {
       "whoami", "nodegate.v1.Identity/WhoAmI: prints the Principal the node sees for you.");
   AddCommonFlags(whoami, wf.get());
   whoami->callback([wf] {
-    Repeat(*wf, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
+    Repeat(*wf, [](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx,
+                   std::string& out) {
       nodegate::v1::WhoAmIResponse resp;
       grpc::Status s =
           nodegate::v1::Identity::NewStub(ch)->WhoAmI(&ctx, nodegate::v1::WhoAmIRequest(), &resp);
@@ -146,8 +149,8 @@ void AddCallCommand(CLI::App& app) {
   port->add_option("--job", *job, "Job code [A-Za-z0-9._-]{1,128}")->required();
   port->add_flag("--release", *release, "Release the job's lease instead");
   port->callback([portf, job, release] {
-    Repeat(*portf, [job, release](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx,
-                                  std::string& out) {
+    Repeat(*portf, [job, release](const std::shared_ptr<grpc::Channel>& ch,
+                                  grpc::ClientContext& ctx, std::string& out) {
       auto stub = nodegate::v1::PortService::NewStub(ch);
       if (*release) {
         nodegate::v1::ReleasePortRequest req;
@@ -185,8 +188,8 @@ void AddCallCommand(CLI::App& app) {
       Fail("call kv", "usage: kv get KEY | set KEY VALUE | delete KEY | exists KEY | keys [PREFIX]",
            2);
     }
-    Repeat(*kvf, [a, content_type](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx,
-                                   std::string& out) {
+    Repeat(*kvf, [a, content_type](const std::shared_ptr<grpc::Channel>& ch,
+                                   grpc::ClientContext& ctx, std::string& out) {
       auto stub = nodegate::v1::KeyValue::NewStub(ch);
       const std::string& op = a[0];
       if (op == "get") {
@@ -246,7 +249,8 @@ void AddCallCommand(CLI::App& app) {
   auto* ping = call->add_subcommand("ping", "nodegate.v1.Identity/Ping (public): prints node id.");
   AddCommonFlags(ping, pf.get());
   ping->callback([pf] {
-    Repeat(*pf, [](std::shared_ptr<grpc::Channel> ch, grpc::ClientContext& ctx, std::string& out) {
+    Repeat(*pf, [](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx,
+                   std::string& out) {
       nodegate::v1::PingResponse resp;
       grpc::Status s =
           nodegate::v1::Identity::NewStub(ch)->Ping(&ctx, nodegate::v1::PingRequest(), &resp);

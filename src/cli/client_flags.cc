@@ -58,7 +58,7 @@ tls::ClientTlsOptions TlsOptions(const ClientFlags& f) {
 std::shared_ptr<grpc::CallCredentials> CallCredentials(const ClientFlags& f,
                                                        const std::string& command) {
   std::shared_ptr<grpc::CallCredentials> creds;
-  auto add = [&](std::shared_ptr<grpc::CallCredentials> c) {
+  auto add = [&](const std::shared_ptr<grpc::CallCredentials>& c) {
     creds = creds ? grpc::CompositeCallCredentials(creds, c) : c;
   };
   if (!f.sign_key.empty()) {

@@ -11,9 +11,9 @@ void Fail(const std::string& what, const std::string& message, int code) {
   throw CLI::RuntimeError(code);
 }
 
-}  // namespace nodegate::cli
+namespace {
 
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock detector on: every
   // lock of gRPC's mutexes then updates a global lock-order graph (GraphCycles::InsertEdge/GetId,
   // ~3.5 % of a loaded server's CPU in perf, docs/benchmarks.md). Upstream release builds have it
@@ -28,18 +28,35 @@ int main(int argc, char** argv) {
       "nodegate"};
   app.set_version_flag("--version", "nodegate 0.1.0");
   app.require_subcommand(1);
-  nodegate::cli::AddServeCommand(app);
-  nodegate::cli::AddInitCommand(app);
-  nodegate::cli::AddPkiCommand(app);
-  nodegate::cli::AddCallCommand(app);
-  nodegate::cli::AddNodeCommand(app);
-  nodegate::cli::AddTokenCommands(app);
-  nodegate::cli::AddKeysCommand(app);
-  nodegate::cli::AddPolicyCommand(app);
-  nodegate::cli::AddDeployCommand(app);
-  nodegate::cli::AddTunnelCommand(app);
-  nodegate::cli::AddEchoCommand(app);
-  nodegate::cli::AddBenchCommand(app);
+  AddServeCommand(app);
+  AddInitCommand(app);
+  AddPkiCommand(app);
+  AddCallCommand(app);
+  AddNodeCommand(app);
+  AddTokenCommands(app);
+  AddKeysCommand(app);
+  AddPolicyCommand(app);
+  AddDeployCommand(app);
+  AddTunnelCommand(app);
+  AddEchoCommand(app);
+  AddBenchCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
+}
+
+}  // namespace
+}  // namespace nodegate::cli
+
+// CLI11_PARSE turns Fail()'s CLI::RuntimeError (and every parse error) into an exit code. Anything
+// else a subcommand lets escape would otherwise end in std::terminate (abort, no message naming
+// nodegate); it ends here as a one-line error and exit status 1 instead.
+int main(int argc, char** argv) {
+  try {
+    return nodegate::cli::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "nodegate: unexpected error: " << e.what() << std::endl;
+  } catch (...) {
+    std::cerr << "nodegate: unexpected error (not a std::exception)" << std::endl;
+  }
+  return 1;
 }

@@ -34,9 +34,9 @@ store::Stores OpenStores(const StoreFlags& flags, const std::string& command) {
   return *std::move(stores);
 }
 
-std::vector<std::string> SplitList(const std::string& s) {
+std::vector<std::string> SplitList(const std::string& comma_separated) {
   std::vector<std::string> out;
-  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipWhitespace())) {
+  for (absl::string_view part : absl::StrSplit(comma_separated, ',', absl::SkipWhitespace())) {
     out.emplace_back(absl::StripAsciiWhitespace(part));
   }
   return out;

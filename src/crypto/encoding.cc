@@ -182,20 +182,20 @@ absl::StatusOr<std::string> HexDecode(std::string_view encoded) {
   return out;
 }
 
-std::string PercentDecode(std::string_view s) {
+std::string PercentDecode(std::string_view encoded) {
   std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = HexValue(s[i + 1]);
-      const int lo = HexValue(s[i + 2]);
+  out.reserve(encoded.size());
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    if (encoded[i] == '%' && i + 2 < encoded.size()) {
+      const int hi = HexValue(encoded[i + 1]);
+      const int lo = HexValue(encoded[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
         continue;
       }
     }
-    out.push_back(s[i]);
+    out.push_back(encoded[i]);
   }
   return out;
 }

@@ -20,7 +20,7 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
   o.metrics = std::move(options.metrics);
   Gateway* g = s->gateway_.get();
   absl::StatusOr<std::unique_ptr<HttpsServer>> server =
-      HttpsServer::Start(std::move(o), [g](HttpRequest request) -> HttpResponse {
+      HttpsServer::Start(std::move(o), [g](const HttpRequest& request) -> HttpResponse {
         const std::string& m = request.method;
         if (m != "GET" && m != "POST" && m != "PUT" && m != "DELETE") {
           return HttpResponse{405,

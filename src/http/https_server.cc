@@ -584,6 +584,7 @@ absl::StatusOr<std::unique_ptr<HttpsServer>> HttpsServer::Start(HttpsServerOptio
         absl::StrCat("nodegate_", impl->options_.name, "_edge_trips_total"),
         "HTTPS listener limit trips by kind (docs/config.md).", "counter", [c] {
           std::vector<observe::Metrics::Sample> out;
+          out.reserve(kTripCount);
           for (int k = 0; k < kTripCount; ++k) {
             out.push_back({absl::StrCat("kind=\"", kTripNames[k], "\""),
                            static_cast<double>(c->trips[k].load(std::memory_order_relaxed))});

@@ -127,10 +127,11 @@ XmlRpcKv::XmlRpcKv(std::shared_ptr<store::KvStore> kv) : kv_(std::move(kv)) {
         do {
           absl::StatusOr<store::KvKeyPage> page = kv_ptr->Keys(prefix, 1000, token);
           if (!page.ok()) StoreFault(page.status(), prefix);
-          for (std::string& k : page->keys) {
+          for (const std::string& k : page->keys) {
             // A key set over gRPC may be bytes XML cannot carry; it is left out rather than
             // producing a response no client can parse.
-            if (IsXmlText(k)) keys.emplace_back(xmlrpc_c::value_string(std::move(k)));
+            if (IsXmlText(k))
+              keys.emplace_back(xmlrpc_c::value_string(k));  // it copies: takes a const&
           }
           token = std::move(page->next_page_token);
         } while (!token.empty());

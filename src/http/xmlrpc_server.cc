@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
   auto authorizer = options.authorizer;
   auto access_log = options.access_log;
   auto metrics = options.metrics;
-  auto handler = [handler_kv, authorizer, access_log, metrics](HttpRequest req) -> HttpResponse {
+  auto handler = [handler_kv, authorizer, access_log,
+                  metrics](const HttpRequest& req) -> HttpResponse {
     // SimpleXMLRPCServer's rpc_paths, POST only.
     if (req.path != "/" && req.path != "/RPC2")
       return HttpResponse{404, "text/plain", "not found\n", {}};

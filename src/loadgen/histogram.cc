@@ -63,7 +63,7 @@ uint64_t Histogram::ValueAtPercentile(double percentile) const {
   percentile = std::clamp(percentile, 0.0, 100.0);
   // The rank of the value asked for, 1-based, rounded as HdrHistogram does (a plain ceil would
   // turn 99.9 % of 10000 into 9991 through floating-point error); at least the first value.
-  auto rank = static_cast<uint64_t>(percentile / 100.0 * static_cast<double>(count_) + 0.5);
+  auto rank = static_cast<uint64_t>(std::llround(percentile / 100.0 * static_cast<double>(count_)));
   rank = std::max<uint64_t>(rank, 1);
   uint64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {

@@ -29,7 +29,9 @@ class Histogram {
   uint64_t count() const { return count_; }
   uint64_t min() const { return count_ == 0 ? 0 : min_; }
   uint64_t max() const { return max_; }
-  double mean() const { return count_ == 0 ? 0.0 : static_cast<double>(sum_) / count_; }
+  double mean() const {
+    return count_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(count_);
+  }
 
   // The smallest recorded-equivalent value v such that at least `percentile` % of the values
   // are <= v (HdrHistogram's definition); reported as the bucket's upper edge, never above max().

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -35,7 +36,7 @@ class OpenLoopSchedule {
   // When call k is due.
   Clock::time_point Due(int64_t k) const {
     return first_ + std::chrono::nanoseconds(
-                        static_cast<int64_t>(static_cast<double>(k) * interval_ns_ + 0.5));
+                        static_cast<int64_t>(std::llround(static_cast<double>(k) * interval_ns_)));
   }
 
   // Claims the next call if it is due at `now` and a slot is free. `admit(due)` is asked first;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -120,7 +121,7 @@ void AppendMillis(std::string* out, double ms) {
     absl::StrAppendFormat(out, ",\"duration_ms\":%.3f", ms);
     return;
   }
-  const int64_t micros = static_cast<int64_t>(ms * 1000.0 + 0.5);
+  const int64_t micros = std::llround(ms * 1000.0);
   char frac[4] = {static_cast<char>('0' + micros % 1000 / 100),
                   static_cast<char>('0' + micros % 100 / 10), static_cast<char>('0' + micros % 10),
                   '\0'};
@@ -186,8 +187,8 @@ std::string FormatAccessRecord(const AccessRecord& r) {
 
 namespace {
 
-constexpr size_t kWakeWriterBytes = 256 * 1024;
-constexpr size_t kMaxPendingBytes = 16 * 1024 * 1024;
+constexpr size_t kWakeWriterBytes = size_t{256} * 1024;
+constexpr size_t kMaxPendingBytes = size_t{16} * 1024 * 1024;
 constexpr auto kWriteInterval = std::chrono::milliseconds(50);
 
 void WriteAll(int fd, const std::string& data) {

@@ -306,7 +306,7 @@ absl::StatusOr<std::string> CertificateAuthority::MakeCrl(
         X509_CRL_add0_revoked(crl.get(), rev.get()) != 1) {
       return OpenSslError("adding revoked serial");
     }
-    rev.release();  // owned by the CRL now
+    static_cast<void>(rev.release());  // owned by the CRL now
   }
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);

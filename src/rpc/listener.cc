@@ -192,7 +192,8 @@ void Listener::Run() {
   int backoff_ms = 0;
   while (!stopped_.load(std::memory_order_acquire)) {
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd_, static_cast<short>(backoff_ms ? 0 : POLLIN), 0}};
-    const int timeout_ms = backoff_ms ? backoff_ms : absl::ToInt64Milliseconds(kSweepInterval);
+    const int timeout_ms =
+        backoff_ms ? backoff_ms : static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
     backoff_ms = 0;
     const int n = poll(fds, 2, timeout_ms);
     if (stopped_.load(std::memory_order_acquire)) break;

@@ -131,7 +131,7 @@ class MethodTable {
   void AddUnary(std::string method, Execution execution,
                 std::function<absl::Status(const CallInfo&, const Request&, Response*)> fn) {
     Method m;
-    m.name = method;
+    m.name = std::move(method);
     m.execution = execution;
     m.unary = [fn = std::move(fn)](const CallInfo& call, const grpc::ByteBuffer& in,
                                    grpc::ByteBuffer* out) -> absl::Status {

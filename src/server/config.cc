@@ -82,7 +82,7 @@ class Section {
     if (table_ == nullptr) return absl::OkStatus();
     for (const auto& [k, v] : *table_) {
       std::string key(k.str());
-      if (seen_.count(key) == 0) {
+      if (!seen_.contains(key)) {
         return absl::InvalidArgumentError(absl::StrCat(file_, ": unknown key ", Field(key.c_str()),
                                                        " (known: ", absl::StrJoin(seen_, ", "),
                                                        ")"));
@@ -122,7 +122,7 @@ absl::Status CheckTables(const toml::table& root, const std::set<std::string>& k
                          const std::string& path) {
   for (const auto& [k, v] : root) {
     std::string key(k.str());
-    if (known.count(key) == 0) {
+    if (!known.contains(key)) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": unknown section or key '", key, "' (known: ", absl::StrJoin(known, ", "), ")"));
     }
@@ -654,7 +654,7 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(log.String("access_log", &c.log.access_log));
   NG_RETURN_IF_ERROR(log.RejectUnknown());
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
-  if (kLevels.count(c.log.level) == 0) {
+  if (!kLevels.contains(c.log.level)) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": log.level: '", c.log.level,
                      "' is not one of trace, debug, info, warn, error, off"));

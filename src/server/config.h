@@ -146,7 +146,7 @@ struct NodeConfig {
 
 absl::StatusOr<NodeConfig> LoadNodeConfig(const std::string& path);
 // `path` names the source in errors and gives the base directory for relative paths.
-absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view toml, const std::string& path);
+absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::string& path);
 
 // What `nodegate call` reads from a client config ([client] table).
 struct ClientConfig {
@@ -164,6 +164,6 @@ struct ClientConfig {
 };
 
 absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path);
-absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view toml, const std::string& path);
+absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view text, const std::string& path);
 
 }  // namespace nodegate::server

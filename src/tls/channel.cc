@@ -35,7 +35,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> NewChannelCredentials(
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(
-    const ClientTlsOptions& options, std::shared_ptr<grpc::CallCredentials> call_credentials) {
+    const ClientTlsOptions& options,
+    const std::shared_ptr<grpc::CallCredentials>& call_credentials) {
   if (options.target.empty()) return absl::InvalidArgumentError("client: target is empty");
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = NewChannelCredentials(options);
   if (!creds.ok()) return creds.status();

@@ -28,6 +28,6 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> NewChannelCredentials(
 // `call_credentials` may be null.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> NewChannel(
     const ClientTlsOptions& options,
-    std::shared_ptr<grpc::CallCredentials> call_credentials = nullptr);
+    const std::shared_ptr<grpc::CallCredentials>& call_credentials = nullptr);
 
 }  // namespace nodegate::tls

@@ -29,7 +29,7 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 using TlsStream = ssl::stream<tcp::socket>;
 
-constexpr size_t kBufferBytes = 64 * 1024;
+constexpr size_t kBufferBytes = size_t{64} * 1024;
 
 struct HostPort {
   std::string host;
@@ -191,6 +191,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   struct Side {
     std::unique_ptr<TcpSocket> plain;
     std::unique_ptr<TlsStream> tls;
+    // Not const: it hands out the socket for writing and closing; a const Side must not.
+    // NOLINTNEXTLINE(readability-make-member-function-const)
     TcpSocket& lowest() { return tls ? tls->next_layer() : *plain; }
     bool open() const { return tls || plain; }
   };

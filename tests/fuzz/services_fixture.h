@@ -142,7 +142,7 @@ struct ServicesFixture {
 
   // Runs `method` on `request` as the core does once the Authorizer accepted the call.
   absl::Status Call(const std::string& method, const grpc::ByteBuffer& request,
-                    const auth::Principal& principal) {
+                    const auth::Principal& principal) const {
     const rpc::MethodTable::Method* m = table.Find(method);
     if (m == nullptr) return absl::UnimplementedError(method);
     const tls::PeerIdentity peer;

@@ -51,7 +51,7 @@ gt::Payload Zeros(int size) {
 
 class Cases {
  public:
-  explicit Cases(std::shared_ptr<grpc::Channel> channel)
+  explicit Cases(const std::shared_ptr<grpc::Channel>& channel)
       : channel_(channel), stub_(gt::TestService::NewStub(channel)) {}
 
   void EmptyUnary() {

@@ -44,8 +44,8 @@ absl::Status TestClient::SendRaw(const std::string& raw) {
 }
 
 absl::StatusOr<ClientResponse> TestClient::Request(const std::string& method,
-                                                   const std::string& target, Headers headers,
-                                                   std::string body) {
+                                                   const std::string& target,
+                                                   const Headers& headers, std::string body) {
   namespace bhttp = boost::beast::http;
   bhttp::request<bhttp::string_body> req(bhttp::string_to_verb(method), target, 11);
   req.set(bhttp::field::host, "127.0.0.1");
@@ -83,11 +83,11 @@ bool TestClient::ReadsEof() {
 }
 
 absl::StatusOr<ClientResponse> Fetch(int port, const std::string& ca_pem, const std::string& method,
-                                     const std::string& target, Headers headers,
+                                     const std::string& target, const Headers& headers,
                                      std::optional<ClientIdentity> id, std::string body) {
   TestClient c(port, ca_pem, std::move(id));
   if (absl::Status s = c.Connect(); !s.ok()) return s;
-  return c.Request(method, target, std::move(headers), std::move(body));
+  return c.Request(method, target, headers, std::move(body));
 }
 
 }  // namespace nodegate::testlib

@@ -39,7 +39,7 @@ class TestClient {
   // Sends `raw` as is (for requests a well-behaved client would not send).
   absl::Status SendRaw(const std::string& raw);
   absl::StatusOr<ClientResponse> Request(const std::string& method, const std::string& target,
-                                         Headers headers = {}, std::string body = "");
+                                         const Headers& headers = {}, std::string body = "");
   absl::StatusOr<ClientResponse> ReadResponse();
   // True when the server closed the connection (EOF or reset) rather than the read timing out.
   bool ReadsEof();
@@ -54,7 +54,7 @@ class TestClient {
 
 // One request on a new connection.
 absl::StatusOr<ClientResponse> Fetch(int port, const std::string& ca_pem, const std::string& method,
-                                     const std::string& target, Headers headers = {},
+                                     const std::string& target, const Headers& headers = {},
                                      std::optional<ClientIdentity> id = std::nullopt,
                                      std::string body = "");
 

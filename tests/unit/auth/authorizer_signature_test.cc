@@ -29,10 +29,10 @@ using ::nodegate::testlib::SignerFor;
 using ::nodegate::testlib::VerifierFor;
 using ::testing::ElementsAre;
 
-CredentialSnapshot OneNode(NodeCredential node) {
+CredentialSnapshot OneNode(const NodeCredential& node) {
   CredentialSnapshot s;
   std::string id = node.id;
-  s.nodes.emplace(id, std::move(node));
+  s.nodes.emplace(id, node);
   return s;
 }
 
@@ -409,7 +409,7 @@ class RotationTest : public ::testing::Test {
     NodeCredential n = Node("node-a", Algorithm::kEd25519, {}, /*key_index=*/1);  // new key
     n.previous_verifier = VerifierFor(Algorithm::kEcdsaP256Sha256);               // old key
     n.previous_valid_until = kGraceEnd;
-    return OneNode(std::move(n));
+    return OneNode(n);
   }
   static inline const absl::Time kGraceEnd = kNow + absl::Hours(1);
   Harness h_;

@@ -127,7 +127,7 @@ class StoreSourceTest : public ::testing::Test {
     credentials_ = std::move(stores_.credentials);
     source_ = std::make_shared<StoreCredentialSource>(nodes_, credentials_);
   }
-  void Register(const std::string& id, Algorithm alg, std::vector<std::string> roles = {}) {
+  void Register(const std::string& id, Algorithm alg, const std::vector<std::string>& roles = {}) {
     ASSERT_TRUE(RegisterNode(*nodes_, id, std::string(crypto::AlgorithmName(alg)),
                              Keys(alg).public_key_pem, roles)
                     .ok());

@@ -95,7 +95,7 @@ TEST(PolicyResolveTest, UnlistedMethodGetsTheDefaultWhichIsNotPublic) {
 
 TEST(PolicyResolveTest, MalformedPathsGetTheDefault) {
   auto p = Build({MakeRule("/api.DiceService/*", kMtls)});
-  for (std::string m :
+  for (const std::string& m :
        std::vector<std::string>{"", "/", "api.DiceService/RollDie", "/api.DiceService", "//x"}) {
     EXPECT_EQ(p->Resolve(m).source, "default") << m;
   }
@@ -129,7 +129,7 @@ TEST(ValidateRuleTest, AcceptsExactAndWildcardPatterns) {
 }
 
 TEST(ValidateRuleTest, RefusesMalformedPatternsNamingTheExpectedShape) {
-  for (std::string p :
+  for (const std::string& p :
        std::vector<std::string>{"", "/", "api.S/M", "/api.S", "/api.S/", "//M", "/api S/M",
                                 "/api.S/M.x", "/api.S/M/x", "/api.S/*x", "*"}) {
     absl::Status s = ValidateRule(MakeRule(p));
@@ -156,7 +156,7 @@ TEST(ValidateRuleTest, RefusesPublicWithAuthenticators) {
 }
 
 TEST(ValidateRuleTest, RefusesBadRoleNames) {
-  for (std::string role : std::vector<std::string>{"", "a,b", "a b", std::string(65, 'r')}) {
+  for (const std::string& role : std::vector<std::string>{"", "a,b", "a b", std::string(65, 'r')}) {
     absl::Status s = ValidateRule(MakeRule("/a.S/M", 0, {role}));
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << role;
     EXPECT_THAT(std::string(s.message()), HasSubstr("bad role")) << role;

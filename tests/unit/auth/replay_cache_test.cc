@@ -165,7 +165,7 @@ TEST(ReplayCacheTest, ConcurrentInsertsOfDistinctNoncesAllSucceedAndEachReplayIs
   constexpr int kThreads = 8;
   constexpr int kPerThread = 2000;
   // Room to spare: shards fill unevenly, and this test is about concurrency, not capacity.
-  auto cache = NewCache(4 * kThreads * kPerThread);
+  auto cache = NewCache(size_t{4} * kThreads * kPerThread);
   std::vector<int> accepted(kThreads, 0);
   std::vector<int> refused(kThreads, 0);
   auto run = [&](int t, std::vector<int>& counter, bool expect_ok) {
@@ -177,11 +177,13 @@ TEST(ReplayCacheTest, ConcurrentInsertsOfDistinctNoncesAllSucceedAndEachReplayIs
   };
   {
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) threads.emplace_back(run, t, std::ref(accepted), true);
     for (auto& th : threads) th.join();
   }
   {
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) threads.emplace_back(run, t, std::ref(refused), false);
     for (auto& th : threads) th.join();
   }
@@ -196,6 +198,7 @@ TEST(ReplayCacheTest, ConcurrentInsertsOfOneNonceAcceptExactlyOne) {
   auto cache = NewCache(100);
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       if (cache->CheckAndInsert("node-a", "nonce-1", kExpiry, kNow).ok()) ++ok;

@@ -44,7 +44,7 @@ class ReplayLedgerTest : public ::testing::Test {
   ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the stores close
   void SetUp() override { stores_ = ::nodegate::testlib::OpenStores(dir_); }
 
-  NodeRun Start(absl::Time start) {
+  NodeRun Start(absl::Time start) const {
     ReplayLedger::Options o;
     o.margin = absl::Seconds(1);
     o.lease = absl::ZeroDuration();  // no thread: Renew() by hand

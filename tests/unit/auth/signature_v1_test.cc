@@ -64,7 +64,7 @@ TEST(ParseSignedHeadersTest, ParsesWellFormedHeaders) {
   EXPECT_EQ(h->signature, "\xde\xad\xbe\xef");
 }
 
-void ExpectRefused(absl::StatusOr<SignedHeaders> h, std::string_view message) {
+void ExpectRefused(const absl::StatusOr<SignedHeaders>& h, std::string_view message) {
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(std::string(h.status().message()), message);
@@ -76,7 +76,7 @@ TEST(ParseSignedHeadersTest, RefusesInvalidNodeId) {
 }
 
 TEST(ParseSignedHeadersTest, RefusesNonDecimalTimestamp) {
-  for (std::string ts : std::vector<std::string>{"-1", "1e3", "0x10", " 1", "1.5"}) {
+  for (const std::string& ts : std::vector<std::string>{"-1", "1e3", "0x10", " 1", "1.5"}) {
     ExpectRefused(ParseSignedHeaders("a", ts, kNonce, kSig),
                   "x-node-timestamp: not a decimal number");
   }
@@ -90,7 +90,7 @@ TEST(ParseSignedHeadersTest, RefusesEmptyOrOversizedTimestamp) {
 }
 
 TEST(ParseSignedHeadersTest, RefusesNonceThatIsNotBase64Url) {
-  for (std::string n : std::vector<std::string>{
+  for (const std::string& n : std::vector<std::string>{
            "AAECAwQFBgcICQoLDA0ODw==", "AAECAwQFBgcICQoLDA0OD+", "AAECAwQF BgcICQoLDA0ODw"}) {
     ExpectRefused(ParseSignedHeaders("a", "1", n, kSig),
                   "x-node-nonce: not base64url without padding");

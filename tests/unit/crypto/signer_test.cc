@@ -181,6 +181,7 @@ TEST_P(SignerTest, VerifiesFromEightThreadsAtOnce) {
   constexpr int kIterations = 50;
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kIterations; ++i) {
@@ -200,6 +201,7 @@ TEST_P(SignerTest, SignsFromEightThreadsAtOnce) {
   constexpr int kIterations = 20;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kIterations; ++i) {

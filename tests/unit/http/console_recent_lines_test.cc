@@ -35,6 +35,7 @@ TEST(ConsoleRecentLinesTest, AccessLogFeedsItEvenWhenTheDestinationIsOff) {
 TEST(ConsoleRecentLinesTest, ConcurrentPushesKeepCapacity) {
   RecentLines r(100);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&r] {
       for (int i = 0; i < 1000; ++i) r.Push("line");

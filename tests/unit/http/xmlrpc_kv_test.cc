@@ -200,11 +200,12 @@ TEST_F(XmlRpcKvTest, ValueOverTheStoreLimitIsAValueErrorFault) {
 }
 
 TEST_F(XmlRpcKvTest, MalformedXmlIsAFaultNeverACrash) {
+  constexpr char kEmptyMember[] =
+      "<methodCall><methodName>get</methodName><params><param><value><struct><member>"
+      "</member></struct></value></param></params></methodCall>";
   for (const char* body :
        {"", "<", "<methodCall>", "<methodCall><methodName>get</methodName><params><param>",
-        "not xml", "<?xml version='1.0'?><!DOCTYPE a [<!ENTITY b 'c'>]><a>&b;</a>",
-        "<methodCall><methodName>get</methodName><params><param><value><struct><member>"
-        "</member></struct></value></param></params></methodCall>"}) {
+        "not xml", "<?xml version='1.0'?><!DOCTYPE a [<!ENTITY b 'c'>]><a>&b;</a>", kEmptyMember}) {
     xmlrpc_c::rpcOutcome outcome = Parse(kv_->Handle(body));
     EXPECT_FALSE(outcome.succeeded()) << body;
   }

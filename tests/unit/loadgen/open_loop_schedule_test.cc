@@ -27,18 +27,21 @@ std::vector<Start> ClaimAll(OpenLoopSchedule& schedule, Clock::time_point now) {
 
 std::vector<int> Slots(const std::vector<Start>& starts) {
   std::vector<int> slots;
+  slots.reserve(starts.size());
   for (const Start& s : starts) slots.push_back(s.slot);
   return slots;
 }
 
 std::vector<Clock::time_point> Dues(const std::vector<Start>& starts) {
   std::vector<Clock::time_point> dues;
+  dues.reserve(starts.size());
   for (const Start& s : starts) dues.push_back(s.due);
   return dues;
 }
 
 std::vector<bool> Owed(const std::vector<Start>& starts) {
   std::vector<bool> owed;
+  owed.reserve(starts.size());
   for (const Start& s : starts) owed.push_back(s.owed);
   return owed;
 }
@@ -134,7 +137,7 @@ TEST(OpenLoopScheduleTest, DueTimesDoNotDriftWithAFractionalInterval) {
 
   EXPECT_EQ(schedule.Due(3), kT0 + std::chrono::nanoseconds(100000));
   EXPECT_EQ(schedule.Due(30000), kT0 + std::chrono::seconds(1));
-  EXPECT_EQ(schedule.Due(30000 * 3600), kT0 + std::chrono::hours(1));
+  EXPECT_EQ(schedule.Due(int64_t{30000} * 3600), kT0 + std::chrono::hours(1));
 }
 
 }  // namespace

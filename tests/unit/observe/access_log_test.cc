@@ -94,7 +94,7 @@ TEST(AccessLogTest, OverlongSurrogateAndOutOfRangeSequencesAreReplaced) {
   nlohmann::json j;
   ASSERT_NO_THROW(j = ParseStrict(FormatAccessRecord(r)));
   const std::string ua = j["user_agent"];
-  EXPECT_EQ(ua.find("\xc0"), std::string::npos);
+  EXPECT_EQ(ua.find('\xc0'), std::string::npos);
   EXPECT_EQ(ua.find("\xed\xa0"), std::string::npos);
   EXPECT_EQ(ua.find("\xf4\x90"), std::string::npos);
   EXPECT_NE(ua.find(kReplacement), std::string::npos);

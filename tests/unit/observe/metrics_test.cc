@@ -74,6 +74,7 @@ TEST(MetricsTest, CallbacksAreReadAtRenderTimeWithHelpAndType) {
 TEST(MetricsTest, ConcurrentRecordingLosesNoCall) {
   Metrics m({kRoll});
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&m] {
       for (int i = 0; i < 10000; ++i) m.RecordCall(kRoll, 0, 0.0002);

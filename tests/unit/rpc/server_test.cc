@@ -50,7 +50,7 @@ class OneTokenSource : public auth::CredentialSource {
 class ServerTest : public ::testing::Test {
  protected:
   testlib::ScopedTempDir dir_;  // first: removed after the server and its access log
-  void Start(int threads = 1, std::string access_log = "off") {
+  void Start(int threads = 1, const std::string& access_log = "off") {
     cache_ =
         *auth::CredentialCache::Start(std::make_shared<OneTokenSource>(), absl::ZeroDuration());
     std::vector<auth::Rule> rules = {{"/open.Svc/*", true, 0, {}, "config"}};

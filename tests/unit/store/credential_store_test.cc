@@ -240,6 +240,7 @@ TEST_F(CredentialStoreTest, RacingConsumersOfOneJoinTokenHaveOneWinner) {
   std::unique_ptr<CredentialStore> other = *OpenSqliteCredentialStore(*Database::Open(path_));
   std::atomic<int> wins{0}, refused{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
       CredentialStore& s = i % 2 == 0 ? *store_ : *other;

@@ -232,6 +232,7 @@ TEST_F(KvStoreTest, ConcurrentSetsOnTwoStoreObjectsRespectKeyLimit) {
   auto b = *OpenSqliteKvStore(*Database::Open(path_), WithLimit(&KvLimits::max_keys, kLimit));
   std::atomic<int> stored{0}, refused{0}, other{0};
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       KvStore& kv = t % 2 == 0 ? *a : *b;

@@ -134,7 +134,7 @@ TEST_F(LeaseStoreTest, OwnLeaseOutsideNewRangeIsReplaced) {
 }
 
 TEST_F(LeaseStoreTest, BadArgumentsAreInvalidArgument) {
-  auto code = [&](std::string job, int lo, int hi, absl::Duration ttl) {
+  auto code = [&](const std::string& job, int lo, int hi, absl::Duration ttl) {
     return store_->Acquire(job, kOwner, lo, hi, ttl, kNow, AnyPort).status().code();
   };
   EXPECT_EQ(code("", 7000, 7001, kTtl), absl::StatusCode::kInvalidArgument);
@@ -200,6 +200,7 @@ TEST_F(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
   std::map<int, std::string> owner;  // port -> job
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       LeaseStore& s = t % 2 == 0 ? *store_ : *other;
