@@ -105,7 +105,9 @@ class ServerTest : public ::testing::Test {
   grpc::Status Roll(api::RollDieResponse* out, bool with_token = true) {
     std::string reply;
     grpc::Status s = Raw(kRoll, api::RollDieRequest().SerializeAsString(), &reply, with_token);
-    if (s.ok()) EXPECT_TRUE(out->ParseFromString(reply));
+    if (s.ok()) {
+      EXPECT_TRUE(out->ParseFromString(reply));
+    }
     return s;
   }
 
