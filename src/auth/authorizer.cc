@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -401,13 +402,14 @@ absl::StatusOr<tls::PeerIdentity> Authorizer::EffectivePeer(const Metadata& md,
   std::optional<std::string_view> header = Find(md, f.header);
   if (!header) return peer;
   if (!f.enabled || !IsTrustedProxy(peer, snap)) {
-    // Log the first occurrences and then every power of two: visible, but no log flood.
+    // Log the first occurrences and then every power of two: visible, but no log flood. The CN is
+    // escaped: a certificate's subject may hold any byte, and a newline would forge a log line.
     uint64_t n = forwarded_ignored_.fetch_add(1, std::memory_order_relaxed) + 1;
     if ((n & (n - 1)) == 0) {
       spdlog::warn(
           "ignored {} from a peer that is not a trusted proxy (cn '{}', transport {}; "
           "{} so far)",
-          f.header, peer.common_name, peer.transport, n);
+          f.header, absl::CHexEscape(peer.common_name), peer.transport, n);
     }
     return peer;
   }
