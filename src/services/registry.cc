@@ -1,5 +1,9 @@
 #include "services/registry.h"
 
+#include <optional>
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "auth/signature_v1.h"
 #include "crypto/digest.h"
@@ -31,6 +35,19 @@ using nodegate::v1::UploadCertResponse;
 absl::Status BadJoinToken() {
   return absl::UnauthenticatedError("join token: invalid, used or expired");
 }
+
+// The join token whose hash is `hash`, or nullopt when there is none.
+absl::StatusOr<std::optional<store::JoinToken>> FindJoinToken(store::CredentialStore& credentials,
+                                                              const std::string& hash) {
+  absl::StatusOr<std::vector<store::JoinToken>> tokens = credentials.ListJoinTokens();
+  if (!tokens.ok()) return tokens.status();
+  for (store::JoinToken& t : *tokens) {
+    if (t.token_hash == hash) return std::move(t);
+  }
+  return std::nullopt;
+}
+
+bool Spent(const store::JoinToken& token) { return token.used_at != absl::InfinitePast(); }
 
 }  // namespace
 
@@ -150,20 +167,20 @@ absl::Status RegistryService::AddNode(const rpc::CallInfo& /*call*/, const AddNo
   if (!csr.ok()) return absl::InvalidArgumentError(csr.status().message());
 
   const std::string hash = crypto::Sha256Hex(req.join_token());
-  absl::StatusOr<std::vector<store::JoinToken>> tokens = credentials_->ListJoinTokens();
-  if (!tokens.ok()) return tokens.status();
-  const store::JoinToken* token = nullptr;
-  for (const store::JoinToken& t : *tokens) {
-    if (t.token_hash == hash) token = &t;
-  }
+  absl::StatusOr<std::optional<store::JoinToken>> token = FindJoinToken(*credentials_, hash);
+  if (!token.ok()) return token.status();
   absl::Time now = absl::Now();
-  if (token == nullptr || token->used_at != absl::InfinitePast() || now >= token->expires_at) {
-    return BadJoinToken();
-  }
-  if (token->node_id != req.node_id()) {
+  if (!*token || Spent(**token) || now >= (*token)->expires_at) return BadJoinToken();
+  if ((*token)->node_id != req.node_id()) {
     return absl::PermissionDeniedError("join token: issued for another node id");
   }
-  if (absl::StatusOr<store::NodeRecord> existing = nodes_->Get(req.node_id()); existing.ok()) {
+  if (nodes_->Get(req.node_id()).ok()) {
+    // A concurrent AddNode with this token may have spent it and created the node since the
+    // token was read above. A spent token is answered as one, so every loser of that race hears
+    // UNAUTHENTICATED; ALREADY_EXISTS is only for the holder of a token still unspent.
+    absl::StatusOr<std::optional<store::JoinToken>> again = FindJoinToken(*credentials_, hash);
+    if (!again.ok()) return again.status();
+    if (!*again || Spent(**again)) return BadJoinToken();
     return absl::AlreadyExistsError("node_id: already registered");
   }
   absl::StatusOr<std::string> cert = IssueNodeCert(req.node_id(), req.csr_pem());

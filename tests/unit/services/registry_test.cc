@@ -1,9 +1,12 @@
 #include "services/registry.h"
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "auth/store_credential_source.h"
+#include "crypto/digest.h"
 #include "crypto/key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -28,10 +31,47 @@ using ::testing::HasSubstr;
 using namespace nodegate::v1;  // NOLINT(google-build-using-namespace): the request/response types
 using Kind = auth::Principal::Kind;
 
+constexpr char kAddNode[] = "/nodegate.v1.NodeRegistry/AddNode";
 constexpr char kUploadCert[] = "/nodegate.v1.NodeRegistry/UploadCert";
 constexpr char kKeypairSync[] = "/nodegate.v1.NodeRegistry/KeypairSync";
 constexpr char kListNodes[] = "/nodegate.v1.NodeRegistry/ListNodes";
 constexpr char kDisableNode[] = "/nodegate.v1.NodeRegistry/DisableNode";
+
+// The fixture's node store with a hook run once, before the first Get: the window in which a
+// concurrent AddNode holding the same join token spends it and creates the node.
+class InterleavingNodeStore : public store::NodeStore {
+ public:
+  InterleavingNodeStore(std::shared_ptr<store::NodeStore> inner, std::function<void()> before_get)
+      : inner_(std::move(inner)), before_get_(std::move(before_get)) {}
+
+  absl::StatusOr<store::NodeRecord> Create(const store::NodeRecord& r) override {
+    return inner_->Create(r);
+  }
+  absl::StatusOr<store::NodeRecord> Get(std::string_view id) override {
+    if (before_get_) std::exchange(before_get_, nullptr)();
+    return inner_->Get(id);
+  }
+  absl::StatusOr<store::NodePage> List(int page_size, std::string_view page_token) override {
+    return inner_->List(page_size, page_token);
+  }
+  absl::StatusOr<store::NodeRecord> Update(const store::NodeRecord& r) override {
+    return inner_->Update(r);
+  }
+  absl::Status SetEnabled(std::string_view id, bool enabled) override {
+    return inner_->SetEnabled(id, enabled);
+  }
+  absl::Status Remove(std::string_view id) override { return inner_->Remove(id); }
+  absl::StatusOr<store::NodeRecord> RotateKey(std::string_view id, std::string_view algorithm,
+                                              std::string_view public_key_pem,
+                                              absl::Time grace_until) override {
+    return inner_->RotateKey(id, algorithm, public_key_pem, grace_until);
+  }
+  uint64_t Generation() override { return inner_->Generation(); }
+
+ private:
+  std::shared_ptr<store::NodeStore> inner_;
+  std::function<void()> before_get_;
+};
 
 class RegistryServiceTest : public ::testing::Test {
  protected:
@@ -72,6 +112,36 @@ class RegistryServiceTest : public ::testing::Test {
     return Unwrap(pki::MakeCsr(pkey.get(), common_name));
   }
 
+  // A join token for `node_id`, stored hashed; returns the token itself.
+  std::string InviteNode(const std::string& node_id) {
+    const std::string token = "join-token-for-" + node_id;
+    store::JoinToken t;
+    t.token_hash = crypto::Sha256Hex(token);
+    t.node_id = node_id;
+    t.expires_at = absl::Now() + absl::Hours(1);
+    Unwrap(credentials_->CreateJoinToken(t));
+    return token;
+  }
+
+  static AddNodeRequest JoinRequest(const std::string& token, const std::string& node_id) {
+    AddNodeRequest req;
+    req.set_join_token(token);
+    req.set_node_id(node_id);
+    req.set_algorithm("ed25519");
+    req.set_public_key_pem(
+        Unwrap(crypto::GenerateKeyPair(crypto::Algorithm::kEd25519)).public_key_pem);
+    req.set_csr_pem(Csr(node_id));
+    return req;
+  }
+
+  bool TokenSpent(const std::string& token) {
+    for (const store::JoinToken& t : Unwrap(credentials_->ListJoinTokens())) {
+      if (t.token_hash == crypto::Sha256Hex(token)) return t.used_at != absl::InfinitePast();
+    }
+    ADD_FAILURE() << "no such join token";
+    return false;
+  }
+
   absl::StatusOr<UploadCertResponse> UploadCert(const auth::Principal& caller) {
     UploadCertRequest req;
     req.set_csr_pem(Csr("someone-else"));
@@ -88,6 +158,44 @@ class RegistryServiceTest : public ::testing::Test {
   std::unique_ptr<RegistryService> service_;
   rpc::MethodTable table_;
 };
+
+TEST_F(RegistryServiceTest, AddNodeEnrolsOnceAndASecondUseOfTheTokenIsUnauthenticated) {
+  Start();
+  const std::string token = InviteNode("node-b");
+  AddNodeResponse resp;
+  ASSERT_TRUE(Call(table_, kAddNode, JoinRequest(token, "node-b"), &resp).ok());
+  EXPECT_THAT(resp.cert_pem(), HasSubstr("BEGIN CERTIFICATE"));
+  EXPECT_TRUE(nodes_->Get("node-b").ok());
+  EXPECT_EQ(Call(table_, kAddNode, JoinRequest(token, "node-b"), &resp).code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+// The interleaving e2e.test_registry's eight racing AddNode calls hit under ASan: this call read
+// the token unspent, then a concurrent one spent it and created the node before this one looked
+// the node up. The loser must hear what every other loser hears (UNAUTHENTICATED), not
+// ALREADY_EXISTS, which only the holder of an unspent token may learn.
+TEST_F(RegistryServiceTest, AddNodeLosingATokenRaceAfterTheTokenCheckIsUnauthenticated) {
+  const std::string token = InviteNode("node-b");
+  std::shared_ptr<store::NodeStore> real = nodes_;
+  nodes_ = std::make_shared<InterleavingNodeStore>(real, [&] {
+    Unwrap(credentials_->ConsumeJoinToken(crypto::Sha256Hex(token), absl::Now()));
+    AddNodeRecord("node-b");
+  });
+  Start();
+  AddNodeResponse resp;
+  EXPECT_EQ(Call(table_, kAddNode, JoinRequest(token, "node-b"), &resp).code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(RegistryServiceTest, AddNodeForARegisteredIdWithAnUnspentTokenIsAlreadyExistsAndKeepsIt) {
+  Start();
+  AddNodeRecord("node-b");
+  const std::string token = InviteNode("node-b");
+  AddNodeResponse resp;
+  EXPECT_EQ(Call(table_, kAddNode, JoinRequest(token, "node-b"), &resp).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(TokenSpent(token));
+}
 
 TEST_F(RegistryServiceTest, UploadCertByANonNodeIsPermissionDenied) {
   Start();
