@@ -273,6 +273,13 @@ TEST_F(HttpsServerTest, AFullWorkerQueueIsAnswered503) {
 }
 
 TEST_F(HttpsServerTest, TheAcceptLoopSurvivesRunningOutOfFileDescriptors) {
+#ifdef __SANITIZE_ADDRESS__  // the sanitized suite, make test SAN=address,undefined
+  // UBSan's vptr check of the listener's EMFILE log line first tests the vtable's readability
+  // with a pipe(2), and this test has taken every descriptor: the runtime then reports a valid
+  // spdlog logger as "invalid vptr" (and reads its suppressions too late to be told otherwise).
+  // The sanitizer, not the code under test, needs the descriptors; the normal build runs this.
+  GTEST_SKIP() << "needs every file descriptor, which the sanitizer runtime also needs";
+#endif
   Start();
   // Client sockets made while descriptors are still available; connect() needs none.
   std::vector<int> clients;

@@ -133,6 +133,13 @@ TEST(ListenerTest, AdmitsAgainOnceTheOwnerClosedAConnection) {
 // gRPC 1.51's own listener never accepts again after one EMFILE; this one sheds the connection
 // and goes on.
 TEST(ListenerTest, KeepsAcceptingAfterTheProcessRanOutOfDescriptors) {
+#ifdef __SANITIZE_ADDRESS__  // the sanitized suite, make test SAN=address,undefined
+  // UBSan's vptr check of the listener's EMFILE log line first tests the vtable's readability
+  // with a pipe(2), and this test has taken every descriptor: the runtime then reports a valid
+  // spdlog logger as "invalid vptr" (and reads its suppressions too late to be told otherwise).
+  // The sanitizer, not the code under test, needs the descriptors; the normal build runs this.
+  GTEST_SKIP() << "needs every file descriptor, which the sanitizer runtime also needs";
+#endif
   absl::StatusOr<std::unique_ptr<Listener>> l = Listener::Bind("127.0.0.1:0", {});
   ASSERT_TRUE(l.ok()) << l.status();
   Sink sink;
