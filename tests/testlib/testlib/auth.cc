@@ -75,7 +75,7 @@ int MemorySource::loads() {
 
 std::shared_ptr<MemorySource> TokenSource() {
   auth::CredentialSnapshot s;
-  for (auth::TokenCredential t :
+  for (const auth::TokenCredential& t :
        {Token(kAdminToken, "alice", {"admin"}), Token(kUserToken, "bob", {})}) {
     s.tokens[t.hash] = t;
   }
