@@ -40,10 +40,10 @@ class ConsoleServerTest : public ::testing::Test {
 
   absl::StatusOr<testlib::ClientResponse> Get(
       const std::string& target, bool with_cert,
-      std::vector<std::pair<std::string, std::string>> headers = {}) {
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     std::optional<testlib::ClientIdentity> id;
     if (with_cert) id = testlib::ClientIdentity{pki_.client.cert_pem, pki_.client.key_pem};
-    return testlib::Fetch(port_, pki_.ca.cert_pem, "GET", target, std::move(headers), id);
+    return testlib::Fetch(port_, pki_.ca.cert_pem, "GET", target, headers, id);
   }
 
   testlib::ServicePolicyAuth auth_;

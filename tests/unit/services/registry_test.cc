@@ -114,7 +114,7 @@ class RegistryServiceTest : public ::testing::Test {
 
   // A join token for `node_id`, stored hashed; returns the token itself.
   std::string InviteNode(const std::string& node_id) {
-    const std::string token = "join-token-for-" + node_id;
+    std::string token = "join-token-for-" + node_id;
     store::JoinToken t;
     t.token_hash = crypto::Sha256Hex(token);
     t.node_id = node_id;
