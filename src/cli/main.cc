@@ -21,8 +21,8 @@ namespace {
 // process exits. Without it the last reference can be dropped on a gRPC poller thread (a channel's
 // teardown finishing after a refused call), and grpc_shutdown then frees gRPC's state on a detached
 // thread that the exit cuts short: LeakSanitizer reported the half-freed TLS credentials
-// (docs/sanitizers.md). grpc_is_initialized() takes the lock that the clean-up holds, so the wait
-// below also covers a clean-up already running; it is bounded so a stuck reference cannot hang exit.
+// (docs/sanitizers.md). grpc_is_initialized() takes the lock the clean-up holds, so the wait below
+// also covers a clean-up already running; it is bounded: a stuck reference cannot hang the exit.
 class GrpcLibraryScope {
  public:
   GrpcLibraryScope() { grpc_init(); }
