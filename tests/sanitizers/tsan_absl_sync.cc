@@ -28,6 +28,38 @@ Fn Real(const char* mangled) {
   return reinterpret_cast<Fn>(p);
 }
 
+// The library calls its own exported members (WaitWithTimeout calls WaitWithDeadline, …), and those
+// calls land here too; only the outermost call of a thread annotates, or TSan sees one unlock
+// twice.
+thread_local int depth = 0;
+class Outermost {
+ public:
+  Outermost() : outer_(depth++ == 0) {}
+  ~Outermost() { --depth; }
+  Outermost(const Outermost&) = delete;
+  Outermost& operator=(const Outermost&) = delete;
+  explicit operator bool() const { return outer_; }
+
+ private:
+  const bool outer_;
+};
+
+void PreLock(void* mu, unsigned flags, const Outermost& o) {
+  if (o) __tsan_mutex_pre_lock(mu, flags);
+}
+void PostLock(void* mu, unsigned flags, const Outermost& o) {
+  if (o) __tsan_mutex_post_lock(mu, flags, 0);
+}
+void Unlocked(void* mu, unsigned flags, const Outermost& o) {
+  if (!o) return;
+  __tsan_mutex_pre_unlock(mu, flags);
+  __tsan_mutex_post_unlock(mu, flags);
+}
+void Relocked(void* mu, unsigned flags, const Outermost& o) {
+  PreLock(mu, flags, o);
+  PostLock(mu, flags, o);
+}
+
 }  // namespace
 
 namespace absl {
@@ -37,87 +69,150 @@ ABSL_NAMESPACE_BEGIN
 
 void Mutex::Lock() {
   NODEGATE_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex4LockEv");
-  __tsan_mutex_pre_lock(this, 0);
+  const Outermost o;
+  PreLock(this, 0, o);
   real(this);
-  __tsan_mutex_post_lock(this, 0, 0);
+  PostLock(this, 0, o);
 }
 
 void Mutex::Unlock() {
   NODEGATE_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex6UnlockEv");
-  __tsan_mutex_pre_unlock(this, 0);
+  const Outermost o;
+  if (o) __tsan_mutex_pre_unlock(this, 0);
   real(this);
-  __tsan_mutex_post_unlock(this, 0);
+  if (o) __tsan_mutex_post_unlock(this, 0);
 }
 
 bool Mutex::TryLock() {
   NODEGATE_REAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex7TryLockEv");
-  __tsan_mutex_pre_lock(this, __tsan_mutex_try_lock);
+  const Outermost o;
+  PreLock(this, __tsan_mutex_try_lock, o);
   const bool locked = real(this);
-  __tsan_mutex_post_lock(this, locked ? __tsan_mutex_try_lock : __tsan_mutex_try_lock_failed, 0);
+  PostLock(this, locked ? __tsan_mutex_try_lock : __tsan_mutex_try_lock_failed, o);
+  return locked;
+}
+
+bool Mutex::ReaderTryLock() {
+  NODEGATE_REAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex13ReaderTryLockEv");
+  const Outermost o;
+  PreLock(this, __tsan_mutex_read_lock | __tsan_mutex_try_lock, o);
+  const bool locked = real(this);
+  PostLock(this,
+           __tsan_mutex_read_lock | (locked ? __tsan_mutex_try_lock : __tsan_mutex_try_lock_failed),
+           o);
   return locked;
 }
 
 void Mutex::ReaderLock() {
   NODEGATE_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex10ReaderLockEv");
-  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  const Outermost o;
+  PreLock(this, __tsan_mutex_read_lock, o);
   real(this);
-  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+  PostLock(this, __tsan_mutex_read_lock, o);
 }
 
 void Mutex::ReaderUnlock() {
   NODEGATE_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex12ReaderUnlockEv");
-  __tsan_mutex_pre_unlock(this, __tsan_mutex_read_lock);
+  const Outermost o;
+  if (o) __tsan_mutex_pre_unlock(this, __tsan_mutex_read_lock);
   real(this);
-  __tsan_mutex_post_unlock(this, __tsan_mutex_read_lock);
+  if (o) __tsan_mutex_post_unlock(this, __tsan_mutex_read_lock);
+}
+
+// The LockWhen family returns with the mutex held (whether or not the condition came true).
+void Mutex::LockWhen(const Condition& cond) {
+  NODEGATE_REAL(void (*)(Mutex*, const Condition&),
+                "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  const Outermost o;
+  PreLock(this, 0, o);
+  real(this, cond);
+  PostLock(this, 0, o);
+}
+
+bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
+  NODEGATE_REAL(bool (*)(Mutex*, const Condition&, Duration),
+                "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  const Outermost o;
+  PreLock(this, 0, o);
+  const bool met = real(this, cond, timeout);
+  PostLock(this, 0, o);
+  return met;
+}
+
+bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
+  NODEGATE_REAL(bool (*)(Mutex*, const Condition&, Time),
+                "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  const Outermost o;
+  PreLock(this, 0, o);
+  const bool met = real(this, cond, deadline);
+  PostLock(this, 0, o);
+  return met;
+}
+
+void Mutex::ReaderLockWhen(const Condition& cond) {
+  NODEGATE_REAL(void (*)(Mutex*, const Condition&),
+                "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  const Outermost o;
+  PreLock(this, __tsan_mutex_read_lock, o);
+  real(this, cond);
+  PostLock(this, __tsan_mutex_read_lock, o);
 }
 
 // Await and the CondVar waits release and re-take the mutex inside the library.
 void Mutex::Await(const Condition& cond) {
   NODEGATE_REAL(void (*)(Mutex*, const Condition&),
                 "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
-  __tsan_mutex_pre_unlock(this, 0);
-  __tsan_mutex_post_unlock(this, 0);
+  const Outermost o;
+  Unlocked(this, 0, o);
   real(this, cond);
-  __tsan_mutex_pre_lock(this, 0);
-  __tsan_mutex_post_lock(this, 0, 0);
+  Relocked(this, 0, o);
 }
 
-void Mutex::LockWhen(const Condition& cond) {
-  NODEGATE_REAL(void (*)(Mutex*, const Condition&),
-                "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
-  __tsan_mutex_pre_lock(this, 0);
-  real(this, cond);
-  __tsan_mutex_post_lock(this, 0, 0);
+bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
+  NODEGATE_REAL(bool (*)(Mutex*, const Condition&, Duration),
+                "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  const Outermost o;
+  Unlocked(this, 0, o);
+  const bool met = real(this, cond, timeout);
+  Relocked(this, 0, o);
+  return met;
+}
+
+bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
+  NODEGATE_REAL(bool (*)(Mutex*, const Condition&, Time),
+                "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  const Outermost o;
+  Unlocked(this, 0, o);
+  const bool met = real(this, cond, deadline);
+  Relocked(this, 0, o);
+  return met;
 }
 
 void CondVar::Wait(Mutex* mu) {
   NODEGATE_REAL(void (*)(CondVar*, Mutex*), "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
-  __tsan_mutex_pre_unlock(mu, 0);
-  __tsan_mutex_post_unlock(mu, 0);
+  const Outermost o;
+  Unlocked(mu, 0, o);
   real(this, mu);
-  __tsan_mutex_pre_lock(mu, 0);
-  __tsan_mutex_post_lock(mu, 0, 0);
+  Relocked(mu, 0, o);
 }
 
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
   NODEGATE_REAL(bool (*)(CondVar*, Mutex*, Duration),
                 "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
-  __tsan_mutex_pre_unlock(mu, 0);
-  __tsan_mutex_post_unlock(mu, 0);
+  const Outermost o;
+  Unlocked(mu, 0, o);
   const bool timed_out = real(this, mu, timeout);
-  __tsan_mutex_pre_lock(mu, 0);
-  __tsan_mutex_post_lock(mu, 0, 0);
+  Relocked(mu, 0, o);
   return timed_out;
 }
 
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
   NODEGATE_REAL(bool (*)(CondVar*, Mutex*, Time),
                 "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
-  __tsan_mutex_pre_unlock(mu, 0);
-  __tsan_mutex_post_unlock(mu, 0);
+  const Outermost o;
+  Unlocked(mu, 0, o);
   const bool timed_out = real(this, mu, deadline);
-  __tsan_mutex_pre_lock(mu, 0);
-  __tsan_mutex_post_lock(mu, 0, 0);
+  Relocked(mu, 0, o);
   return timed_out;
 }
 
