@@ -25,12 +25,13 @@ bool ManualClock::WaitForNotificationWithTimeout(absl::Notification& stop, absl:
   const absl::Duration deadline = elapsed_ + timeout;
   auto it = deadlines_.insert(deadline);
   ++waits_started_;
-  auto due = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return elapsed_ >= deadline; };
-  while (!stop.HasBeenNotified() && !due()) {
-    // A Notification cannot wake this mutex's waiters: look at `stop` again every few ms.
-    mu_.AwaitWithTimeout(absl::Condition(&due), absl::Milliseconds(5));
+  changed_.SignalAll();
+  while (!stop.HasBeenNotified() && elapsed_ < deadline) {
+    // A Notification cannot signal this CondVar: look at `stop` again every few ms.
+    changed_.WaitWithTimeout(&mu_, absl::Milliseconds(5));
   }
   deadlines_.erase(it);
+  changed_.SignalAll();
   return stop.HasBeenNotified();
 }
 
@@ -38,14 +39,12 @@ void ManualClock::Advance(absl::Duration d) {
   EXPECT_GE(d, absl::ZeroDuration()) << "a clock does not go back";
   absl::MutexLock lock(&mu_);
   elapsed_ += d;
+  changed_.SignalAll();
 }
 
 void ManualClock::BlockUntilWaiting(int n) {
   absl::MutexLock lock(&mu_);
-  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return std::distance(deadlines_.upper_bound(elapsed_), deadlines_.end()) >= n;
-  };
-  mu_.Await(absl::Condition(&enough));
+  while (std::distance(deadlines_.upper_bound(elapsed_), deadlines_.end()) < n) changed_.Wait(&mu_);
 }
 
 int ManualClock::waits_started() {

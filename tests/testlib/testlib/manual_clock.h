@@ -38,6 +38,10 @@ class ManualClock final : public base::Clock {
   // The deadline of every wait in progress, as time since the start.
   std::multiset<absl::Duration> deadlines_ ABSL_GUARDED_BY(mu_);
   int waits_started_ ABSL_GUARDED_BY(mu_) = 0;
+  // Signalled whenever elapsed_ or deadlines_ change. A CondVar rather than Mutex::Await: Debian's
+  // Abseil evaluates an Await condition inside the library, where ThreadSanitizer cannot see that
+  // the mutex is held (tests/sanitizers/tsan_absl_sync.cc).
+  absl::CondVar changed_;
 };
 
 }  // namespace nodegate::testlib
