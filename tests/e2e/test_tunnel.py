@@ -342,8 +342,14 @@ def test_certificate_rotation_under_traffic_drops_no_open_connection(procs, pki,
         s.shutdown(socket.SHUT_WR)
         assert ng.recv_until_eof(s) == b""
         s.close()
-    lines = server.wait_connection_lines(len(socks) + 3)
-    streams = [l for l in lines if l["up"] >= 16384 * 10]
+    # Wait for the streams' own lines: how many probe connections (served_serial) also logged one
+    # depends on how often the waits above polled, so a line count alone can come too early.
+    def stream_lines():
+        found = [l for l in server.connection_lines() if l["up"] >= 16384 * 10]
+        return found if len(found) >= len(socks) else None
+
+    streams = ng.wait_until(stream_lines, ng.RPC_TIMEOUT_S * 2, "a log line for every stream")
+    lines = server.connection_lines()
     assert len(streams) == len(socks) and all(l["close"] == "eof" for l in streams), lines
     assert "TLS files reloaded" in server.stderr()
 
