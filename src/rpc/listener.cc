@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -52,20 +54,28 @@ int SoftDescriptorLimit() {
 
 }  // namespace
 
-bool SocketLedger::Add(int fd) {
+// The descriptor is looked up by path in /proc/self/fd, never used itself: its owner may close it
+// (and the number be reused) at any moment, and stat() of the path then fails or names another
+// file, where fstat() on the number would act on a descriptor this thread no longer owns.
+std::optional<uint64_t> SocketLedger::InodeOf(int fd) {
+  char path[32];
+  std::snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   struct stat st {};
-  if (fstat(fd, &st) != 0) return false;
-  entries_.push_back({fd, static_cast<uint64_t>(st.st_ino)});
+  if (stat(path, &st) != 0) return std::nullopt;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+bool SocketLedger::Add(int fd) {
+  const std::optional<uint64_t> inode = InodeOf(fd);
+  if (!inode) return false;
+  entries_.push_back({fd, *inode});
   return true;
 }
 
 size_t SocketLedger::Sweep() {
   size_t kept = 0;
   for (const Entry& e : entries_) {
-    struct stat st {};
-    if (fstat(e.fd, &st) == 0 && static_cast<uint64_t>(st.st_ino) == e.inode) {
-      entries_[kept++] = e;
-    }
+    if (InodeOf(e.fd) == e.inode) entries_[kept++] = e;
   }
   entries_.resize(kept);
   return kept;

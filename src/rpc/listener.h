@@ -11,13 +11,15 @@
 //
 // gRPC owns a socket once it is handed over and closes it when the connection ends; the
 // listener learns of that by checking, before admitting over the cap and once a second, that each
-// handed-over descriptor still names the same socket (fstat inode).
+// handed-over descriptor still names the same socket (the inode behind /proc/self/fd/N; the
+// descriptor itself is never touched once handed over).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,13 +48,16 @@ struct ListenerStats {
 // reused for another file no longer matches its inode, so a stale entry is never counted twice.
 class SocketLedger {
  public:
-  // Records `fd` (must be open). False when fstat fails (the caller should not hand it over).
+  // Records `fd` (must be open). False when it cannot be looked up (the caller should not hand it
+  // over).
   bool Add(int fd);
   // Drops entries whose descriptor is closed or now names another file; returns how many remain.
   size_t Sweep();
   size_t size() const { return entries_.size(); }
 
  private:
+  static std::optional<uint64_t> InodeOf(int fd);
+
   struct Entry {
     int fd;
     uint64_t inode;

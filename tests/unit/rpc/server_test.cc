@@ -45,6 +45,32 @@ class OneTokenSource : public auth::CredentialSource {
   }
 };
 
+// What a handler saw, handed to the test body under a lock. The handler runs on a server thread
+// and the client learns that the call ended through the socket and gRPC's own (uninstrumented)
+// synchronisation, which orders nothing TSan can see: the mutex does.
+template <typename T>
+class Seen {
+ public:
+  explicit Seen(T initial = T()) : value_(std::move(initial)) {}
+  void Set(T value) {
+    const std::lock_guard<std::mutex> lock(mu_);
+    value_ = std::move(value);
+  }
+  template <typename F>
+  void Update(F&& update) {
+    const std::lock_guard<std::mutex> lock(mu_);
+    update(value_);
+  }
+  T Get() const {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return value_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  T value_;
+};
+
 // A server core on 127.0.0.1:0 with insecure credentials (the core needs no auth hook), the
 // methods the test put into `table`, and a policy: RollDie and the streams need the token,
 // "/open.Svc/*" is public.
@@ -180,11 +206,11 @@ class ServerTest : public ::testing::Test {
 };
 
 TEST_F(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
-  std::string seen;
+  Seen<std::string> seen;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
       [&seen](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse* out) {
-        seen = call.principal.ToString() + " " + std::string(call.method);
+        seen.Set(call.principal.ToString() + " " + std::string(call.method));
         out->set_value(4);
         return absl::OkStatus();
       });
@@ -192,7 +218,7 @@ TEST_F(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
   api::RollDieResponse r;
   ASSERT_TRUE(Roll(&r).ok());
   EXPECT_EQ(r.value(), 4);
-  EXPECT_EQ(seen, "user:alice /api.DiceService/RollDie");
+  EXPECT_EQ(seen.Get(), "user:alice /api.DiceService/RollDie");
 }
 
 TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
@@ -631,17 +657,11 @@ TEST_F(ServerTest, ABlockingHandlerThatOverrunsTheDeadlineIsRecordedDeadlineExce
 }
 
 TEST_F(ServerTest, AUnaryHandlerReadsRequestMetadataAndSetsInitialAndTrailingMetadata) {
-  // Written on the server's thread; the client learns that the call ended through the socket,
-  // which orders nothing for the memory model (TSan said so): the mutex does.
-  std::mutex seen_mu;
-  absl::Time seen_deadline;
+  Seen<absl::Time> seen_deadline;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
       [&](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
-        {
-          const std::lock_guard<std::mutex> lock(seen_mu);
-          seen_deadline = call.deadline;
-        }
+        seen_deadline.Set(call.deadline);
         call.response_metadata.AddInitial("x-echo", call.FindMetadata("x-in").value_or("none"));
         call.response_metadata.AddTrailing("x-echo-bin",
                                            call.FindMetadata("x-in-bin").value_or("none"));
@@ -675,8 +695,7 @@ TEST_F(ServerTest, AUnaryHandlerReadsRequestMetadataAndSetsInitialAndTrailingMet
   ASSERT_NE(trailing, ctx.GetServerTrailingMetadata().end());
   EXPECT_EQ(std::string(trailing->second.data(), trailing->second.size()),
             std::string("\x00\xff", 2));
-  const std::lock_guard<std::mutex> lock(seen_mu);
-  EXPECT_LT(absl::AbsDuration(seen_deadline - absl::FromChrono(deadline)), absl::Seconds(1));
+  EXPECT_LT(absl::AbsDuration(seen_deadline.Get() - absl::FromChrono(deadline)), absl::Seconds(1));
 }
 
 TEST_F(ServerTest, AStreamHandlerKeepsPerCallStateAndAnswersAtHalfClose) {
@@ -818,11 +837,11 @@ TEST_F(ServerTest, RefusesAWrongTokenWithoutEchoingItToTheClientOrTheLog) {
 }
 
 TEST_F(ServerTest, APublicMethodRunsItsHandlerWithAnUnauthenticatedPrincipal) {
-  std::string seen = "not run";
+  Seen<std::string> seen("not run");
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       "/open.Svc/Ping", Execution::kInline,
       [&seen](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
-        seen = call.principal.authenticated() ? call.principal.ToString() : "unauthenticated";
+        seen.Set(call.principal.authenticated() ? call.principal.ToString() : "unauthenticated");
         return absl::OkStatus();
       });
   Start();
@@ -830,15 +849,15 @@ TEST_F(ServerTest, APublicMethodRunsItsHandlerWithAnUnauthenticatedPrincipal) {
   grpc::Status s = Raw("/open.Svc/Ping", "", nullptr, /*with_token=*/false);
 
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(seen, "unauthenticated");
+  EXPECT_EQ(seen.Get(), "unauthenticated");
 }
 
 TEST_F(ServerTest, AnEarlierCallersIdentityDoesNotCarryOverToTheNextCallOnTheConnection) {
-  std::vector<std::string> seen;
+  Seen<std::vector<std::string>> seen;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
       [&seen](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse*) {
-        seen.push_back(call.principal.ToString());
+        seen.Update([&](std::vector<std::string>& v) { v.push_back(call.principal.ToString()); });
         return absl::OkStatus();
       });
   Start();
@@ -848,7 +867,7 @@ TEST_F(ServerTest, AnEarlierCallersIdentityDoesNotCarryOverToTheNextCallOnTheCon
   grpc::Status second = Roll(&r, /*with_token=*/false);  // same channel, same connection
 
   EXPECT_EQ(second.error_code(), grpc::StatusCode::UNAUTHENTICATED) << second.error_message();
-  EXPECT_EQ(seen, std::vector<std::string>{"user:alice"});
+  EXPECT_EQ(seen.Get(), std::vector<std::string>{"user:alice"});
   EXPECT_EQ(authorizer_->rejections(auth::Rejection::kNoCredential), 1u);
 }
 
