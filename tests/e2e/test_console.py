@@ -291,11 +291,20 @@ def test_metrics_parse_and_counters_move_after_calls(console, stubs):
         assert console.json("POST", "/api/v1/dice/roll", console.user_token, body=b"{}")[0] == 200
     creds = ng.channel_credentials(console.pki.ca, console.client.cert, console.client.key)
     ng.roll_die(stubs, console.daemon.address, creds)
-    after = console.metrics()
-    # The console's rolls are HTTP requests (served in-process); only the real RPC is a gRPC call.
+    # The call is counted when the server learns that its status went out, which can be after the
+    # client has the reply: wait for the counter to move, then check it moved by exactly one.
     calls = "nodegate_grpc_calls_total"
-    assert sample(after, calls, method=ROLL, code="OK") == sample(before, calls, method=ROLL, code="OK") + 1
     hist = "nodegate_grpc_call_duration_seconds_count"
+
+    def counted() -> dict | None:
+        m = console.metrics()
+        moved = (sample(m, calls, method=ROLL, code="OK") > sample(before, calls, method=ROLL, code="OK")
+                 and sample(m, hist, method=ROLL) > sample(before, hist, method=ROLL))
+        return m if moved else None
+
+    after = ng.wait_until(counted, 5, "the RollDie call in nodegate_grpc_calls_total and its histogram")
+    # The console's rolls are HTTP requests (served in-process); only the real RPC is a gRPC call.
+    assert sample(after, calls, method=ROLL, code="OK") == sample(before, calls, method=ROLL, code="OK") + 1
     assert sample(after, hist, method=ROLL) == sample(before, hist, method=ROLL) + 1
     assert sample(after, "nodegate_http_requests_total", **{"class": "2xx"}) >= \
         sample(before, "nodegate_http_requests_total", **{"class": "2xx"}) + 2
