@@ -545,9 +545,40 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
     *p = base::ResolvePath(base, *p);
   }
 
-  Section store(root->get_as<toml::table>("store"), "store", path);
-  NG_RETURN_IF_ERROR(store.String("path", &c.store.path));
-  NG_RETURN_IF_ERROR(store.RejectUnknown());
+  const toml::table* store_table = root->get_as<toml::table>("store");
+  Section store_section(store_table, "store", path);
+  std::string backend = store::BackendName(c.store.backend);
+  NG_RETURN_IF_ERROR(store_section.String("backend", &backend));
+  NG_RETURN_IF_ERROR(store_section.String("path", &c.store.path));
+  NG_RETURN_IF_ERROR(store_section.String("url", &c.store.url));
+  NG_RETURN_IF_ERROR(store_section.RejectUnknown());
+  if (backend == "sqlite") {
+    c.store.backend = store::StoreConfig::Backend::kSqlite;
+    if (!c.store.url.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": store.url: only used with store.backend = \"postgres\" (backend is sqlite)"));
+    }
+  } else if (backend == "postgres") {
+    c.store.backend = store::StoreConfig::Backend::kPostgres;
+    if (store_table != nullptr && store_table->get("path") != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path,
+                       ": store.path: only used with store.backend = \"sqlite\"; remove it (the "
+                       "postgres backend uses store.url)"));
+    }
+    if (c.store.url.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path,
+          ": store.url: required with store.backend = \"postgres\" (a libpq connection "
+          "string, e.g. \"host=db.example dbname=nodegate user=nodegate\")"));
+    }
+    if (absl::Status s = store::ValidatePostgresUrl(c.store.url); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": store.url: ", s.message()));
+    }
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": store.backend: '", backend,
+                                                   "' is not one of \"sqlite\", \"postgres\""));
+  }
   c.store.path = c.store.path.empty() ? c.node.data_dir + "/nodegate.db"
                                       : base::ResolvePath(base, c.store.path);
 

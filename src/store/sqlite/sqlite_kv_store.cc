@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/utf8.h"
 #include "store/absl_view.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 
 namespace nodegate::store {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/absl_view.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 #include "store/validation.h"
 
 namespace nodegate::store {

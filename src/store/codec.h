@@ -1,5 +1,6 @@
-// How values are laid out in the SQLite columns (internal to nodegate_store).
-//   times: INTEGER Unix microseconds; INT64_MIN = InfinitePast, INT64_MAX = InfiniteFuture.
+// How values are laid out in the columns of both backends (internal to nodegate_store).
+//   times: INTEGER (SQLite) / BIGINT (PostgreSQL) Unix microseconds; INT64_MIN = InfinitePast,
+//          INT64_MAX = InfiniteFuture.
 //   roles: TEXT, the roles joined by ',' ("" = no roles); roles never contain ',' (validation.h).
 //   page tokens: base64url of the last key of the previous page.
 #pragma once

@@ -1,4 +1,4 @@
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 
 #include <limits>
 
