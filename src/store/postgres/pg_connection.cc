@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "store/absl_view.h"
@@ -133,6 +134,16 @@ absl::StatusOr<PgConnectParams> ConnectParamsFromUrl(std::string_view url,
   if (options == nullptr) {
     std::string message = Trimmed(error);
     PQfreemem(error);
+    // libpq's parse errors quote what they could not parse: for a URI that can be the whole URI or
+    // a percent-encoded password, so only a key=value string without a password is quoted.
+    const bool uri = absl::StartsWith(AbslView(url), "postgresql://") ||
+                     absl::StartsWith(AbslView(url), "postgres://");
+    if (uri || absl::StrContains(AbslView(url), "password")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "not a libpq connection string (", uri ? "a malformed postgresql:// URI" : "malformed",
+          "; libpq's reason is not shown because it would quote the string, which may hold a "
+          "password)"));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("not a libpq connection string (", message, ")"));
   }

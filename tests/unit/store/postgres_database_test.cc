@@ -103,6 +103,17 @@ TEST_F(PostgresDatabaseTest, PasswordInUrlIsRefusedWithoutEchoingIt) {
   }
 }
 
+TEST_F(PostgresDatabaseTest, MalformedUrlErrorNeverQuotesAPassword) {
+  // libpq's own messages for these quote the URI or the undecodable token (the password).
+  for (const char* url :
+       {"postgresql://ng:p%zzhunter2@127.0.0.1/nodegate", "postgresql://ng:hunter2@[::1/nodegate",
+        "host=127.0.0.1 password=hunter2 junk"}) {
+    absl::Status s = ValidatePostgresUrl(url);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s;
+  }
+}
+
 TEST_F(PostgresDatabaseTest, MalformedUrlIsInvalidArgument) {
   EXPECT_EQ(ValidatePostgresUrl("").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidatePostgresUrl("host=a nonsense").code(), absl::StatusCode::kInvalidArgument);
