@@ -1,5 +1,9 @@
 // NonceStore on PostgreSQL: the same rules as SqliteNonceStore. (node_id, nonce) is the primary
 // key, so a nonce recorded through one replica is ALREADY_EXISTS through every other.
+//
+// Not yet fleet-aware: signature_lease is one row per database, as in SQLite, so replicas share
+// (and overwrite) one AliveUntil; a replica's clean shutdown shortens it for all. The replay
+// ledger's fleet design (issue 14, later part) must replace it before replicas rely on it.
 #include <utility>
 
 #include "store/codec.h"

@@ -35,13 +35,9 @@ std::string BinDir() {
   return env != nullptr && env[0] != '\0' ? env : kDefaultBinDir;
 }
 
-// Whom the server's processes run as: ourselves, or `postgres` when we are root.
-struct RunAs {
-  bool switch_user = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
+using RunAs = PostgresServer::RunAs;
 
+// Whom the server's processes run as: ourselves, or `postgres` when we are root.
 absl::StatusOr<RunAs> ServerUser() {
   RunAs who;
   if (geteuid() != 0) return who;
@@ -210,53 +206,75 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   if (!templ.ok()) return templ.status();
 
   auto dir = std::make_unique<ScopedTempDir>("pg");
-  const std::string data = dir->File("data");
-  const std::string sockets = dir->File("sock");
-  const std::string log = dir->File("postgres.log");
   if (absl::Status s = GiveTo(*who, dir->path()); !s.ok()) return s;
-  if (absl::Status s = Run({"/bin/cp", "-a", *templ, data}, *who, dir->File("cp.log")); !s.ok()) {
+  if (absl::Status s = Run({"/bin/cp", "-a", *templ, dir->File("data")}, *who, dir->File("cp.log"));
+      !s.ok()) {
     return s;
   }
+  const std::string sockets = dir->File("sock");
   if (mkdir(sockets.c_str(), 0700) != 0) {
     return absl::InternalError(absl::StrCat("testlib: mkdir ", sockets));
   }
   if (absl::Status s = GiveTo(*who, sockets); !s.ok()) return s;
 
-  std::string last_error;
+  std::unique_ptr<PostgresServer> server(new PostgresServer(std::move(dir), *who));
+  absl::Status launched;
   for (int attempt = 0; attempt < 3; ++attempt) {  // another process may take the port first
-    const int port = FreeLoopbackPort();
-    if (port < 0) return absl::InternalError("testlib: no free loopback port");
-    // fsync off: these tests check what replicas see, not what survives a power cut.
-    absl::StatusOr<pid_t> pid =
-        Spawn({BinDir() + "/postgres", "-D", data, "-p", absl::StrCat(port), "-k", sockets, "-c",
-               "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
-               "shared_buffers=16MB", "-c", "max_connections=60"},
-              *who, log, /*die_with_parent=*/true);
-    if (!pid.ok()) return pid.status();
-    std::unique_ptr<PostgresServer> server(new PostgresServer(std::move(dir), *pid, port));
-    absl::StatusOr<store::PgConnectParams> params =
-        store::ConnectParamsFromUrl(server->AdminUrl(), store::PgSessionLimits());
-    if (!params.ok()) return params.status();
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline) {
-      int status = 0;
-      if (waitpid(*pid, &status, WNOHANG) == *pid) {
-        server->pid_ = -1;  // already gone
-        break;
-      }
-      if (store::PgConnection::Connect(*params).ok()) return server;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    last_error = Tail(log);
-    dir = std::move(server->dir_);  // keep the data directory for the next attempt
-    if (server->pid_ > 0) {
-      kill(server->pid_, SIGKILL);
-      waitpid(server->pid_, nullptr, 0);
-      server->pid_ = -1;
-    }
+    server->port_ = FreeLoopbackPort();
+    if (server->port_ < 0) return absl::InternalError("testlib: no free loopback port");
+    launched = server->Launch();
+    if (launched.ok()) return server;
   }
+  return launched;
+}
+
+absl::Status PostgresServer::Launch() {
+  const std::string log = dir_->File("postgres.log");
+  // fsync off: these tests check what replicas see, not what survives a power cut.
+  absl::StatusOr<pid_t> pid =
+      Spawn({BinDir() + "/postgres", "-D", dir_->File("data"), "-p", absl::StrCat(port_), "-k",
+             dir_->File("sock"), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
+             "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=60"},
+            who_, log, /*die_with_parent=*/true);
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
+  absl::StatusOr<store::PgConnectParams> params =
+      store::ConnectParamsFromUrl(AdminUrl(), store::PgSessionLimits());
+  if (!params.ok()) return params.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;  // it gave up (e.g. the port was taken)
+      break;
+    }
+    if (store::PgConnection::Connect(*params).ok()) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  Stop();
   return absl::UnavailableError(
-      absl::StrCat("testlib: PostgreSQL did not start; its log:\n", last_error));
+      absl::StrCat("testlib: PostgreSQL did not start; its log:\n", Tail(log)));
+}
+
+void PostgresServer::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGINT);  // fast shutdown: ends sessions, no waiting for clients
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  pid_ = -1;
+}
+
+absl::Status PostgresServer::Restart() {
+  Stop();
+  return Launch();
 }
 
 absl::StatusOr<PostgresServer*> PostgresServer::Shared() {
@@ -267,19 +285,7 @@ absl::StatusOr<PostgresServer*> PostgresServer::Shared() {
 }
 
 PostgresServer::~PostgresServer() {
-  if (pid_ > 0) {
-    kill(pid_, SIGINT);  // fast shutdown: ends sessions, no waiting for clients
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (absl::Now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-  }
+  Stop();
   // dir_ goes next and removes the data directory.
 }
 

@@ -22,6 +22,12 @@ namespace nodegate::testlib {
 
 class PostgresServer {
  public:
+  // Whom the server's processes run as (set by Start).
+  struct RunAs {
+    bool switch_user = false;  // as root: run the server's processes as `postgres`
+    uid_t uid = 0;
+    gid_t gid = 0;
+  };
   // FAILED_PRECONDITION naming scripts/install-deps if the binaries (or, as root, the postgres
   // user) are missing; otherwise the server's own log tail when it does not come up.
   static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
@@ -34,6 +40,12 @@ class PostgresServer {
   // Stops the server (fast shutdown) and removes its directory.
   ~PostgresServer();
 
+  // Stops the server (fast shutdown: sessions are ended) and starts it again on the same port and
+  // data, as `pg_ctl restart -m fast` does. Clients see their connections drop meanwhile.
+  absl::Status Restart();
+  // Stops the server; Restart brings it back.
+  void Stop();
+
   int port() const { return port_; }
   // A libpq connection string (no password: trust auth) whose tables live in a new, empty schema
   // of their own: stores opened on it see only each other. Two stores opened on the same url
@@ -43,12 +55,14 @@ class PostgresServer {
   std::string AdminUrl() const;
 
  private:
-  PostgresServer(std::unique_ptr<ScopedTempDir> dir, pid_t pid, int port)
-      : dir_(std::move(dir)), pid_(pid), port_(port) {}
+  PostgresServer(std::unique_ptr<ScopedTempDir> dir, RunAs who) : dir_(std::move(dir)), who_(who) {}
+  // Starts `postgres` on port_ over dir_/data and waits until it accepts connections.
+  absl::Status Launch();
 
   std::unique_ptr<ScopedTempDir> dir_;
-  pid_t pid_;
-  int port_;
+  RunAs who_;
+  pid_t pid_ = -1;
+  int port_ = -1;
   int schemas_ = 0;
 };
 

@@ -176,5 +176,33 @@ TEST_F(PostgresDatabaseTest, StoresReconnectAfterTheServerDroppedTheirConnection
   EXPECT_TRUE(stores->nodes->List(10, "").ok());
 }
 
+// Its own server, as this one is stopped and started again.
+TEST(PostgresRestartTest, StoresAreUnavailableWhileTheServerIsDownAndRecoverWithoutReopening) {
+  absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::StatusOr<std::string> url = (*server)->NewDatabaseUrl();
+  ASSERT_TRUE(url.ok()) << url.status();
+  absl::StatusOr<Stores> stores = OpenPostgresStores(*url);
+  ASSERT_TRUE(stores.ok()) << stores.status();
+  ASSERT_TRUE(stores->kv->Set("k", "acknowledged", "").ok());
+  const uint64_t generation = stores->credentials->Generation();
+
+  (*server)->Stop();
+
+  absl::Status down = stores->kv->Get("k").status();
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
+  EXPECT_NE(down.message().find("127.0.0.1"), std::string::npos) << down;
+  EXPECT_EQ(stores->kv->Set("k2", "v", "").code(), absl::StatusCode::kUnavailable);
+  // A cache polling the counter sees a change, reloads, and meets the error: never stale data.
+  EXPECT_NE(stores->credentials->Generation(), generation);
+
+  ASSERT_TRUE((*server)->Restart().ok());
+
+  absl::StatusOr<KvEntry> back = stores->kv->Get("k");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->value, "acknowledged");
+  EXPECT_TRUE(stores->kv->Set("k2", "v", "").ok());
+}
+
 }  // namespace
 }  // namespace nodegate::store
