@@ -24,6 +24,10 @@ absl::Time StoredNow();
 std::string EncodeRoles(const std::vector<std::string>& roles);
 std::vector<std::string> DecodeRoles(std::string_view text);
 
+// The smallest string greater than every string starting with `prefix` (the exclusive upper
+// bound of a prefix scan); empty if there is none (prefix empty or all 0xff).
+std::string PrefixSuccessor(std::string_view prefix);
+
 std::string EncodePageToken(std::string_view last_key);
 // INVALID_ARGUMENT if the token is not one we made.
 absl::StatusOr<std::string> DecodePageToken(std::string_view token);

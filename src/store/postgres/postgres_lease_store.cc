@@ -11,6 +11,7 @@
 #include "store/absl_view.h"
 #include "store/codec.h"
 #include "store/postgres/postgres_stores.h"
+#include "store/validation.h"
 
 namespace nodegate::store {
 namespace {
@@ -28,22 +29,6 @@ PortLease ReadLease(const PgResult& r, int row) {
   lease.expires_at = DecodeTime(r.Int(row, 3));
   lease.owner = r.Bytes(row, 4);
   return lease;
-}
-
-absl::Status ValidateJobCode(std::string_view job_code) {
-  if (job_code.empty() || job_code.size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store: lease job_code: must be 1..256 bytes, got ", job_code.size()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateOwner(std::string_view owner) {
-  if (owner.empty() || owner.size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store: lease owner: must be 1..256 bytes, got ", owner.size()));
-  }
-  return absl::OkStatus();
 }
 
 bool HeldByOther(const PortLease& lease, std::string_view owner, int64_t now_us) {
@@ -89,18 +74,11 @@ class PostgresLeaseStore final : public LeaseStore {
                               int port_hi, absl::Duration ttl, absl::Time now,
                               std::function<bool(int)> is_bindable) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
-    if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
-    if (port_lo < 1 || port_hi > 65535 || port_lo > port_hi) {
-      return absl::InvalidArgumentError(absl::StrCat("store: lease port range [", port_lo, ", ",
-                                                     port_hi, "]: need 1 <= lo <= hi <= 65535"));
+    if (absl::Status s = ValidateLeaseOwner(owner); !s.ok()) return s;
+    if (absl::Status s = ValidateLeaseRequest(port_lo, port_hi, ttl, now, is_bindable != nullptr);
+        !s.ok()) {
+      return s;
     }
-    if (ttl <= absl::ZeroDuration() || ttl == absl::InfiniteDuration()) {
-      return absl::InvalidArgumentError("store: lease ttl: must be positive and finite");
-    }
-    if (now == absl::InfinitePast() || now == absl::InfiniteFuture()) {
-      return absl::InvalidArgumentError("store: lease now: must be a finite time");
-    }
-    if (!is_bindable) return absl::InvalidArgumentError("store: lease is_bindable: must be set");
     const int64_t now_us = absl::ToUnixMicros(now);
     const int64_t expires_us = EncodeTime(now + ttl);
 
@@ -162,7 +140,7 @@ class PostgresLeaseStore final : public LeaseStore {
 
   absl::Status Release(std::string_view job_code, std::string_view owner, absl::Time now) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
-    if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
+    if (absl::Status s = ValidateLeaseOwner(owner); !s.ok()) return s;
     const int64_t now_us = absl::ToUnixMicros(now);
     return db_->Write([&](PgConnection& c) -> absl::Status {
       if (absl::Status s = LockLeases(c); !s.ok()) return s;

@@ -14,7 +14,6 @@ constexpr char kCounter[] = "nodes";
 constexpr char kColumns[] =
     "id, algorithm, public_key_pem, previous_algorithm, previous_public_key_pem, "
     "previous_key_valid_until, roles, enabled, cert_serial, created_at, updated_at";
-constexpr size_t kMaxPemBytes = size_t{64} * 1024;
 
 NodeRecord ReadRecord(const PgResult& r, int row) {
   NodeRecord n;
@@ -49,35 +48,6 @@ PgParams RecordParams(const NodeRecord& r) {
   return p;
 }
 
-absl::Status ValidateKey(std::string_view field, std::string_view algorithm, std::string_view pem) {
-  if (algorithm.empty() || algorithm.size() > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store: ", AbslView(field), " algorithm: must be 1..64 bytes"));
-  }
-  if (pem.empty() || pem.size() > kMaxPemBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "store: ", AbslView(field), " public key: must be 1..", kMaxPemBytes, " bytes of PEM"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateRecord(const NodeRecord& r) {
-  if (absl::Status s = ValidateId("node id", r.id); !s.ok()) return s;
-  if (absl::Status s = ValidateKey("node", r.algorithm, r.public_key_pem); !s.ok()) return s;
-  if (!r.previous_public_key_pem.empty()) {
-    if (absl::Status s =
-            ValidateKey("node previous", r.previous_algorithm, r.previous_public_key_pem);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (absl::Status s = ValidateRoles("node roles", r.roles); !s.ok()) return s;
-  if (r.cert_serial.size() > 128) {
-    return absl::InvalidArgumentError("store: node cert_serial: at most 128 bytes");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status NotFound(std::string_view id) {
   return absl::NotFoundError(absl::StrCat("store: node ", AbslView(id), " not found"));
 }
@@ -87,7 +57,7 @@ class PostgresNodeStore final : public NodeStore {
   explicit PostgresNodeStore(std::shared_ptr<PgDatabase> database) : db_(std::move(database)) {}
 
   absl::StatusOr<NodeRecord> Create(const NodeRecord& record) override {
-    if (absl::Status s = ValidateRecord(record); !s.ok()) return s;
+    if (absl::Status s = ValidateNodeRecord(record); !s.ok()) return s;
     NodeRecord stored = record;
     if (stored.previous_public_key_pem.empty()) {
       stored.previous_algorithm.clear();
@@ -147,7 +117,7 @@ class PostgresNodeStore final : public NodeStore {
   }
 
   absl::StatusOr<NodeRecord> Update(const NodeRecord& record) override {
-    if (absl::Status s = ValidateRecord(record); !s.ok()) return s;
+    if (absl::Status s = ValidateNodeRecord(record); !s.ok()) return s;
     return db_->Write([&](PgConnection& c) -> absl::StatusOr<NodeRecord> {
       absl::StatusOr<NodeRecord> existing = GetIn(c, record.id, /*for_update=*/true);
       if (!existing.ok()) return existing.status();
@@ -190,7 +160,7 @@ class PostgresNodeStore final : public NodeStore {
                                        std::string_view new_public_key_pem,
                                        absl::Time grace_until) override {
     if (absl::Status s = ValidateId("node id", id); !s.ok()) return s;
-    if (absl::Status s = ValidateKey("node new", new_algorithm, new_public_key_pem); !s.ok()) {
+    if (absl::Status s = ValidateNodeKey("node new", new_algorithm, new_public_key_pem); !s.ok()) {
       return s;
     }
     return db_->Write([&](PgConnection& c) -> absl::StatusOr<NodeRecord> {
