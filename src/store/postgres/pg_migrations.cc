@@ -12,7 +12,9 @@ namespace {
 constexpr int64_t kMigrationLock = 0x6e6f646567617465;
 
 // Never edit a migration that has shipped; append a new one. Text keys are COLLATE "C" so that
-// ORDER BY and the page tokens compare bytes, as SQLite does.
+// ORDER BY and the page tokens compare bytes, as SQLite does. TEXT only where the store validates
+// the value as ASCII (ids, hashes, roles, kind); every free-form field is BYTEA, because SQLite
+// keeps any bytes there and PostgreSQL's text refuses NUL and bytes that are not UTF-8.
 constexpr PgMigration kMigrations[] = {
     {1, R"sql(
 CREATE TABLE store_generation (
@@ -23,21 +25,21 @@ INSERT INTO store_generation (name, value) VALUES ('nodes', 0), ('credentials', 
 
 CREATE TABLE nodes (
   id                       TEXT COLLATE "C" PRIMARY KEY,
-  algorithm                TEXT NOT NULL,
-  public_key_pem           TEXT NOT NULL,
-  previous_algorithm       TEXT NOT NULL,
-  previous_public_key_pem  TEXT NOT NULL,
+  algorithm                BYTEA NOT NULL,
+  public_key_pem           BYTEA NOT NULL,
+  previous_algorithm       BYTEA NOT NULL,
+  previous_public_key_pem  BYTEA NOT NULL,
   previous_key_valid_until BIGINT NOT NULL,
   roles                    TEXT NOT NULL,
   enabled                  BOOLEAN NOT NULL,
-  cert_serial              TEXT NOT NULL,
+  cert_serial              BYTEA NOT NULL,
   created_at               BIGINT NOT NULL,
   updated_at               BIGINT NOT NULL
 );
 
 CREATE TABLE access_tokens (
   token_hash TEXT COLLATE "C" PRIMARY KEY,
-  principal  TEXT NOT NULL,
+  principal  BYTEA NOT NULL,
   kind       TEXT NOT NULL CHECK (kind IN ('user', 'node', 'app')),
   roles      TEXT NOT NULL,
   expires_at BIGINT NOT NULL,
@@ -47,7 +49,7 @@ CREATE TABLE access_tokens (
 CREATE TABLE app_keys (
   app_key     TEXT COLLATE "C" PRIMARY KEY,
   secret_hash TEXT NOT NULL,
-  principal   TEXT NOT NULL,
+  principal   BYTEA NOT NULL,
   roles       TEXT NOT NULL,
   enabled     BOOLEAN NOT NULL,
   created_at  BIGINT NOT NULL
@@ -65,7 +67,7 @@ CREATE TABLE join_tokens (
 CREATE TABLE kv (
   key          BYTEA PRIMARY KEY,
   value        BYTEA NOT NULL,
-  content_type TEXT NOT NULL,
+  content_type BYTEA NOT NULL,
   updated_at   BIGINT NOT NULL
 );
 -- Running totals, so that limits are checked without scanning kv; its row lock serialises Sets.
@@ -79,15 +81,15 @@ INSERT INTO kv_totals (id, keys, bytes) VALUES (1, 0, 0);
 -- One lease per port and one per job, whichever replica wrote it.
 CREATE TABLE port_leases (
   port        INTEGER PRIMARY KEY CHECK (port BETWEEN 1 AND 65535),
-  job_code    TEXT COLLATE "C" NOT NULL UNIQUE,
-  owner       TEXT NOT NULL,
+  job_code    BYTEA NOT NULL UNIQUE,
+  owner       BYTEA NOT NULL,
   acquired_at BIGINT NOT NULL,
   expires_at  BIGINT NOT NULL
 );
 
 CREATE TABLE signature_nonces (
-  node_id    TEXT COLLATE "C" NOT NULL,
-  nonce      TEXT COLLATE "C" NOT NULL,
+  node_id    BYTEA NOT NULL,
+  nonce      BYTEA NOT NULL,
   digest     BYTEA NOT NULL,
   expires_at BIGINT NOT NULL,
   PRIMARY KEY (node_id, nonce)

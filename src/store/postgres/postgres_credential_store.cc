@@ -86,7 +86,7 @@ class PostgresCredentialStore final : public CredentialStore {
                                                       ") VALUES ($1, $2, $3, $4, $5, $6)"),
                                          PgParams()
                                              .Text(stored.token_hash)
-                                             .Text(stored.principal)
+                                             .Bytes(stored.principal)
                                              .Text(stored.kind)
                                              .Text(EncodeRoles(stored.roles))
                                              .Int(EncodeTime(stored.expires_at))
@@ -137,7 +137,7 @@ class PostgresCredentialStore final : public CredentialStore {
                                          PgParams()
                                              .Text(stored.app_key)
                                              .Text(stored.secret_hash)
-                                             .Text(stored.principal)
+                                             .Bytes(stored.principal)
                                              .Text(EncodeRoles(stored.roles))
                                              .Bool(stored.enabled)
                                              .Int(EncodeTime(stored.created_at)),

@@ -94,7 +94,7 @@ class PostgresKvStore final : public KvStore {
           "INSERT INTO kv (key, value, content_type, updated_at) VALUES ($1, $2, $3, $4) "
           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
           "content_type = EXCLUDED.content_type, updated_at = EXCLUDED.updated_at",
-          PgParams().Bytes(key).Bytes(value).Text(content_type).Int(EncodeTime(StoredNow())));
+          PgParams().Bytes(key).Bytes(value).Bytes(content_type).Int(EncodeTime(StoredNow())));
       if (!upsert.ok()) return upsert.status();
       return WriteTotals(c, next);
     });

@@ -53,7 +53,7 @@ absl::Status LockLeases(PgConnection& c) {
 absl::StatusOr<std::optional<PortLease>> JobLease(PgConnection& c, std::string_view job_code) {
   absl::StatusOr<PgResult> rows =
       c.Execute(absl::StrCat("SELECT ", kColumns, " FROM port_leases WHERE job_code = $1"),
-                PgParams().Text(job_code));
+                PgParams().Bytes(job_code));
   if (!rows.ok()) return rows.status();
   if (rows->rows() == 0) return std::nullopt;
   return ReadLease(*rows, 0);
@@ -61,7 +61,7 @@ absl::StatusOr<std::optional<PortLease>> JobLease(PgConnection& c, std::string_v
 
 absl::StatusOr<int64_t> DeleteJob(PgConnection& c, std::string_view job_code) {
   absl::StatusOr<PgResult> remove =
-      c.Execute("DELETE FROM port_leases WHERE job_code = $1", PgParams().Text(job_code));
+      c.Execute("DELETE FROM port_leases WHERE job_code = $1", PgParams().Bytes(job_code));
   if (!remove.ok()) return remove.status();
   return remove->affected();
 }
@@ -93,7 +93,7 @@ class PostgresLeaseStore final : public LeaseStore {
             lease.port <= port_hi) {
           absl::StatusOr<PgResult> renew =
               c.Execute("UPDATE port_leases SET expires_at = $2, owner = $3 WHERE job_code = $1",
-                        PgParams().Text(job_code).Int(expires_us).Text(owner));
+                        PgParams().Bytes(job_code).Int(expires_us).Bytes(owner));
           if (!renew.ok()) return renew.status();
           return lease.port;
         }
@@ -129,7 +129,7 @@ class PostgresLeaseStore final : public LeaseStore {
         absl::StatusOr<PgResult> insert = c.Execute(
             "INSERT INTO port_leases (job_code, port, acquired_at, expires_at, owner) "
             "VALUES ($1, $2, $3, $4, $5)",
-            PgParams().Text(job_code).Int(port).Int(now_us).Int(expires_us).Text(owner));
+            PgParams().Bytes(job_code).Int(port).Int(now_us).Int(expires_us).Bytes(owner));
         if (!insert.ok()) return insert.status();
         return port;
       }

@@ -35,14 +35,14 @@ NodeRecord ReadRecord(const PgResult& r, int row) {
 PgParams RecordParams(const NodeRecord& r) {
   PgParams p;
   p.Text(r.id)
-      .Text(r.algorithm)
-      .Text(r.public_key_pem)
-      .Text(r.previous_algorithm)
-      .Text(r.previous_public_key_pem)
+      .Bytes(r.algorithm)
+      .Bytes(r.public_key_pem)
+      .Bytes(r.previous_algorithm)
+      .Bytes(r.previous_public_key_pem)
       .Int(EncodeTime(r.previous_key_valid_until))
       .Text(EncodeRoles(r.roles))
       .Bool(r.enabled)
-      .Text(r.cert_serial)
+      .Bytes(r.cert_serial)
       .Int(EncodeTime(r.created_at))
       .Int(EncodeTime(r.updated_at));
   return p;

@@ -28,8 +28,8 @@ class PostgresNonceStore final : public NonceStore {
           "INSERT INTO signature_nonces (node_id, nonce, digest, expires_at) "
           "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id, nonce) DO NOTHING",
           PgParams()
-              .Text(record.node_id)
-              .Text(record.nonce)
+              .Bytes(record.node_id)
+              .Bytes(record.nonce)
               .Bytes(record.digest)
               .Int(EncodeTime(record.expires_at)));
       if (!insert.ok()) return insert.status();

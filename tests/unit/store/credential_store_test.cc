@@ -305,5 +305,16 @@ TEST(CredentialStoreFactoryTest, RefusesNullDatabase) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(CredentialStoreTest, PrincipalKeepsBytesThatAreNotUtf8) {
+  AccessToken t = Token('1');
+  t.principal = "caf\xe9";  // Latin-1: no control characters, so valid here
+  AppKey k = App("a");
+  k.principal = "\xff\xfe";
+  ASSERT_TRUE(store_->CreateAccessToken(t).ok());
+  ASSERT_TRUE(store_->CreateAppKey(k).ok());
+  EXPECT_EQ(store_->FindAccessTokenByHash(Hash('1'))->principal, t.principal);
+  EXPECT_EQ(store_->GetAppKey("a")->principal, k.principal);
+}
+
 }  // namespace
 }  // namespace nodegate::store

@@ -278,5 +278,12 @@ TEST_P(KvStoreTest, AcknowledgedSetIsReadByAnotherInstanceAtOnce) {
   EXPECT_EQ(a->Get("k0").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_P(KvStoreTest, ContentTypeKeepsAnyBytes) {
+  auto kv = OpenKv();
+  const std::string content_type("text/\0x\xff\xfe", 9);  // NUL and bytes that are not UTF-8
+  ASSERT_TRUE(kv->Set("k", "v", content_type).ok());
+  EXPECT_EQ(kv->Get("k")->content_type, content_type);
+}
+
 }  // namespace
 }  // namespace nodegate::store

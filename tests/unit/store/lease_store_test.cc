@@ -278,5 +278,17 @@ TEST(LeaseStoreFactoryTest, RefusesNullDatabase) {
   EXPECT_EQ(OpenPostgresLeaseStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(LeaseStoreTest, JobCodeAndOwnerKeepAnyBytes) {
+  const std::string job("job\0\xff", 5);
+  const std::string owner("user:\xe9\0", 7);
+  ASSERT_EQ(*store_->Acquire(job, owner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
+  absl::StatusOr<PortLease> lease = store_->Get(job);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ(lease->job_code, job);
+  EXPECT_EQ(lease->owner, owner);
+  EXPECT_EQ(store_->Release(job, "user:other", kNow).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(store_->Release(job, owner, kNow).ok());
+}
+
 }  // namespace
 }  // namespace nodegate::store

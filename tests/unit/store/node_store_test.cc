@@ -288,5 +288,19 @@ TEST(NodeStoreFactoryTest, RefusesNullDatabase) {
   EXPECT_EQ(OpenPostgresNodeStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_P(NodeStoreTest, KeyFieldsKeepAnyBytes) {
+  // The store keeps what callers give it; crypto/ decides what a key is.
+  NodeRecord n = Node("n");
+  n.algorithm = std::string("alg\xff\0", 5);
+  n.public_key_pem = std::string("\0\x80PEM\xfe", 6);
+  n.cert_serial = std::string("\xff", 1);
+  ASSERT_TRUE(store_->Create(n).ok());
+  absl::StatusOr<NodeRecord> got = store_->Get("n");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->algorithm, n.algorithm);
+  EXPECT_EQ(got->public_key_pem, n.public_key_pem);
+  EXPECT_EQ(got->cert_serial, n.cert_serial);
+}
+
 }  // namespace
 }  // namespace nodegate::store

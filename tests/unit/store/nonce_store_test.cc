@@ -54,5 +54,16 @@ TEST_P(NonceStoreTest, AliveUntilRoundTripsAndStartsInThePast) {
   EXPECT_EQ(*Open().nonces->AliveUntil(), kNow + absl::Seconds(5));
 }
 
+TEST_P(NonceStoreTest, NodeIdAndNonceKeepAnyBytes) {
+  NonceRecord r = Nonce(std::string("n\0\xff", 3));
+  r.node_id = std::string("\xe9", 1);
+  ASSERT_TRUE(store_->Record(r, kNow).ok());
+  EXPECT_EQ(store_->Record(r, kNow).code(), absl::StatusCode::kAlreadyExists);
+  std::vector<NonceRecord> live = *store_->Live(kNow);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].node_id, r.node_id);
+  EXPECT_EQ(live[0].nonce, r.nonce);
+}
+
 }  // namespace
 }  // namespace nodegate::store
