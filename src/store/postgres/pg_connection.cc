@@ -159,6 +159,15 @@ absl::StatusOr<PgConnectParams> ConnectParamsFromUrl(std::string_view url,
           "put the password in a passfile (~/.pgpass format): set PGPASSFILE=/path/to/passfile "
           "in the environment or add passfile=/path/to/passfile to the connection string");
     }
+    // libpq expands a dbname that is itself a connection string only when asked to (we do not);
+    // left as it is, the server would quote it back, password and all, in "database ... does not
+    // exist".
+    if (keyword == "dbname" &&
+        (std::strchr(o->val, '=') != nullptr || std::strstr(o->val, "://") != nullptr)) {
+      return absl::InvalidArgumentError(
+          "dbname must be a database name, not a connection string; put its settings in the url "
+          "itself");
+    }
     if (keyword == "options") {
       user_options = o->val;
       continue;

@@ -107,7 +107,10 @@ TEST_F(PostgresDatabaseTest, MalformedUrlErrorNeverQuotesAPassword) {
   // libpq's own messages for these quote the URI or the undecodable token (the password).
   for (const char* url :
        {"postgresql://ng:p%zzhunter2@127.0.0.1/nodegate", "postgresql://ng:hunter2@[::1/nodegate",
-        "host=127.0.0.1 password=hunter2 junk"}) {
+        "host=127.0.0.1 password=hunter2 junk",
+        // A dbname that is a connection string: the server would quote it back.
+        "host=127.0.0.1 dbname='postgresql://ng:hunter2@db/x'",
+        "host=127.0.0.1 dbname='user=ng password=hunter2'"}) {
     absl::Status s = ValidatePostgresUrl(url);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_EQ(s.message().find("hunter2"), std::string::npos) << s;
