@@ -16,7 +16,12 @@ const char* BackendName(StoreConfig::Backend backend) {
 
 absl::StatusOr<Stores> OpenStores(const StoreConfig& config, KvLimits kv_limits) {
   const bool postgres = config.backend == StoreConfig::Backend::kPostgres;
-  absl::StatusOr<Stores> stores = postgres ? OpenPostgresStores(config.url, kv_limits)
+  PgDatabase::Options options;
+  options.max_connections = config.postgres.pool_size;
+  options.acquire_timeout = config.postgres.acquire_timeout;
+  options.limits.statement_timeout = config.postgres.statement_timeout;
+  options.limits.connect_timeout = config.postgres.connect_timeout;
+  absl::StatusOr<Stores> stores = postgres ? OpenPostgresStores(config.url, kv_limits, options)
                                            : OpenSqliteStores(config.path, kv_limits);
   if (!stores.ok()) {
     return absl::Status(

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "store/kv_store.h"
 #include "store/stores.h"
 
@@ -16,6 +17,14 @@ struct StoreConfig {
   Backend backend = Backend::kSqlite;
   std::string path;  // kSqlite: the database file (created, mode 0600)
   std::string url;   // kPostgres: a libpq connection string without a password
+
+  // kPostgres: the bounds of each process's use of the database (docs/config.md, [store]).
+  struct Postgres {
+    int pool_size = 4;                                    // connections per process, at most
+    absl::Duration acquire_timeout = absl::Seconds(5);    // waiting for a free connection
+    absl::Duration statement_timeout = absl::Seconds(5);  // per statement, on the server
+    absl::Duration connect_timeout = absl::Seconds(5);    // per connection attempt
+  } postgres;
 };
 
 // INVALID_ARGUMENT, saying why and never echoing a password, unless `url` is a libpq connection

@@ -140,6 +140,33 @@ url = "host=db.example port=5432 dbname=nodegate user=nodegate passfile=/etc/nod
   EXPECT_EQ(
       c->store.url,
       "host=db.example port=5432 dbname=nodegate user=nodegate passfile=/etc/nodegate/pgpass");
+  EXPECT_EQ(c->store.postgres.pool_size, 4);
+  EXPECT_EQ(c->store.postgres.statement_timeout, absl::Seconds(5));
+}
+
+TEST(ConfigSectionsTest, StorePostgresBoundsAreKeys) {
+  absl::StatusOr<NodeConfig> c = Parse(R"(
+[store]
+backend = "postgres"
+url = "host=db"
+pool_size = 16
+acquire_timeout = "2s"
+statement_timeout = "30s"
+connect_timeout = "3s"
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store.postgres.pool_size, 16);
+  EXPECT_EQ(c->store.postgres.acquire_timeout, absl::Seconds(2));
+  EXPECT_EQ(c->store.postgres.statement_timeout, absl::Seconds(30));
+  EXPECT_EQ(c->store.postgres.connect_timeout, absl::Seconds(3));
+  const std::string pg = "[store]\nbackend = \"postgres\"\nurl = \"host=db\"\n";
+  EXPECT_THAT(Error(pg + "pool_size = 0\n"), HasSubstr("store.pool_size: 0 is out of range"));
+  EXPECT_THAT(Error(pg + "statement_timeout = \"10ms\"\n"),
+              HasSubstr("store.statement_timeout: must be in 100ms..1h"));
+  EXPECT_THAT(Error(pg + "connect_timeout = \"1s\"\n"),
+              HasSubstr("store.connect_timeout: must be at least 2s"));
+  EXPECT_THAT(Error("[store]\npool_size = 8\n"),
+              HasSubstr("store.pool_size: only used with store.backend = \"postgres\""));
 }
 
 TEST(ConfigSectionsTest, StoreErrorsNameTheFieldAndTheFix) {
