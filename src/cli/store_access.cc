@@ -12,24 +12,27 @@ namespace nodegate::cli {
 
 void AddStoreFlags(CLI::App* cmd, StoreFlags* flags) {
   cmd->add_option("--config,-c", flags->config,
-                  "Node config (TOML); its store.path names the database");
+                  "Node config (TOML); its [store] names the database (SQLite file or PostgreSQL)");
   cmd->add_option("--db", flags->db, "SQLite database file (instead of --config)");
 }
 
 store::Stores OpenStores(const StoreFlags& flags, const std::string& command) {
-  std::string path = flags.db;
-  if (path.empty()) {
+  store::StoreConfig config;
+  config.path = flags.db;
+  if (config.path.empty()) {
     if (flags.config.empty()) Fail(command, "give --config NODE.toml or --db FILE", 2);
     absl::StatusOr<server::NodeConfig> c = server::LoadNodeConfig(flags.config);
     if (!c.ok()) Fail(command, std::string(c.status().message()), 2);
-    path = c->store.path;
+    config = c->store;
   }
-  std::string parent = std::filesystem::path(path).parent_path().string();
-  if (!parent.empty()) {
-    if (absl::Status s = base::MakeDirs(parent, 0700); !s.ok())
-      Fail(command, std::string(s.message()));
+  if (config.backend == store::StoreConfig::Backend::kSqlite) {
+    std::string parent = std::filesystem::path(config.path).parent_path().string();
+    if (!parent.empty()) {
+      if (absl::Status s = base::MakeDirs(parent, 0700); !s.ok())
+        Fail(command, std::string(s.message()));
+    }
   }
-  absl::StatusOr<store::Stores> stores = store::OpenSqliteStores(path);
+  absl::StatusOr<store::Stores> stores = store::OpenStores(config);
   if (!stores.ok()) Fail(command, std::string(stores.status().message()));
   return *std::move(stores);
 }

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "store/sqlite/sqlite_stores.h"
+#include "store/store_factory.h"
 
 namespace nodegate::cli {
 

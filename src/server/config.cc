@@ -545,9 +545,67 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
     *p = base::ResolvePath(base, *p);
   }
 
-  Section store(root->get_as<toml::table>("store"), "store", path);
-  NG_RETURN_IF_ERROR(store.String("path", &c.store.path));
-  NG_RETURN_IF_ERROR(store.RejectUnknown());
+  const toml::table* store_table = root->get_as<toml::table>("store");
+  Section store_section(store_table, "store", path);
+  std::string backend = store::BackendName(c.store.backend);
+  NG_RETURN_IF_ERROR(store_section.String("backend", &backend));
+  NG_RETURN_IF_ERROR(store_section.String("path", &c.store.path));
+  NG_RETURN_IF_ERROR(store_section.String("url", &c.store.url));
+  int64_t pool_size = c.store.postgres.pool_size;
+  NG_RETURN_IF_ERROR(store_section.Int("pool_size", &pool_size));
+  NG_RETURN_IF_ERROR(store_section.Duration("acquire_timeout", &c.store.postgres.acquire_timeout));
+  NG_RETURN_IF_ERROR(
+      store_section.Duration("statement_timeout", &c.store.postgres.statement_timeout));
+  NG_RETURN_IF_ERROR(store_section.Duration("connect_timeout", &c.store.postgres.connect_timeout));
+  NG_RETURN_IF_ERROR(store_section.RejectUnknown());
+  if (backend == "sqlite") {
+    c.store.backend = store::StoreConfig::Backend::kSqlite;
+    for (const char* key :
+         {"url", "pool_size", "acquire_timeout", "statement_timeout", "connect_timeout"}) {
+      if (store_table != nullptr && store_table->get(key) != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": store.", key,
+                         ": only used with store.backend = \"postgres\" (backend is sqlite)"));
+      }
+    }
+  } else if (backend == "postgres") {
+    c.store.backend = store::StoreConfig::Backend::kPostgres;
+    if (store_table != nullptr && store_table->get("path") != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path,
+                       ": store.path: only used with store.backend = \"sqlite\"; remove it (the "
+                       "postgres backend uses store.url)"));
+    }
+    if (c.store.url.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path,
+          ": store.url: required with store.backend = \"postgres\" (a libpq connection "
+          "string, e.g. \"host=db.example dbname=nodegate user=nodegate\")"));
+    }
+    if (absl::Status s = store::ValidatePostgresUrl(c.store.url); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": store.url: ", s.message()));
+    }
+    if (pool_size < 1 || pool_size > 256) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": store.pool_size: ", pool_size, " is out of range (1..256)"));
+    }
+    c.store.postgres.pool_size = static_cast<int>(pool_size);
+    for (auto [d, key] : {std::pair{c.store.postgres.acquire_timeout, "acquire_timeout"},
+                          {c.store.postgres.statement_timeout, "statement_timeout"},
+                          {c.store.postgres.connect_timeout, "connect_timeout"}}) {
+      if (d < absl::Milliseconds(100) || d > absl::Hours(1)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": store.", key, ": must be in 100ms..1h"));
+      }
+    }
+    if (c.store.postgres.connect_timeout < absl::Seconds(2)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": store.connect_timeout: must be at least 2s (libpq rounds less up to 2s)"));
+    }
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": store.backend: '", backend,
+                                                   "' is not one of \"sqlite\", \"postgres\""));
+  }
   c.store.path = c.store.path.empty() ? c.node.data_dir + "/nodegate.db"
                                       : base::ResolvePath(base, c.store.path);
 

@@ -11,6 +11,7 @@
 #include "auth/authorizer.h"
 #include "auth/policy.h"
 #include "http/https_limits.h"
+#include "store/store_factory.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
 #include "tunnel/tunnel_options.h"
@@ -58,9 +59,9 @@ struct NodeConfig {
     absl::Duration reload_interval = absl::Seconds(1);
   } tls;
 
-  struct Store {
-    std::string path;  // default: <node.data_dir>/nodegate.db
-  } store;
+  // [store]: backend "sqlite" (path, default <node.data_dir>/nodegate.db) or "postgres" (url, a
+  // libpq connection string without a password; the stores are shared by every replica).
+  store::StoreConfig store;
 
   struct Ports {
     int first = 20000;

@@ -26,7 +26,7 @@
 #include "services/reflection.h"
 #include "services/registry.h"
 #include "spdlog/spdlog.h"
-#include "store/sqlite/sqlite_stores.h"
+#include "store/store_factory.h"
 #include "tls/certificate_reloader.h"
 #include "tls/server_credentials.h"
 #include "tunnel/tunnel_client.h"
@@ -38,7 +38,6 @@ struct Node::Parts {
   std::unique_ptr<tls::CertificateReloader> reloader;
   std::shared_ptr<observe::AccessLog> access_log;
   std::shared_ptr<observe::Metrics> metrics;
-  std::shared_ptr<store::Database> database;
   std::shared_ptr<store::NodeStore> nodes;
   std::shared_ptr<store::CredentialStore> credential_store;
   std::shared_ptr<store::KvStore> kv;
@@ -305,12 +304,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
 
   store::KvLimits kv_limits{config.kv.max_key_bytes, config.kv.max_value_bytes,
                             config.kv.max_total_bytes, config.kv.max_keys};
-  absl::StatusOr<store::Stores> stores = store::OpenSqliteStores(config.store.path, kv_limits);
-  if (!stores.ok()) {
-    return absl::Status(stores.status().code(),
-                        absl::StrCat("store.path: ", stores.status().message()));
-  }
-  p.database = stores->database;
+  // The factory's errors already name the field (store.path or store.url).
+  absl::StatusOr<store::Stores> stores = store::OpenStores(config.store, kv_limits);
+  if (!stores.ok()) return stores.status();
   p.nodes = std::move(stores->nodes);
   p.credential_store = std::move(stores->credentials);
   p.kv = std::move(stores->kv);

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 
 namespace nodegate::store {
 namespace {

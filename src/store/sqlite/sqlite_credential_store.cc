@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/absl_view.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 #include "store/validation.h"
 
 namespace nodegate::store {
@@ -76,21 +76,7 @@ class SqliteCredentialStore final : public CredentialStore {
   explicit SqliteCredentialStore(std::shared_ptr<Database> database) : db_(std::move(database)) {}
 
   absl::StatusOr<AccessToken> CreateAccessToken(const AccessToken& token) override {
-    if (absl::Status s = ValidateSha256Hex("access token hash", token.token_hash); !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = ValidatePrincipal("access token principal", token.principal); !s.ok()) {
-      return s;
-    }
-    if (token.kind != "user" && token.kind != "node" && token.kind != "app") {
-      return absl::InvalidArgumentError(
-          "store: access token kind: must be \"user\", \"node\" or \"app\"");
-    }
-    if (absl::Status s = ValidateRoles("access token roles", token.roles); !s.ok()) return s;
-    if (token.expires_at == absl::InfinitePast()) {
-      return absl::InvalidArgumentError(
-          "store: access token expires_at: InfinitePast; use InfiniteFuture for no expiry");
-    }
+    if (absl::Status s = ValidateAccessToken(token); !s.ok()) return s;
     AccessToken stored = token;
     stored.created_at = StoredNow();
     return db_->Write([&](Connection& c) -> absl::StatusOr<AccessToken> {
@@ -137,12 +123,7 @@ class SqliteCredentialStore final : public CredentialStore {
   }
 
   absl::StatusOr<AppKey> CreateAppKey(const AppKey& key) override {
-    if (absl::Status s = ValidateId("app key", key.app_key); !s.ok()) return s;
-    if (absl::Status s = ValidateSha256Hex("app key secret hash", key.secret_hash); !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = ValidatePrincipal("app key principal", key.principal); !s.ok()) return s;
-    if (absl::Status s = ValidateRoles("app key roles", key.roles); !s.ok()) return s;
+    if (absl::Status s = ValidateAppKey(key); !s.ok()) return s;
     AppKey stored = key;
     stored.created_at = StoredNow();
     return db_->Write([&](Connection& c) -> absl::StatusOr<AppKey> {
@@ -203,15 +184,7 @@ class SqliteCredentialStore final : public CredentialStore {
   }
 
   absl::StatusOr<JoinToken> CreateJoinToken(const JoinToken& token) override {
-    if (absl::Status s = ValidateSha256Hex("join token hash", token.token_hash); !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = ValidateId("join token node id", token.node_id); !s.ok()) return s;
-    if (absl::Status s = ValidateRoles("join token roles", token.roles); !s.ok()) return s;
-    if (token.expires_at == absl::InfinitePast() || token.expires_at == absl::InfiniteFuture()) {
-      return absl::InvalidArgumentError(
-          "store: join token expires_at: must be a finite time (join tokens always expire)");
-    }
+    if (absl::Status s = ValidateJoinToken(token); !s.ok()) return s;
     JoinToken stored = token;
     stored.used_at = absl::InfinitePast();
     stored.created_at = StoredNow();

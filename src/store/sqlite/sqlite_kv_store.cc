@@ -5,26 +5,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "base/utf8.h"
 #include "store/absl_view.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
+#include "store/validation.h"
 
 namespace nodegate::store {
 namespace {
-
-// The smallest string greater than every string starting with `prefix`; empty if there is none
-// (prefix empty or all 0xff).
-std::string PrefixSuccessor(std::string_view prefix) {
-  std::string limit(prefix);
-  while (!limit.empty()) {
-    if (static_cast<unsigned char>(limit.back()) != 0xff) {
-      limit.back() = static_cast<char>(static_cast<unsigned char>(limit.back()) + 1);
-      return limit;
-    }
-    limit.pop_back();
-  }
-  return limit;
-}
 
 struct Totals {
   int64_t keys = 0;
@@ -63,7 +49,7 @@ class SqliteKvStore final : public KvStore {
       : db_(std::move(database)), limits_(limits) {}
 
   absl::StatusOr<KvEntry> Get(std::string_view key) override {
-    if (absl::Status s = ValidateKey(key); !s.ok()) return s;
+    if (absl::Status s = ValidateKvKey(key, limits_); !s.ok()) return s;
     return db_->Read([&](Connection& c) -> absl::StatusOr<KvEntry> {
       absl::StatusOr<Statement> select =
           c.Prepare("SELECT value, content_type, updated_at FROM kv WHERE key = ?1");
@@ -78,21 +64,7 @@ class SqliteKvStore final : public KvStore {
 
   absl::Status Set(std::string_view key, std::string_view value,
                    std::string_view content_type) override {
-    if (absl::Status s = ValidateKey(key); !s.ok()) return s;
-    // Keys travel in proto3 `string` fields (Keys, and the seed's clients): a key that is not
-    // UTF-8 would be stored but break every strict client that lists it.
-    if (!base::IsValidUtf8(key)) {
-      return absl::InvalidArgumentError("store: kv: key must be valid UTF-8");
-    }
-    if (static_cast<int64_t>(value.size()) > limits_.max_value_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("store: kv: value of ", value.size(),
-                                                     " bytes exceeds the limit of ",
-                                                     limits_.max_value_bytes, " bytes"));
-    }
-    if (static_cast<int64_t>(content_type.size()) > kMaxContentTypeBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("store: kv: content_type exceeds ", kMaxContentTypeBytes, " bytes"));
-    }
+    if (absl::Status s = ValidateKvSet(key, value, content_type, limits_); !s.ok()) return s;
     const int64_t key_bytes = static_cast<int64_t>(key.size());
     const int64_t value_bytes = static_cast<int64_t>(value.size());
     return db_->Write([&](Connection& c) -> absl::Status {
@@ -135,7 +107,7 @@ class SqliteKvStore final : public KvStore {
   }
 
   absl::Status Delete(std::string_view key) override {
-    if (absl::Status s = ValidateKey(key); !s.ok()) return s;
+    if (absl::Status s = ValidateKvKey(key, limits_); !s.ok()) return s;
     return db_->Write([&](Connection& c) -> absl::Status {
       absl::StatusOr<std::optional<int64_t>> old_size = ValueSize(c, key);
       if (!old_size.ok()) return old_size.status();
@@ -151,7 +123,7 @@ class SqliteKvStore final : public KvStore {
   }
 
   absl::StatusOr<bool> Exists(std::string_view key) override {
-    if (absl::Status s = ValidateKey(key); !s.ok()) return s;
+    if (absl::Status s = ValidateKvKey(key, limits_); !s.ok()) return s;
     return db_->Read([&](Connection& c) -> absl::StatusOr<bool> {
       absl::StatusOr<Statement> select = c.Prepare("SELECT 1 FROM kv WHERE key = ?1");
       if (!select.ok()) return select.status();
@@ -204,16 +176,6 @@ class SqliteKvStore final : public KvStore {
   }
 
  private:
-  absl::Status ValidateKey(std::string_view key) const {
-    if (key.empty()) return absl::InvalidArgumentError("store: kv: key must not be empty");
-    if (static_cast<int64_t>(key.size()) > limits_.max_key_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("store: kv: key of ", key.size(),
-                                                     " bytes exceeds the limit of ",
-                                                     limits_.max_key_bytes, " bytes"));
-    }
-    return absl::OkStatus();
-  }
-
   const std::shared_ptr<Database> db_;
   const KvLimits limits_;
 };
@@ -223,13 +185,7 @@ class SqliteKvStore final : public KvStore {
 absl::StatusOr<std::unique_ptr<KvStore>> OpenSqliteKvStore(std::shared_ptr<Database> database,
                                                            KvLimits limits) {
   if (database == nullptr) return absl::InvalidArgumentError("store: kv store: no database");
-  if (limits.max_key_bytes <= 0 || limits.max_value_bytes <= 0 || limits.max_total_bytes <= 0 ||
-      limits.max_keys <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "store: kv limits: every limit must be positive (max_key_bytes=", limits.max_key_bytes,
-        ", max_value_bytes=", limits.max_value_bytes, ", max_total_bytes=", limits.max_total_bytes,
-        ", max_keys=", limits.max_keys, ")"));
-  }
+  if (absl::Status s = ValidateKvLimits(limits); !s.ok()) return s;
   return std::make_unique<SqliteKvStore>(std::move(database), limits);
 }
 

@@ -7,7 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/absl_view.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
+#include "store/validation.h"
 
 namespace nodegate::store {
 namespace {
@@ -22,22 +23,6 @@ PortLease ReadLease(const Statement& row) {
   lease.expires_at = DecodeTime(row.ColumnInt(3));
   lease.owner = row.ColumnText(4);
   return lease;
-}
-
-absl::Status ValidateJobCode(std::string_view job_code) {
-  if (job_code.empty() || job_code.size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store: lease job_code: must be 1..256 bytes, got ", job_code.size()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateOwner(std::string_view owner) {
-  if (owner.empty() || owner.size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store: lease owner: must be 1..256 bytes, got ", owner.size()));
-  }
-  return absl::OkStatus();
 }
 
 // A live lease of another principal (rows from before owners were stored belong to anyone).
@@ -64,18 +49,11 @@ class SqliteLeaseStore final : public LeaseStore {
                               int port_hi, absl::Duration ttl, absl::Time now,
                               std::function<bool(int)> is_bindable) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
-    if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
-    if (port_lo < 1 || port_hi > 65535 || port_lo > port_hi) {
-      return absl::InvalidArgumentError(absl::StrCat("store: lease port range [", port_lo, ", ",
-                                                     port_hi, "]: need 1 <= lo <= hi <= 65535"));
+    if (absl::Status s = ValidateLeaseOwner(owner); !s.ok()) return s;
+    if (absl::Status s = ValidateLeaseRequest(port_lo, port_hi, ttl, now, is_bindable != nullptr);
+        !s.ok()) {
+      return s;
     }
-    if (ttl <= absl::ZeroDuration() || ttl == absl::InfiniteDuration()) {
-      return absl::InvalidArgumentError("store: lease ttl: must be positive and finite");
-    }
-    if (now == absl::InfinitePast() || now == absl::InfiniteFuture()) {
-      return absl::InvalidArgumentError("store: lease now: must be a finite time");
-    }
-    if (!is_bindable) return absl::InvalidArgumentError("store: lease is_bindable: must be set");
     const int64_t now_us = absl::ToUnixMicros(now);
     const int64_t expires_us = EncodeTime(now + ttl);
 
@@ -155,7 +133,7 @@ class SqliteLeaseStore final : public LeaseStore {
 
   absl::Status Release(std::string_view job_code, std::string_view owner, absl::Time now) override {
     if (absl::Status s = ValidateJobCode(job_code); !s.ok()) return s;
-    if (absl::Status s = ValidateOwner(owner); !s.ok()) return s;
+    if (absl::Status s = ValidateLeaseOwner(owner); !s.ok()) return s;
     const int64_t now_us = absl::ToUnixMicros(now);
     return db_->Write([&](Connection& c) -> absl::Status {
       {

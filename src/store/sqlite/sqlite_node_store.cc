@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "store/absl_view.h"
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 #include "store/validation.h"
 
 namespace nodegate::store {
@@ -14,7 +14,6 @@ constexpr char kCounter[] = "nodes";
 constexpr char kColumns[] =
     "id, algorithm, public_key_pem, previous_algorithm, previous_public_key_pem, "
     "previous_key_valid_until, roles, enabled, cert_serial, created_at, updated_at";
-constexpr size_t kMaxPemBytes = size_t{64} * 1024;
 
 NodeRecord ReadRecord(const Statement& row) {
   NodeRecord r;
@@ -47,35 +46,6 @@ void BindRecord(Statement& s, const NodeRecord& r) {
       .BindInt(11, EncodeTime(r.updated_at));
 }
 
-absl::Status ValidateKey(std::string_view field, std::string_view algorithm, std::string_view pem) {
-  if (algorithm.empty() || algorithm.size() > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store: ", AbslView(field), " algorithm: must be 1..64 bytes"));
-  }
-  if (pem.empty() || pem.size() > kMaxPemBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "store: ", AbslView(field), " public key: must be 1..", kMaxPemBytes, " bytes of PEM"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateRecord(const NodeRecord& r) {
-  if (absl::Status s = ValidateId("node id", r.id); !s.ok()) return s;
-  if (absl::Status s = ValidateKey("node", r.algorithm, r.public_key_pem); !s.ok()) return s;
-  if (!r.previous_public_key_pem.empty()) {
-    if (absl::Status s =
-            ValidateKey("node previous", r.previous_algorithm, r.previous_public_key_pem);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (absl::Status s = ValidateRoles("node roles", r.roles); !s.ok()) return s;
-  if (r.cert_serial.size() > 128) {
-    return absl::InvalidArgumentError("store: node cert_serial: at most 128 bytes");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status NotFound(std::string_view id) {
   return absl::NotFoundError(absl::StrCat("store: node ", AbslView(id), " not found"));
 }
@@ -85,7 +55,7 @@ class SqliteNodeStore final : public NodeStore {
   explicit SqliteNodeStore(std::shared_ptr<Database> database) : db_(std::move(database)) {}
 
   absl::StatusOr<NodeRecord> Create(const NodeRecord& record) override {
-    if (absl::Status s = ValidateRecord(record); !s.ok()) return s;
+    if (absl::Status s = ValidateNodeRecord(record); !s.ok()) return s;
     NodeRecord stored = record;
     if (stored.previous_public_key_pem.empty()) {
       stored.previous_algorithm.clear();
@@ -149,7 +119,7 @@ class SqliteNodeStore final : public NodeStore {
   }
 
   absl::StatusOr<NodeRecord> Update(const NodeRecord& record) override {
-    if (absl::Status s = ValidateRecord(record); !s.ok()) return s;
+    if (absl::Status s = ValidateNodeRecord(record); !s.ok()) return s;
     return db_->Write([&](Connection& c) -> absl::StatusOr<NodeRecord> {
       absl::StatusOr<NodeRecord> existing = GetIn(c, record.id);
       if (!existing.ok()) return existing.status();
@@ -198,7 +168,7 @@ class SqliteNodeStore final : public NodeStore {
                                        std::string_view new_public_key_pem,
                                        absl::Time grace_until) override {
     if (absl::Status s = ValidateId("node id", id); !s.ok()) return s;
-    if (absl::Status s = ValidateKey("node new", new_algorithm, new_public_key_pem); !s.ok()) {
+    if (absl::Status s = ValidateNodeKey("node new", new_algorithm, new_public_key_pem); !s.ok()) {
       return s;
     }
     return db_->Write([&](Connection& c) -> absl::StatusOr<NodeRecord> {

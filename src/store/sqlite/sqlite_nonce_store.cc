@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 
 namespace nodegate::store {
 namespace {

@@ -12,7 +12,6 @@ absl::StatusOr<Stores> OpenSqliteStores(const std::string& path, KvLimits kv_lim
   absl::StatusOr<std::shared_ptr<Database>> database = Database::Open(path);
   if (!database.ok()) return database.status();
   Stores stores;
-  stores.database = *database;
   absl::StatusOr<std::unique_ptr<NodeStore>> nodes = OpenSqliteNodeStore(*database);
   if (!nodes.ok()) return nodes.status();
   stores.nodes = *std::move(nodes);

@@ -11,17 +11,9 @@
 #include "store/node_store.h"
 #include "store/nonce_store.h"
 #include "store/sqlite/database.h"
+#include "store/stores.h"
 
 namespace nodegate::store {
-
-struct Stores {
-  std::shared_ptr<Database> database;
-  std::unique_ptr<NodeStore> nodes;
-  std::unique_ptr<CredentialStore> credentials;
-  std::unique_ptr<KvStore> kv;
-  std::unique_ptr<LeaseStore> leases;
-  std::unique_ptr<NonceStore> nonces;
-};
 
 // Opens (creating if absent, mode 0600) and migrates the database at `path`.
 absl::StatusOr<Stores> OpenSqliteStores(const std::string& path, KvLimits kv_limits = KvLimits());

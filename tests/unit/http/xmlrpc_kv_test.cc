@@ -21,7 +21,6 @@ class XmlRpcKvTest : public ::testing::Test {
     limits.max_value_bytes = 1024;
     auto stores = store::OpenSqliteStores(dir_.File("kv.db"), limits);
     ASSERT_TRUE(stores.ok()) << stores.status();
-    database_ = stores->database;
     std::shared_ptr<store::KvStore> store = std::move(stores->kv);
     auto kv = XmlRpcKv::New(std::move(store));
     ASSERT_TRUE(kv.ok()) << kv.status();
@@ -46,7 +45,6 @@ class XmlRpcKvTest : public ::testing::Test {
     return p;
   }
 
-  std::shared_ptr<store::Database> database_;
   std::unique_ptr<XmlRpcKv> kv_;
 };
 

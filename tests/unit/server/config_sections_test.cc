@@ -122,6 +122,77 @@ TEST(ConfigSectionsTest, LocalListenMustBeLoopback) {
   EXPECT_THAT(Error("[grpc]\nlocal_listen = \"10.0.0.1:8081\"\n"), HasSubstr("loopback"));
 }
 
+TEST(ConfigSectionsTest, StoreBackendDefaultsToSqlite) {
+  absl::StatusOr<NodeConfig> c = Parse("");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store.backend, store::StoreConfig::Backend::kSqlite);
+  EXPECT_TRUE(c->store.url.empty());
+}
+
+TEST(ConfigSectionsTest, StoreBackendPostgresTakesALibpqUrl) {
+  absl::StatusOr<NodeConfig> c = Parse(R"(
+[store]
+backend = "postgres"
+url = "host=db.example port=5432 dbname=nodegate user=nodegate passfile=/etc/nodegate/pgpass"
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store.backend, store::StoreConfig::Backend::kPostgres);
+  EXPECT_EQ(
+      c->store.url,
+      "host=db.example port=5432 dbname=nodegate user=nodegate passfile=/etc/nodegate/pgpass");
+  EXPECT_EQ(c->store.postgres.pool_size, 4);
+  EXPECT_EQ(c->store.postgres.statement_timeout, absl::Seconds(5));
+}
+
+TEST(ConfigSectionsTest, StorePostgresBoundsAreKeys) {
+  absl::StatusOr<NodeConfig> c = Parse(R"(
+[store]
+backend = "postgres"
+url = "host=db"
+pool_size = 16
+acquire_timeout = "2s"
+statement_timeout = "30s"
+connect_timeout = "3s"
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->store.postgres.pool_size, 16);
+  EXPECT_EQ(c->store.postgres.acquire_timeout, absl::Seconds(2));
+  EXPECT_EQ(c->store.postgres.statement_timeout, absl::Seconds(30));
+  EXPECT_EQ(c->store.postgres.connect_timeout, absl::Seconds(3));
+  const std::string pg = "[store]\nbackend = \"postgres\"\nurl = \"host=db\"\n";
+  EXPECT_THAT(Error(pg + "pool_size = 0\n"), HasSubstr("store.pool_size: 0 is out of range"));
+  EXPECT_THAT(Error(pg + "statement_timeout = \"10ms\"\n"),
+              HasSubstr("store.statement_timeout: must be in 100ms..1h"));
+  EXPECT_THAT(Error(pg + "connect_timeout = \"1s\"\n"),
+              HasSubstr("store.connect_timeout: must be at least 2s"));
+  EXPECT_THAT(Error("[store]\npool_size = 8\n"),
+              HasSubstr("store.pool_size: only used with store.backend = \"postgres\""));
+}
+
+TEST(ConfigSectionsTest, StoreErrorsNameTheFieldAndTheFix) {
+  EXPECT_THAT(Error("[store]\nbackend = \"mysql\"\n"),
+              HasSubstr("store.backend: 'mysql' is not one of \"sqlite\", \"postgres\""));
+  EXPECT_THAT(Error("[store]\nbackend = \"postgres\"\n"),
+              HasSubstr("store.url: required with store.backend = \"postgres\""));
+  EXPECT_THAT(Error("[store]\nurl = \"host=db\"\n"), HasSubstr("store.url: only used with"));
+  EXPECT_THAT(Error("[store]\nbackend = \"postgres\"\nurl = \"host=db\"\npath = \"x.db\"\n"),
+              HasSubstr("store.path: only used with store.backend = \"sqlite\""));
+  EXPECT_THAT(Error("[store]\nbackend = \"postgres\"\nurl = \"host=db nonsense\"\n"),
+              HasSubstr("store.url: not a libpq connection string"));
+}
+
+TEST(ConfigSectionsTest, StoreUrlWithAPasswordIsRefusedPointingAtPassfile) {
+  for (const char* url :
+       {"host=db user=ng password=hunter2-secret", "postgresql://ng:hunter2-secret@db/nodegate"}) {
+    std::string error =
+        Error(std::string("[store]\nbackend = \"postgres\"\nurl = \"") + url + "\"\n");
+    EXPECT_THAT(error, HasSubstr("store.url: carries a password"));
+    EXPECT_THAT(error, HasSubstr("PGPASSFILE"));
+    EXPECT_THAT(error, HasSubstr("passfile="));
+    EXPECT_THAT(error, ::testing::Not(HasSubstr("hunter2")));
+  }
+}
+
 TEST(ConfigSectionsTest, PortsKvRegistryStore) {
   absl::StatusOr<NodeConfig> c = Parse(R"(
 [store]

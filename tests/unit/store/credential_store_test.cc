@@ -5,9 +5,10 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/postgres/postgres_stores.h"
 #include "store/sqlite/sqlite_credential_store.h"
+#include "testlib/store_backends.h"
 #include "testlib/stores.h"
-#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
@@ -45,20 +46,23 @@ JoinToken Join(char seed, absl::Time expires_at = kNow + absl::Hours(1)) {
   return t;
 }
 
-class CredentialStoreTest : public ::testing::Test {
+// Every case runs on SQLite and on PostgreSQL (testlib/store_backends.h).
+class CredentialStoreTest : public ::nodegate::testlib::StoreBackendTest {
  protected:
-  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = dir_.File("nodegate.db");
-    store_ = *OpenSqliteCredentialStore(*Database::Open(path_));
+    StoreBackendTest::SetUp();
+    if (HasFatalFailure()) return;
+    store_ = Open().credentials;
   }
-  std::string path_;
   std::unique_ptr<CredentialStore> store_;
 };
 
+INSTANTIATE_TEST_SUITE_P(Backends, CredentialStoreTest, ::nodegate::testlib::AllStoreBackends(),
+                         ::nodegate::testlib::StoreBackendName);
+
 // Access tokens.
 
-TEST_F(CredentialStoreTest, AccessTokenFoundByHash) {
+TEST_P(CredentialStoreTest, AccessTokenFoundByHash) {
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   absl::StatusOr<AccessToken> got = store_->FindAccessTokenByHash(Hash('1'));
   ASSERT_TRUE(got.ok()) << got.status();
@@ -69,24 +73,24 @@ TEST_F(CredentialStoreTest, AccessTokenFoundByHash) {
   EXPECT_NE(got->created_at, absl::InfinitePast());
 }
 
-TEST_F(CredentialStoreTest, AccessTokenKeepsFiniteExpiry) {
+TEST_P(CredentialStoreTest, AccessTokenKeepsFiniteExpiry) {
   AccessToken t = Token('1');
   t.expires_at = kNow;
   ASSERT_TRUE(store_->CreateAccessToken(t).ok());
   EXPECT_EQ(store_->FindAccessTokenByHash(Hash('1'))->expires_at, kNow);
 }
 
-TEST_F(CredentialStoreTest, UnknownAccessTokenIsNotFound) {
+TEST_P(CredentialStoreTest, UnknownAccessTokenIsNotFound) {
   EXPECT_EQ(store_->FindAccessTokenByHash(Hash('9')).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CredentialStoreTest, DuplicateAccessTokenIsAlreadyExists) {
+TEST_P(CredentialStoreTest, DuplicateAccessTokenIsAlreadyExists) {
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   EXPECT_EQ(store_->CreateAccessToken(Token('1')).status().code(),
             absl::StatusCode::kAlreadyExists);
 }
 
-TEST_F(CredentialStoreTest, AccessTokenRejectsBadInput) {
+TEST_P(CredentialStoreTest, AccessTokenRejectsBadInput) {
   AccessToken upper = Token('1');
   upper.token_hash = std::string(64, 'A');
   AccessToken short_hash = Token('1');
@@ -104,23 +108,23 @@ TEST_F(CredentialStoreTest, AccessTokenRejectsBadInput) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CredentialStoreTest, ErrorsNeverEchoTheHash) {
+TEST_P(CredentialStoreTest, ErrorsNeverEchoTheHash) {
   std::string not_a_hash = "secret-token-value-pasted-by-mistake";
   absl::Status s = store_->FindAccessTokenByHash(not_a_hash).status();
   EXPECT_EQ(s.message().find(not_a_hash), std::string::npos) << s;
 }
 
-TEST_F(CredentialStoreTest, RevokedAccessTokenIsGone) {
+TEST_P(CredentialStoreTest, RevokedAccessTokenIsGone) {
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   ASSERT_TRUE(store_->RevokeAccessToken(Hash('1')).ok());
   EXPECT_EQ(store_->FindAccessTokenByHash(Hash('1')).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CredentialStoreTest, RevokeUnknownAccessTokenIsNotFound) {
+TEST_P(CredentialStoreTest, RevokeUnknownAccessTokenIsNotFound) {
   EXPECT_EQ(store_->RevokeAccessToken(Hash('1')).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CredentialStoreTest, ListAccessTokensShowsAll) {
+TEST_P(CredentialStoreTest, ListAccessTokensShowsAll) {
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   ASSERT_TRUE(store_->CreateAccessToken(Token('2')).ok());
   absl::StatusOr<std::vector<AccessToken>> all = store_->ListAccessTokens();
@@ -130,7 +134,7 @@ TEST_F(CredentialStoreTest, ListAccessTokensShowsAll) {
 
 // App keys.
 
-TEST_F(CredentialStoreTest, AppKeyRoundTrips) {
+TEST_P(CredentialStoreTest, AppKeyRoundTrips) {
   ASSERT_TRUE(store_->CreateAppKey(App("app-1")).ok());
   absl::StatusOr<AppKey> got = store_->GetAppKey("app-1");
   ASSERT_TRUE(got.ok()) << got.status();
@@ -140,12 +144,12 @@ TEST_F(CredentialStoreTest, AppKeyRoundTrips) {
   EXPECT_TRUE(got->enabled);
 }
 
-TEST_F(CredentialStoreTest, DuplicateAppKeyIsAlreadyExists) {
+TEST_P(CredentialStoreTest, DuplicateAppKeyIsAlreadyExists) {
   ASSERT_TRUE(store_->CreateAppKey(App("app-1")).ok());
   EXPECT_EQ(store_->CreateAppKey(App("app-1")).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
-TEST_F(CredentialStoreTest, AppKeyRejectsBadInput) {
+TEST_P(CredentialStoreTest, AppKeyRejectsBadInput) {
   AppKey bad_id = App("has space");
   AppKey bad_hash = App("app");
   bad_hash.secret_hash = "plaintext";
@@ -153,12 +157,12 @@ TEST_F(CredentialStoreTest, AppKeyRejectsBadInput) {
   EXPECT_EQ(store_->CreateAppKey(bad_hash).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CredentialStoreTest, UnknownAppKeyIsNotFound) {
+TEST_P(CredentialStoreTest, UnknownAppKeyIsNotFound) {
   EXPECT_EQ(store_->GetAppKey("app-x").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->DisableAppKey("app-x").code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CredentialStoreTest, DisabledAppKeyStaysListedButDisabled) {
+TEST_P(CredentialStoreTest, DisabledAppKeyStaysListedButDisabled) {
   ASSERT_TRUE(store_->CreateAppKey(App("app-1")).ok());
   ASSERT_TRUE(store_->DisableAppKey("app-1").ok());
   EXPECT_FALSE(store_->GetAppKey("app-1")->enabled);
@@ -168,7 +172,7 @@ TEST_F(CredentialStoreTest, DisabledAppKeyStaysListedButDisabled) {
   EXPECT_FALSE((*all)[0].enabled);
 }
 
-TEST_F(CredentialStoreTest, ListAppKeysIsOrderedByKey) {
+TEST_P(CredentialStoreTest, ListAppKeysIsOrderedByKey) {
   ASSERT_TRUE(store_->CreateAppKey(App("b")).ok());
   ASSERT_TRUE(store_->CreateAppKey(App("a")).ok());
   std::vector<AppKey> all = *store_->ListAppKeys();
@@ -179,7 +183,7 @@ TEST_F(CredentialStoreTest, ListAppKeysIsOrderedByKey) {
 
 // Join tokens.
 
-TEST_F(CredentialStoreTest, JoinTokenConsumedOnceReturnsItsNodeAndRoles) {
+TEST_P(CredentialStoreTest, JoinTokenConsumedOnceReturnsItsNodeAndRoles) {
   ASSERT_TRUE(store_->CreateJoinToken(Join('1')).ok());
 
   absl::StatusOr<JoinToken> used = store_->ConsumeJoinToken(Hash('1'), kNow);
@@ -190,7 +194,7 @@ TEST_F(CredentialStoreTest, JoinTokenConsumedOnceReturnsItsNodeAndRoles) {
   EXPECT_EQ(used->used_at, kNow);
 }
 
-TEST_F(CredentialStoreTest, JoinTokenSecondUseIsFailedPrecondition) {
+TEST_P(CredentialStoreTest, JoinTokenSecondUseIsFailedPrecondition) {
   ASSERT_TRUE(store_->CreateJoinToken(Join('1')).ok());
   ASSERT_TRUE(store_->ConsumeJoinToken(Hash('1'), kNow).ok());
   absl::Status again = store_->ConsumeJoinToken(Hash('1'), kNow).status();
@@ -198,7 +202,7 @@ TEST_F(CredentialStoreTest, JoinTokenSecondUseIsFailedPrecondition) {
   EXPECT_NE(again.message().find("used"), std::string::npos);
 }
 
-TEST_F(CredentialStoreTest, ExpiredJoinTokenIsFailedPreconditionAndStaysUnused) {
+TEST_P(CredentialStoreTest, ExpiredJoinTokenIsFailedPreconditionAndStaysUnused) {
   ASSERT_TRUE(store_->CreateJoinToken(Join('1', kNow)).ok());
 
   absl::Status s = store_->ConsumeJoinToken(Hash('1'), kNow).status();
@@ -210,23 +214,23 @@ TEST_F(CredentialStoreTest, ExpiredJoinTokenIsFailedPreconditionAndStaysUnused) 
   EXPECT_EQ(all[0].used_at, absl::InfinitePast());
 }
 
-TEST_F(CredentialStoreTest, JoinTokenUsableJustBeforeExpiry) {
+TEST_P(CredentialStoreTest, JoinTokenUsableJustBeforeExpiry) {
   ASSERT_TRUE(store_->CreateJoinToken(Join('1', kNow)).ok());
   EXPECT_TRUE(store_->ConsumeJoinToken(Hash('1'), kNow - absl::Microseconds(1)).ok());
 }
 
-TEST_F(CredentialStoreTest, UnknownJoinTokenIsNotFound) {
+TEST_P(CredentialStoreTest, UnknownJoinTokenIsNotFound) {
   EXPECT_EQ(store_->ConsumeJoinToken(Hash('7'), kNow).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(CredentialStoreTest, JoinTokenMustExpire) {
+TEST_P(CredentialStoreTest, JoinTokenMustExpire) {
   EXPECT_EQ(store_->CreateJoinToken(Join('1', absl::InfiniteFuture())).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->CreateJoinToken(Join('1', absl::InfinitePast())).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CredentialStoreTest, JoinTokenRejectsBadNodeIdAndDuplicate) {
+TEST_P(CredentialStoreTest, JoinTokenRejectsBadNodeIdAndDuplicate) {
   JoinToken bad = Join('1');
   bad.node_id = "bad id";
   EXPECT_EQ(store_->CreateJoinToken(bad).status().code(), absl::StatusCode::kInvalidArgument);
@@ -234,10 +238,10 @@ TEST_F(CredentialStoreTest, JoinTokenRejectsBadNodeIdAndDuplicate) {
   EXPECT_EQ(store_->CreateJoinToken(Join('1')).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
-TEST_F(CredentialStoreTest, RacingConsumersOfOneJoinTokenHaveOneWinner) {
+TEST_P(CredentialStoreTest, RacingConsumersOfOneJoinTokenHaveOneWinner) {
   ASSERT_TRUE(store_->CreateJoinToken(Join('1')).ok());
-  // A second Database object on the same file stands in for another process.
-  std::unique_ptr<CredentialStore> other = *OpenSqliteCredentialStore(*Database::Open(path_));
+  // A second instance on the same database stands in for another process or replica.
+  std::unique_ptr<CredentialStore> other = Open().credentials;
   std::atomic<int> wins{0}, refused{0};
   std::vector<std::thread> threads;
   threads.reserve(8);
@@ -254,7 +258,7 @@ TEST_F(CredentialStoreTest, RacingConsumersOfOneJoinTokenHaveOneWinner) {
   EXPECT_EQ(refused.load(), 7);
 }
 
-TEST_F(CredentialStoreTest, GenerationChangesOnCredentialWrites) {
+TEST_P(CredentialStoreTest, GenerationChangesOnCredentialWrites) {
   uint64_t g0 = store_->Generation();
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   uint64_t g1 = store_->Generation();
@@ -270,17 +274,46 @@ TEST_F(CredentialStoreTest, GenerationChangesOnCredentialWrites) {
   EXPECT_NE(g3, g4);
 }
 
-TEST_F(CredentialStoreTest, CredentialsSurviveReopen) {
+TEST_P(CredentialStoreTest, CredentialsSurviveReopen) {
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   ASSERT_TRUE(store_->CreateAppKey(App("a")).ok());
   ASSERT_TRUE(store_->CreateJoinToken(Join('2')).ok());
   store_.reset();
 
-  std::unique_ptr<CredentialStore> reopened = *OpenSqliteCredentialStore(*Database::Open(path_));
+  std::unique_ptr<CredentialStore> reopened = Open().credentials;
 
   EXPECT_TRUE(reopened->FindAccessTokenByHash(Hash('1')).ok());
   EXPECT_TRUE(reopened->GetAppKey("a").ok());
   EXPECT_TRUE(reopened->ConsumeJoinToken(Hash('2'), kNow).ok());
+}
+
+TEST_P(CredentialStoreTest, RevocationThroughOneInstanceIsSeenAndCountedByAnother) {
+  std::unique_ptr<CredentialStore> other = Open().credentials;
+  ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
+  ASSERT_TRUE(other->FindAccessTokenByHash(Hash('1')).ok());
+  uint64_t before = other->Generation();
+
+  ASSERT_TRUE(store_->RevokeAccessToken(Hash('1')).ok());
+
+  EXPECT_EQ(other->FindAccessTokenByHash(Hash('1')).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(other->Generation(), before);
+}
+
+TEST(CredentialStoreFactoryTest, RefusesNullDatabase) {
+  EXPECT_EQ(OpenSqliteCredentialStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenPostgresCredentialStore(nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(CredentialStoreTest, PrincipalKeepsBytesThatAreNotUtf8) {
+  AccessToken t = Token('1');
+  t.principal = "caf\xe9";  // Latin-1: no control characters, so valid here
+  AppKey k = App("a");
+  k.principal = "\xff\xfe";
+  ASSERT_TRUE(store_->CreateAccessToken(t).ok());
+  ASSERT_TRUE(store_->CreateAppKey(k).ok());
+  EXPECT_EQ(store_->FindAccessTokenByHash(Hash('1'))->principal, t.principal);
+  EXPECT_EQ(store_->GetAppKey("a")->principal, k.principal);
 }
 
 }  // namespace

@@ -8,8 +8,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/postgres/postgres_stores.h"
 #include "store/sqlite/sqlite_lease_store.h"
-#include "testlib/temp_dir.h"
+#include "testlib/store_backends.h"
 
 namespace nodegate::store {
 namespace {
@@ -22,24 +23,27 @@ constexpr char kOwner[] = "node:worker-1";
 
 bool AnyPort(int) { return true; }
 
-class LeaseStoreTest : public ::testing::Test {
+// Every case runs on SQLite and on PostgreSQL (testlib/store_backends.h).
+class LeaseStoreTest : public ::nodegate::testlib::StoreBackendTest {
  protected:
-  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = dir_.File("nodegate.db");
-    store_ = *OpenSqliteLeaseStore(*Database::Open(path_));
+    StoreBackendTest::SetUp();
+    if (HasFatalFailure()) return;
+    store_ = Open().leases;
   }
-  std::string path_;
   std::unique_ptr<LeaseStore> store_;
 };
 
-TEST_F(LeaseStoreTest, FirstJobGetsLowestPort) {
+INSTANTIATE_TEST_SUITE_P(Backends, LeaseStoreTest, ::nodegate::testlib::AllStoreBackends(),
+                         ::nodegate::testlib::StoreBackendName);
+
+TEST_P(LeaseStoreTest, FirstJobGetsLowestPort) {
   absl::StatusOr<int> port = store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort);
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(*port, 7000);
 }
 
-TEST_F(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
+TEST_P(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
   int first = *store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort);
   // The job's port is in use by the job itself, so not bindable: it must still get it back.
   absl::StatusOr<int> again = store_->Acquire("job-a", kOwner, 7000, 7009, kTtl,
@@ -49,12 +53,12 @@ TEST_F(LeaseStoreTest, SameJobGetsSamePortBackRenewed) {
   EXPECT_EQ(store_->Get("job-a")->expires_at, kNow + absl::Minutes(5) + kTtl);
 }
 
-TEST_F(LeaseStoreTest, DifferentJobsGetDifferentPorts) {
+TEST_P(LeaseStoreTest, DifferentJobsGetDifferentPorts) {
   EXPECT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   EXPECT_EQ(*store_->Acquire("b", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7001);
 }
 
-TEST_F(LeaseStoreTest, ExhaustedRangeIsResourceExhausted) {
+TEST_P(LeaseStoreTest, ExhaustedRangeIsResourceExhausted) {
   ASSERT_TRUE(store_->Acquire("a", kOwner, 7000, 7001, kTtl, kNow, AnyPort).ok());
   ASSERT_TRUE(store_->Acquire("b", kOwner, 7000, 7001, kTtl, kNow, AnyPort).ok());
   EXPECT_EQ(store_->Acquire("c", kOwner, 7000, 7001, kTtl, kNow, AnyPort).status().code(),
@@ -62,7 +66,7 @@ TEST_F(LeaseStoreTest, ExhaustedRangeIsResourceExhausted) {
   EXPECT_EQ(store_->Get("c").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(LeaseStoreTest, ExpiredLeaseIsReusedByAnotherJob) {
+TEST_P(LeaseStoreTest, ExpiredLeaseIsReusedByAnotherJob) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
   EXPECT_EQ(store_->Acquire("b", kOwner, 7000, 7000, kTtl, kNow + kTtl - absl::Seconds(1), AnyPort)
                 .status()
@@ -77,7 +81,7 @@ TEST_F(LeaseStoreTest, ExpiredLeaseIsReusedByAnotherJob) {
   EXPECT_EQ(store_->Get("b")->port, 7000);
 }
 
-TEST_F(LeaseStoreTest, ExpiredOwnLeaseIsNotSimplyRenewed) {
+TEST_P(LeaseStoreTest, ExpiredOwnLeaseIsNotSimplyRenewed) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7001, kTtl, kNow, AnyPort), 7000);
   // After expiry the job is treated as new: its old port must be bindable again to be chosen.
   absl::StatusOr<int> port =
@@ -86,7 +90,7 @@ TEST_F(LeaseStoreTest, ExpiredOwnLeaseIsNotSimplyRenewed) {
   EXPECT_EQ(*port, 7001);
 }
 
-TEST_F(LeaseStoreTest, BindableCallbackIsHonoured) {
+TEST_P(LeaseStoreTest, BindableCallbackIsHonoured) {
   std::vector<int> asked;
   absl::StatusOr<int> port = store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [&](int p) {
     asked.push_back(p);
@@ -97,7 +101,7 @@ TEST_F(LeaseStoreTest, BindableCallbackIsHonoured) {
   EXPECT_EQ(asked, (std::vector<int>{7000, 7001, 7002, 7003}));
 }
 
-TEST_F(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
+TEST_P(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   std::vector<int> asked;
   ASSERT_TRUE(store_
@@ -110,14 +114,14 @@ TEST_F(LeaseStoreTest, LeasedPortsAreNotOfferedToTheCallback) {
   EXPECT_EQ(asked, std::vector<int>{7001});
 }
 
-TEST_F(LeaseStoreTest, NothingBindableIsResourceExhausted) {
+TEST_P(LeaseStoreTest, NothingBindableIsResourceExhausted) {
   EXPECT_EQ(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; })
                 .status()
                 .code(),
             absl::StatusCode::kResourceExhausted);
 }
 
-TEST_F(LeaseStoreTest, ThrowingCallbackIsInternalAndLeavesNoLease) {
+TEST_P(LeaseStoreTest, ThrowingCallbackIsInternalAndLeavesNoLease) {
   absl::StatusOr<int> port = store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow,
                                              [](int) -> bool { throw std::runtime_error("boom"); });
   EXPECT_EQ(port.status().code(), absl::StatusCode::kInternal);
@@ -125,7 +129,7 @@ TEST_F(LeaseStoreTest, ThrowingCallbackIsInternalAndLeavesNoLease) {
   EXPECT_TRUE(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort).ok());
 }
 
-TEST_F(LeaseStoreTest, OwnLeaseOutsideNewRangeIsReplaced) {
+TEST_P(LeaseStoreTest, OwnLeaseOutsideNewRangeIsReplaced) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   EXPECT_EQ(*store_->Acquire("a", kOwner, 8000, 8009, kTtl, kNow, AnyPort), 8000);
   std::vector<PortLease> all = *store_->List();
@@ -133,7 +137,7 @@ TEST_F(LeaseStoreTest, OwnLeaseOutsideNewRangeIsReplaced) {
   EXPECT_EQ(all[0].port, 8000);
 }
 
-TEST_F(LeaseStoreTest, BadArgumentsAreInvalidArgument) {
+TEST_P(LeaseStoreTest, BadArgumentsAreInvalidArgument) {
   auto code = [&](const std::string& job, int lo, int hi, absl::Duration ttl) {
     return store_->Acquire(job, kOwner, lo, hi, ttl, kNow, AnyPort).status().code();
   };
@@ -146,18 +150,18 @@ TEST_F(LeaseStoreTest, BadArgumentsAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(LeaseStoreTest, ReleaseFreesThePort) {
+TEST_P(LeaseStoreTest, ReleaseFreesThePort) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
   ASSERT_TRUE(store_->Release("a", kOwner, kNow).ok());
   EXPECT_EQ(*store_->Acquire("b", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
 }
 
-TEST_F(LeaseStoreTest, ReleaseOrGetUnknownJobIsNotFound) {
+TEST_P(LeaseStoreTest, ReleaseOrGetUnknownJobIsNotFound) {
   EXPECT_EQ(store_->Release("ghost", kOwner, kNow).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->Get("ghost").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(LeaseStoreTest, GetReportsTheLease) {
+TEST_P(LeaseStoreTest, GetReportsTheLease) {
   ASSERT_TRUE(store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort).ok());
   absl::StatusOr<PortLease> lease = store_->Get("a");
   ASSERT_TRUE(lease.ok());
@@ -167,7 +171,7 @@ TEST_F(LeaseStoreTest, GetReportsTheLease) {
   EXPECT_EQ(lease->expires_at, kNow + kTtl);
 }
 
-TEST_F(LeaseStoreTest, ExpireBeforeRemovesOnlyExpiredLeases) {
+TEST_P(LeaseStoreTest, ExpireBeforeRemovesOnlyExpiredLeases) {
   ASSERT_TRUE(store_->Acquire("old", kOwner, 7000, 7009, absl::Minutes(1), kNow, AnyPort).ok());
   ASSERT_TRUE(store_->Acquire("new", kOwner, 7000, 7009, absl::Minutes(30), kNow, AnyPort).ok());
 
@@ -180,22 +184,22 @@ TEST_F(LeaseStoreTest, ExpireBeforeRemovesOnlyExpiredLeases) {
   EXPECT_EQ(all[0].job_code, "new");
 }
 
-TEST_F(LeaseStoreTest, LeasesSurviveReopen) {
+TEST_P(LeaseStoreTest, LeasesSurviveReopen) {
   ASSERT_EQ(*store_->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
   store_.reset();
-  std::unique_ptr<LeaseStore> reopened = *OpenSqliteLeaseStore(*Database::Open(path_));
+  std::unique_ptr<LeaseStore> reopened = Open().leases;
   EXPECT_EQ(*reopened->Acquire("a", kOwner, 7000, 7009, kTtl, kNow, [](int) { return false; }),
             7000);
   EXPECT_EQ(*reopened->Acquire("b", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7001);
 }
 
-TEST_F(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
+TEST_P(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
   constexpr int kThreads = 16;
   constexpr int kJobsPerThread = 12;
   constexpr int kLo = 20000;
   // Room for every job, so every Acquire must succeed.
   constexpr int kHi = kLo + kThreads * kJobsPerThread - 1;
-  std::unique_ptr<LeaseStore> other = *OpenSqliteLeaseStore(*Database::Open(path_));
+  std::unique_ptr<LeaseStore> other = Open().leases;  // another process or replica
   std::mutex mu;
   std::map<int, std::string> owner;  // port -> job
   std::atomic<int> failures{0};
@@ -228,7 +232,7 @@ TEST_F(LeaseStoreTest, ConcurrentAcquiresOnTwoStoreObjectsNeverShareAPort) {
             absl::StatusCode::kResourceExhausted);
 }
 
-TEST_F(LeaseStoreTest, AnotherPrincipalCannotReleaseALiveLease) {
+TEST_P(LeaseStoreTest, AnotherPrincipalCannotReleaseALiveLease) {
   ASSERT_TRUE(store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort).ok());
 
   absl::Status s = store_->Release("job-a", "user:mallory", kNow);
@@ -237,7 +241,7 @@ TEST_F(LeaseStoreTest, AnotherPrincipalCannotReleaseALiveLease) {
   EXPECT_EQ(store_->Get("job-a")->owner, kOwner);
 }
 
-TEST_F(LeaseStoreTest, AnotherPrincipalCannotRenewOrMoveALiveLease) {
+TEST_P(LeaseStoreTest, AnotherPrincipalCannotRenewOrMoveALiveLease) {
   ASSERT_EQ(*store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
 
   absl::StatusOr<int> taken =
@@ -247,7 +251,7 @@ TEST_F(LeaseStoreTest, AnotherPrincipalCannotRenewOrMoveALiveLease) {
   EXPECT_EQ(store_->Get("job-a")->expires_at, kNow + kTtl);
 }
 
-TEST_F(LeaseStoreTest, AnExpiredLeaseMayBeTakenByAnotherPrincipal) {
+TEST_P(LeaseStoreTest, AnExpiredLeaseMayBeTakenByAnotherPrincipal) {
   ASSERT_EQ(*store_->Acquire("job-a", kOwner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
 
   absl::StatusOr<int> port =
@@ -255,6 +259,35 @@ TEST_F(LeaseStoreTest, AnExpiredLeaseMayBeTakenByAnotherPrincipal) {
 
   ASSERT_TRUE(port.ok()) << port.status();
   EXPECT_EQ(store_->Get("job-a")->owner, "node:worker-2");
+}
+
+TEST_P(LeaseStoreTest, ALeaseTakenThroughOneInstanceIsHonouredByAnother) {
+  std::unique_ptr<LeaseStore> other = Open().leases;
+  ASSERT_EQ(*store_->Acquire("job-a", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
+
+  EXPECT_EQ(other->Acquire("job-b", kOwner, 7000, 7000, kTtl, kNow, AnyPort).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(other->Release("job-a", "user:mallory", kNow).code(),
+            absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(other->Release("job-a", kOwner, kNow).ok());
+  EXPECT_EQ(*store_->Acquire("job-b", kOwner, 7000, 7000, kTtl, kNow, AnyPort), 7000);
+}
+
+TEST(LeaseStoreFactoryTest, RefusesNullDatabase) {
+  EXPECT_EQ(OpenSqliteLeaseStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenPostgresLeaseStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(LeaseStoreTest, JobCodeAndOwnerKeepAnyBytes) {
+  const std::string job("job\0\xff", 5);
+  const std::string owner("user:\xe9\0", 7);
+  ASSERT_EQ(*store_->Acquire(job, owner, 7000, 7009, kTtl, kNow, AnyPort), 7000);
+  absl::StatusOr<PortLease> lease = store_->Get(job);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ(lease->job_code, job);
+  EXPECT_EQ(lease->owner, owner);
+  EXPECT_EQ(store_->Release(job, "user:other", kNow).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(store_->Release(job, owner, kNow).ok());
 }
 
 }  // namespace

@@ -2,8 +2,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/postgres/postgres_stores.h"
 #include "store/sqlite/sqlite_node_store.h"
-#include "testlib/temp_dir.h"
+#include "testlib/store_backends.h"
 
 namespace nodegate::store {
 namespace {
@@ -21,20 +22,21 @@ NodeRecord Node(std::string id) {
   return r;
 }
 
-class NodeStoreTest : public ::testing::Test {
+// Every case runs on SQLite and on PostgreSQL (testlib/store_backends.h).
+class NodeStoreTest : public ::nodegate::testlib::StoreBackendTest {
  protected:
-  ::nodegate::testlib::ScopedTempDir dir_;  // first: removed after the database closes
   void SetUp() override {
-    path_ = dir_.File("nodegate.db");
-    db_ = *Database::Open(path_);
-    store_ = *OpenSqliteNodeStore(db_);
+    StoreBackendTest::SetUp();
+    if (HasFatalFailure()) return;
+    store_ = Open().nodes;
   }
-  std::string path_;
-  std::shared_ptr<Database> db_;
   std::unique_ptr<NodeStore> store_;
 };
 
-TEST_F(NodeStoreTest, CreateThenGetReturnsTheSameRecord) {
+INSTANTIATE_TEST_SUITE_P(Backends, NodeStoreTest, ::nodegate::testlib::AllStoreBackends(),
+                         ::nodegate::testlib::StoreBackendName);
+
+TEST_P(NodeStoreTest, CreateThenGetReturnsTheSameRecord) {
   absl::StatusOr<NodeRecord> created = store_->Create(Node("node-a"));
   ASSERT_TRUE(created.ok()) << created.status();
 
@@ -54,19 +56,19 @@ TEST_F(NodeStoreTest, CreateThenGetReturnsTheSameRecord) {
   EXPECT_NE(got->created_at, absl::InfinitePast());
 }
 
-TEST_F(NodeStoreTest, EmptyRolesRoundTripAsEmpty) {
+TEST_P(NodeStoreTest, EmptyRolesRoundTripAsEmpty) {
   NodeRecord r = Node("n");
   r.roles.clear();
   ASSERT_TRUE(store_->Create(r).ok());
   EXPECT_THAT(store_->Get("n")->roles, IsEmpty());
 }
 
-TEST_F(NodeStoreTest, CreateRejectsDuplicateId) {
+TEST_P(NodeStoreTest, CreateRejectsDuplicateId) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   EXPECT_EQ(store_->Create(Node("n")).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
-TEST_F(NodeStoreTest, CreateRejectsMalformedId) {
+TEST_P(NodeStoreTest, CreateRejectsMalformedId) {
   for (const std::string& id :
        std::vector<std::string>{"", "has space", "slash/no", std::string(129, 'a'), "semi;colon"}) {
     EXPECT_EQ(store_->Create(Node(id)).status().code(), absl::StatusCode::kInvalidArgument) << id;
@@ -74,7 +76,7 @@ TEST_F(NodeStoreTest, CreateRejectsMalformedId) {
   EXPECT_TRUE(store_->Create(Node(std::string(128, 'a'))).ok());
 }
 
-TEST_F(NodeStoreTest, CreateRejectsMissingKeyOrAlgorithm) {
+TEST_P(NodeStoreTest, CreateRejectsMissingKeyOrAlgorithm) {
   NodeRecord no_key = Node("a");
   no_key.public_key_pem.clear();
   NodeRecord no_alg = Node("b");
@@ -83,7 +85,7 @@ TEST_F(NodeStoreTest, CreateRejectsMissingKeyOrAlgorithm) {
   EXPECT_EQ(store_->Create(no_alg).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(NodeStoreTest, CreateRejectsRoleWithComma) {
+TEST_P(NodeStoreTest, CreateRejectsRoleWithComma) {
   NodeRecord r = Node("a");
   r.roles = {"a,b"};
   EXPECT_EQ(store_->Create(r).status().code(), absl::StatusCode::kInvalidArgument);
@@ -91,15 +93,15 @@ TEST_F(NodeStoreTest, CreateRejectsRoleWithComma) {
   EXPECT_EQ(store_->Create(r).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(NodeStoreTest, GetUnknownIsNotFound) {
+TEST_P(NodeStoreTest, GetUnknownIsNotFound) {
   EXPECT_EQ(store_->Get("nobody").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, GetMalformedIdIsInvalidArgument) {
+TEST_P(NodeStoreTest, GetMalformedIdIsInvalidArgument) {
   EXPECT_EQ(store_->Get("no such!").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(NodeStoreTest, UpdateReplacesFieldsAndKeepsCreatedAt) {
+TEST_P(NodeStoreTest, UpdateReplacesFieldsAndKeepsCreatedAt) {
   NodeRecord created = *store_->Create(Node("n"));
   NodeRecord changed = created;
   changed.roles = {"writer"};
@@ -118,18 +120,18 @@ TEST_F(NodeStoreTest, UpdateReplacesFieldsAndKeepsCreatedAt) {
   EXPECT_GE(got.updated_at, created.updated_at);
 }
 
-TEST_F(NodeStoreTest, UpdateUnknownIsNotFound) {
+TEST_P(NodeStoreTest, UpdateUnknownIsNotFound) {
   EXPECT_EQ(store_->Update(Node("ghost")).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, UpdateValidatesInput) {
+TEST_P(NodeStoreTest, UpdateValidatesInput) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   NodeRecord bad = Node("n");
   bad.public_key_pem.clear();
   EXPECT_EQ(store_->Update(bad).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(NodeStoreTest, SetEnabledTogglesTheFlag) {
+TEST_P(NodeStoreTest, SetEnabledTogglesTheFlag) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   ASSERT_TRUE(store_->SetEnabled("n", false).ok());
   EXPECT_FALSE(store_->Get("n")->enabled);
@@ -137,21 +139,21 @@ TEST_F(NodeStoreTest, SetEnabledTogglesTheFlag) {
   EXPECT_TRUE(store_->Get("n")->enabled);
 }
 
-TEST_F(NodeStoreTest, SetEnabledUnknownIsNotFound) {
+TEST_P(NodeStoreTest, SetEnabledUnknownIsNotFound) {
   EXPECT_EQ(store_->SetEnabled("ghost", false).code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, RemoveDeletesTheNode) {
+TEST_P(NodeStoreTest, RemoveDeletesTheNode) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   ASSERT_TRUE(store_->Remove("n").ok());
   EXPECT_EQ(store_->Get("n").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, RemoveUnknownIsNotFound) {
+TEST_P(NodeStoreTest, RemoveUnknownIsNotFound) {
   EXPECT_EQ(store_->Remove("ghost").code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, RotateKeyKeepsOldKeyAsPreviousUntilGrace) {
+TEST_P(NodeStoreTest, RotateKeyKeepsOldKeyAsPreviousUntilGrace) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   absl::Time grace = absl::FromUnixSeconds(2'000'000'000);
 
@@ -166,7 +168,7 @@ TEST_F(NodeStoreTest, RotateKeyKeepsOldKeyAsPreviousUntilGrace) {
   EXPECT_EQ(got.previous_key_valid_until, grace);
 }
 
-TEST_F(NodeStoreTest, SecondRotationForgetsTheOldestKey) {
+TEST_P(NodeStoreTest, SecondRotationForgetsTheOldestKey) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   absl::Time grace = absl::FromUnixSeconds(2'000'000'000);
   ASSERT_TRUE(store_->RotateKey("n", "ecdsa-p256-sha256", "SECOND", grace).ok());
@@ -177,19 +179,19 @@ TEST_F(NodeStoreTest, SecondRotationForgetsTheOldestKey) {
   EXPECT_EQ(got.previous_algorithm, "ecdsa-p256-sha256");
 }
 
-TEST_F(NodeStoreTest, RotateKeyUnknownIsNotFound) {
+TEST_P(NodeStoreTest, RotateKeyUnknownIsNotFound) {
   EXPECT_EQ(store_->RotateKey("ghost", "ed25519", "PEM", absl::Now()).status().code(),
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(NodeStoreTest, RotateKeyRejectsEmptyKey) {
+TEST_P(NodeStoreTest, RotateKeyRejectsEmptyKey) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   EXPECT_EQ(store_->RotateKey("n", "ed25519", "", absl::Now()).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->Get("n")->public_key_pem, Node("x").public_key_pem);
 }
 
-TEST_F(NodeStoreTest, ListPagesInIdOrder) {
+TEST_P(NodeStoreTest, ListPagesInIdOrder) {
   for (const char* id : {"c", "a", "e", "b", "d"}) ASSERT_TRUE(store_->Create(Node(id)).ok());
 
   absl::StatusOr<NodePage> first = store_->List(2, "");
@@ -210,7 +212,7 @@ TEST_F(NodeStoreTest, ListPagesInIdOrder) {
   EXPECT_EQ(third->next_page_token, "");
 }
 
-TEST_F(NodeStoreTest, ListExactlyOnePageHasNoNextToken) {
+TEST_P(NodeStoreTest, ListExactlyOnePageHasNoNextToken) {
   ASSERT_TRUE(store_->Create(Node("a")).ok());
   ASSERT_TRUE(store_->Create(Node("b")).ok());
   absl::StatusOr<NodePage> page = store_->List(2, "");
@@ -219,20 +221,20 @@ TEST_F(NodeStoreTest, ListExactlyOnePageHasNoNextToken) {
   EXPECT_EQ(page->next_page_token, "");
 }
 
-TEST_F(NodeStoreTest, ListOfEmptyStoreIsEmpty) {
+TEST_P(NodeStoreTest, ListOfEmptyStoreIsEmpty) {
   absl::StatusOr<NodePage> page = store_->List(0, "");
   ASSERT_TRUE(page.ok());
   EXPECT_THAT(page->records, IsEmpty());
   EXPECT_EQ(page->next_page_token, "");
 }
 
-TEST_F(NodeStoreTest, ListRejectsNegativePageSizeAndForeignToken) {
+TEST_P(NodeStoreTest, ListRejectsNegativePageSizeAndForeignToken) {
   EXPECT_EQ(store_->List(-1, "").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->List(10, "!!not-a-token!!").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(NodeStoreTest, GenerationChangesOnEveryWrite) {
+TEST_P(NodeStoreTest, GenerationChangesOnEveryWrite) {
   uint64_t g0 = store_->Generation();
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   uint64_t g1 = store_->Generation();
@@ -248,7 +250,7 @@ TEST_F(NodeStoreTest, GenerationChangesOnEveryWrite) {
   EXPECT_NE(g3, g4);
 }
 
-TEST_F(NodeStoreTest, GenerationUnchangedByFailedWriteAndReads) {
+TEST_P(NodeStoreTest, GenerationUnchangedByFailedWriteAndReads) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   uint64_t g = store_->Generation();
   EXPECT_FALSE(store_->Create(Node("n")).ok());
@@ -257,20 +259,47 @@ TEST_F(NodeStoreTest, GenerationUnchangedByFailedWriteAndReads) {
   EXPECT_EQ(store_->Generation(), g);
 }
 
-TEST_F(NodeStoreTest, DataSurvivesReopen) {
+TEST_P(NodeStoreTest, DataSurvivesReopen) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   store_.reset();
-  db_.reset();
 
-  std::unique_ptr<NodeStore> reopened = *OpenSqliteNodeStore(*Database::Open(path_));
+  std::unique_ptr<NodeStore> reopened = Open().nodes;
 
   absl::StatusOr<NodeRecord> got = reopened->Get("n");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_THAT(got->roles, ElementsAre("admin", "reader"));
 }
 
+TEST_P(NodeStoreTest, WriteThroughOneInstanceIsSeenAndCountedByAnother) {
+  std::unique_ptr<NodeStore> other = Open().nodes;
+  uint64_t before = other->Generation();
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  ASSERT_TRUE(store_->SetEnabled("n", false).ok());
+
+  absl::StatusOr<NodeRecord> seen = other->Get("n");
+
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_FALSE(seen->enabled);
+  EXPECT_NE(other->Generation(), before);
+}
+
 TEST(NodeStoreFactoryTest, RefusesNullDatabase) {
   EXPECT_EQ(OpenSqliteNodeStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenPostgresNodeStore(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(NodeStoreTest, KeyFieldsKeepAnyBytes) {
+  // The store keeps what callers give it; crypto/ decides what a key is.
+  NodeRecord n = Node("n");
+  n.algorithm = std::string("alg\xff\0", 5);
+  n.public_key_pem = std::string("\0\x80PEM\xfe", 6);
+  n.cert_serial = std::string("\xff", 1);
+  ASSERT_TRUE(store_->Create(n).ok());
+  absl::StatusOr<NodeRecord> got = store_->Get("n");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->algorithm, n.algorithm);
+  EXPECT_EQ(got->public_key_pem, n.public_key_pem);
+  EXPECT_EQ(got->cert_serial, n.cert_serial);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// How values are laid out in the SQLite columns (internal to nodegate_store).
-//   times: INTEGER Unix microseconds; INT64_MIN = InfinitePast, INT64_MAX = InfiniteFuture.
+// How values are laid out in the columns of both backends (internal to nodegate_store).
+//   times: INTEGER (SQLite) / BIGINT (PostgreSQL) Unix microseconds; INT64_MIN = InfinitePast,
+//          INT64_MAX = InfiniteFuture.
 //   roles: TEXT, the roles joined by ',' ("" = no roles); roles never contain ',' (validation.h).
 //   page tokens: base64url of the last key of the previous page.
 #pragma once
@@ -22,6 +23,10 @@ absl::Time StoredNow();
 
 std::string EncodeRoles(const std::vector<std::string>& roles);
 std::vector<std::string> DecodeRoles(std::string_view text);
+
+// The smallest string greater than every string starting with `prefix` (the exclusive upper
+// bound of a prefix scan); empty if there is none (prefix empty or all 0xff).
+std::string PrefixSuccessor(std::string_view prefix);
 
 std::string EncodePageToken(std::string_view last_key);
 // INVALID_ARGUMENT if the token is not one we made.

@@ -1,4 +1,4 @@
-#include "store/sqlite/sqlite_stores.h"
+#include "store/store_factory.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -7,8 +7,8 @@
 #include <cstdio>
 
 #include "gtest/gtest.h"
+#include "testlib/store_backends.h"
 #include "testlib/stores.h"
-#include "testlib/temp_dir.h"
 
 namespace nodegate::store {
 namespace {
@@ -21,30 +21,38 @@ KvLimits WithLimit(int64_t KvLimits::*field, int64_t value) {
 
 using ::nodegate::testlib::Hash;
 
-TEST(SqliteStoresTest, OpensEveryStoreOnOneFile) {
-  ::nodegate::testlib::ScopedTempDir dir;
-  absl::StatusOr<Stores> stores = OpenSqliteStores(dir.File("nodegate.db"));
+// OpenStores on each backend (testlib/store_backends.h).
+class StoreFactoryTest : public ::nodegate::testlib::StoreBackendTest {};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreFactoryTest, ::nodegate::testlib::AllStoreBackends(),
+                         ::nodegate::testlib::StoreBackendName);
+
+TEST_P(StoreFactoryTest, OpensEveryStoreOnOneDatabase) {
+  absl::StatusOr<Stores> stores = OpenStores(config());
   ASSERT_TRUE(stores.ok()) << stores.status();
-  EXPECT_NE(stores->database, nullptr);
   EXPECT_NE(stores->nodes, nullptr);
   EXPECT_NE(stores->credentials, nullptr);
   EXPECT_NE(stores->kv, nullptr);
   EXPECT_NE(stores->leases, nullptr);
 }
 
-TEST(SqliteStoresTest, RefusesBadKvLimits) {
-  ::nodegate::testlib::ScopedTempDir dir;
-  EXPECT_EQ(OpenSqliteStores(dir.File("nodegate.db"), WithLimit(&KvLimits::max_value_bytes, 0))
-                .status()
-                .code(),
+TEST_P(StoreFactoryTest, RefusesBadKvLimits) {
+  EXPECT_EQ(OpenStores(config(), WithLimit(&KvLimits::max_value_bytes, 0)).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
-  ::nodegate::testlib::ScopedTempDir dir;
-  std::string path = dir.File("nodegate.db");
+TEST_P(StoreFactoryTest, ErrorsNameTheConfigField) {
+  StoreConfig broken = config();
+  broken.path = dir_.File("no/such/dir/x.db");
+  broken.url = "host=127.0.0.1 port=1 connect_timeout=2";
+  absl::Status s = OpenStores(broken).status();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.message().substr(0, 11), postgres() ? "store.url: " : "store.path:") << s;
+}
+
+TEST_P(StoreFactoryTest, EverythingSurvivesCloseAndReopen) {
   {
-    Stores s = *OpenSqliteStores(path);
+    Stores s = Open();
     NodeRecord node;
     node.id = "n";
     node.algorithm = "ed25519";
@@ -61,7 +69,7 @@ TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
                               [](int) { return true; })
                     .ok());
   }
-  Stores s = *OpenSqliteStores(path);
+  Stores s = Open();
   EXPECT_TRUE(s.nodes->Get("n").ok());
   EXPECT_TRUE(s.credentials->FindAccessTokenByHash(Hash('1')).ok());
   EXPECT_EQ(s.kv->Get("k")->value, "v");
@@ -69,18 +77,16 @@ TEST(SqliteStoresTest, EverythingSurvivesCloseAndReopen) {
 }
 
 // A child process writes and reports each acknowledged Set through a pipe; the parent kills it
-// with SIGKILL mid-stream and checks every acknowledged key is in the file.
-TEST(SqliteStoresTest, AcknowledgedSetSurvivesKillDashNine) {
-  ::nodegate::testlib::ScopedTempDir dir;
-  std::string path = dir.File("nodegate.db");
-  ASSERT_TRUE(OpenSqliteStores(path).ok());  // migrate before forking
+// with SIGKILL mid-stream and checks every acknowledged key is in the database.
+TEST_P(StoreFactoryTest, AcknowledgedSetSurvivesKillDashNine) {
+  ASSERT_TRUE(OpenStores(config()).ok());  // migrate before forking
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     close(fds[0]);
-    absl::StatusOr<Stores> s = OpenSqliteStores(path);
+    absl::StatusOr<Stores> s = OpenStores(config());
     if (!s.ok()) _exit(2);
     for (int i = 0;; ++i) {
       if (!s->kv->Set("key-" + std::to_string(i), std::string(100, 'x'), "").ok()) _exit(3);
@@ -101,7 +107,7 @@ TEST(SqliteStoresTest, AcknowledgedSetSurvivesKillDashNine) {
   ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
   ASSERT_GE(last, 49);
 
-  Stores s = *OpenSqliteStores(path);
+  Stores s = Open();
   int found = 0;
   for (int k = 0; k <= last; ++k) {
     if (s.kv->Get("key-" + std::to_string(k)).ok()) ++found;

@@ -1,4 +1,4 @@
-#include "store/sqlite/codec.h"
+#include "store/codec.h"
 
 #include <limits>
 
@@ -30,6 +30,18 @@ std::string EncodeRoles(const std::vector<std::string>& roles) { return absl::St
 
 std::vector<std::string> DecodeRoles(std::string_view text) {
   return absl::StrSplit(AbslView(text), ',', absl::SkipEmpty());
+}
+
+std::string PrefixSuccessor(std::string_view prefix) {
+  std::string limit(prefix);
+  while (!limit.empty()) {
+    if (static_cast<unsigned char>(limit.back()) != 0xff) {
+      limit.back() = static_cast<char>(static_cast<unsigned char>(limit.back()) + 1);
+      return limit;
+    }
+    limit.pop_back();
+  }
+  return limit;
 }
 
 std::string EncodePageToken(std::string_view last_key) {
