@@ -6,7 +6,6 @@
 #include "spdlog/spdlog.h"
 
 namespace nodegate::cli {
-namespace {
 
 sigset_t StopSignals() {
   sigset_t signals;
@@ -16,8 +15,6 @@ sigset_t StopSignals() {
   sigaddset(&signals, SIGHUP);
   return signals;
 }
-
-}  // namespace
 
 void SetUpDaemonLog(const std::string& logger_name, const std::string& level) {
   auto logger = spdlog::stderr_logger_mt(logger_name);

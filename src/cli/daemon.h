@@ -3,12 +3,16 @@
 // and returns the signal number on SIGTERM/SIGINT.
 #pragma once
 
+#include <signal.h>
+
 #include <functional>
 #include <string>
 
 namespace nodegate::cli {
 
 void SetUpDaemonLog(const std::string& logger_name, const std::string& level);
+// SIGINT, SIGTERM and SIGHUP.
+sigset_t StopSignals();
 // Call before starting any thread: the signals then reach only WaitForStopSignal.
 void BlockStopSignals();
 int WaitForStopSignal(const std::function<void()>& reload);

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
+#include "cli/daemon.h"
 
 namespace nodegate::cli {
 
@@ -23,9 +24,21 @@ namespace {
 // thread that the exit cuts short: LeakSanitizer reported the half-freed TLS credentials
 // (docs/sanitizers.md). grpc_is_initialized() takes the lock the clean-up holds, so the wait below
 // also covers a clean-up already running; it is bounded: a stuck reference cannot hang the exit.
+//
+// grpc_init starts gRPC's executor and global timer threads, and a thread inherits the signal mask
+// of the one that creates it. They are started with the stop signals blocked: otherwise a SIGTERM
+// meant for a daemon's sigwait (BlockStopSignals) can be delivered to one of them, and its default
+// action kills the process undrained (an e2e teardown saw `serve` exit by signal 15). This thread
+// gets its mask back, so a one-shot command still stops on Ctrl-C.
 class GrpcLibraryScope {
  public:
-  GrpcLibraryScope() { grpc_init(); }
+  GrpcLibraryScope() {
+    const sigset_t stop = StopSignals();
+    sigset_t before;
+    pthread_sigmask(SIG_BLOCK, &stop, &before);
+    grpc_init();
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  }
   ~GrpcLibraryScope() {
     grpc_shutdown();
     const absl::Time give_up = absl::Now() + absl::Seconds(2);

@@ -111,6 +111,29 @@ DRAIN_GRACE_S = 5.0  # shutdown_grace written by ng.node_config
 CLEAN_ENDINGS = {OK, UNAVAILABLE, CANCELLED}
 
 
+def blocked_signals(task: Path) -> int:
+    """The SigBlk mask of one thread, from /proc/PID/task/TID/status."""
+    for line in (task / "status").read_text().splitlines():
+        if line.startswith("SigBlk:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigBlk line in {task}/status")
+
+
+def test_no_thread_but_the_waiting_one_can_take_sigterm(node):
+    # A process-directed SIGTERM goes to any thread that does not block it. Only the main thread
+    # may take it (in sigwait, which the kernel shows as unblocked); had a gRPC thread started
+    # unblocked, a SIGTERM landing there would kill the node undrained, now and then (exit -15).
+    pid = node.daemon.proc.pid
+    tasks = [t for t in Path(f"/proc/{pid}/task").iterdir() if t.name != str(pid)]
+    term_bit = 1 << (signal.SIGTERM - 1)
+
+    open_to_sigterm = [f"{(t / 'comm').read_text().strip()} ({t.name})"
+                       for t in tasks if not blocked_signals(t) & term_bit]
+
+    assert len(tasks) > 5, "expected gRPC's and the node's threads"
+    assert open_to_sigterm == []
+
+
 def test_sigterm_with_200_calls_in_flight_ends_each_cleanly_and_exits_0(node, v1):
     channels = [grpc.secure_channel(node.address, node.client_creds(),
                                     options=[("grpc.use_local_subchannel_pool", 1)])
