@@ -124,8 +124,9 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions op
   absl::StatusOr<std::unique_ptr<ReplayCache>> replay =
       ReplayCache::New(options.replay_cache_capacity);
   if (!replay.ok()) return replay.status();
-  // Nonces recorded by an earlier run: refused again as replays until they expire.
-  if (options.ledger != nullptr) {
+  // Nonces recorded by an earlier run: refused again as replays until they expire. A fleet's
+  // shared ledger is asked on every call instead (it may hold millions of live nonces).
+  if (options.ledger != nullptr && !options.ledger->shared()) {
     const absl::Time now = absl::Now();
     absl::StatusOr<std::vector<store::NonceRecord>> live = options.ledger->nonces().Live(now);
     if (!live.ok()) {
@@ -231,17 +232,20 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
     return Outcome::Fail(Rejection::kReplayCacheFull, "signature: replay cache full, retry later",
                          "replay cache at capacity", grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
-  // Dated ahead of our clock by more than the margin: this call would still be in the window
-  // after a restart, so its nonce must outlive this process. Written before the call is let in;
-  // if it cannot be written the call fails closed. Only clocks running ahead take this path (a
-  // synced client's timestamp is behind ours by the network delay).
-  if (ledger != nullptr && h->timestamp_ms > now_ms + absl::ToInt64Milliseconds(ledger->margin())) {
+  // The durable record, written before the call is let in; if it cannot be written the call
+  // fails closed. A fleet records every nonce in its shared ledger: the replay cache above only
+  // knows this replica's calls. A single node records only a call dated ahead of its clock by
+  // more than the margin, which would still be in the window after a restart (a synced client's
+  // timestamp is behind ours by the network delay).
+  if (ledger != nullptr &&
+      (ledger->shared() ||
+       h->timestamp_ms > now_ms + absl::ToInt64Milliseconds(ledger->margin()))) {
     // 16 bytes of SHA-256 name the signature that spent the nonce: a record for an operator,
     // never an input to a decision.
     store::NonceRecord record{std::string(h->node_id), std::string(h->nonce),
                               crypto::Sha256(h->signature).substr(0, 16),
                               absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1)};
-    absl::Status kept = ledger->nonces().Record(record, now);
+    absl::Status kept = ledger->Spend(std::move(record), now);
     if (absl::IsAlreadyExists(kept)) {
       return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
                            absl::StrCat("node ", node_id, " replayed a recorded nonce"));

@@ -1,5 +1,8 @@
 #include "auth/replay_ledger.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
@@ -11,6 +14,18 @@ absl::StatusOr<std::unique_ptr<ReplayLedger>> ReplayLedger::Open(store::NonceSto
   if (nonces == nullptr) return absl::InvalidArgumentError("replay ledger: no nonce store");
   if (options.margin < absl::ZeroDuration() || options.lease < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("replay ledger: margin and lease must not be negative");
+  }
+  if (options.max_batch < 1 || options.max_batch > store::kMaxNonceBatch) {
+    return absl::InvalidArgumentError(absl::StrCat("replay ledger: max_batch must be in 1..",
+                                                   store::kMaxNonceBatch));
+  }
+  if (options.shared) {
+    // Every nonce is in the shared store until it expires: nothing to refuse by date, and no
+    // lease (replicas would overwrite one another's).
+    std::unique_ptr<ReplayLedger> ledger(new ReplayLedger(nonces, options, absl::InfinitePast()));
+    ledger->alive_until_ms_.store(std::numeric_limits<int64_t>::max());
+    ledger->writer_ = std::thread([raw = ledger.get()] { raw->BatchLoop(); });
+    return ledger;
   }
   absl::StatusOr<absl::Time> previous = nonces->AliveUntil();
   if (!previous.ok()) {
@@ -28,10 +43,17 @@ absl::StatusOr<std::unique_ptr<ReplayLedger>> ReplayLedger::Open(store::NonceSto
   if (options.lease > absl::ZeroDuration()) {
     ledger->renewer_ = std::thread([raw = ledger.get()] { raw->RenewLoop(); });
   }
+  ledger->writer_ = std::thread([raw = ledger.get()] { raw->BatchLoop(); });
   return ledger;
 }
 
 ReplayLedger::~ReplayLedger() {
+  {
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    batch_stop_ = true;
+  }
+  batch_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
   if (!renewer_.joinable()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -44,6 +66,66 @@ ReplayLedger::~ReplayLedger() {
   const absl::Time now = absl::Now();
   alive_until_ms_.store(absl::ToUnixMillis(now));
   nonces_->SetAliveUntil(now).IgnoreError();
+}
+
+absl::Status ReplayLedger::Spend(store::NonceRecord record, absl::Time now) {
+  Pending pending;
+  pending.record = std::move(record);
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  if (batch_stop_) return absl::UnavailableError("replay ledger: stopping");
+  queue_.push_back(&pending);
+  queue_now_ = std::max(queue_now_, now);
+  batch_cv_.notify_one();
+  done_cv_.wait(lock, [&pending] { return pending.done; });
+  return pending.result;
+}
+
+ReplayLedger::Stats ReplayLedger::stats() const {
+  std::lock_guard<std::mutex> lock(batch_mu_);
+  Stats s = stats_;
+  s.waiting = queue_.size();
+  return s;
+}
+
+// The group commit: whatever queued while the previous batch was being written goes out as the
+// next one, so a lone call waits for one transaction and a busy node shares each among many.
+void ReplayLedger::BatchLoop() {
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  while (true) {
+    batch_cv_.wait(lock, [this] { return batch_stop_ || !queue_.empty(); });
+    if (batch_stop_) break;
+    std::vector<Pending*> batch;
+    while (!queue_.empty() && batch.size() < options_.max_batch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    const absl::Time now = queue_now_;
+    lock.unlock();
+    std::vector<store::NonceRecord> records;
+    records.reserve(batch.size());
+    for (const Pending* p : batch) records.push_back(p->record);
+    absl::StatusOr<std::vector<bool>> fresh = nonces_->RecordBatch(records, now);
+    lock.lock();
+    ++stats_.batches;
+    stats_.records += batch.size();
+    if (!fresh.ok()) ++stats_.failures;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!fresh.ok()) {
+        batch[i]->result = fresh.status();
+      } else if (!(*fresh)[i]) {
+        batch[i]->result = absl::AlreadyExistsError("nonce already recorded");
+      }
+      batch[i]->done = true;
+    }
+    done_cv_.notify_all();
+  }
+  // Stopping: nobody will write what is still queued.
+  for (Pending* p : queue_) {
+    p->result = absl::UnavailableError("replay ledger: stopping");
+    p->done = true;
+  }
+  queue_.clear();
+  done_cv_.notify_all();
 }
 
 bool ReplayLedger::Covers(absl::Time now) const {

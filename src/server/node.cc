@@ -328,6 +328,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   auth_options.replay_cache_capacity = config.auth.replay_cache_capacity;
   auth::ReplayLedger::Options ledger_options;
   ledger_options.margin = config.auth.restart_margin;
+  // Replicas on one PostgreSQL database share a nonce ledger (a replay accepted by one replica is
+  // refused by all); a SQLite store belongs to this process alone.
+  ledger_options.shared = config.store.backend == store::StoreConfig::Backend::kPostgres;
   absl::StatusOr<std::unique_ptr<auth::ReplayLedger>> ledger =
       auth::ReplayLedger::Open(p.nonces.get(), ledger_options, absl::Now());
   if (!ledger.ok()) return ledger.status();

@@ -1,5 +1,8 @@
 #include "store/validation.h"
 
+#include <set>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "base/utf8.h"
 #include "store/absl_view.h"
@@ -201,6 +204,28 @@ absl::Status ValidateLeaseRequest(int port_lo, int port_hi, absl::Duration ttl, 
   }
   if (!has_is_bindable) return absl::InvalidArgumentError("store: lease is_bindable: must be set");
   return absl::OkStatus();
+}
+
+absl::Status ValidateNonceRecords(const std::vector<NonceRecord>& records) {
+  if (records.size() > kMaxNonceBatch) {
+    return absl::InvalidArgumentError(absl::StrCat("store: nonce batch: at most ", kMaxNonceBatch,
+                                                   " records, got ", records.size()));
+  }
+  for (const NonceRecord& r : records) {
+    if (r.node_id.empty() || r.nonce.empty()) {
+      return absl::InvalidArgumentError("store: nonce record: node_id and nonce are required");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<bool> FirstOccurrences(const std::vector<NonceRecord>& records) {
+  std::vector<bool> first(records.size(), true);
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (size_t i = 0; i < records.size(); ++i) {
+    first[i] = seen.emplace(records[i].node_id, records[i].nonce).second;
+  }
+  return first;
 }
 
 }  // namespace nodegate::store

@@ -11,6 +11,7 @@
 #include "store/credential_store.h"
 #include "store/kv_store.h"
 #include "store/node_store.h"
+#include "store/nonce_store.h"
 
 namespace nodegate::store {
 
@@ -42,5 +43,11 @@ absl::Status ValidateLeaseOwner(std::string_view owner);
 // LeaseStore::Acquire's range, ttl, clock and callback.
 absl::Status ValidateLeaseRequest(int port_lo, int port_hi, absl::Duration ttl, absl::Time now,
                                   bool has_is_bindable);
+
+// NonceStore::RecordBatch: at most kMaxNonceBatch records, each with a node_id and a nonce.
+absl::Status ValidateNonceRecords(const std::vector<NonceRecord>& records);
+// For each record, whether it is the first in `records` with its (node_id, nonce): only those
+// are written; a later one is a replay of the first within the batch.
+std::vector<bool> FirstOccurrences(const std::vector<NonceRecord>& records);
 
 }  // namespace nodegate::store

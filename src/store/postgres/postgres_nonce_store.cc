@@ -1,13 +1,19 @@
 // NonceStore on PostgreSQL: the same rules as SqliteNonceStore. (node_id, nonce) is the primary
-// key, so a nonce recorded through one replica is ALREADY_EXISTS through every other.
+// key, so a nonce recorded through one replica is already there for every other: the fleet's
+// shared nonce ledger (auth::ReplayLedger in shared mode records every accepted nonce here).
 //
-// Not yet fleet-aware: signature_lease is one row per database, as in SQLite, so replicas share
-// (and overwrite) one AliveUntil; a replica's clean shutdown shortens it for all. The replay
-// ledger's fleet design (issue 14, later part) must replace it before replicas rely on it.
+// signature_lease is one row per database, as in SQLite. A fleet does not use it (the shared
+// ledger records every nonce, which also covers restarts); only a single node does.
+#include <map>
+#include <string>
+#include <string_view>
 #include <utility>
+
+#include "absl/strings/str_cat.h"
 
 #include "store/codec.h"
 #include "store/postgres/postgres_stores.h"
+#include "store/validation.h"
 
 namespace nodegate::store {
 namespace {
@@ -16,25 +22,41 @@ class PostgresNonceStore final : public NonceStore {
  public:
   explicit PostgresNonceStore(std::shared_ptr<PgDatabase> database) : db_(std::move(database)) {}
 
-  absl::Status Record(const NonceRecord& record, absl::Time now) override {
-    if (record.node_id.empty() || record.nonce.empty()) {
-      return absl::InvalidArgumentError("store: nonce record: node_id and nonce are required");
+  // One INSERT of every new record, in one transaction with the purge: a batch costs one round
+  // trip and one commit however many calls it carries (the replay ledger's group commit).
+  absl::StatusOr<std::vector<bool>> RecordBatch(const std::vector<NonceRecord>& records,
+                                                absl::Time now) override {
+    if (absl::Status s = ValidateNonceRecords(records); !s.ok()) return s;
+    const std::vector<bool> first = FirstOccurrences(records);
+    std::map<std::pair<std::string_view, std::string_view>, size_t> index;
+    std::string sql = "INSERT INTO signature_nonces (node_id, nonce, digest, expires_at) VALUES ";
+    PgParams params;
+    int n = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (!first[i]) continue;
+      const NonceRecord& r = records[i];
+      index.emplace(std::make_pair(std::string_view(r.node_id), std::string_view(r.nonce)), i);
+      absl::StrAppend(&sql, n == 0 ? "" : ", ", "($", n + 1, ", $", n + 2, ", $", n + 3, ", $",
+                      n + 4, ")");
+      params.Bytes(r.node_id).Bytes(r.nonce).Bytes(r.digest).Int(EncodeTime(r.expires_at));
+      n += 4;
     }
-    return db_->Write([&](PgConnection& c) -> absl::Status {
+    sql += " ON CONFLICT (node_id, nonce) DO NOTHING RETURNING node_id, nonce";
+    return db_->Write([&](PgConnection& c) -> absl::StatusOr<std::vector<bool>> {
       absl::StatusOr<PgResult> purge = c.Execute(
           "DELETE FROM signature_nonces WHERE expires_at <= $1", PgParams().Int(EncodeTime(now)));
       if (!purge.ok()) return purge.status();
-      absl::StatusOr<PgResult> insert = c.Execute(
-          "INSERT INTO signature_nonces (node_id, nonce, digest, expires_at) "
-          "VALUES ($1, $2, $3, $4) ON CONFLICT (node_id, nonce) DO NOTHING",
-          PgParams()
-              .Bytes(record.node_id)
-              .Bytes(record.nonce)
-              .Bytes(record.digest)
-              .Int(EncodeTime(record.expires_at)));
-      if (!insert.ok()) return insert.status();
-      if (insert->affected() == 0) return absl::AlreadyExistsError("store: nonce already recorded");
-      return absl::OkStatus();
+      std::vector<bool> fresh(records.size(), false);
+      if (n == 0) return fresh;
+      absl::StatusOr<PgResult> inserted = c.Execute(sql, params);
+      if (!inserted.ok()) return inserted.status();
+      for (int row = 0; row < inserted->rows(); ++row) {
+        const std::string node_id = inserted->Bytes(row, 0);
+        const std::string nonce = inserted->Bytes(row, 1);
+        auto it = index.find({node_id, nonce});
+        if (it != index.end()) fresh[it->second] = true;
+      }
+      return fresh;
     });
   }
 

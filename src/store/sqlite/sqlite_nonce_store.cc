@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "store/codec.h"
+#include "store/validation.h"
 
 namespace nodegate::store {
 namespace {
@@ -11,31 +12,36 @@ class SqliteNonceStore final : public NonceStore {
  public:
   explicit SqliteNonceStore(std::shared_ptr<Database> database) : db_(std::move(database)) {}
 
-  absl::Status Record(const NonceRecord& record, absl::Time now) override {
-    if (record.node_id.empty() || record.nonce.empty()) {
-      return absl::InvalidArgumentError("store: nonce record: node_id and nonce are required");
-    }
-    return db_->Write([&](Connection& c) -> absl::Status {
+  absl::StatusOr<std::vector<bool>> RecordBatch(const std::vector<NonceRecord>& records,
+                                                absl::Time now) override {
+    if (absl::Status s = ValidateNonceRecords(records); !s.ok()) return s;
+    const std::vector<bool> first = FirstOccurrences(records);
+    return db_->Write([&](Connection& c) -> absl::StatusOr<std::vector<bool>> {
       {
         absl::StatusOr<Statement> purge =
             c.Prepare("DELETE FROM signature_nonces WHERE expires_at <= ?1");
         if (!purge.ok()) return purge.status();
         if (absl::Status s = purge->BindInt(1, EncodeTime(now)).Run(); !s.ok()) return s;
       }
-      absl::StatusOr<Statement> insert = c.Prepare(
-          "INSERT OR IGNORE INTO signature_nonces (node_id, nonce, digest, expires_at) "
-          "VALUES (?1, ?2, ?3, ?4)");
-      if (!insert.ok()) return insert.status();
-      if (absl::Status s = insert->BindText(1, record.node_id)
-                               .BindText(2, record.nonce)
-                               .BindBlob(3, record.digest)
-                               .BindInt(4, EncodeTime(record.expires_at))
-                               .Run();
-          !s.ok()) {
-        return s;
+      std::vector<bool> fresh(records.size(), false);
+      for (size_t i = 0; i < records.size(); ++i) {
+        if (!first[i]) continue;
+        const NonceRecord& r = records[i];
+        absl::StatusOr<Statement> insert = c.Prepare(
+            "INSERT OR IGNORE INTO signature_nonces (node_id, nonce, digest, expires_at) "
+            "VALUES (?1, ?2, ?3, ?4)");
+        if (!insert.ok()) return insert.status();
+        if (absl::Status s = insert->BindText(1, r.node_id)
+                                 .BindText(2, r.nonce)
+                                 .BindBlob(3, r.digest)
+                                 .BindInt(4, EncodeTime(r.expires_at))
+                                 .Run();
+            !s.ok()) {
+          return s;
+        }
+        fresh[i] = c.Changes() > 0;
       }
-      if (c.Changes() == 0) return absl::AlreadyExistsError("store: nonce already recorded");
-      return absl::OkStatus();
+      return fresh;
     });
   }
 

@@ -1,5 +1,8 @@
 #include "store/nonce_store.h"
 
+#include <algorithm>
+#include <string>
+
 #include "gtest/gtest.h"
 #include "testlib/store_backends.h"
 
@@ -63,6 +66,68 @@ TEST_P(NonceStoreTest, NodeIdAndNonceKeepAnyBytes) {
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].node_id, r.node_id);
   EXPECT_EQ(live[0].nonce, r.nonce);
+}
+
+TEST_P(NonceStoreTest, ABatchTellsEachNewRecordFromOneStoredBeforeOrEarlierInTheBatch) {
+  ASSERT_TRUE(store_->Record(Nonce("old"), kNow).ok());
+
+  absl::StatusOr<std::vector<bool>> fresh =
+      store_->RecordBatch({Nonce("a"), Nonce("old"), Nonce("b"), Nonce("a")}, kNow);
+
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(*fresh, (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(store_->Live(kNow)->size(), 3u);
+}
+
+TEST_P(NonceStoreTest, ABatchRecordedThroughOneInstanceIsKnownToAnother) {
+  std::unique_ptr<NonceStore> other = Open().nonces;
+  ASSERT_TRUE(store_->RecordBatch({Nonce("a"), Nonce("b")}, kNow).ok());
+
+  absl::StatusOr<std::vector<bool>> fresh = other->RecordBatch({Nonce("b"), Nonce("c")}, kNow);
+
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(*fresh, (std::vector<bool>{false, true}));
+}
+
+TEST_P(NonceStoreTest, SameNonceOfAnotherNodeIsAnotherRecord) {
+  NonceRecord other_node = Nonce("n1");
+  other_node.node_id = "node-b";
+
+  absl::StatusOr<std::vector<bool>> fresh = store_->RecordBatch({Nonce("n1"), other_node}, kNow);
+
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(*fresh, (std::vector<bool>{true, true}));
+}
+
+TEST_P(NonceStoreTest, AnEmptyBatchRecordsNothing) {
+  absl::StatusOr<std::vector<bool>> fresh = store_->RecordBatch({}, kNow);
+
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_TRUE(fresh->empty());
+}
+
+TEST_P(NonceStoreTest, ABatchOverTheLimitOrWithAnEmptyNonceIsRefusedWhole) {
+  std::vector<NonceRecord> too_many;
+  for (size_t i = 0; i <= kMaxNonceBatch; ++i) too_many.push_back(Nonce("n" + std::to_string(i)));
+
+  absl::StatusOr<std::vector<bool>> over = store_->RecordBatch(too_many, kNow);
+  absl::StatusOr<std::vector<bool>> empty_nonce = store_->RecordBatch({Nonce("a"), Nonce("")}, kNow);
+
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.status().message(), "store: nonce batch: at most 1000 records, got 1001");
+  EXPECT_EQ(empty_nonce.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store_->Live(kNow)->empty());
+}
+
+TEST_P(NonceStoreTest, AFullBatchIsRecordedWhole) {
+  std::vector<NonceRecord> full;
+  for (size_t i = 0; i < kMaxNonceBatch; ++i) full.push_back(Nonce("n" + std::to_string(i)));
+
+  absl::StatusOr<std::vector<bool>> fresh = store_->RecordBatch(full, kNow);
+
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(std::count(fresh->begin(), fresh->end(), true), 1000);
+  EXPECT_EQ(store_->Live(kNow)->size(), kMaxNonceBatch);
 }
 
 }  // namespace
