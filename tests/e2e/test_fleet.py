@@ -573,8 +573,9 @@ KV_WRITES = 1000
 KV_THREADS = 6
 KILL_AT = 100          # acknowledged writes before replica c is killed (and restarted)
 RESTART_DB_AT = 550    # ... before PostgreSQL is restarted
-# Writes with these indices wait until the faults before them are done, so that the faults land
-# mid-run however fast or slow the machine is; the writes before a gate are in flight meanwhile.
+# Writes from these indices on wait until the faults before them are done, so that the faults
+# land mid-run however fast or slow the machine is; the writes before a gate are in flight
+# meanwhile.
 KILL_GATE, DB_GATE = 500, 800
 GATES = {KILL_GATE: "replica c killed and restarted",
          DB_GATE: "PostgreSQL restarted and the fleet serving"}
@@ -636,8 +637,9 @@ class KvWriters:
         channels: dict[str, grpc.Channel] = {}
         try:
             while (i := self._next()) is not None:
-                if i in self.gates and not self.gates[i].wait(timeout=KEY_DEADLINE_S * 2):
-                    raise AssertionError(f"gate at write {i} ({GATES[i]}) never opened")
+                for gate, opened in self.gates.items():  # indices are handed out in order
+                    if i >= gate and not opened.wait(timeout=KEY_DEADLINE_S * 2):
+                        raise AssertionError(f"gate at write {gate} ({GATES[gate]}) never opened")
                 self._write(i, channels)
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             with self.lock:
