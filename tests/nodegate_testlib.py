@@ -835,3 +835,213 @@ class ThreadedServer:
 
 # END tunnel / echo / xmlrpc block
 # ==================================================================================================
+
+
+# ==================================================================================================
+# BEGIN postgres block (tests/e2e/test_fleet.py; issue 14)
+# Additive only: a private PostgreSQL server for replicas that share one store.
+
+PG_BIN_DIR = Path(os.environ.get("NODEGATE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_SUPERUSER = "postgres"
+PG_START_TIMEOUT_S = 60.0
+PG_STOP_TIMEOUT_S = 30.0
+
+
+class PostgresServer:
+    """A real, private PostgreSQL server for one test module, the Python twin of
+    tests/testlib/testlib/postgres_server.{h,cc} (no mock database anywhere).
+
+    Debian's server binaries (package `postgresql`, installed by scripts/install-deps) run from a
+    fresh directory under the system temp dir (not pytest's tmp_path: /tmp/pytest-of-root is 0700,
+    and the server runs as another user) on a free loopback port, with the unix socket inside that
+    directory and trust authentication (initdb -A trust: 127.0.0.1 needs no password, so no url
+    carries one). PostgreSQL refuses to run as root, so under root initdb and the server run as the
+    `postgres` user through `setpriv`, and the directory is chowned to it.
+
+    The postmaster is started directly as our child, not daemonised by `pg_ctl start`: with
+    `setpriv --pdeathsig SIGQUIT` (PostgreSQL's immediate shutdown) it dies with the thread that
+    started it, so a pytest killed by ctest's timeout leaves no server behind. Start it, and
+    restart it, from the test's main thread. `start()` waits like `pg_ctl start -w` (until it
+    accepts connections); `restart()` is `pg_ctl restart -m fast`: a fast shutdown (SIGINT: sessions
+    are ended, a checkpoint written) and a start on the same port and data; `stop()` is the fast
+    shutdown alone. `close()` (the fixture's finalizer) stops it and removes the directory.
+    """
+
+    def __init__(self) -> None:
+        self.dir: Optional[Path] = None
+        self.port: Optional[int] = None
+        self.proc: Optional[subprocess.Popen] = None
+        self._switch_user = os.geteuid() == 0
+        self._databases = 0
+
+    # -- availability --
+
+    @staticmethod
+    def unavailable() -> Optional[str]:
+        """Why no server can be started here (a reason to skip), or None."""
+        for binary in ("initdb", "postgres", "pg_isready", "psql"):
+            if not os.access(PG_BIN_DIR / binary, os.X_OK):
+                return (f"PostgreSQL binary {PG_BIN_DIR / binary} is missing; run scripts/install-deps "
+                        "(it installs the postgresql package), or set NODEGATE_PG_BIN to the "
+                        "directory holding initdb, postgres, pg_isready and psql")
+        if os.geteuid() == 0:
+            import pwd  # noqa: PLC0415 - only needed as root
+
+            try:
+                pwd.getpwnam(PG_SUPERUSER)
+            except KeyError:
+                return ("running as root, and there is no `postgres` user to run PostgreSQL as "
+                        "(PostgreSQL refuses root); run scripts/install-deps (the postgresql package "
+                        "creates it)")
+        return None
+
+    # -- lifecycle --
+
+    def _setpriv_user(self) -> list[str]:
+        if not self._switch_user:
+            return []
+        return [f"--reuid={PG_SUPERUSER}", f"--regid={PG_SUPERUSER}", "--clear-groups"]
+
+    def _as_server_user(self, argv: list) -> list[str]:
+        argv = [str(a) for a in argv]
+        return ["setpriv", *self._setpriv_user(), "--", *argv] if self._switch_user else argv
+
+    def start(self) -> "PostgresServer":
+        import shutil  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        self.dir = Path(tempfile.mkdtemp(prefix="nodegate-pg-"))
+        (self.dir / "sock").mkdir()
+        if self._switch_user:
+            for path in (self.dir, self.dir / "sock"):
+                shutil.chown(path, PG_SUPERUSER, PG_SUPERUSER)
+        # -N: no fsync while initialising; a data directory lost in a host crash is made again.
+        initdb = subprocess.run(
+            self._as_server_user([PG_BIN_DIR / "initdb", "-D", self.dir / "data", "-U", PG_SUPERUSER,
+                                  "-A", "trust", "-E", "UTF8", "--locale=C", "-N"]),
+            capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        if initdb.returncode != 0:
+            raise AssertionError(f"initdb exited {initdb.returncode}:\n{initdb.stdout}{initdb.stderr}")
+        error = None
+        for _ in range(3):  # another process may take the free port before the server binds it
+            self.port = _free_loopback_port()
+            try:
+                self._launch()
+                return self
+            except AssertionError as exc:
+                error = exc
+        raise error
+
+    def _launch(self) -> None:
+        log = open(self.dir / "postgres.log", "ab")  # noqa: SIM115 - the child keeps its own copy
+        try:
+            if self._switch_user:
+                os.chown(self.dir / "postgres.log", *_uid_gid(PG_SUPERUSER))
+            # fsync off: these tests kill processes, never the host, and a fast shutdown writes
+            # everything committed; synchronous_commit stays on (the store asks for it anyway).
+            server = [PG_BIN_DIR / "postgres", "-D", self.dir / "data", "-p", self.port,
+                      "-k", self.dir / "sock", "-c", "listen_addresses=127.0.0.1",
+                      "-c", "fsync=off", "-c", "full_page_writes=off",
+                      "-c", "shared_buffers=16MB", "-c", "max_connections=100"]
+            # One setpriv both switches the user and sets the parent-death signal: it applies
+            # --pdeathsig after the switch, which would otherwise clear it.
+            argv = ["setpriv", "--pdeathsig", "SIGQUIT", *self._setpriv_user(), "--",
+                    *map(str, server)]
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+
+        def ready_or_exited() -> bool:
+            if self.proc.poll() is not None:
+                return True  # told apart below
+            return subprocess.run([str(PG_BIN_DIR / "pg_isready"), "-q", "-h", HOST, "-p",
+                                   str(self.port), "-U", PG_SUPERUSER, "-d", "postgres", "-t", "2"],
+                                  stdin=subprocess.DEVNULL, timeout=CLI_TIMEOUT_S).returncode == 0
+
+        try:
+            wait_until(ready_or_exited, PG_START_TIMEOUT_S,
+                       f"PostgreSQL to accept connections on port {self.port}")
+        except DeadlineExceeded as exc:
+            self.stop()
+            raise AssertionError(f"{exc}\npostgres log:\n{self.log_tail()}") from None
+        if self.proc.poll() is not None:
+            code, self.proc = self.proc.returncode, None
+            raise AssertionError(f"postgres exited {code} while starting on port {self.port}; its "
+                                 f"log:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Fast shutdown, as `pg_ctl stop -m fast`; SIGKILL if it does not go in time."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=PG_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=PG_STOP_TIMEOUT_S)
+        self.proc = None
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: connected clients see their sessions end; same port and data."""
+        assert self.proc is not None and self.proc.poll() is None, "restart of a server not running"
+        self.stop()
+        self._launch()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self) -> None:
+        import shutil  # noqa: PLC0415
+
+        try:
+            self.stop()
+        finally:
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+    # -- databases --
+
+    def psql(self, sql: str, dbname: str = "postgres") -> str:
+        """Runs SQL as the superuser over TCP; its output (unaligned, tuples only)."""
+        proc = subprocess.run(
+            [str(PG_BIN_DIR / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql,
+             self.url(dbname)], capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+            stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            raise AssertionError(f"psql {sql!r} on {dbname} exited {proc.returncode}:\n{proc.stderr}")
+        return proc.stdout
+
+    def url(self, dbname: str) -> str:
+        """A libpq connection string without a password (trust auth on loopback)."""
+        return f"host={HOST} port={self.port} dbname={dbname} user={PG_SUPERUSER}"
+
+    def new_database(self, prefix: str = "nodegate") -> str:
+        """CREATE DATABASE with a fresh name; its url."""
+        self._databases += 1
+        name = f"{prefix}_{self._databases}"
+        self.psql(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def log_tail(self, chars: int = 4000) -> str:
+        if self.dir is None or not (self.dir / "postgres.log").exists():
+            return "(no log)"
+        text = (self.dir / "postgres.log").read_text(errors="replace")
+        return text[-chars:]
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _uid_gid(user: str) -> tuple[int, int]:
+    import pwd  # noqa: PLC0415
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+# END postgres block
+# ==================================================================================================

@@ -52,3 +52,19 @@ def node_with_crl(tmp_path, pki, start_node) -> SecureNode:
 def other_ca(tmp_path) -> ng.Pki:
     """A second, unrelated CA."""
     return ng.Pki(tmp_path / "other-ca").init()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A private PostgreSQL server for the module (ng.PostgresServer), stopped and removed at the
+    end even when a test failed. Skipped, naming scripts/install-deps, only if the PostgreSQL
+    binaries (or, as root, the `postgres` user) are missing."""
+    reason = ng.PostgresServer.unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = ng.PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

@@ -52,8 +52,12 @@ class PgDatabase {
       if (!lease.ok()) return lease.status();
       PgConnection& c = **lease;
       if (absl::Status s = c.Exec("BEGIN"); !s.ok()) {
-        // An idle pooled connection whose server went away: nothing was done, try a fresh one.
-        if (c.broken() && attempt == 0) continue;
+        // An idle pooled connection whose server went away: nothing was done, try a fresh one
+        // (the other idle connections went with it).
+        if (c.broken() && attempt == 0) {
+          pool_->DiscardIdle();
+          continue;
+        }
         return s;
       }
       TransactionGuard guard(c);
@@ -72,7 +76,10 @@ class PgDatabase {
       absl::StatusOr<PgPool::Lease> lease = pool_->Acquire();
       if (!lease.ok()) return lease.status();
       auto result = body(**lease);
-      if (!result.ok() && (*lease)->broken() && attempt == 0) continue;
+      if (!result.ok() && (*lease)->broken() && attempt == 0) {
+        pool_->DiscardIdle();
+        continue;
+      }
       return result;
     }
   }

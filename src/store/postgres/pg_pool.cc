@@ -49,6 +49,16 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   return Lease(this, *std::move(c));
 }
 
+void PgPool::DiscardIdle() {
+  std::vector<std::unique_ptr<PgConnection>> discarded;
+  {
+    absl::MutexLock lock(&mu_);
+    discarded.swap(idle_);
+    open_ -= static_cast<int>(discarded.size());
+  }
+  // Closed here, outside the lock.
+}
+
 void PgPool::Release(std::unique_ptr<PgConnection> connection) {
   // A connection that broke, or was left inside a transaction, is not handed out again.
   const bool reusable = !connection->broken() && !connection->in_transaction();

@@ -41,6 +41,10 @@ class PgPool {
   // UNAVAILABLE if no connection could be had within acquire_timeout or the server cannot be
   // reached.
   absl::StatusOr<Lease> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
+  // Closes every idle connection, for a caller that found one broken: a server restart or
+  // failover ends them all alike, and libpq notices only when each is next used, so without this
+  // the next callers would each meet one of them and fail although the server is back.
+  void DiscardIdle() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   PgPool(PgConnectParams params, int max_connections, absl::Duration acquire_timeout)

@@ -2,6 +2,7 @@
 // raced by replicas, and reconnecting after the server dropped its connections. Runs on the test
 // process's real PostgreSQL (testlib/postgres_server.h).
 #include <atomic>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -177,6 +178,44 @@ TEST_F(PostgresDatabaseTest, StoresReconnectAfterTheServerDroppedTheirConnection
   EXPECT_TRUE(stores->kv->Set("after", "2", "").ok());
   EXPECT_EQ(stores->kv->Get("before")->value, "1");
   EXPECT_TRUE(stores->nodes->List(10, "").ok());
+}
+
+// A quiet database restart: the pool holds several idle connections, all of which the server
+// dropped, and no call noticed meanwhile. The database is up again, so the very next call must
+// be served, not fail on the stale connections one after another.
+TEST_F(PostgresDatabaseTest, FirstCallAfterEveryPooledConnectionWasDroppedSucceeds) {
+  PgDatabase::Options options;
+  options.max_connections = 4;
+  absl::StatusOr<std::shared_ptr<PgDatabase>> db = PgDatabase::Open(url_, options);
+  ASSERT_TRUE(db.ok()) << db.status();
+  std::unique_ptr<PgConnection> admin = Inspect();
+  ASSERT_NE(admin, nullptr);
+  auto select = [](PgConnection& c) { return c.Execute("SELECT 1").status(); };
+  // Opens max_connections at once (nested), leaves them idle in the pool, and has the server
+  // end them all.
+  std::function<absl::Status(int)> hold = [&](int depth) -> absl::Status {
+    if (depth == 0) return absl::OkStatus();
+    return (*db)->Read([&](PgConnection& c) -> absl::Status {
+      if (absl::Status s = select(c); !s.ok()) return s;
+      return hold(depth - 1);
+    });
+  };
+  auto fill_and_drop_the_pool = [&] {
+    ASSERT_TRUE(hold(options.max_connections).ok());
+    absl::StatusOr<PgResult> killed = admin->Execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'nodegate' AND pid <> pg_backend_pid()");
+    ASSERT_TRUE(killed.ok()) << killed.status();
+    ASSERT_EQ(killed->Int(0, 0), options.max_connections);
+  };
+
+  fill_and_drop_the_pool();
+  absl::Status write = (*db)->Write(select);
+  fill_and_drop_the_pool();
+  absl::Status read = (*db)->Read(select);
+
+  EXPECT_TRUE(write.ok()) << write;
+  EXPECT_TRUE(read.ok()) << read;
 }
 
 // Its own server, as this one is stopped and started again.
