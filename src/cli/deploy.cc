@@ -41,7 +41,9 @@ void AddDeployCommand(CLI::App& app) {
   nginx->add_option("--server-key", o->server_key, "nginx's key (default: tls.key)");
   nginx->add_option("--proxy-cert", o->proxy_cert, "nginx's client certificate (grpcs)");
   nginx->add_option("--proxy-key", o->proxy_key, "nginx's client key (grpcs)");
-  nginx->add_option("--backend-name", o->backend_name, "Name on the node's certificate")
+  nginx
+      ->add_option("--backend-name", o->backend_name,
+                   "Name nginx checks on the node's certificate (grpcs; on every replica's)")
       ->capture_default_str();
   nginx->add_option("--underscores", *underscores, "underscores_in_headers: on | off")
       ->capture_default_str();
