@@ -9,7 +9,7 @@
 namespace nodegate::store {
 
 absl::StatusOr<std::shared_ptr<PgDatabase>> PgDatabase::Open(std::string_view url,
-                                                             Options options) {
+                                                             const Options& options) {
   absl::StatusOr<PgConnectParams> params = ConnectParamsFromUrl(url, options.limits);
   if (!params.ok()) {
     return absl::InvalidArgumentError(

@@ -41,7 +41,8 @@ class PgDatabase {
   // url (or one with a password), UNAVAILABLE if the server cannot be reached, FAILED_PRECONDITION
   // if the database's schema is newer than this build knows or belongs to another node than
   // options.node_id.
-  static absl::StatusOr<std::shared_ptr<PgDatabase>> Open(std::string_view url, Options options);
+  static absl::StatusOr<std::shared_ptr<PgDatabase>> Open(std::string_view url,
+                                                          const Options& options);
   static absl::StatusOr<std::shared_ptr<PgDatabase>> Open(std::string_view url) {
     return Open(url, Options());
   }
