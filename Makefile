@@ -20,7 +20,7 @@ BUILD_DIR ?= build
 NODEGATE := $(BUILD_DIR)/nodegate
 VAR_DIR ?= var
 
-.PHONY: all deps configure build run test unit e2e fault fuzz tsan bench microbench fmt lint clean
+.PHONY: all deps configure build run fleet test unit e2e fault fuzz tsan bench microbench fmt lint clean
 
 all: build
 
@@ -39,6 +39,13 @@ build: configure
 run: build
 	$(NODEGATE) init --dir $(VAR_DIR)
 	$(NODEGATE) serve --config $(VAR_DIR)/node.toml
+
+# A fleet on this machine (docs/deploy.md, "Fleet"): a private PostgreSQL, the dev PKI, three
+# replicas of one node on it and nginx in front, all on 127.0.0.1 (nginx 9443, replicas 9444-9446,
+# PostgreSQL 9447), state under $(VAR_DIR)/fleet. Ctrl-C stops everything. FLEET_ARGS e.g.
+# "--fresh", "--base-port 19443", "--check" (start, one call through nginx, stop).
+fleet: build
+	/usr/bin/python3 scripts/fleet --nodegate $(NODEGATE) --dir $(VAR_DIR)/fleet $(FLEET_ARGS)
 
 # Sanitizer runtime options for every test ctest starts, and for every process those start (the
 # pytest suites' daemons and CLI runs inherit them). They only act on a sanitized binary.

@@ -1,7 +1,14 @@
 #include "deploy/nginx.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
@@ -15,22 +22,105 @@ std::string Abs(const std::string& path) {
   return std::filesystem::absolute(path).lexically_normal().string();
 }
 
+bool IsHostNameChar(char c) { return absl::ascii_isalnum(c) || c == '.' || c == '-'; }
+
+// The `server` lines of the upstream block, one per address.
+absl::StatusOr<std::vector<std::string>> UpstreamServers(const server::NodeConfig& node,
+                                                         const NginxOptions& o, bool grpcs) {
+  if (o.replicas.empty()) {
+    std::string addr = grpcs ? node.grpc.listen : node.grpc.local_listen;
+    if (addr.empty()) {
+      return absl::FailedPreconditionError(
+          "backend h2c needs grpc.local_listen in the node config (a loopback address)");
+    }
+    if (absl::EndsWith(addr, ":0")) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the node listens on an ephemeral port (", addr, "); give a fixed port"));
+    }
+    return std::vector<std::string>{addr};
+  }
+  std::vector<std::string> servers;
+  for (const std::string& replica : o.replicas) {
+    if (absl::Status s = CheckReplicaAddress(replica, /*loopback_only=*/!grpcs); !s.ok()) {
+      return s;
+    }
+    if (std::find(servers.begin(), servers.end(), replica) != servers.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--replica '", replica, "': given twice; list each replica once (nginx would send it ",
+          "twice the share of calls)"));
+    }
+    servers.push_back(replica);
+  }
+  return servers;
+}
+
 }  // namespace
+
+absl::Status CheckReplicaAddress(std::string_view address, bool loopback_only) {
+  const absl::string_view value(address.data(), address.size());
+  auto refused = [value](std::string_view why_and_fix) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--replica '", value, "': ", absl::string_view(why_and_fix.data(), why_and_fix.size())));
+  };
+  auto bad = [refused](std::string_view why) {
+    return refused(absl::StrCat(
+        absl::string_view(why.data(), why.size()),
+        "; give HOST:PORT, e.g. 10.0.0.11:8443, [fd00::11]:8443 or replica-1.example:8443"));
+  };
+  std::string host;
+  std::string_view port;
+  bool ipv6 = false;
+  if (!address.empty() && address.front() == '[') {
+    const size_t close = address.find(']');
+    if (close == std::string_view::npos) return bad("'[' without ']'");
+    host = std::string(address.substr(1, close - 1));
+    in6_addr ignored;
+    if (inet_pton(AF_INET6, host.c_str(), &ignored) != 1) return bad("not an IPv6 address in []");
+    if (close + 1 >= address.size() || address[close + 1] != ':') return bad("no :PORT");
+    port = address.substr(close + 2);
+    ipv6 = true;
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == std::string_view::npos) return bad("no :PORT");
+    host = std::string(address.substr(0, colon));
+    port = address.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return bad("an IPv6 address needs brackets");
+    if (host.empty()) return bad("no host");
+    if (host.size() > 253 || !std::all_of(host.begin(), host.end(), IsHostNameChar)) {
+      return bad("the host is not a name or an address (letters, digits, '.', '-')");
+    }
+  }
+  int number = 0;
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(absl::string_view(port.data(), port.size()), &number) || number > 65535) {
+    return bad("the port is not a number in 1..65535");
+  }
+  if (number == 0) {
+    return refused("port 0 means an ephemeral port; give the fixed port the replica listens on");
+  }
+  if (loopback_only) {
+    in_addr v4;
+    const bool loopback =
+        host == "localhost" || (ipv6 && host == "::1") ||
+        (!ipv6 && inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+    if (!loopback) {
+      return refused(
+          "not a loopback address, and backend h2c reaches each replica's grpc.local_listen, "
+          "which only loopback peers may use (localhost, 127.0.0.0/8, [::1]); for replicas on "
+          "other hosts use --backend grpcs and their grpc.listen");
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const NginxOptions& o) {
   const bool grpcs = o.backend == "grpcs";
   if (!grpcs && o.backend != "h2c") {
     return absl::InvalidArgumentError("backend: must be grpcs or h2c");
   }
-  std::string backend_addr = grpcs ? node.grpc.listen : node.grpc.local_listen;
-  if (backend_addr.empty()) {
-    return absl::FailedPreconditionError(
-        "backend h2c needs grpc.local_listen in the node config (a loopback address)");
-  }
-  if (backend_addr.size() > 2 && backend_addr.substr(backend_addr.size() - 2) == ":0") {
-    return absl::FailedPreconditionError(absl::StrCat("the node listens on an ephemeral port (",
-                                                      backend_addr, "); give a fixed port"));
-  }
+  absl::StatusOr<std::vector<std::string>> servers = UpstreamServers(node, o, grpcs);
+  if (!servers.ok()) return servers.status();
   if (grpcs && (o.proxy_cert.empty() || o.proxy_key.empty())) {
     return absl::InvalidArgumentError(
         "backend grpcs needs --proxy-cert and --proxy-key (nginx's client certificate towards "
@@ -46,11 +136,22 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
   const std::string ca = Abs(node.tls.files.ca);
   const std::string crl = Abs(node.tls.files.crl);
 
+  std::string upstream;
+  if (servers->size() > 1) {
+    absl::StrAppend(
+        &upstream, "    # ", servers->size(), " replicas of node ", node.node.id,
+        " (one node.id, one store.url; docs/deploy.md \"Fleet\").\n",
+        "    # Each call goes to the next replica in turn; one that refuses connections or times\n",
+        "    # out is skipped for 10 s (nginx's max_fails=1 fail_timeout=10s).\n");
+  }
+  for (const std::string& address : *servers) {
+    absl::StrAppend(&upstream, "    server ", address, ";\n");
+  }
   std::string server = absl::StrCat(
       "# nodegate ", node.node.id, ": nginx terminates mTLS and forwards the verified client\n",
       "# certificate; the node trusts it only from this proxy (docs/deploy.md).\n",
       "upstream nodegate_", absl::StrReplaceAll(node.node.id, {{".", "_"}, {"-", "_"}}), " {\n",
-      "    server ", backend_addr, ";\n",
+      upstream,
       "    # Without keepalive nginx opens a new upstream connection (and TLS handshake) per "
       "call.\n",
       "    keepalive 64;\n", "}\n\n", "server {\n", "    listen ", o.listen, " ssl http2;\n",

@@ -608,6 +608,7 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   }
   c.store.path = c.store.path.empty() ? c.node.data_dir + "/nodegate.db"
                                       : base::ResolvePath(base, c.store.path);
+  c.store.node_id = c.node.id;
 
   NG_RETURN_IF_ERROR(ParseAuth(root->get_as<toml::table>("auth"), path, &c.auth));
 

@@ -21,6 +21,7 @@ absl::StatusOr<Stores> OpenStores(const StoreConfig& config, KvLimits kv_limits)
   options.acquire_timeout = config.postgres.acquire_timeout;
   options.limits.statement_timeout = config.postgres.statement_timeout;
   options.limits.connect_timeout = config.postgres.connect_timeout;
+  options.node_id = config.node_id;
   absl::StatusOr<Stores> stores = postgres ? OpenPostgresStores(config.url, kv_limits, options)
                                            : OpenSqliteStores(config.path, kv_limits);
   if (!stores.ok()) {

@@ -25,6 +25,13 @@ struct StoreConfig {
     absl::Duration statement_timeout = absl::Seconds(5);  // per statement, on the server
     absl::Duration connect_timeout = absl::Seconds(5);    // per connection attempt
   } postgres;
+
+  // Not a [store] key: LoadNodeConfig copies node.id here. kPostgres: the database records the
+  // first node id that opens it and is refused to any other (replicas of one node share a
+  // database; one under another node.id would split the fleet). kSqlite: unused, as the file
+  // belongs to one host's data_dir, and renaming a lone node (a new node.id over its old data) is
+  // legitimate. Empty: no check.
+  std::string node_id;
 };
 
 // INVALID_ARGUMENT, saying why and never echoing a password, unless `url` is a libpq connection
@@ -34,7 +41,8 @@ absl::Status ValidatePostgresUrl(std::string_view url);
 // "sqlite" or "postgres".
 const char* BackendName(StoreConfig::Backend backend);
 
-// Errors name the config field at fault ("store.path: ..." or "store.url: ...").
+// Errors name the config field at fault ("store.path: ..." or "store.url: ..."). On PostgreSQL,
+// FAILED_PRECONDITION if the database belongs to another node than config.node_id.
 absl::StatusOr<Stores> OpenStores(const StoreConfig& config, KvLimits kv_limits = KvLimits());
 
 }  // namespace nodegate::store

@@ -13,6 +13,7 @@ Two deployments are covered:
   local-TCP credentials), whose callers are trusted with `auth.forwarded.trust_local`;
 - `grpcs`: nginx `grpc_pass grpcs://` to the node's TLS listener with nginx's own client
   certificate (node id `nginx-proxy`), trusted by `auth.forwarded.trusted_proxies`.
+Both also with several replicas of the node behind one upstream (`deploy nginx --replica`).
 
 Each Python call carries its own user agent (nginx passes it on); that is how a test finds the
 access-log line its call produced on the backend.
@@ -680,3 +681,165 @@ def test_a_signed_call_replayed_byte_for_byte_through_nginx_is_refused(credentia
 
     assert replay.code == UNAUTHENTICATED, (replay.code, replay.details)
     assert stack.log_entry(replay)["reason"].startswith("signature_replay"), stack.log_entry(replay)
+
+
+# ================================================================================================
+# Several replicas of one node behind one nginx (docs/deploy.md "Fleet")
+#
+# The replicas share node.id, certificates and policy; each keeps its own SQLite store here, as
+# where calls land does not depend on the store (the PostgreSQL fleet is `make fleet`, and its smoke
+# test tests/e2e/test_fleet_script.py). Which replica served a call is read from the replicas'
+# own access logs, by the call's user agent.
+
+
+@dataclass
+class Fleet:
+    material: Material
+    messages: dict
+    daemons: list
+    nginx: Nginx
+
+    def calls_on_one_connection(self, count: int, method: str = WHOAMI) -> tuple[str, list]:
+        """`count` calls through nginx on one client connection: (their user agent, outcomes)."""
+        user_agent = f"e2e-fleet-{uuid.uuid4().hex}"
+        options = [("grpc.use_local_subchannel_pool", 1), ("grpc.primary_user_agent", user_agent)]
+        m = self.material
+        creds = ng.channel_credentials(m.pki.ca, m.client.cert, m.client.key)
+        request_cls, response_cls = self.messages[method]
+        outcomes = []
+        with grpc.secure_channel(self.nginx.address, creds, options=options) as channel:
+            rpc = channel.unary_unary(method, request_serializer=request_cls.SerializeToString,
+                                      response_deserializer=response_cls.FromString)
+            for _ in range(count):
+                try:
+                    outcomes.append(Outcome(OK, "", user_agent,
+                                            rpc(request_cls(), timeout=ng.RPC_TIMEOUT_S)))
+                except grpc.RpcError as err:
+                    outcomes.append(Outcome(err.code(), err.details() or "", user_agent))
+        return user_agent, outcomes
+
+    def served_by_each(self, user_agent: str, total: int) -> list[int]:
+        """How many of the `total` calls with `user_agent` each replica logged (waited for)."""
+        def counts():
+            per_replica = [sum(1 for e in d.access_log() if e.get("user_agent", "").startswith(
+                user_agent)) for d in self.daemons]
+            return per_replica if sum(per_replica) >= total else None
+
+        return ng.wait_until(counts, ng.RPC_TIMEOUT_S, f"{total} access-log lines of {user_agent}")
+
+
+@pytest.fixture
+def make_fleet(tmp_path, material, messages):
+    """Factory: make_fleet(backend, replicas) -> `replicas` running daemons of node NODE_ID and one
+    nginx rendered with --replica for each of them (all stopped in teardown)."""
+    fleets: list = []
+
+    def make(backend: str, replicas: int = 3) -> Fleet:
+        m = material
+        last_error = None
+        for attempt in range(PORT_ATTEMPTS):
+            directory = tmp_path / f"fleet{len(fleets)}-{attempt}"
+            prefix = directory / "nginx"
+            fleet = Fleet(m, messages, [], Nginx(prefix, prefix / "nginx.conf", free_port()))
+            fleets.append(fleet)
+            addresses = []
+            for i in range(replicas):
+                replica_dir = directory / f"replica{i}"
+                replica_dir.mkdir(parents=True)
+                tls_port, local_port = free_port(), free_port()
+                config = ng.node_config(
+                    replica_dir, cert=m.server.cert, key=m.server.key, ca=m.pki.ca,
+                    listen=f"{ng.HOST}:{tls_port}",
+                    extra={"node": {"id": NODE_ID},
+                           "grpc": {"local_listen": f"{ng.HOST}:{local_port}"}})
+                config.write_text(
+                    config.read_text()
+                    + f'\n[auth.forwarded]\nenabled = true\ntrusted_proxies = ["{PROXY_ID}"]\n'
+                    + f"trust_local = {'true' if backend == 'h2c' else 'false'}\n")
+                fleet.daemons.append(ng.Daemon(config, replica_dir / "daemon").start())
+                addresses.append(f"{ng.HOST}:{tls_port if backend == 'grpcs' else local_port}")
+            try:
+                for daemon in fleet.daemons:
+                    daemon.wait_listening()
+            except AssertionError as exc:
+                last_error = exc
+                if "cannot listen" in str(exc):
+                    continue
+                raise
+            fleet.nginx.prefix.mkdir()
+            args = ["deploy", "nginx", "--config", fleet.daemons[0].config, "--listen",
+                    fleet.nginx.address, "--backend", backend, "--standalone", "--prefix",
+                    fleet.nginx.prefix, "-o", fleet.nginx.conf]
+            for address in addresses:
+                args += ["--replica", address]
+            if backend == "grpcs":
+                args += ["--proxy-cert", m.proxy.cert, "--proxy-key", m.proxy.key]
+            ng.run_nodegate(*args)
+            fleet.nginx.start()
+            try:
+                fleet.nginx.wait_ready()
+            except AssertionError as exc:
+                last_error = exc
+                if "Address already in use" in fleet.nginx.error_log():
+                    continue
+                raise
+            return fleet
+        raise AssertionError(f"no free ports after {PORT_ATTEMPTS} attempts: {last_error}")
+
+    yield make
+    errors = []
+    for fleet in fleets:
+        fleet.nginx.stop()
+        for daemon in fleet.daemons:
+            try:
+                daemon.stop()
+            except AssertionError as exc:
+                errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_calls_on_one_client_connection_reach_every_replica(make_fleet, backend):
+    fleet = make_fleet(backend, replicas=3)
+
+    user_agent, outcomes = fleet.calls_on_one_connection(30)
+
+    assert [o.code for o in outcomes] == [OK] * 30, [(o.code, o.details) for o in outcomes]
+    # Every replica answers as the one node, for the client nginx verified.
+    assert {(o.response.id, o.response.node_id) for o in outcomes} == {(CLIENT_ID, NODE_ID)}
+    served = fleet.served_by_each(user_agent, 30)
+    assert sum(served) == 30 and all(n > 0 for n in served), served  # round robin: 10 each
+    rendered = fleet.nginx.conf.read_text()
+    assert "keepalive 64;" in rendered and "# 3 replicas of node backend-node" in rendered
+
+
+def test_a_stopped_replica_is_skipped_and_the_others_take_its_calls(make_fleet):
+    fleet = make_fleet("grpcs", replicas=3)
+    user_agent, outcomes = fleet.calls_on_one_connection(6)
+    assert [o.code for o in outcomes] == [OK] * 6
+    fleet.served_by_each(user_agent, 6)
+
+    fleet.daemons[0].stop()
+    user_agent, outcomes = fleet.calls_on_one_connection(12)
+
+    assert [o.code for o in outcomes] == [OK] * 12, [(o.code, o.details) for o in outcomes]
+    served = fleet.served_by_each(user_agent, 12)
+    assert served[0] == 0 and served[1] > 0 and served[2] > 0, served
+
+
+def test_deploy_nginx_refuses_a_replica_it_cannot_use(tmp_path, material):
+    config = ng.node_config(tmp_path, cert=material.server.cert, key=material.server.key,
+                            ca=material.pki.ca)
+    base = ["deploy", "nginx", "--config", config, "--proxy-cert", material.proxy.cert,
+            "--proxy-key", material.proxy.key]
+
+    for replica, why in [("10.0.0.11", "no :PORT"), ("10.0.0.11:0", "ephemeral port"),
+                         ("a;b:8443", "not a name or an address")]:
+        proc = ng.run_nodegate(*base, "--replica", "10.0.0.10:8443", "--replica", replica,
+                               check=False)
+        assert proc.returncode != 0 and proc.stdout == "", proc
+        assert f"nodegate deploy nginx: --replica '{replica}': " in proc.stderr, proc.stderr
+        assert why in proc.stderr, proc.stderr
+    proc = ng.run_nodegate(*base, "--backend", "h2c", "--replica", "10.0.0.11:8081", check=False)
+    assert proc.returncode != 0 and "use --backend grpcs" in proc.stderr, proc.stderr

@@ -1,13 +1,15 @@
 #include "store/postgres/pg_database.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "store/absl_view.h"
+#include "store/postgres/pg_database_owner.h"
 #include "store/postgres/pg_migrations.h"
 
 namespace nodegate::store {
 
 absl::StatusOr<std::shared_ptr<PgDatabase>> PgDatabase::Open(std::string_view url,
-                                                             Options options) {
+                                                             const Options& options) {
   absl::StatusOr<PgConnectParams> params = ConnectParamsFromUrl(url, options.limits);
   if (!params.ok()) {
     return absl::InvalidArgumentError(
@@ -23,6 +25,11 @@ absl::StatusOr<std::shared_ptr<PgDatabase>> PgDatabase::Open(std::string_view ur
     absl::StatusOr<int> applied = ApplyPgMigrations(**lease, options.migration_timeout);
     if (!applied.ok()) return applied.status();
     version = *applied;
+    if (!options.node_id.empty()) {
+      if (absl::Status s = ClaimPgDatabase(**lease, options.node_id, absl::Now()); !s.ok()) {
+        return s;
+      }
+    }
   }
   return std::shared_ptr<PgDatabase>(new PgDatabase(*std::move(pool), *std::move(params), version));
 }

@@ -31,12 +31,18 @@ class PgDatabase {
     // Migrations may legitimately take longer than one statement, and replicas wait for the one
     // that applies them.
     absl::Duration migration_timeout = absl::Seconds(60);
+    // The node this database belongs to (the config's node.id). When set, Open records it in a
+    // database that records no node yet and refuses one recorded for another node
+    // (store/postgres/pg_database_owner.h). Empty: not checked, as for a tool without a node.
+    std::string node_id;
   };
 
   // Connects, and applies pending migrations under an advisory lock. INVALID_ARGUMENT for a bad
   // url (or one with a password), UNAVAILABLE if the server cannot be reached, FAILED_PRECONDITION
-  // if the database's schema is newer than this build knows.
-  static absl::StatusOr<std::shared_ptr<PgDatabase>> Open(std::string_view url, Options options);
+  // if the database's schema is newer than this build knows or belongs to another node than
+  // options.node_id.
+  static absl::StatusOr<std::shared_ptr<PgDatabase>> Open(std::string_view url,
+                                                          const Options& options);
   static absl::StatusOr<std::shared_ptr<PgDatabase>> Open(std::string_view url) {
     return Open(url, Options());
   }

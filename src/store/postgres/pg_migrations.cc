@@ -100,6 +100,16 @@ CREATE TABLE signature_lease (
   alive_until BIGINT NOT NULL
 );
 )sql"},
+    {2, R"sql(
+-- The node (node.id) this database belongs to, recorded by the first process that opens it for a
+-- node (store/postgres/pg_database_owner.h); every replica after it must bring the same id. To
+-- rename the node: stop every replica, UPDATE database_owner SET node_id = '<new id>'.
+CREATE TABLE database_owner (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  node_id    TEXT COLLATE "C" NOT NULL,
+  claimed_at BIGINT NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

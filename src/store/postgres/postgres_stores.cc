@@ -3,7 +3,7 @@
 namespace nodegate::store {
 
 absl::StatusOr<Stores> OpenPostgresStores(std::string_view url, KvLimits kv_limits,
-                                          PgDatabase::Options options) {
+                                          const PgDatabase::Options& options) {
   absl::StatusOr<std::shared_ptr<PgDatabase>> database = PgDatabase::Open(url, options);
   if (!database.ok()) return database.status();
   Stores stores;

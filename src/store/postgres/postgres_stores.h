@@ -28,9 +28,10 @@ absl::StatusOr<std::unique_ptr<LeaseStore>> OpenPostgresLeaseStore(
 absl::StatusOr<std::unique_ptr<NonceStore>> OpenPostgresNonceStore(
     std::shared_ptr<PgDatabase> database);
 
-// Connects to `url` (a libpq connection string without a password), migrates, and opens every
-// store on one pool.
-absl::StatusOr<Stores> OpenPostgresStores(std::string_view url, KvLimits kv_limits = KvLimits(),
-                                          PgDatabase::Options options = PgDatabase::Options());
+// Connects to `url` (a libpq connection string without a password), migrates, claims the
+// database for options.node_id if set (PgDatabase::Open), and opens every store on one pool.
+absl::StatusOr<Stores> OpenPostgresStores(
+    std::string_view url, KvLimits kv_limits = KvLimits(),
+    const PgDatabase::Options& options = PgDatabase::Options());
 
 }  // namespace nodegate::store

@@ -144,6 +144,20 @@ url = "host=db.example port=5432 dbname=nodegate user=nodegate passfile=/etc/nod
   EXPECT_EQ(c->store.postgres.statement_timeout, absl::Seconds(5));
 }
 
+TEST(ConfigSectionsTest, TheStoreIsOpenedForTheNodesId) {
+  absl::StatusOr<NodeConfig> c = Parse(R"(
+[node]
+id = "billing"
+[store]
+backend = "postgres"
+url = "host=db.example dbname=nodegate"
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  // A shared database records the first node id that opens it (store/store_factory.h).
+  EXPECT_EQ(c->store.node_id, "billing");
+  EXPECT_THAT(Error("[store]\nnode_id = \"other\"\n"), HasSubstr("store.node_id"));
+}
+
 TEST(ConfigSectionsTest, StorePostgresBoundsAreKeys) {
   absl::StatusOr<NodeConfig> c = Parse(R"(
 [store]

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/postgres/pg_database.h"
 #include "store/postgres/pg_migrations.h"
@@ -17,6 +19,8 @@ namespace nodegate::store {
 namespace {
 
 using ::nodegate::testlib::PostgresServer;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 class PostgresDatabaseTest : public ::testing::Test {
  protected:
@@ -81,6 +85,117 @@ TEST_F(PostgresDatabaseTest, RefusesSchemaNewerThanCode) {
 
   EXPECT_EQ(db.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(db.status().message().find("999"), std::string::npos) << db.status();
+}
+
+PgDatabase::Options ForNode(std::string node_id) {
+  PgDatabase::Options options;
+  options.node_id = std::move(node_id);
+  return options;
+}
+
+TEST_F(PostgresDatabaseTest, FirstOpenForANodeRecordsItsIdAndItsReplicasOpenAgain) {
+  ASSERT_TRUE(PgDatabase::Open(url_, ForNode("alpha")).ok());
+
+  absl::StatusOr<std::shared_ptr<PgDatabase>> replica = PgDatabase::Open(url_, ForNode("alpha"));
+
+  EXPECT_TRUE(replica.ok()) << replica.status();
+  std::unique_ptr<PgConnection> c = Inspect();
+  ASSERT_NE(c, nullptr);
+  absl::StatusOr<PgResult> owner = c->Execute("SELECT node_id FROM database_owner");
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  ASSERT_EQ(owner->rows(), 1);
+  EXPECT_EQ(owner->Bytes(0, 0), "alpha");
+}
+
+TEST_F(PostgresDatabaseTest, RefusesAReplicaWhoseNodeIdDiffersNamingBothIdsTheDatabaseAndTheFix) {
+  ASSERT_TRUE(PgDatabase::Open(url_, ForNode("alpha")).ok());
+
+  absl::StatusOr<std::shared_ptr<PgDatabase>> other = PgDatabase::Open(url_, ForNode("beta"));
+
+  ASSERT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition) << other.status();
+  const std::string message(other.status().message());
+  EXPECT_THAT(message, HasSubstr("belongs to node 'alpha', not to node.id 'beta'"));
+  EXPECT_THAT(message, HasSubstr(absl::StrCat("127.0.0.1:", server_->port(), "/postgres")));
+  EXPECT_THAT(message, HasSubstr("(schema t"));  // the harness gives each test its own schema
+  EXPECT_THAT(message, HasSubstr("set node.id = \"alpha\""));
+  EXPECT_THAT(message, HasSubstr("another database"));
+  // The database still belongs to alpha, whose replicas still open it.
+  EXPECT_TRUE(PgDatabase::Open(url_, ForNode("alpha")).ok());
+}
+
+TEST_F(PostgresDatabaseTest, OfTwoNodesClaimingAFreshDatabaseAtOnceExactlyOneWins) {
+  constexpr int kReplicas = 8;  // four of each node, started together
+  std::vector<absl::Status> results(kReplicas);
+  std::vector<std::thread> threads;
+  threads.reserve(kReplicas);
+  for (int i = 0; i < kReplicas; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = PgDatabase::Open(url_, ForNode(i % 2 == 0 ? "even" : "odd")).status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  std::unique_ptr<PgConnection> c = Inspect();
+  ASSERT_NE(c, nullptr);
+  absl::StatusOr<PgResult> owner = c->Execute("SELECT node_id FROM database_owner");
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  ASSERT_EQ(owner->rows(), 1);
+  const std::string winner = owner->Bytes(0, 0);
+  for (int i = 0; i < kReplicas; ++i) {
+    const bool same_node = (i % 2 == 0 ? "even" : "odd") == winner;
+    EXPECT_EQ(results[i].code(),
+              same_node ? absl::StatusCode::kOk : absl::StatusCode::kFailedPrecondition)
+        << i << ": " << results[i];
+  }
+}
+
+TEST_F(PostgresDatabaseTest, OpeningWithoutANodeIdLeavesTheDatabaseUnclaimed) {
+  ASSERT_TRUE(PgDatabase::Open(url_).ok());
+
+  EXPECT_TRUE(PgDatabase::Open(url_, ForNode("gamma")).ok());
+  EXPECT_EQ(PgDatabase::Open(url_, ForNode("delta")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PostgresDatabaseTest, ADatabaseMigratedBeforeOwnersExistIsClaimedOnTheNextStart) {
+  // What a database of the first PostgreSQL release looks like: schema version 1, data, no owner.
+  {
+    std::unique_ptr<PgConnection> c = Inspect();
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->Exec("BEGIN").ok());
+    ASSERT_TRUE(c->Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                        "applied_at BIGINT NOT NULL)")
+                    .ok());
+    ASSERT_TRUE(c->Exec(PgMigrations()[0].sql).ok());
+    ASSERT_TRUE(c->Exec("INSERT INTO schema_migrations VALUES (1, 0)").ok());
+    ASSERT_TRUE(
+        c->Exec("INSERT INTO kv VALUES ('\\x6b'::bytea, '\\x76'::bytea, ''::bytea, 0)").ok());
+    ASSERT_TRUE(c->Exec("COMMIT").ok());
+  }
+
+  absl::StatusOr<std::shared_ptr<PgDatabase>> db = PgDatabase::Open(url_, ForNode("alpha"));
+
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ((*db)->schema_version(), PgMigrations().back().version);
+  EXPECT_EQ(PgDatabase::Open(url_, ForNode("beta")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<Stores> stores = OpenPostgresStores(url_);
+  ASSERT_TRUE(stores.ok()) << stores.status();
+  EXPECT_EQ(stores->kv->Get("k")->value, "v");
+}
+
+TEST_F(PostgresDatabaseTest, TheFactoryRefusesAnotherNodeUnderTheStoreUrlField) {
+  StoreConfig config;
+  config.backend = StoreConfig::Backend::kPostgres;
+  config.url = url_;
+  config.node_id = "alpha";
+  ASSERT_TRUE(OpenStores(config).ok());
+  config.node_id = "beta";
+
+  absl::Status refused = OpenStores(config).status();
+
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.message()), StartsWith("store.url: database "));
 }
 
 TEST_F(PostgresDatabaseTest, UnreachableServerIsUnavailableNamingTheTarget) {

@@ -50,6 +50,26 @@ TEST_P(StoreFactoryTest, ErrorsNameTheConfigField) {
   EXPECT_EQ(s.message().substr(0, 11), postgres() ? "store.url: " : "store.path:") << s;
 }
 
+// PostgreSQL: the database is shared by replicas and belongs to one node id (the postgres
+// database tests cover the refusal in detail). SQLite: the file is one host's, under its data_dir,
+// and a lone node may be renamed over its old data, so the id is not recorded.
+TEST_P(StoreFactoryTest, OnlyASharedDatabaseIsBoundToTheFirstNodeId) {
+  StoreConfig first = config();
+  first.node_id = "alpha";
+  ASSERT_TRUE(OpenStores(first).ok());
+  StoreConfig other = config();
+  other.node_id = "beta";
+
+  absl::Status s = OpenStores(other).status();
+
+  if (postgres()) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_NE(s.message().find("node 'alpha', not to node.id 'beta'"), std::string::npos) << s;
+  } else {
+    EXPECT_TRUE(s.ok()) << s;
+  }
+}
+
 TEST_P(StoreFactoryTest, EverythingSurvivesCloseAndReopen) {
   {
     Stores s = Open();
