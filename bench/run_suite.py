@@ -159,10 +159,14 @@ class Env:
     server_core: int
     client_core: int
     compare: Optional[Path] = None
+    # Rows 5b-pg*: a private PostgreSQL (pinned to the client core) holding the same credentials.
+    pg: Optional[object] = None  # nodegate_testlib.PostgresServer
+    pg_url: str = ""
 
 
 def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, client_auth="require",
-              access_log="off", rule: Optional[str] = None, forwarded=False) -> Path:
+              access_log="off", rule: Optional[str] = None, forwarded=False,
+              postgres: bool = False) -> Path:
     lines = [
         "[node]", 'id = "bench-node"', f'data_dir = "{path.parent / "data"}"', "",
         "[grpc]", f'listen = "{HOST}:{grpc_port}"', 'shutdown_grace = "1s"',
@@ -173,7 +177,8 @@ def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, clie
     lines += [
         "", "[tls]", f'cert = "{env.pki / "server.pem"}"', f'key = "{env.pki / "server-key.pem"}"',
         f'ca = "{env.pki / "ca.pem"}"', f'client_auth = "{client_auth}"', 'reload_interval = "1s"', "",
-        "[store]", f'path = "{env.db}"', "",
+        *(["[store]", 'backend = "postgres"', f'url = "{env.pg_url}"', ""] if postgres else
+          ["[store]", f'path = "{env.db}"', ""]),
         "[log]", 'level = "warn"', f'access_log = "{access_log}"', "",
         # Signed rows run ~10k calls/s for many seconds: the default cache (100000 nonces over a
         # 60 s skew) would refuse them (fail closed) after ~10 s. Sized for the load instead.
@@ -200,17 +205,20 @@ class Row:
     title: str
     start: Callable[[Env, Server], tuple[str, list]]  # -> (target, extra bench args)
     note: str = ""
+    concurrency: Optional[int] = None  # instead of --concurrency / --connections
+    connections: Optional[int] = None
 
 
 def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None,
-                 binary: Optional[Path] = None):
+                 binary: Optional[Path] = None, postgres: bool = False):
     def start(env: Env, srv: Server):
         port, local = free_port(), free_port()
         client_auth = {"plaintext": "request", "tls": "none", "mtls": "require"}[transport]
         log_dest = str(env.work / f"access-{key}.log") if access_log else "off"
         cfg = node_toml(env, env.work / f"node-{key}.toml", grpc_port=port,
                         local_port=local if transport == "plaintext" else 0,
-                        client_auth=client_auth, access_log=log_dest, rule=rule)
+                        client_auth=client_auth, access_log=log_dest, rule=rule,
+                        postgres=postgres)
         srv.start([binary or env.nodegate, "serve", "--config", cfg], port, env.server_core)
         if transport == "plaintext":
             wait_port(local, srv.procs[0])
@@ -268,6 +276,21 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
     for i, alg in enumerate(ALGS):
         k = f"5{'abc'[i]}"
         r.append(Row(k, f"nodegate mTLS + signature {alg}", nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg))))
+    if env.pg_url:
+        # A fleet replica: every accepted nonce goes to the shared ledger in PostgreSQL (docs/auth.md,
+        # "Replays across replicas"), against the same signature row on the embedded SQLite store.
+        # Ed25519 verifies fastest, so the ledger's share of each call is largest there: the worst case.
+        pg_note = ("PostgreSQL pinned to the load generator's core; eff counts the replica's CPU only, "
+                   "the database's is in the fleet section below")
+        r.append(Row("5b-pg", "nodegate mTLS + signature ed25519, fleet store (PostgreSQL)",
+                     nodegate_row("5b-pg", "", rule="signature", bench_extra=sign_extra("ed25519"),
+                                  postgres=True), note=pg_note))
+        r.append(Row("5b-1", "nodegate mTLS + signature ed25519, SQLite, 1 call in flight",
+                     nodegate_row("5b-1", "", rule="signature", bench_extra=sign_extra("ed25519")),
+                     concurrency=1, connections=1))
+        r.append(Row("5b-pg-1", "nodegate mTLS + signature ed25519, fleet store (PostgreSQL), 1 call in flight",
+                     nodegate_row("5b-pg-1", "", rule="signature", bench_extra=sign_extra("ed25519"),
+                                  postgres=True), note=pg_note, concurrency=1, connections=1))
     r.append(Row("6", "nodegate mTLS + access log on (file)", nodegate_row("6", "", access_log=True)))
     if env.nginx:
         r.append(Row("7", "nginx (mTLS, forwarded cert) → nodegate h2c local_listen", nginx_start,
@@ -298,13 +321,30 @@ def bench(env: Env, target: str, args: list, seconds: float, concurrency: int, c
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(env: Env, srv: Server, target: str, args: list, a) -> dict:
-    bench(env, target, args, a.warmup, a.concurrency, a.connections)  # warmup: connections, caches
-    cpu0, t0 = srv.cpu_seconds(), time.monotonic()
-    res = bench(env, target, args, a.duration, a.concurrency, a.connections)
-    cpu1, t1 = srv.cpu_seconds(), time.monotonic()
+def pg_cpu_seconds(env: Env) -> float:
+    """CPU time of the PostgreSQL server: the postmaster and every backend and helper."""
+    if env.pg is None or env.pg.proc is None:
+        return 0.0
+    total = 0
+    for pid in [env.pg.proc.pid, *children(env.pg.proc.pid)]:
+        try:
+            total += cpu_ticks(pid)
+        except OSError:
+            pass
+    return total / CLK_TCK
+
+
+def measure(env: Env, srv: Server, target: str, args: list, a, concurrency: Optional[int] = None,
+            connections: Optional[int] = None) -> dict:
+    concurrency = concurrency or a.concurrency
+    connections = connections or a.connections
+    bench(env, target, args, a.warmup, concurrency, connections)  # warmup: connections, caches
+    cpu0, t0, pg0 = srv.cpu_seconds(), time.monotonic(), pg_cpu_seconds(env)
+    res = bench(env, target, args, a.duration, concurrency, connections)
+    cpu1, t1, pg1 = srv.cpu_seconds(), time.monotonic(), pg_cpu_seconds(env)
     cpu = cpu1 - cpu0
     return {
+        "pg_cpu_s": pg1 - pg0, "concurrency": concurrency,
         "qps": res["qps"], "ok": res["ok"], "errors": res["errors"],
         "errors_by_code": res["errors_by_code"], "p50": res["latency_ms"]["p50"],
         "p99": res["latency_ms"]["p99"], "p99_9": res["latency_ms"]["p99_9"],
@@ -381,13 +421,40 @@ def setup(a) -> Env:
         sign_keys[alg] = kdir / "signing-key.pem"
     token = run([nodegate, "token", "create", "--db", db, "--principal", "bench-user"]).stdout.strip().splitlines()[-1]
     go_server = None if a.no_go else build_go(work)
+    pg, pg_url = (None, "") if a.no_postgres else start_postgres(nodegate, work, sign_keys, a)
     nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbin/nginx") or None
     cores = os.sched_getaffinity(0)
     if len(cores) < 2:
         raise SystemExit("bench: needs two cores (server on one, load generator on the other)")
     srv_core, cli_core = sorted(cores)[:2]
+    if pg is not None:  # the database runs where the load generator does, off the server's core
+        for pid in [pg.proc.pid, *children(pg.proc.pid)]:
+            os.sched_setaffinity(pid, {cli_core})
     return Env(build_dir, work, nodegate, pki, db, token, sign_keys, go_server, python_stubs(work),
-               nginx, srv_core, cli_core, Path(a.compare_binary).resolve() if a.compare_binary else None)
+               nginx, srv_core, cli_core, Path(a.compare_binary).resolve() if a.compare_binary else None,
+               pg, pg_url)
+
+
+def start_postgres(nodegate: Path, work: Path, sign_keys: dict, a) -> tuple:
+    """A private PostgreSQL (tests/nodegate_testlib.py, with fsync on) holding the signing node of
+    the ed25519 rows; (None, "") with a log line when PostgreSQL is not installed."""
+    sys.path.insert(0, str(SOURCE / "tests"))
+    import nodegate_testlib  # noqa: PLC0415 - the suite runs without it when PostgreSQL is absent
+    why = nodegate_testlib.PostgresServer.unavailable()
+    if why:
+        log(f"rows 5b-pg skipped: {why}")
+        return None, ""
+    pg = nodegate_testlib.PostgresServer(durable=True).start()
+    url = pg.new_database("bench")
+    cfg = work / "pg-admin.toml"
+    pki = work / "dev" / "pki"
+    cfg.write_text(f'[node]\nid = "bench-node"\ndata_dir = "{work / "data"}"\n\n'
+                   f'[tls]\ncert = "{pki / "server.pem"}"\nkey = "{pki / "server-key.pem"}"\n'
+                   f'ca = "{pki / "ca.pem"}"\n\n'
+                   f'[store]\nbackend = "postgres"\nurl = "{url}"\n')
+    run([nodegate, "node", "add", "--config", cfg, "--id", "bench-ed25519", "--alg", "ed25519",
+         "--public-key", sign_keys["ed25519"].parent / "signing-pub.pem"])
+    return pg, url
 
 
 # --------------------------------------------------------------------------------------------------
@@ -449,6 +516,18 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
             if k in eff:
                 lines.append(f"| {alg} | {v:,.0f} | {limit:,.0f} | {eff[k]:,.0f} | {eff[k] / limit:.2f} |")
 
+    if "5b" in eff and "5b-pg" in eff:
+        fleet = results["5b-pg"]
+        pg_us = statistics.median(s["pg_cpu_s"] / s["ok"] * 1e6 for s in fleet if s["ok"])
+        lines += ["", "## Fleet: signed calls on the shared nonce ledger (PostgreSQL)", "",
+                  f"Ed25519 signed calls per replica CPU-second: {eff['5b-pg']:,.0f} with the fleet store "
+                  f"against {eff['5b']:,.0f} on SQLite = **{eff['5b-pg'] / eff['5b']:.2f}×** (goal ≥ 0.70×). "
+                  f"PostgreSQL (fsync on, pinned to the load generator's core) spent {pg_us:.1f} µs of CPU "
+                  "per call on top; a replica's eff does not include it."]
+        if "5b-1" in results and "5b-pg-1" in results:
+            lite, shared = med(results["5b-1"], "p50"), med(results["5b-pg-1"], "p50")
+            lines.append(f"One call in flight: p50 {lite:.2f} ms on SQLite, {shared:.2f} ms with the fleet "
+                         f"store: **{shared - lite:+.2f} ms** added (goal ≤ 2 ms): one batch commit per call.")
     if "3" in eff and "4" in eff:
         lines += ["", f"Token over mTLS: {eff['4'] / eff['3']:.2f}× of mTLS alone; the token layer costs "
                       f"{(1 / eff['4'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call end to end "
@@ -494,6 +573,7 @@ def main() -> int:
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--no-go", action="store_true")
     p.add_argument("--no-cold", action="store_true")
+    p.add_argument("--no-postgres", action="store_true", help="skip the fleet rows (5b-pg*)")
     p.add_argument("--compare-binary", default="", help="another nodegate build to serve rows 3p/6p (A/B in one run)")
     p.add_argument("--out", default=str(SOURCE / "bench" / "results"))
     a = p.parse_args()
@@ -519,7 +599,7 @@ def main() -> int:
                 target, args = row.start(env, srv)
                 if row.key == "3":
                     extras["idle_rss_mb"].append(srv.rss() / 2**20)
-                m = measure(env, srv, target, args, a)
+                m = measure(env, srv, target, args, a, row.concurrency, row.connections)
                 results[row.key].append(m)
                 log(f"rep {rep + 1} row {row.key}: {m['qps']:,.0f} qps, cpu {m['cpu_pct']:.0f} %, "
                     f"eff {m['eff']:,.0f}/CPU-s, p99 {m['p99']:.2f} ms, errors {m['errors']}")
@@ -545,6 +625,8 @@ def main() -> int:
             finally:
                 srv.stop()
 
+    if env.pg is not None:
+        env.pg.close()
     load_after = run(["uptime"]).stdout.strip()
     results = {k: v for k, v in results.items() if v}
     text = report(env, a, results, titles, notes, extras, started, load_before, load_after)

@@ -867,10 +867,13 @@ class PostgresServer:
     shutdown alone. `close()` (the fixture's finalizer) stops it and removes the directory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable`: keep PostgreSQL's fsync (a benchmark's figures must include it); tests run
+        without it."""
         self.dir: Optional[Path] = None
         self.port: Optional[int] = None
         self.proc: Optional[subprocess.Popen] = None
+        self._durable = durable
         self._switch_user = os.geteuid() == 0
         self._databases = 0
 
@@ -941,7 +944,7 @@ class PostgresServer:
             # everything committed; synchronous_commit stays on (the store asks for it anyway).
             server = [PG_BIN_DIR / "postgres", "-D", self.dir / "data", "-p", self.port,
                       "-k", self.dir / "sock", "-c", "listen_addresses=127.0.0.1",
-                      "-c", "fsync=off", "-c", "full_page_writes=off",
+                      *([] if self._durable else ["-c", "fsync=off", "-c", "full_page_writes=off"]),
                       "-c", "shared_buffers=16MB", "-c", "max_connections=100"]
             # One setpriv both switches the user and sets the parent-death signal: it applies
             # --pdeathsig after the switch, which would otherwise clear it.

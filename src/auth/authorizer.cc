@@ -145,8 +145,8 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::New(AuthorizerOptions op
 }
 
 Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Metadata& md,
-                                               const CredentialSnapshot& snap,
-                                               absl::Time now) const {
+                                               const CredentialSnapshot& snap, absl::Time now,
+                                               std::optional<store::NonceRecord>* defer) const {
   auto id = Find(md, sigv1::kNodeIdHeader);
   auto ts = Find(md, sigv1::kTimestampHeader);
   auto nonce = Find(md, sigv1::kNonceHeader);
@@ -245,18 +245,28 @@ Authorizer::Outcome Authorizer::CheckSignature(std::string_view method, const Me
     store::NonceRecord record{std::string(h->node_id), std::string(h->nonce),
                               crypto::Sha256(h->signature).substr(0, 16),
                               absl::FromUnixMillis(h->timestamp_ms + skew_ms + 1)};
-    absl::Status kept = ledger->Spend(std::move(record), now);
-    if (absl::IsAlreadyExists(kept)) {
-      return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
-                           absl::StrCat("node ", node_id, " replayed a recorded nonce"));
-    }
-    if (!kept.ok()) {
-      return Outcome::Fail(
-          Rejection::kReplayLedgerUnavailable, "signature: cannot record the nonce, retry later",
-          absl::StrCat("nonce store: ", kept.message()), grpc::StatusCode::UNAVAILABLE);
+    if (defer != nullptr && ledger->shared()) {
+      *defer = std::move(record);  // AuthorizeOrDefer spends it once the whole decision is known
+    } else {
+      Outcome spent = SpendOutcome(ledger->Spend(std::move(record), now), node_id);
+      if (spent.state == Outcome::State::kFailed) return spent;
     }
   }
   return Outcome::Ok(std::move(p));
+}
+
+Authorizer::Outcome Authorizer::SpendOutcome(const absl::Status& kept, std::string_view node_id) {
+  if (absl::IsAlreadyExists(kept)) {
+    return Outcome::Fail(Rejection::kSignatureReplay, "signature: nonce already used (replay)",
+                         absl::StrCat("node ", absl::string_view(node_id.data(), node_id.size()),
+                                      " replayed a recorded nonce"));
+  }
+  if (!kept.ok()) {
+    return Outcome::Fail(
+        Rejection::kReplayLedgerUnavailable, "signature: cannot record the nonce, retry later",
+        absl::StrCat("nonce store: ", kept.message()), grpc::StatusCode::UNAVAILABLE);
+  }
+  return Outcome::Ok(Principal{});
 }
 
 Authorizer::Outcome Authorizer::CheckToken(const Metadata& md, const CredentialSnapshot& snap,
@@ -432,6 +442,33 @@ Decision Authorizer::Reject(Rejection why, grpc::StatusCode code, const std::str
 
 Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
                                const tls::PeerIdentity& peer, absl::Time now) {
+  return Decide(full_method, md, peer, now, nullptr);
+}
+
+std::optional<Decision> Authorizer::AuthorizeOrDefer(std::string_view full_method,
+                                                     const Metadata& md,
+                                                     const tls::PeerIdentity& peer, absl::Time now,
+                                                     DecisionDone done) {
+  std::optional<store::NonceRecord> nonce;
+  Decision d = Decide(full_method, md, peer, now, &nonce);
+  // A call refused on other grounds spends nothing: it was not accepted, and this replica's
+  // replay cache already holds its nonce.
+  if (!d.status.ok() || !nonce.has_value()) return d;
+  std::string node_id = nonce->node_id;
+  options_.ledger->SpendAsync(*std::move(nonce), now,
+                              [this, allowed = std::move(d), node_id = std::move(node_id),
+                               done = std::move(done)](absl::Status kept) mutable {
+                                Outcome o = SpendOutcome(kept, node_id);
+                                if (o.state != Outcome::State::kFailed)
+                                  return done(std::move(allowed));
+                                done(Reject(o.rejection, o.code, o.message, std::move(o.detail)));
+                              });
+  return std::nullopt;
+}
+
+Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
+                            const tls::PeerIdentity& peer, absl::Time now,
+                            std::optional<store::NonceRecord>* defer) {
   const Rule& rule = policy_->Resolve(full_method);
   if (rule.is_public) return Decision{};
   const uint32_t accepted =
@@ -457,7 +494,7 @@ Decision Authorizer::Authorize(std::string_view full_method, const Metadata& md,
   // most specific identity (signature, then token, then app key) becomes the principal.
   if (HasSignatureHeaders(md)) {
     if (accepted & kSignature) {
-      if (auto d = take(CheckSignature(full_method, md, *snap, now))) return *d;
+      if (auto d = take(CheckSignature(full_method, md, *snap, now, defer))) return *d;
     } else {
       presented |= kSignature;
     }

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -102,6 +103,16 @@ class Authorizer {
   Decision Authorize(std::string_view full_method, const Metadata& md,
                      const tls::PeerIdentity& peer, absl::Time now);
 
+  // Authorize for a caller that must not block: the decision now, unless the call is allowed once
+  // its signature's nonce is in a fleet's shared ledger (ReplayLedger::shared()). Then nullopt, and
+  // `done` gets the decision exactly once, from the ledger's writer thread, after the nonce's batch
+  // committed (allowed, a replay, or UNAVAILABLE). `done` must not block; the authorizer and its
+  // ledger must outlive the pending calls.
+  using DecisionDone = std::function<void(Decision)>;
+  std::optional<Decision> AuthorizeOrDefer(std::string_view full_method, const Metadata& md,
+                                           const tls::PeerIdentity& peer, absl::Time now,
+                                           DecisionDone done);
+
   // When `token` expires (InfiniteFuture: never) per the current credential snapshot; nullopt when
   // the snapshot does not know it. For a caller that keeps a verified token beyond one call (the
   // console's login sessions bound their lifetime by it); never a decision by itself.
@@ -132,9 +143,16 @@ class Authorizer {
   // connection parses its certificate once.
   std::string PeerSerial(const tls::PeerIdentity& peer) const;
 
+  // Authorize; with `defer`, a nonce that goes to a shared ledger is left in *defer, unspent.
+  Decision Decide(std::string_view full_method, const Metadata& md, const tls::PeerIdentity& peer,
+                  absl::Time now, std::optional<store::NonceRecord>* defer);
+
   struct Outcome;  // one authenticator's verdict
   Outcome CheckSignature(std::string_view method, const Metadata& md,
-                         const CredentialSnapshot& snap, absl::Time now) const;
+                         const CredentialSnapshot& snap, absl::Time now,
+                         std::optional<store::NonceRecord>* defer) const;
+  // The verdict on a nonce the ledger was asked to record (`kept`: its answer).
+  static Outcome SpendOutcome(const absl::Status& kept, std::string_view node_id);
   Outcome CheckToken(const Metadata& md, const CredentialSnapshot& snap, absl::Time now) const;
   Outcome CheckAppKey(const Metadata& md, const CredentialSnapshot& snap) const;
   Outcome CheckMtls(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -16,8 +19,8 @@ absl::StatusOr<std::unique_ptr<ReplayLedger>> ReplayLedger::Open(store::NonceSto
     return absl::InvalidArgumentError("replay ledger: margin and lease must not be negative");
   }
   if (options.max_batch < 1 || options.max_batch > store::kMaxNonceBatch) {
-    return absl::InvalidArgumentError(absl::StrCat("replay ledger: max_batch must be in 1..",
-                                                   store::kMaxNonceBatch));
+    return absl::InvalidArgumentError(
+        absl::StrCat("replay ledger: max_batch must be in 1..", store::kMaxNonceBatch));
   }
   if (options.shared) {
     // Every nonce is in the shared store until it expires: nothing to refuse by date, and no
@@ -68,21 +71,40 @@ ReplayLedger::~ReplayLedger() {
   nonces_->SetAliveUntil(now).IgnoreError();
 }
 
+void ReplayLedger::SpendAsync(store::NonceRecord record, absl::Time now, SpendDone done) {
+  {
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    if (!batch_stop_) {
+      queue_.push_back(Pending{std::move(record), std::move(done)});
+      queue_now_ = std::max(queue_now_, now);
+      batch_cv_.notify_one();
+      return;
+    }
+  }
+  done(absl::UnavailableError("replay ledger: stopping"));
+}
+
 absl::Status ReplayLedger::Spend(store::NonceRecord record, absl::Time now) {
-  Pending pending;
-  pending.record = std::move(record);
-  std::unique_lock<std::mutex> lock(batch_mu_);
-  if (batch_stop_) return absl::UnavailableError("replay ledger: stopping");
-  queue_.push_back(&pending);
-  queue_now_ = std::max(queue_now_, now);
-  batch_cv_.notify_one();
-  done_cv_.wait(lock, [&pending] { return pending.done; });
-  return pending.result;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::Status> result;
+  SpendAsync(std::move(record), now, [&](absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(s);
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return *std::move(result);
 }
 
 ReplayLedger::Stats ReplayLedger::stats() const {
+  Stats s;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    s = stats_;
+  }
   std::lock_guard<std::mutex> lock(batch_mu_);
-  Stats s = stats_;
   s.waiting = queue_.size();
   return s;
 }
@@ -94,38 +116,39 @@ void ReplayLedger::BatchLoop() {
   while (true) {
     batch_cv_.wait(lock, [this] { return batch_stop_ || !queue_.empty(); });
     if (batch_stop_) break;
-    std::vector<Pending*> batch;
+    std::vector<Pending> batch;
     while (!queue_.empty() && batch.size() < options_.max_batch) {
-      batch.push_back(queue_.front());
+      batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
     const absl::Time now = queue_now_;
     lock.unlock();
     std::vector<store::NonceRecord> records;
     records.reserve(batch.size());
-    for (const Pending* p : batch) records.push_back(p->record);
+    for (const Pending& p : batch) records.push_back(p.record);
     absl::StatusOr<std::vector<bool>> fresh = nonces_->RecordBatch(records, now);
-    lock.lock();
-    ++stats_.batches;
-    stats_.records += batch.size();
-    if (!fresh.ok()) ++stats_.failures;
+    {
+      std::lock_guard<std::mutex> counted(stats_mu_);
+      ++stats_.batches;
+      stats_.records += batch.size();
+      if (!fresh.ok()) ++stats_.failures;
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!fresh.ok()) {
-        batch[i]->result = fresh.status();
+        batch[i].done(fresh.status());
       } else if (!(*fresh)[i]) {
-        batch[i]->result = absl::AlreadyExistsError("nonce already recorded");
+        batch[i].done(absl::AlreadyExistsError("nonce already recorded"));
+      } else {
+        batch[i].done(absl::OkStatus());
       }
-      batch[i]->done = true;
     }
-    done_cv_.notify_all();
+    lock.lock();
   }
   // Stopping: nobody will write what is still queued.
-  for (Pending* p : queue_) {
-    p->result = absl::UnavailableError("replay ledger: stopping");
-    p->done = true;
-  }
+  std::deque<Pending> left = std::move(queue_);
   queue_.clear();
-  done_cv_.notify_all();
+  lock.unlock();
+  for (Pending& p : left) p.done(absl::UnavailableError("replay ledger: stopping"));
 }
 
 bool ReplayLedger::Covers(absl::Time now) const {

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -70,9 +71,14 @@ class ReplayLedger {
   absl::Status Renew(absl::Time now);
   bool shared() const { return options_.shared; }
 
-  // Records the nonce of a call about to be accepted, durably, in the next batch: OK when it was
-  // new, ALREADY_EXISTS when any run or replica recorded it before, another error (the store's)
-  // when the batch could not be written. Blocks until its batch is committed. Thread-safe.
+  // Records the nonce of a call about to be accepted, durably, in the next batch, and calls
+  // `done` once, on the ledger's writer thread, after the batch committed (or at once, on this
+  // thread, when the ledger is stopping): OK when the nonce was new, ALREADY_EXISTS when any run
+  // or replica recorded it before, another error (the store's) when the batch could not be
+  // written. `done` must not block: the next batch waits for it. Thread-safe.
+  using SpendDone = std::function<void(absl::Status)>;
+  void SpendAsync(store::NonceRecord record, absl::Time now, SpendDone done);
+  // SpendAsync, waiting for the result.
   absl::Status Spend(store::NonceRecord record, absl::Time now);
   Stats stats() const;
 
@@ -84,8 +90,7 @@ class ReplayLedger {
   void RenewLoop();
   struct Pending {
     store::NonceRecord record;
-    absl::Status result;
-    bool done = false;
+    SpendDone done;
   };
   void BatchLoop();
 
@@ -99,12 +104,12 @@ class ReplayLedger {
   std::thread renewer_;
 
   mutable std::mutex batch_mu_;
-  std::condition_variable batch_cv_;  // the writer: work queued, or stop
-  std::condition_variable done_cv_;   // the callers: a batch is done
-  std::deque<Pending*> queue_;        // waiting for the writer
+  std::condition_variable batch_cv_;             // the writer: work queued, or stop
+  std::deque<Pending> queue_;                    // waiting for the writer
   absl::Time queue_now_ = absl::InfinitePast();  // latest `now` of the queued calls
   bool batch_stop_ = false;
-  Stats stats_;
+  mutable std::mutex stats_mu_;
+  Stats stats_;  // guarded by stats_mu_
   std::thread writer_;
 };
 

@@ -1,5 +1,6 @@
 #include "rpc/server.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/impl/rpc_service_method.h>
 #include <grpcpp/impl/service_type.h>
@@ -162,6 +163,23 @@ struct Server::Impl {
   }
   std::atomic<bool> shutting_down{false};
   std::mutex shutdown_mu;
+
+  // Calls whose decision waits for a fleet's nonce ledger (Authorizer::AuthorizeOrDefer): each
+  // resumes through an alarm on its queue, so the queues stay open until none is left.
+  std::mutex deferred_mu;
+  std::condition_variable deferred_cv;
+  int64_t deferred = 0;           // guarded by deferred_mu
+  bool deferrals_closed = false;  // guarded by deferred_mu: shutting down, decide synchronously
+  bool BeginDeferral() {
+    std::lock_guard<std::mutex> lock(deferred_mu);
+    if (deferrals_closed) return false;
+    ++deferred;
+    return true;
+  }
+  void EndDeferral() {
+    std::lock_guard<std::mutex> lock(deferred_mu);
+    if (--deferred == 0) deferred_cv.notify_all();
+  }
   bool shut_down = false;
 
   void RequestCall(grpc::ServerCompletionQueue* cq);
@@ -174,7 +192,7 @@ namespace {
 // A completion-queue tag: which operation of which call completed.
 class CallBase;
 struct Tag {
-  enum Kind { kRequest, kRead, kWrite, kFinish, kDone };
+  enum Kind { kRequest, kRead, kWrite, kFinish, kDone, kResume };
   Kind kind;
   CallBase* call;
 };
@@ -246,14 +264,37 @@ class CallBase : public ResponseMetadata {
 
   // Authentication and authorization of a new call, before any handler (design §7).
   bool Authorize(grpc::ServerContextBase& ctx) {
-    start_ = std::chrono::steady_clock::now();
-    ctx_base_ = &ctx;
-    // Taken now: once a call is cancelled, gRPC reports its peer as "unknown".
-    if (server_->access_log != nullptr) peer_address_ = ctx.peer();
-    auth_context_ = ctx.auth_context();
-    peer_ = tls::PeerIdentityFrom(auth_context_.get());
+    TakePeer(ctx);
     decision_ =
         server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_, absl::Now());
+    return Admitted();
+  }
+
+  // Authorize without blocking this queue thread: true when decision_ is in now. False when it
+  // waits for a fleet's nonce ledger; `resume` then completes on this call's queue once decision_
+  // is in (the subclass goes on in Proceed(kResume) with Admitted()).
+  bool AuthorizeOrDefer(grpc::ServerContextBase& ctx, grpc::Alarm* alarm, Tag* resume) {
+    TakePeer(ctx);
+    const absl::Time now = absl::Now();
+    if (!server_->BeginDeferral()) {  // shutting down: the queues may close, decide here
+      decision_ = server_->authorizer->Authorize(method_name_, ctx.client_metadata(), peer_, now);
+      return true;
+    }
+    std::optional<auth::Decision> decided = server_->authorizer->AuthorizeOrDefer(
+        method_name_, ctx.client_metadata(), peer_, now,
+        [this, alarm, resume, server = server_](auth::Decision d) {
+          decision_ = std::move(d);
+          alarm->Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), Armed(resume));
+          server->EndDeferral();  // after Set: the queue stays open until the alarm is in it
+        });
+    if (!decided.has_value()) return false;
+    server_->EndDeferral();
+    decision_ = *std::move(decided);
+    return true;
+  }
+
+  // Whether the decided call may go on (decision_, then the core's own anonymous-call budget).
+  bool Admitted() {
     // Anonymous: a public method's rule evaluates no credential, so only a verified client
     // certificate (identity at the transport) exempts a caller from the public-method budget.
     if (decision_.status.ok() && !decision_.principal.authenticated() && !peer_.authenticated &&
@@ -263,6 +304,15 @@ class CallBase : public ResponseMetadata {
       shed_reason_ = "anonymous_rate: over grpc.anonymous_rate for this method";
     }
     return decision_.status.ok();
+  }
+
+  void TakePeer(grpc::ServerContextBase& ctx) {
+    start_ = std::chrono::steady_clock::now();
+    ctx_base_ = &ctx;
+    // Taken now: once a call is cancelled, gRPC reports its peer as "unknown".
+    if (server_->access_log != nullptr) peer_address_ = ctx.peer();
+    auth_context_ = ctx.auth_context();
+    peer_ = tls::PeerIdentityFrom(auth_context_.get());
   }
 
   // Runs a handler with this call's CallInfo. A handler must not throw; if one does, the call
@@ -368,13 +418,20 @@ class UnaryCall final : public CallBase {
       delete this;
       return;
     }
+    if (kind == Tag::kResume) return Dispatch();  // the ledger has answered
     if (!ok) {  // the server is shutting down; this request was never matched
       delete this;
       return;
     }
     server_->RequestUnary(cq_, index_);  // keep a request posted for the next call
     method_name_ = method_->name;
-    if (!Authorize(ctx_)) {
+    if (!AuthorizeOrDefer(ctx_, &alarm_, &resume_tag_)) return;
+    Dispatch();
+  }
+
+ private:
+  void Dispatch() {
+    if (!Admitted()) {
       status_ = decision_.status;
       responder_.FinishWithError(status_, Armed(&finish_tag_));
       return;
@@ -387,7 +444,6 @@ class UnaryCall final : public CallBase {
     }
   }
 
- private:
   // A call that waited in the worker queue past its deadline is not run: its client has given up,
   // and running it would only lengthen the queue behind it.
   void RunQueued() {
@@ -417,6 +473,8 @@ class UnaryCall final : public CallBase {
   grpc::ByteBuffer response_;
   Tag request_tag_{Tag::kRequest, this};
   Tag finish_tag_{Tag::kFinish, this};
+  Tag resume_tag_{Tag::kResume, this};
+  grpc::Alarm alarm_;  // brings a deferred decision back to this call's queue
 };
 
 class StreamCall;
@@ -473,6 +531,8 @@ class StreamCall final : public CallBase {
         return OnFinished();
       case Tag::kDone:
         return OnDone();
+      case Tag::kResume:  // a streaming call decides synchronously: never armed
+        return;
     }
   }
 
@@ -817,6 +877,13 @@ void Server::Shutdown(absl::Duration grace) {
   for (auto& l : s.listeners) l->Stop();  // no new connections from here on
   // Calls in flight keep going on the queue threads until `grace`; then gRPC cancels them.
   s.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
+  {
+    // Deferred decisions arm alarms on the queues: wait for them (each is one ledger batch, bounded
+    // by the store's statement timeout) before the queues close.
+    std::unique_lock<std::mutex> deferred(s.deferred_mu);
+    s.deferrals_closed = true;
+    s.deferred_cv.wait(deferred, [&s] { return s.deferred == 0; });
+  }
   s.workers->Stop();
   for (auto& cq : s.queues) cq->Shutdown();
   for (std::thread& t : s.threads) t.join();  // each drains its queue, deleting the calls

@@ -12,9 +12,8 @@ stated basis: a credential changed by the CLI or through one replica must be see
 within PROPAGATION_BOUND_S = 1 s (measured from the moment the change returned; printed, and
 appended to $NODEGATE_BUILD_DIR/e2e-metrics.txt).
 
-Replay protection across replicas (design §9: a nonce accepted by any replica is refused by all) is
-not on main yet; test_signed_call_replayed_to_another_replica_is_refused is a strict xfail until the
-shared nonce ledger lands (then it passes, the strict mark fails the run, and the mark goes).
+Replay protection across replicas (design §9: a nonce accepted by any replica is refused by all):
+the replicas share one nonce ledger in the database (docs/auth.md "Replays across replicas").
 """
 
 from __future__ import annotations
@@ -346,11 +345,9 @@ def register(fleet: Fleet, signer: Signer, roles: str = "") -> None:
 def accept_signatures_everywhere(fleet: Fleet) -> None:
     """Waits until every replica accepts a freshly signed WhoAmI of a node registered for it.
 
-    A replica refuses signatures dated before its start's floor (auth.signature.restart_margin,
-    docs/auth.md "Replays across a restart"). On main today the replicas share that lease row, so
-    a replica that starts while another runs takes the other's lease for its own previous run and
-    refuses fresh signatures for about lease + margin (~3 s) after it starts ("timestamp before
-    this node restarted"). Waiting here keeps that out of the propagation times measured after."""
+    Replicas on a shared database keep no restart lease (their shared nonce ledger covers restarts),
+    so this takes one credential poll; waiting here keeps a replica's first signed call, and the
+    first batch of its ledger, out of the propagation times measured after."""
     warmup = Signer.create("warmup", fleet.tmp / "keys")
     register(fleet, warmup)
     until_each(fleet, time.monotonic(), "a fresh signature to be accepted",
@@ -806,14 +803,11 @@ def test_no_acknowledged_kv_write_is_lost_when_a_replica_is_killed_and_the_datab
 # Replay: a nonce accepted by one replica is refused by every other
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the shared nonce ledger is not on main yet; each "
-                   "replica only remembers the nonces it accepted itself (docs/config.md [store])")
 def test_signed_call_replayed_to_another_replica_is_refused(make_fleet):
     fleet = make_fleet(rule(WHOAMI, ["signature"]))
     signer = Signer.create("signer", fleet.tmp / "keys")
     register(fleet, signer, "dice")
-    # Fresh signatures are accepted everywhere: the key has reached every replica, and every
-    # replica is past its start's floor (accept_signatures_everywhere).
+    # Fresh signatures are accepted everywhere: the key has reached every replica.
     until_each(fleet, time.monotonic(), "a fresh signature to be accepted",
                lambda: (WHOAMI, None, signer.metadata(WHOAMI)), lambda o: o.code == OK)
     metadata = signer.metadata(WHOAMI)
@@ -832,3 +826,27 @@ def test_signed_call_replayed_to_another_replica_is_refused(make_fleet):
             f"{getattr(outcome.response, 'id', '?')}"
         assert "replay" in outcome.details, outcome.details
         fleet.assert_refused(replica, outcome, UNAUTHENTICATED, "signature_replay")
+
+
+def test_signed_call_accepted_before_every_replica_was_killed_is_refused_after_they_restart(
+        make_fleet):
+    fleet = make_fleet(rule(WHOAMI, ["signature"]))
+    signer = Signer.create("signer", fleet.tmp / "keys")
+    register(fleet, signer, "dice")
+    until_each(fleet, time.monotonic(), "a fresh signature to be accepted",
+               lambda: (WHOAMI, None, signer.metadata(WHOAMI)), lambda o: o.code == OK)
+    metadata = signer.metadata(WHOAMI)
+    accepted = fleet.call(fleet.b, WHOAMI, metadata=metadata)
+    assert accepted.code == OK, f"replica b: {accepted.code.name}: {accepted.details}"
+
+    for replica in fleet.replicas:  # no replica's memory survives; only the database does
+        replica.kill()
+    for replica in fleet.replicas:
+        replica.restart()
+    replayed = {r.name: fleet.call(r, WHOAMI, metadata=metadata) for r in fleet.replicas}
+    fresh = fleet.call(fleet.a, WHOAMI, metadata=signer.metadata(WHOAMI))
+
+    for replica in fleet.replicas:
+        fleet.assert_refused(replica, replayed[replica.name], UNAUTHENTICATED, "signature_replay")
+    assert fresh.code == OK, f"a fresh signature after the restart: {fresh.code.name}: " \
+                             f"{fresh.details}"

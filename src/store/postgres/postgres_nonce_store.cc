@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-
 #include "store/codec.h"
 #include "store/postgres/postgres_stores.h"
 #include "store/validation.h"

@@ -117,8 +117,7 @@ class SharedReplayLedgerTest : public ::nodegate::testlib::StoreBackendTest {
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, SharedReplayLedgerTest,
-                         ::nodegate::testlib::AllStoreBackends(),
+INSTANTIATE_TEST_SUITE_P(Backends, SharedReplayLedgerTest, ::nodegate::testlib::AllStoreBackends(),
                          ::nodegate::testlib::StoreBackendName);
 
 TEST_P(SharedReplayLedgerTest, ACallAcceptedByOneReplicaIsRefusedByAnother) {

@@ -111,7 +111,8 @@ TEST_P(NonceStoreTest, ABatchOverTheLimitOrWithAnEmptyNonceIsRefusedWhole) {
   for (size_t i = 0; i <= kMaxNonceBatch; ++i) too_many.push_back(Nonce("n" + std::to_string(i)));
 
   absl::StatusOr<std::vector<bool>> over = store_->RecordBatch(too_many, kNow);
-  absl::StatusOr<std::vector<bool>> empty_nonce = store_->RecordBatch({Nonce("a"), Nonce("")}, kNow);
+  absl::StatusOr<std::vector<bool>> empty_nonce =
+      store_->RecordBatch({Nonce("a"), Nonce("")}, kNow);
 
   EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(over.status().message(), "store: nonce batch: at most 1000 records, got 1001");
