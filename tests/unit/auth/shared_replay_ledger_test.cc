@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -257,6 +258,100 @@ TEST_P(SharedReplayLedgerTest, ConcurrentReplicasAcceptEachCallExactlyOnce) {
 
   EXPECT_EQ(std::count(accepted.begin(), accepted.end(), 1), 200);
   EXPECT_EQ(a->ledger->stats().records + b->ledger->stats().records, 400u);
+}
+
+// The server's path: a shared-ledger nonce is spent after the decision, off the caller's thread.
+class DeferredDecision {
+ public:
+  auth::Authorizer::DecisionDone Done() {
+    return [this](Decision d) {
+      std::lock_guard<std::mutex> lock(mu_);
+      decision_ = std::move(d);
+      ++calls_;
+      cv_.notify_all();
+    };
+  }
+  Decision Await() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return calls_ > 0; });
+    return *decision_;
+  }
+  int calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Decision> decision_;
+  int calls_ = 0;
+};
+
+TEST_P(SharedReplayLedgerTest, AuthorizeOrDeferAllowsASignedCallOnceItsNonceIsCommitted) {
+  std::unique_ptr<Replica> a = StartReplica();
+  SignedCall call = Call();
+  DeferredDecision later;
+
+  std::optional<Decision> now =
+      a->harness->authorizer().AuthorizeOrDefer(::nodegate::testlib::kMethod, call.ToMd().view(),
+                                                ::nodegate::testlib::NoPeer(), kNow, later.Done());
+
+  EXPECT_FALSE(now.has_value());
+  Decision d = later.Await();
+  EXPECT_TRUE(d.status.ok()) << d.status.error_message();
+  EXPECT_EQ(d.principal.id, "node-a");
+  EXPECT_EQ(later.calls(), 1);
+  EXPECT_EQ(Unwrap(a->stores.nonces->Live(kNow)).size(), 1u);
+}
+
+TEST_P(SharedReplayLedgerTest, AuthorizeOrDeferRefusesAReplayFromAnotherReplicaAfterTheBatch) {
+  std::unique_ptr<Replica> a = StartReplica();
+  std::unique_ptr<Replica> b = StartReplica();
+  SignedCall call = Call();
+  ASSERT_TRUE(a->harness->Authorize(call.ToMd()).status.ok());
+  DeferredDecision later;
+
+  std::optional<Decision> now =
+      b->harness->authorizer().AuthorizeOrDefer(::nodegate::testlib::kMethod, call.ToMd().view(),
+                                                ::nodegate::testlib::NoPeer(), kNow, later.Done());
+
+  ASSERT_FALSE(now.has_value());
+  Decision d = later.Await();
+  EXPECT_EQ(d.rejection, Rejection::kSignatureReplay);
+  EXPECT_EQ(d.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(b->harness->authorizer().rejections(Rejection::kSignatureReplay), 1u);
+}
+
+TEST_P(SharedReplayLedgerTest, AuthorizeOrDeferDecidesAtOnceWhenNothingIsToBeSpent) {
+  std::unique_ptr<Replica> a = StartReplica();
+  SignedCall forged = Call();
+  forged.signature[3] = forged.signature[3] == 'A' ? 'B' : 'A';
+  DeferredDecision later;
+
+  std::optional<Decision> refused =
+      a->harness->authorizer().AuthorizeOrDefer(::nodegate::testlib::kMethod, forged.ToMd().view(),
+                                                ::nodegate::testlib::NoPeer(), kNow, later.Done());
+
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->rejection, Rejection::kSignatureInvalid);
+  EXPECT_EQ(later.calls(), 0);
+  EXPECT_TRUE(Unwrap(a->stores.nonces->Live(kNow)).empty());
+}
+
+TEST_P(SharedReplayLedgerTest, AuthorizeOrDeferFailsClosedWhenTheBatchCannotBeWritten) {
+  std::unique_ptr<Replica> a = StartReplica();
+  a->nonces->SetDown(true);
+  DeferredDecision later;
+
+  ASSERT_FALSE(a->harness->authorizer()
+                   .AuthorizeOrDefer(::nodegate::testlib::kMethod, Call().ToMd().view(),
+                                     ::nodegate::testlib::NoPeer(), kNow, later.Done())
+                   .has_value());
+
+  Decision d = later.Await();
+  EXPECT_EQ(d.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(d.rejection, Rejection::kReplayLedgerUnavailable);
 }
 
 }  // namespace
