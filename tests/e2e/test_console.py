@@ -309,6 +309,8 @@ def test_metrics_parse_and_counters_move_after_calls(console, stubs):
     assert sample(after, "nodegate_http_requests_total", **{"class": "2xx"}) >= \
         sample(before, "nodegate_http_requests_total", **{"class": "2xx"}) + 2
     for name in ("nodegate_tls_cert_expiry_seconds", "nodegate_replay_cache_entries",
+                 "nodegate_replay_ledger_batches_total", "nodegate_replay_ledger_nonces_total",
+                 "nodegate_replay_ledger_waiting",
                  "process_resident_memory_bytes", "process_cpu_seconds_total"):
         assert any(k[0] == name for k in after), name
     assert sample(after, "nodegate_tls_reloads_total", result="failed") == 0
