@@ -159,9 +159,10 @@ class Env:
     server_core: int
     client_core: int
     compare: Optional[Path] = None
-    # Rows 5b-pg*: a private PostgreSQL (pinned to the client core) holding the same credentials.
+    # Rows *-pg: a private PostgreSQL (pinned to the client core) holding the same credentials.
     pg: Optional[object] = None  # nodegate_testlib.PostgresServer
     pg_url: str = ""
+    pg_token: str = ""  # a token of the PostgreSQL store (tokens are random: not the SQLite one)
 
 
 def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, client_auth="require",
@@ -277,14 +278,20 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
         k = f"5{'abc'[i]}"
         r.append(Row(k, f"nodegate mTLS + signature {alg}", nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg))))
     if env.pg_url:
-        # A fleet replica: every accepted nonce goes to the shared ledger in PostgreSQL (docs/auth.md,
-        # "Replays across replicas"), against the same signature row on the embedded SQLite store.
-        # Ed25519 verifies fastest, so the ledger's share of each call is largest there: the worst case.
+        # Fleet replicas: the same rows on the PostgreSQL store. Signed calls write every accepted
+        # nonce to the shared ledger (docs/auth.md, "Replays across replicas"); Ed25519 verifies
+        # fastest, so the ledger's share of each call is largest there: the worst case.
         pg_note = ("PostgreSQL pinned to the load generator's core; eff counts the replica's CPU only, "
                    "the database's is in the fleet section below")
-        r.append(Row("5b-pg", "nodegate mTLS + signature ed25519, fleet store (PostgreSQL)",
-                     nodegate_row("5b-pg", "", rule="signature", bench_extra=sign_extra("ed25519"),
+        r.append(Row("4-pg", "nodegate mTLS + token, fleet store (PostgreSQL)",
+                     nodegate_row("4-pg", "", rule="token", bench_extra=lambda e: ["--token", e.pg_token],
                                   postgres=True), note=pg_note))
+        for alg, k in (("ecdsa-p256-sha256", "5a-pg"), ("ed25519", "5b-pg")):
+            r.append(Row(k, f"nodegate mTLS + signature {alg}, fleet store (PostgreSQL)",
+                         nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg),
+                                      postgres=True), note=pg_note))
+        r.append(Row("6-pg", "nodegate mTLS + access log on (file), fleet store (PostgreSQL)",
+                     nodegate_row("6-pg", "", access_log=True, postgres=True), note=pg_note))
         r.append(Row("5b-1", "nodegate mTLS + signature ed25519, SQLite, 1 call in flight",
                      nodegate_row("5b-1", "", rule="signature", bench_extra=sign_extra("ed25519")),
                      concurrency=1, connections=1))
@@ -421,7 +428,7 @@ def setup(a) -> Env:
         sign_keys[alg] = kdir / "signing-key.pem"
     token = run([nodegate, "token", "create", "--db", db, "--principal", "bench-user"]).stdout.strip().splitlines()[-1]
     go_server = None if a.no_go else build_go(work)
-    pg, pg_url = (None, "") if a.no_postgres else start_postgres(nodegate, work, sign_keys, a)
+    pg, pg_url, pg_token = (None, "", "") if a.no_postgres else start_postgres(nodegate, work, sign_keys)
     nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbin/nginx") or None
     cores = os.sched_getaffinity(0)
     if len(cores) < 2:
@@ -432,18 +439,18 @@ def setup(a) -> Env:
             os.sched_setaffinity(pid, {cli_core})
     return Env(build_dir, work, nodegate, pki, db, token, sign_keys, go_server, python_stubs(work),
                nginx, srv_core, cli_core, Path(a.compare_binary).resolve() if a.compare_binary else None,
-               pg, pg_url)
+               pg, pg_url, pg_token)
 
 
-def start_postgres(nodegate: Path, work: Path, sign_keys: dict, a) -> tuple:
-    """A private PostgreSQL (tests/nodegate_testlib.py, with fsync on) holding the signing node of
-    the ed25519 rows; (None, "") with a log line when PostgreSQL is not installed."""
+def start_postgres(nodegate: Path, work: Path, sign_keys: dict) -> tuple:
+    """A private PostgreSQL (tests/nodegate_testlib.py, with fsync on) holding the signing nodes and
+    a token: (server, url, token), or (None, "", "") with a log line when it is not installed."""
     sys.path.insert(0, str(SOURCE / "tests"))
     import nodegate_testlib  # noqa: PLC0415 - the suite runs without it when PostgreSQL is absent
     why = nodegate_testlib.PostgresServer.unavailable()
     if why:
-        log(f"rows 5b-pg skipped: {why}")
-        return None, ""
+        log(f"rows *-pg skipped: {why}")
+        return None, "", ""
     pg = nodegate_testlib.PostgresServer(durable=True).start()
     url = pg.new_database("bench")
     cfg = work / "pg-admin.toml"
@@ -452,9 +459,12 @@ def start_postgres(nodegate: Path, work: Path, sign_keys: dict, a) -> tuple:
                    f'[tls]\ncert = "{pki / "server.pem"}"\nkey = "{pki / "server-key.pem"}"\n'
                    f'ca = "{pki / "ca.pem"}"\n\n'
                    f'[store]\nbackend = "postgres"\nurl = "{url}"\n')
-    run([nodegate, "node", "add", "--config", cfg, "--id", "bench-ed25519", "--alg", "ed25519",
-         "--public-key", sign_keys["ed25519"].parent / "signing-pub.pem"])
-    return pg, url
+    for alg in ALGS:
+        run([nodegate, "node", "add", "--config", cfg, "--id", f"bench-{alg}", "--alg", alg,
+             "--public-key", sign_keys[alg].parent / "signing-pub.pem"])
+    token = run([nodegate, "token", "create", "--config", cfg, "--principal", "bench-user"]
+                ).stdout.strip().splitlines()[-1]
+    return pg, url, token
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,18 +526,30 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
             if k in eff:
                 lines.append(f"| {alg} | {v:,.0f} | {limit:,.0f} | {eff[k]:,.0f} | {eff[k] / limit:.2f} |")
 
-    if "5b" in eff and "5b-pg" in eff:
-        fleet = results["5b-pg"]
-        pg_us = statistics.median(s["pg_cpu_s"] / s["ok"] * 1e6 for s in fleet if s["ok"])
-        lines += ["", "## Fleet: signed calls on the shared nonce ledger (PostgreSQL)", "",
-                  f"Ed25519 signed calls per replica CPU-second: {eff['5b-pg']:,.0f} with the fleet store "
-                  f"against {eff['5b']:,.0f} on SQLite = **{eff['5b-pg'] / eff['5b']:.2f}×** (goal ≥ 0.70×). "
-                  f"PostgreSQL (fsync on, pinned to the load generator's core) spent {pg_us:.1f} µs of CPU "
-                  "per call on top; a replica's eff does not include it."]
+    fleet_rows = [(k[:-3], k) for k in results if k.endswith("-pg") and k[:-3] in results]
+    if fleet_rows:
+        lines += ["", "## Fleet store (PostgreSQL) against the embedded SQLite store", "",
+                  "Each row's configuration on both stores, same run. PostgreSQL runs with fsync on, pinned "
+                  "to the load generator's core. eff = OK calls per replica CPU-second; eff incl. DB adds "
+                  "the database's CPU time over the same window (the fleet's cost per call). Goal for "
+                  "signed calls: replica eff ≥ 0.70× of SQLite's.", "",
+                  "| row | SQLite eff | fleet eff | ratio | fleet eff incl. DB | ratio incl. DB | DB µs/call | "
+                  "p50 ms SQLite / fleet | p99 ms SQLite / fleet |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for lite, fleet in fleet_rows:
+            with_db = statistics.median(s["ok"] / (s["cpu_s"] + s["pg_cpu_s"]) for s in results[fleet]
+                                        if s["cpu_s"] + s["pg_cpu_s"] > 0)
+            db_us = statistics.median(s["pg_cpu_s"] / s["ok"] * 1e6 for s in results[fleet] if s["ok"])
+            lines.append(
+                f"| {lite} → {fleet} | {eff[lite]:,.0f} | {eff[fleet]:,.0f} | {eff[fleet] / eff[lite]:.2f}× | "
+                f"{with_db:,.0f} | {with_db / eff[lite]:.2f}× | {db_us:.1f} | "
+                f"{med(results[lite], 'p50'):.2f} / {med(results[fleet], 'p50'):.2f} | "
+                f"{med(results[lite], 'p99'):.2f} / {med(results[fleet], 'p99'):.2f} |")
         if "5b-1" in results and "5b-pg-1" in results:
             lite, shared = med(results["5b-1"], "p50"), med(results["5b-pg-1"], "p50")
-            lines.append(f"One call in flight: p50 {lite:.2f} ms on SQLite, {shared:.2f} ms with the fleet "
-                         f"store: **{shared - lite:+.2f} ms** added (goal ≤ 2 ms): one batch commit per call.")
+            lines.append(f"\nOne signed call in flight (rows 5b-1, 5b-pg-1): p50 {lite:.2f} ms on SQLite, "
+                         f"{shared:.2f} ms with the fleet store: **{shared - lite:+.2f} ms** added (goal ≤ 2 ms), "
+                         "one nonce batch commit per call.")
     if "3" in eff and "4" in eff:
         lines += ["", f"Token over mTLS: {eff['4'] / eff['3']:.2f}× of mTLS alone; the token layer costs "
                       f"{(1 / eff['4'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call end to end "
@@ -573,7 +595,7 @@ def main() -> int:
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--no-go", action="store_true")
     p.add_argument("--no-cold", action="store_true")
-    p.add_argument("--no-postgres", action="store_true", help="skip the fleet rows (5b-pg*)")
+    p.add_argument("--no-postgres", action="store_true", help="skip the fleet rows (*-pg)")
     p.add_argument("--compare-binary", default="", help="another nodegate build to serve rows 3p/6p (A/B in one run)")
     p.add_argument("--out", default=str(SOURCE / "bench" / "results"))
     a = p.parse_args()
