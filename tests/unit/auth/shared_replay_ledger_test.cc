@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "testlib/auth.h"
 #include "testlib/keys.h"
+#include "testlib/nonce_faults.h"
 #include "testlib/status.h"
 #include "testlib/store_backends.h"
 
@@ -22,6 +23,7 @@ namespace nodegate::auth {
 namespace {
 
 using crypto::Algorithm;
+using ::nodegate::testlib::FaultyNonceStore;
 using ::nodegate::testlib::Harness;
 using ::nodegate::testlib::kNow;
 using ::nodegate::testlib::Node;
@@ -29,58 +31,6 @@ using ::nodegate::testlib::SignCall;
 using ::nodegate::testlib::SignedCall;
 using ::nodegate::testlib::SignerFor;
 using ::nodegate::testlib::Unwrap;
-
-// The replica's real nonce store, with two faults a test can switch on: `down` makes every batch
-// fail as an unreachable database does, and `hold` keeps the writer inside its next batch until
-// released, so that calls pile up behind it.
-class FaultyNonces final : public store::NonceStore {
- public:
-  explicit FaultyNonces(std::unique_ptr<store::NonceStore> real) : real_(std::move(real)) {}
-
-  absl::StatusOr<std::vector<bool>> RecordBatch(const std::vector<store::NonceRecord>& records,
-                                                absl::Time now) override {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      batch_sizes_.push_back(records.size());
-      changed_.notify_all();
-      changed_.wait(lock, [this] { return !hold_; });
-      if (down_) return absl::UnavailableError("store: postgres: connection refused");
-    }
-    return real_->RecordBatch(records, now);
-  }
-  absl::StatusOr<std::vector<store::NonceRecord>> Live(absl::Time now) override {
-    return real_->Live(now);
-  }
-  absl::StatusOr<absl::Time> AliveUntil() override { return real_->AliveUntil(); }
-  absl::Status SetAliveUntil(absl::Time until) override { return real_->SetAliveUntil(until); }
-
-  void SetDown(bool down) {
-    std::lock_guard<std::mutex> lock(mu_);
-    down_ = down;
-  }
-  void SetHold(bool hold) {
-    std::lock_guard<std::mutex> lock(mu_);
-    hold_ = hold;
-    changed_.notify_all();
-  }
-  // Waits until the writer is inside batch number `n` (1-based).
-  void AwaitBatch(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [this, n] { return batch_sizes_.size() >= n; });
-  }
-  std::vector<size_t> batch_sizes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return batch_sizes_;
-  }
-
- private:
-  std::unique_ptr<store::NonceStore> real_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  bool down_ = false;
-  bool hold_ = false;
-  std::vector<size_t> batch_sizes_;
-};
 
 CredentialSnapshot OneNode() {
   CredentialSnapshot s;
@@ -91,7 +41,7 @@ CredentialSnapshot OneNode() {
 // One replica: its stores on the fleet's database, a shared ledger, an Authorizer.
 struct Replica {
   store::Stores stores;
-  FaultyNonces* nonces = nullptr;
+  FaultyNonceStore* nonces = nullptr;
   std::unique_ptr<ReplayLedger> ledger;
   std::unique_ptr<Harness> harness;
 };
@@ -101,7 +51,8 @@ class SharedReplayLedgerTest : public ::nodegate::testlib::StoreBackendTest {
   std::unique_ptr<Replica> StartReplica() const {
     auto r = std::make_unique<Replica>();
     r->stores = Open();
-    auto faulty = std::make_unique<FaultyNonces>(std::move(r->stores.nonces));
+    auto faulty =
+        std::make_unique<FaultyNonceStore>(std::move(r->stores.nonces));
     r->nonces = faulty.get();
     r->stores.nonces = std::move(faulty);
     ReplayLedger::Options o;
