@@ -272,7 +272,8 @@ class CallBase : public ResponseMetadata {
 
   // Authorize without blocking this queue thread: true when decision_ is in now. False when it
   // waits for a fleet's nonce ledger; `resume` then completes on this call's queue once decision_
-  // is in (the subclass goes on in Proceed(kResume) with Admitted()).
+  // is in, and the subclass goes on in Proceed(kResume) with Admitted() and then calls
+  // server_->EndDeferral().
   bool AuthorizeOrDefer(grpc::ServerContextBase& ctx, grpc::Alarm* alarm, Tag* resume) {
     TakePeer(ctx);
     const absl::Time now = absl::Now();
@@ -281,11 +282,9 @@ class CallBase : public ResponseMetadata {
       return true;
     }
     std::optional<auth::Decision> decided = server_->authorizer->AuthorizeOrDefer(
-        method_name_, ctx.client_metadata(), peer_, now,
-        [this, alarm, resume, server = server_](auth::Decision d) {
+        method_name_, ctx.client_metadata(), peer_, now, [this, alarm, resume](auth::Decision d) {
           decision_ = std::move(d);
           alarm->Set(cq_, gpr_now(GPR_CLOCK_MONOTONIC), Armed(resume));
-          server->EndDeferral();  // after Set: the queue stays open until the alarm is in it
         });
     if (!decided.has_value()) return false;
     server_->EndDeferral();
@@ -418,7 +417,14 @@ class UnaryCall final : public CallBase {
       delete this;
       return;
     }
-    if (kind == Tag::kResume) return Dispatch();  // the ledger has answered
+    if (kind == Tag::kResume) {  // the ledger has answered
+      Server::Impl* server = server_;
+      Dispatch();
+      // Only now may the queues close: the call's next operation has started on its queue (a
+      // batch started on a queue already shut down aborts in gRPC).
+      server->EndDeferral();
+      return;
+    }
     if (!ok) {  // the server is shutting down; this request was never matched
       delete this;
       return;
@@ -878,8 +884,8 @@ void Server::Shutdown(absl::Duration grace) {
   // Calls in flight keep going on the queue threads until `grace`; then gRPC cancels them.
   s.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   {
-    // Deferred decisions arm alarms on the queues: wait for them (each is one ledger batch, bounded
-    // by the store's statement timeout) before the queues close.
+    // Deferred decisions resume on the queues: wait until each has (one ledger batch, bounded by
+    // the store's statement timeout) before the queues close.
     std::unique_lock<std::mutex> deferred(s.deferred_mu);
     s.deferrals_closed = true;
     s.deferred_cv.wait(deferred, [&s] { return s.deferred == 0; });
