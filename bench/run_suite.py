@@ -1,10 +1,14 @@
 #!/usr/bin/python3
 """`make bench`: the cost of each security layer, and nodegate against Go and Python servers.
 
-One run on this machine, one load generator (`nodegate bench`), unary /api.DiceService/RollDie.
+One run on this machine, unary /api.DiceService/RollDie, measured with two independent load
+generators: ours (`nodegate bench`, gRPC C++) and a Go one (bench/go/src/loadgen, grpc-go). A
+figure counts only if it holds with both: the two clients frame and flush their writes
+differently, and the ratios have differed. On every row's server, in every rep, ours runs first,
+then Go's, each with its own warmup (--generators picks one for a quick run).
 The server is pinned to one core and the load generator to the other (taskset), every row is
 measured --reps times interleaved (rep 1 of every row, then rep 2, ...) and the report gives
-medians. For each row: QPS, p50, p99, server CPU %, calls per server CPU-second (server CPU time
+medians, per generator. For each row: QPS, p50, p99, server CPU %, calls per server CPU-second (server CPU time
 from /proc/<pid>/stat over the load generator's lifetime) and server RSS at the end of the window.
 
 Everything listens on 127.0.0.1, every load is bounded in time, and every process started here is
@@ -35,6 +39,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 ALGS = ["ecdsa-p256-sha256", "ed25519", "sm2-sm3"]
 ROLLDIE = "/api.DiceService/RollDie"
+GENERATORS = {"ours": "nodegate bench (gRPC C++)", "go": "Go loadgen (grpc-go 1.33)"}
 
 
 def log(msg: str) -> None:
@@ -154,6 +159,7 @@ class Env:
     token: str
     sign_keys: dict
     go_server: Optional[Path]
+    go_loadgen: Optional[Path]
     py_stubs: Optional[Path]
     nginx: Optional[str]
     server_core: int
@@ -163,6 +169,7 @@ class Env:
     pg: Optional[object] = None  # nodegate_testlib.PostgresServer
     pg_url: str = ""
     pg_token: str = ""  # a token of the PostgreSQL store (tokens are random: not the SQLite one)
+    generators: list = field(default_factory=lambda: ["ours"])
 
 
 def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, client_auth="require",
@@ -172,6 +179,9 @@ def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, clie
         "[node]", 'id = "bench-node"', f'data_dir = "{path.parent / "data"}"', "",
         "[grpc]", f'listen = "{HOST}:{grpc_port}"', 'shutdown_grace = "1s"',
         'reflection = false',
+        # Rows 1 and 2 call a public RollDie without a client certificate: measured unthrottled
+        # (the default 200/s per method is an edge guard, not what these rows measure).
+        'anonymous_rate = 0',
     ]
     if local_port:
         lines.append(f'local_listen = "{HOST}:{local_port}"')
@@ -319,11 +329,37 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
 # Measuring
 
 
+# The rows speak `nodegate bench`'s flags; the Go load generator takes the same ones, spelled the Go way.
+GO_FLAGS = {"--ca": "-ca", "--cert": "-cert", "--key": "-key", "--server-name": "-server-name",
+            "--sign-key": "-sign-key", "--node-id": "-node-id", "--audience": "-audience"}
+
+
+def go_args(args: list) -> list:
+    out, it = [], iter(args)
+    for flag in it:
+        if flag == "--plaintext":
+            out.append("-plaintext")
+        elif flag == "--token":
+            out += ["-H", f"authorization=Bearer {next(it)}"]  # nodegate bench's default token header
+        elif flag in GO_FLAGS:
+            out += [GO_FLAGS[flag], next(it)]
+        else:
+            raise ValueError(f"Go load generator: no equivalent of nodegate bench's {flag}")
+    return out
+
+
 def bench(env: Env, target: str, args: list, seconds: float, concurrency: int, connections: int,
-          extra: Optional[list] = None) -> dict:
-    cmd = ["taskset", "-c", str(env.client_core), env.nodegate, "bench", "--target", target,
-           "--method", ROLLDIE, "--duration", f"{seconds}s", "--concurrency", str(concurrency),
-           "--connections", str(connections), "--json", *args, *(extra or [])]
+          extra: Optional[list] = None, gen: str = "ours") -> dict:
+    if gen == "go":
+        if extra:
+            raise ValueError(f"Go load generator: no equivalent of {extra}")
+        cmd = ["taskset", "-c", str(env.client_core), env.go_loadgen, "-target", target,
+               "-method", ROLLDIE, "-duration", f"{seconds}s", "-concurrency", str(concurrency),
+               "-connections", str(connections), *go_args(args)]
+    else:
+        cmd = ["taskset", "-c", str(env.client_core), env.nodegate, "bench", "--target", target,
+               "--method", ROLLDIE, "--duration", f"{seconds}s", "--concurrency", str(concurrency),
+               "--connections", str(connections), "--json", *args, *(extra or [])]
     out = run(cmd, timeout=seconds + 60).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -342,22 +378,31 @@ def pg_cpu_seconds(env: Env) -> float:
 
 
 def measure(env: Env, srv: Server, target: str, args: list, a, concurrency: Optional[int] = None,
-            connections: Optional[int] = None) -> dict:
+            connections: Optional[int] = None, gen: str = "ours") -> dict:
     concurrency = concurrency or a.concurrency
     connections = connections or a.connections
-    bench(env, target, args, a.warmup, concurrency, connections)  # warmup: connections, caches
+    bench(env, target, args, a.warmup, concurrency, connections, gen=gen)  # warmup: connections, caches
     cpu0, t0, pg0 = srv.cpu_seconds(), time.monotonic(), pg_cpu_seconds(env)
-    res = bench(env, target, args, a.duration, concurrency, connections)
+    res = bench(env, target, args, a.duration, concurrency, connections, gen=gen)
     cpu1, t1, pg1 = srv.cpu_seconds(), time.monotonic(), pg_cpu_seconds(env)
     cpu = cpu1 - cpu0
     return {
-        "pg_cpu_s": pg1 - pg0, "concurrency": concurrency,
+        "generator": gen, "pg_cpu_s": pg1 - pg0, "concurrency": concurrency,
         "qps": res["qps"], "ok": res["ok"], "errors": res["errors"],
         "errors_by_code": res["errors_by_code"], "p50": res["latency_ms"]["p50"],
         "p99": res["latency_ms"]["p99"], "p99_9": res["latency_ms"]["p99_9"],
         "cpu_s": cpu, "cpu_pct": 100.0 * cpu / (t1 - t0),
         "eff": res["ok"] / cpu if cpu > 0 else 0.0, "rss_mb": srv.rss() / 2**20,
     }
+
+
+def why_failed(exc: Exception) -> str:
+    """The line that says why: the load generator's own message, else the first line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("loadgen:") or "bench:" in line:
+            return line
+    return lines[-1] if lines else type(exc).__name__
 
 
 def crypto_verify_rates(env: Env) -> dict:
@@ -383,19 +428,25 @@ def build(build_dir: Path) -> None:
     run(["cmake", "--build", build_dir, "--target", "nodegate", "crypto_benchmark"], timeout=3600)
 
 
-def build_go(work: Path) -> Optional[Path]:
-    """Builds bench/go's seed-style server offline in GOPATH mode (Debian's grpc-go 1.33)."""
+def build_go(work: Path, programs: list[str]) -> dict:
+    """Builds bench/go's programs (seedserver: row 8; loadgen: the second load generator) offline in
+    GOPATH mode (Debian's grpc-go 1.33). {name: path}; {} with a log line when Go is missing."""
+    if not programs:
+        return {}
     if not shutil.which("go") or not shutil.which("protoc-gen-go"):
-        log("go or protoc-gen-go missing: row 8 skipped (scripts/install-deps installs them)")
-        return None
+        log("go or protoc-gen-go missing: row 8 and the Go load generator skipped "
+            "(scripts/install-deps installs them)")
+        return {}
     gopath = work / "gopath"
     (gopath / "src").mkdir(parents=True, exist_ok=True)
     run(["protoc", f"-I{SOURCE / 'proto'}", f"--go_out=plugins=grpc:{gopath / 'src'}", SOURCE / "proto/api/dice.proto"])
-    out = work / "seedserver"
     env = dict(os.environ, GOPATH=f"{gopath}:{SOURCE / 'bench' / 'go'}:/usr/share/gocode", GO111MODULE="off",
                GOCACHE=str(work / "gocache"), GOFLAGS="")
-    run(["go", "build", "-o", out, "seedserver"], env=env, timeout=600)
-    return out
+    built = {}
+    for name in programs:
+        built[name] = work / name
+        run(["go", "build", "-o", built[name], name], env=env, timeout=600)
+    return built
 
 
 def python_stubs(work: Path) -> Optional[Path]:
@@ -427,7 +478,12 @@ def setup(a) -> Env:
              "--public-key", kdir / "signing-pub.pem"])
         sign_keys[alg] = kdir / "signing-key.pem"
     token = run([nodegate, "token", "create", "--db", db, "--principal", "bench-user"]).stdout.strip().splitlines()[-1]
-    go_server = None if a.no_go else build_go(work)
+    generators = list(a.generator_list)
+    go = build_go(work, [*([] if a.no_go else ["seedserver"]), *(["loadgen"] if "go" in generators else [])])
+    if "go" in generators and "loadgen" not in go:
+        generators.remove("go")
+        if not generators:
+            raise SystemExit("bench: --generators go, and the Go load generator could not be built")
     pg, pg_url, pg_token = (None, "", "") if a.no_postgres else start_postgres(nodegate, work, sign_keys)
     nginx = shutil.which("nginx") or (Path("/usr/sbin/nginx").exists() and "/usr/sbin/nginx") or None
     cores = os.sched_getaffinity(0)
@@ -437,9 +493,10 @@ def setup(a) -> Env:
     if pg is not None:  # the database runs where the load generator does, off the server's core
         for pid in [pg.proc.pid, *children(pg.proc.pid)]:
             os.sched_setaffinity(pid, {cli_core})
-    return Env(build_dir, work, nodegate, pki, db, token, sign_keys, go_server, python_stubs(work),
-               nginx, srv_core, cli_core, Path(a.compare_binary).resolve() if a.compare_binary else None,
-               pg, pg_url, pg_token)
+    return Env(build_dir, work, nodegate, pki, db, token, sign_keys, go.get("seedserver"),
+               go.get("loadgen"), python_stubs(work), nginx, srv_core, cli_core,
+               Path(a.compare_binary).resolve() if a.compare_binary else None, pg, pg_url, pg_token,
+               generators)
 
 
 def start_postgres(nodegate: Path, work: Path, sign_keys: dict) -> tuple:
@@ -482,84 +539,101 @@ def fmt_ratio(a: float, b: float) -> str:
 
 def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, started: str,
            load_before: str, load_after: str) -> str:
-    eff = {k: med(v, "eff") for k, v in results.items()}
-    base, go, py = eff.get("1"), eff.get("8"), eff.get("9")
+    """results: {generator: {row: [samples]}}. Every ratio is computed within one generator."""
+    gens = [g for g in env.generators if results.get(g)]
+    effs = {g: {k: med(v, "eff") for k, v in results[g].items()} for g in gens}
     lines = [
         f"# nodegate benchmark run {started}",
         "",
         f"Machine: {os.cpu_count()} cores, `uptime` before: `{load_before}`; after: `{load_after}`.",
-        f"Server pinned to core {env.server_core}, `nodegate bench` to core {env.client_core}. "
+        f"Server pinned to core {env.server_core}, the load generator to core {env.client_core}. "
         f"Unary {ROLLDIE}, {a.concurrency} calls in flight over {a.connections} connections, "
         f"{a.warmup:g} s warmup then {a.duration:g} s measured, {a.reps} interleaved repetitions, medians shown. "
         "Other work shared this box during the run: compare ratios within this run, not absolute figures across runs.",
         "",
-        "eff = calls per server CPU-second (OK calls / server CPU time over the measured run).",
+        "Load generators: " + "; ".join(f"**{g}** = {GENERATORS[g]}" for g in gens) + ". "
+        + ("On each row's server, in each rep, ours ran first and then Go's, each with its own warmup. "
+           "A figure holds only if it holds with both." if len(gens) > 1 else
+           "Only one generator measured rows in this run (--generators, or see 'not measured' below): "
+           "its figures are not a result on their own."),
         "",
-        "| row | server | QPS | p50 ms | p99 ms | server CPU % | eff (calls/CPU-s) | vs row 1 | vs Go (8) | vs Python (9) | RSS MB | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "eff = calls per server CPU-second (OK calls / server CPU time over the measured run).",
     ]
-    for k, samples in results.items():
-        errs = sum(s["errors"] for s in samples)
-        lines.append(
-            f"| {k} | {titles[k]} | {med(samples, 'qps'):,.0f} | {med(samples, 'p50'):.2f} | "
-            f"{med(samples, 'p99'):.2f} | {med(samples, 'cpu_pct'):.0f} | {eff[k]:,.0f} | "
-            f"{fmt_ratio(eff[k], base)} | {fmt_ratio(eff[k], go)} | {fmt_ratio(eff[k], py)} | "
-            f"{med(samples, 'rss_mb'):.0f} | {errs} |")
+    if len(gens) > 1:
+        lines += side_by_side(gens, results, effs, titles)
+    for g in gens:
+        lines += generator_section(g, results[g], effs[g], titles)
     for k, n in notes.items():
         lines.append(f"\nRow {k}: {n}")
-    if "7" not in results and "nginx_skipped" in extras:
+    if "nginx_skipped" in extras and not any("7" in results[g] for g in gens):
         lines.append(f"\nRow 7 (nginx) skipped: {extras['nginx_skipped']}")
-    lines.append("\nPer-repetition eff (calls per server CPU-second):\n")
-    for k, samples in results.items():
-        lines.append(f"- row {k}: " + ", ".join(f"{s['eff']:,.0f}" for s in samples))
+    for g in env.generators:
+        for k, why in extras.get("not_measured", {}).get(g, {}).items():
+            lines.append(f"\nRow {k} not measured with {g}: {why}")
 
     rates = extras.get("verify_rates", [])
-    if rates and "3" in eff:
+    if rates and any("3" in effs[g] for g in gens):
         lines += ["", "## Signature rows against the crypto limit", "",
-                  "limit = 1 / (1/E_mtls + 1/V_alg), E_mtls = row 3 eff, V_alg = single-core verify/s "
-                  "(Google Benchmark BM_Verify on the server core, median of the runs in this suite).", "",
-                  "| alg | V_alg verify/s | limit calls/CPU-s | measured eff | measured / limit |", "|---|---:|---:|---:|---:|"]
-        for i, alg in enumerate(ALGS):
-            k = f"5{'abc'[i]}"
-            v = statistics.median(r[alg] for r in rates if alg in r)
-            limit = 1 / (1 / eff["3"] + 1 / v)
-            if k in eff:
-                lines.append(f"| {alg} | {v:,.0f} | {limit:,.0f} | {eff[k]:,.0f} | {eff[k] / limit:.2f} |")
+                  "limit = 1 / (1/E_mtls + 1/V_alg), E_mtls = row 3 eff (of the same generator), V_alg = "
+                  "single-core verify/s (Google Benchmark BM_Verify on the server core, median of the runs in "
+                  "this suite).", "",
+                  "| generator | alg | V_alg verify/s | limit calls/CPU-s | measured eff | measured / limit |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for g in gens:
+            eff = effs[g]
+            if "3" not in eff:
+                continue
+            for i, alg in enumerate(ALGS):
+                k = f"5{'abc'[i]}"
+                v = statistics.median(r[alg] for r in rates if alg in r)
+                limit = 1 / (1 / eff["3"] + 1 / v)
+                if k in eff:
+                    lines.append(f"| {g} | {alg} | {v:,.0f} | {limit:,.0f} | {eff[k]:,.0f} | {eff[k] / limit:.2f} |")
 
-    fleet_rows = [(k[:-3], k) for k in results if k.endswith("-pg") and k[:-3] in results]
-    if fleet_rows:
+    if any(k.endswith("-pg") for g in gens for k in results[g]):
         lines += ["", "## Fleet store (PostgreSQL) against the embedded SQLite store", "",
                   "Each row's configuration on both stores, same run. PostgreSQL runs with fsync on, pinned "
                   "to the load generator's core. eff = OK calls per replica CPU-second; eff incl. DB adds "
                   "the database's CPU time over the same window (the fleet's cost per call). Goal for "
                   "signed calls: replica eff ≥ 0.70× of SQLite's.", "",
-                  "| row | SQLite eff | fleet eff | ratio | fleet eff incl. DB | ratio incl. DB | DB µs/call | "
-                  "p50 ms SQLite / fleet | p99 ms SQLite / fleet |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for lite, fleet in fleet_rows:
-            with_db = statistics.median(s["ok"] / (s["cpu_s"] + s["pg_cpu_s"]) for s in results[fleet]
-                                        if s["cpu_s"] + s["pg_cpu_s"] > 0)
-            db_us = statistics.median(s["pg_cpu_s"] / s["ok"] * 1e6 for s in results[fleet] if s["ok"])
-            lines.append(
-                f"| {lite} → {fleet} | {eff[lite]:,.0f} | {eff[fleet]:,.0f} | {eff[fleet] / eff[lite]:.2f}× | "
-                f"{with_db:,.0f} | {with_db / eff[lite]:.2f}× | {db_us:.1f} | "
-                f"{med(results[lite], 'p50'):.2f} / {med(results[fleet], 'p50'):.2f} | "
-                f"{med(results[lite], 'p99'):.2f} / {med(results[fleet], 'p99'):.2f} |")
-        if "5b-1" in results and "5b-pg-1" in results:
-            lite, shared = med(results["5b-1"], "p50"), med(results["5b-pg-1"], "p50")
-            lines.append(f"\nOne signed call in flight (rows 5b-1, 5b-pg-1): p50 {lite:.2f} ms on SQLite, "
-                         f"{shared:.2f} ms with the fleet store: **{shared - lite:+.2f} ms** added (goal ≤ 2 ms), "
-                         "one nonce batch commit per call.")
-    if "3" in eff and "4" in eff:
-        lines += ["", f"Token over mTLS: {eff['4'] / eff['3']:.2f}× of mTLS alone; the token layer costs "
-                      f"{(1 / eff['4'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call end to end "
-                      "(gRPC metadata handling + the hook's token check)."]
-    if "3" in eff and "6" in eff:
-        lines.append(f"Access log on: {eff['6'] / eff['3']:.2f}× of row 3 (log off); "
-                     f"{(1 / eff['6'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call.")
+                  "| generator | row | SQLite eff | fleet eff | ratio | fleet eff incl. DB | ratio incl. DB | "
+                  "DB µs/call | p50 ms SQLite / fleet | p99 ms SQLite / fleet |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for g in gens:
+            eff, res = effs[g], results[g]
+            for fleet in [k for k in res if k.endswith("-pg") and k[:-3] in res]:
+                lite = fleet[:-3]
+                with_db = statistics.median(s["ok"] / (s["cpu_s"] + s["pg_cpu_s"]) for s in res[fleet]
+                                            if s["cpu_s"] + s["pg_cpu_s"] > 0)
+                db_us = statistics.median(s["pg_cpu_s"] / s["ok"] * 1e6 for s in res[fleet] if s["ok"])
+                lines.append(
+                    f"| {g} | {lite} → {fleet} | {eff[lite]:,.0f} | {eff[fleet]:,.0f} | "
+                    f"{eff[fleet] / eff[lite]:.2f}× | {with_db:,.0f} | {with_db / eff[lite]:.2f}× | {db_us:.1f} | "
+                    f"{med(res[lite], 'p50'):.2f} / {med(res[fleet], 'p50'):.2f} | "
+                    f"{med(res[lite], 'p99'):.2f} / {med(res[fleet], 'p99'):.2f} |")
+        for g in gens:
+            res = results[g]
+            if "5b-1" in res and "5b-pg-1" in res:
+                lite, shared = med(res["5b-1"], "p50"), med(res["5b-pg-1"], "p50")
+                lines.append(f"\n{g}: one signed call in flight (rows 5b-1, 5b-pg-1): p50 {lite:.2f} ms on "
+                             f"SQLite, {shared:.2f} ms with the fleet store: **{shared - lite:+.2f} ms** added "
+                             "(goal ≤ 2 ms), one nonce batch commit per call.")
+    layer = []
+    for g in gens:
+        eff = effs[g]
+        if "3" in eff and "4" in eff:
+            layer.append(f"- {g}: token over mTLS: {eff['4'] / eff['3']:.2f}× of mTLS alone; the token layer "
+                         f"costs {(1 / eff['4'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call end to end "
+                         "(gRPC metadata handling + the hook's token check).")
+        if "3" in eff and "6" in eff:
+            layer.append(f"- {g}: access log on: {eff['6'] / eff['3']:.2f}× of row 3 (log off); "
+                         f"{(1 / eff['6'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call.")
+    if layer:
+        lines += ["", "## Layer costs", "", *layer]
     lat = extras.get("half_load", [])
     if lat:
         lines += ["", "## Latency at 50 % of the saturating load (row 6 config, --rate = ½ × row-6 QPS)", "",
+                  "nodegate bench only (the Go load generator has no open-loop mode). "
                   "Latency counts from each call's due time; start lag = how late the generator started calls "
                   "(its own precision); owed = calls that found all slots busy and started late.", "",
                   "| rep | rate | achieved QPS | p50 ms | p99 ms | p99.9 ms | start lag p99 ms | owed |",
@@ -572,12 +646,53 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
         lines.append(f"\nIdle daemon RSS (row 3 config, before load): median {statistics.median(idle):.1f} MB.")
     cold = extras.get("cold", {})
     if cold:
-        lines += ["", "## Cold costs (row 3 server, a new connection per call, 8 in flight)", "",
+        lines += ["", "## Cold costs (row 3 server, a new connection per call, 8 in flight; nodegate bench only)", "",
                   "| mode | handshakes (calls)/s | server CPU % | handshakes per server CPU-s | resumed |", "|---|---:|---:|---:|---:|"]
         for mode, samples in cold.items():
             lines.append(f"| {mode} | {med(samples, 'qps'):,.0f} | {med(samples, 'cpu_pct'):.0f} | "
                          f"{med(samples, 'eff'):,.0f} | {med(samples, 'resumed'):,.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def side_by_side(gens: list, results: dict, effs: dict, titles: dict) -> list:
+    """One line per row: QPS, eff and the row-1 / Go-server ratios of every generator next to each other."""
+    head = ["row", "server"]
+    for what in ("QPS", "eff", "vs row 1", "vs Go (8)"):
+        head += [f"{what} {g}" for g in gens]
+    head.append("eff " + "/".join(reversed(gens)))
+    lines = ["", "## Both generators side by side", "",
+             "| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for k in titles:
+        if not any(k in results[g] for g in gens):
+            continue
+        cells = [k, titles[k]]
+        cells += [f"{med(results[g][k], 'qps'):,.0f}" if k in results[g] else "–" for g in gens]
+        cells += [f"{effs[g][k]:,.0f}" if k in effs[g] else "–" for g in gens]
+        cells += [fmt_ratio(effs[g].get(k, float("nan")), effs[g].get("1")) for g in gens]
+        cells += [fmt_ratio(effs[g].get(k, float("nan")), effs[g].get("8")) for g in gens]
+        cells.append(fmt_ratio(effs[gens[-1]].get(k, float("nan")), effs[gens[0]].get(k)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def generator_section(g: str, results: dict, eff: dict, titles: dict) -> list:
+    base, go, py = eff.get("1"), eff.get("8"), eff.get("9")
+    lines = [
+        "", f"## Load generator: {g} ({GENERATORS[g]})", "",
+        "| row | server | QPS | p50 ms | p99 ms | server CPU % | eff (calls/CPU-s) | vs row 1 | vs Go (8) | vs Python (9) | RSS MB | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for k, samples in results.items():
+        errs = sum(s["errors"] for s in samples)
+        lines.append(
+            f"| {k} | {titles[k]} | {med(samples, 'qps'):,.0f} | {med(samples, 'p50'):.2f} | "
+            f"{med(samples, 'p99'):.2f} | {med(samples, 'cpu_pct'):.0f} | {eff[k]:,.0f} | "
+            f"{fmt_ratio(eff[k], base)} | {fmt_ratio(eff[k], go)} | {fmt_ratio(eff[k], py)} | "
+            f"{med(samples, 'rss_mb'):.0f} | {errs} |")
+    lines.append(f"\nPer-repetition eff with {g} (calls per server CPU-second):\n")
+    for k, samples in results.items():
+        lines.append(f"- row {k}: " + ", ".join(f"{s['eff']:,.0f}" for s in samples))
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -593,12 +708,18 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--rows", default="", help="comma-separated row keys (default: all)")
     p.add_argument("--no-build", action="store_true")
-    p.add_argument("--no-go", action="store_true")
+    p.add_argument("--no-go", action="store_true", help="skip row 8 (the Go server)")
+    p.add_argument("--generators", default="ours,go",
+                   help="load generators, run in this order on each row's server: ours (nodegate bench), "
+                        "go (bench/go/src/loadgen); default both")
     p.add_argument("--no-cold", action="store_true")
     p.add_argument("--no-postgres", action="store_true", help="skip the fleet rows (*-pg)")
     p.add_argument("--compare-binary", default="", help="another nodegate build to serve rows 3p/6p (A/B in one run)")
     p.add_argument("--out", default=str(SOURCE / "bench" / "results"))
     a = p.parse_args()
+    a.generator_list = [g for g in a.generators.split(",") if g]
+    if not a.generator_list or set(a.generator_list) - set(GENERATORS):
+        p.error(f"--generators: a comma-separated list of {', '.join(GENERATORS)}")
 
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load_before = run(["uptime"]).stdout.strip()
@@ -607,11 +728,13 @@ def main() -> int:
     row_list = rows(env, only)
     titles = {r.key: r.title for r in row_list}
     notes = {r.key: r.note for r in row_list if r.note}
-    results: dict[str, list] = {r.key: [] for r in row_list}
-    extras: dict = {"verify_rates": [], "half_load": [], "idle_rss_mb": [], "cold": {}}
+    results: dict[str, dict[str, list]] = {g: {r.key: [] for r in row_list} for g in env.generators}
+    extras: dict = {"verify_rates": [], "half_load": [], "idle_rss_mb": [], "cold": {},
+                    "not_measured": {g: {} for g in env.generators}}
     if not env.nginx:
         extras["nginx_skipped"] = "nginx is not installed"
-    log(f"workdir {env.work}; rows {', '.join(titles)}; {a.reps} reps × ({a.warmup:g}+{a.duration:g}) s")
+    log(f"workdir {env.work}; rows {', '.join(titles)}; generators {', '.join(env.generators)}; "
+        f"{a.reps} reps × {len(env.generators)} × ({a.warmup:g}+{a.duration:g}) s")
 
     for rep in range(a.reps):
         extras["verify_rates"].append(crypto_verify_rates(env))
@@ -621,10 +744,23 @@ def main() -> int:
                 target, args = row.start(env, srv)
                 if row.key == "3":
                     extras["idle_rss_mb"].append(srv.rss() / 2**20)
-                m = measure(env, srv, target, args, a, row.concurrency, row.connections)
-                results[row.key].append(m)
-                log(f"rep {rep + 1} row {row.key}: {m['qps']:,.0f} qps, cpu {m['cpu_pct']:.0f} %, "
-                    f"eff {m['eff']:,.0f}/CPU-s, p99 {m['p99']:.2f} ms, errors {m['errors']}")
+                measured = {}
+                for gen in env.generators:  # ours, then Go's, on the same running server
+                    try:
+                        m = measure(env, srv, target, args, a, row.concurrency, row.connections, gen)
+                    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                        # e.g. the Go generator on the SM2 row: the other generator's figure stands.
+                        why = why_failed(exc)
+                        extras["not_measured"][gen][row.key] = why
+                        log(f"rep {rep + 1} row {row.key} [{gen}] not measured: {why}")
+                        continue
+                    measured[gen] = m
+                    results[gen][row.key].append(m)
+                    log(f"rep {rep + 1} row {row.key} [{gen}]: {m['qps']:,.0f} qps, cpu {m['cpu_pct']:.0f} %, "
+                        f"eff {m['eff']:,.0f}/CPU-s, p99 {m['p99']:.2f} ms, errors {m['errors']}")
+                if "ours" not in measured:
+                    continue  # the half-load and cold-path rows need nodegate bench (--rate, new connections)
+                m = measured["ours"]
                 if row.key == "6":
                     rate = m["qps"] / 2
                     r = bench(env, target, args, a.duration, a.concurrency, a.connections,
@@ -650,13 +786,14 @@ def main() -> int:
     if env.pg is not None:
         env.pg.close()
     load_after = run(["uptime"]).stdout.strip()
-    results = {k: v for k, v in results.items() if v}
+    results = {g: {k: v for k, v in per_row.items() if v} for g, per_row in results.items()}
     text = report(env, a, results, titles, notes, extras, started, load_before, load_after)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.date.today().isoformat()
     (out / f"{stamp}.md").write_text(text)
-    (out / f"{stamp}.json").write_text(json.dumps({"results": results, "extras": extras}, indent=1))
+    (out / f"{stamp}.json").write_text(json.dumps({"generators": env.generators, "results": results,
+                                                   "extras": extras}, indent=1))
     print(text)
     log(f"wrote {out / (stamp + '.md')}")
     return 0
