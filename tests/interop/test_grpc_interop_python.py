@@ -9,6 +9,7 @@ at test time from proto/grpc/testing. mTLS with a certificate from `nodegate pki
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import uuid
 
@@ -35,14 +36,14 @@ class Client:
     """One mTLS channel to the interop server, with a user agent unique to the test so that its
     access-log lines can be found."""
 
-    def __init__(self, pb, server: gi.InteropServer, material: gi.Material):
+    def __init__(self, pb, server: gi.InteropServer, material: gi.Material, address: str = ""):
         self.empty_pb2, self.messages, test_pb2_grpc = pb
         self.user_agent = f"py-interop-{uuid.uuid4().hex}"
         creds = grpc.ssl_channel_credentials(
             root_certificates=material.pki.ca.read_bytes(),
             private_key=material.client.key.read_bytes(),
             certificate_chain=material.client.cert.read_bytes())
-        self.channel = grpc.secure_channel(server.address, creds,
+        self.channel = grpc.secure_channel(address or server.address, creds,
                                            options=[("grpc.primary_user_agent", self.user_agent)])
         self.stub = test_pb2_grpc.TestServiceStub(self.channel)
         self.unimplemented = test_pb2_grpc.UnimplementedServiceStub(self.channel)
@@ -266,18 +267,103 @@ def test_every_call_is_in_the_access_log_with_the_client_certificate(client, int
     assert entry["status"] == "OK" and entry["principal"] == "node:interop-client", entry
 
 
-def test_a_stream_whose_deadline_passes_on_the_server_is_logged_deadline_exceeded(client,
-                                                                                 interop_server):
-    # timeout_on_sleeping_server with a deadline long enough for the call to reach the server:
-    # a request without response parameters is never answered, so the deadline ends the call.
-    requests = Requests()
-    responses = client.stub.FullDuplexCall(requests, timeout=0.3)
-    requests.send(client.streaming_request(payload_size=27182))
-    try:
-        expect_error(lambda: list(responses), grpc.StatusCode.DEADLINE_EXCEEDED)
-    finally:
-        requests.close()
+class HoldingRelay:
+    """A TCP relay between one client connection and the server that can stop passing the client's
+    bytes on (holding them) while still passing the server's back. With the client's bytes held,
+    the client's own cancellation (an RST_STREAM sent when its deadline passes) cannot reach the
+    server before the server's copy of the deadline does."""
 
-    [entry] = gi.wait_for_entries(interop_server, client.user_agent,
-                                  "/grpc.testing.TestService/FullDuplexCall", 1)
-    assert entry["status"] == "DEADLINE_EXCEEDED", entry
+    def __init__(self, upstream: str):
+        self._upstream = upstream
+        self._listener = socket.create_server((ng.HOST, 0))
+        self.address = f"{ng.HOST}:{self._listener.getsockname()[1]}"
+        self._cond = threading.Condition()
+        self._holding = False
+        self._passed_up = 0  # bytes of the client's passed to the server
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            client, _ = self._listener.accept()
+        except OSError:
+            return
+        host, port = self._upstream.rsplit(":", 1)
+        server = socket.create_connection((host, int(port)))
+        self._socks += [client, server]
+        for src, dst, up in ((client, server, True), (server, client, False)):
+            t = threading.Thread(target=self._pump, args=(src, dst, up), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if up:
+                    with self._cond:
+                        self._cond.wait_for(lambda: not self._holding)
+                        self._passed_up += len(data)
+                        self._cond.notify_all()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def passed_up(self) -> int:
+        with self._cond:
+            return self._passed_up
+
+    def hold_after(self, total: int, timeout: float) -> None:
+        """Hold the client's bytes once `total` of them have passed to the server."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: self._passed_up >= total, timeout), (
+                f"the client sent {self._passed_up} of {total} bytes")
+            self._holding = True
+
+    def close(self) -> None:
+        with self._cond:
+            self._holding = False
+            self._cond.notify_all()
+        self._listener.close()
+        for s in self._socks:
+            s.close()
+        for t in self._threads:
+            t.join(timeout=ng.EXIT_TIMEOUT_S)
+
+
+def test_a_stream_whose_deadline_passes_on_the_server_is_logged_deadline_exceeded(
+        pb, interop_server, interop_material):
+    # timeout_on_sleeping_server where the server's deadline, not the client's cancellation, ends
+    # the call: a request without response parameters is never answered, and once the request has
+    # reached the server the relay holds the client's bytes. Without the hold this is a race the
+    # wire cannot settle: a client cancels at its deadline with RST_STREAM(CANCEL), which carries no
+    # reason, and the server's copy of the deadline (the grpc-timeout header, counted from when it
+    # arrived) ends later; a cancellation that arrives first is CANCELLED, as in gRPC's own
+    # transport. Under load it did (CI: logged CANCELLED after 74 ms of a 300 ms deadline).
+    relay = HoldingRelay(interop_server.address)
+    c = Client(pb, interop_server, interop_material, address=relay.address)
+    try:
+        case_empty_unary(c, interop_server)  # connected: the handshake is behind us
+        before = relay.passed_up()
+        requests = Requests()
+        responses = c.stub.FullDuplexCall(requests, timeout=1.0)
+        requests.send(c.streaming_request(payload_size=27182))
+        # The payload is zeros and TLS does not compress: 27182 bytes past the relay means the
+        # call's HEADERS (sent before its DATA) have reached the server.
+        relay.hold_after(before + 27182, TIMEOUT_S)
+        try:
+            expect_error(lambda: list(responses), grpc.StatusCode.DEADLINE_EXCEEDED)
+        finally:
+            requests.close()
+
+        [entry] = gi.wait_for_entries(interop_server, c.user_agent,
+                                      "/grpc.testing.TestService/FullDuplexCall", 1)
+        assert entry["status"] == "DEADLINE_EXCEEDED", entry
+    finally:
+        c.close()
+        relay.close()
