@@ -78,7 +78,7 @@ enum class Rejection {
   kRoleMissing,
   kForwardedInvalid,
   kReplayLedgerUnavailable,  // the store behind restart-proof replay protection failed
-  kCredentialsStale,  // the credential snapshot is older than auth.credential_max_age
+  kCredentialsStale,         // the credential snapshot is older than auth.credential_max_age
   kCount,
 };
 std::string_view RejectionName(Rejection r);
@@ -134,8 +134,7 @@ class Authorizer {
   absl::StatusOr<tls::PeerIdentity> EffectivePeer(const Metadata& md, const tls::PeerIdentity& peer,
                                                   const CredentialSnapshot& snap,
                                                   const absl::Status& fresh, absl::Time now) const;
-  absl::StatusOr<bool> IsTrustedProxy(const tls::PeerIdentity& peer,
-                                      const CredentialSnapshot& snap,
+  absl::StatusOr<bool> IsTrustedProxy(const tls::PeerIdentity& peer, const CredentialSnapshot& snap,
                                       const absl::Status& fresh) const;
   // Serial of the peer's certificate (uppercase hex), cached by the PEM's digest so that a busy
   // connection parses its certificate once.

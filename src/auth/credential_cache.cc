@@ -46,8 +46,7 @@ CredentialCache::~CredentialCache() {
 }
 
 int64_t CredentialCache::SteadyNanos() const {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             clock_.SteadyNow().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.SteadyNow().time_since_epoch())
       .count();
 }
 
@@ -59,10 +58,10 @@ absl::Status CredentialCache::CheckFresh() const {
   if (max_age_ == absl::InfiniteDuration()) return absl::OkStatus();
   const absl::Duration a = age();
   if (a <= max_age_) return absl::OkStatus();
-  return absl::UnavailableError(
-      absl::StrCat("credentials: snapshot is ", absl::FormatDuration(absl::Trunc(a, absl::Seconds(1))),
-                   " old, over auth.credential_max_age (", absl::FormatDuration(max_age_),
-                   "): the credential store cannot be read; retry later"));
+  return absl::UnavailableError(absl::StrCat(
+      "credentials: snapshot is ", absl::FormatDuration(absl::Trunc(a, absl::Seconds(1))),
+      " old, over auth.credential_max_age (", absl::FormatDuration(max_age_),
+      "): the credential store cannot be read; retry later"));
 }
 
 absl::Status CredentialCache::Refresh(bool force) {
@@ -102,7 +101,8 @@ void CredentialCache::Run(absl::Duration poll) {
     absl::Status s = Refresh();
     if (s.ok()) {
       if (failed_in_a_row > 0) {
-        spdlog::warn("credentials: store readable again after {} failed refreshes", failed_in_a_row);
+        spdlog::warn("credentials: store readable again after {} failed refreshes",
+                     failed_in_a_row);
       }
       failed_in_a_row = 0;
       continue;

@@ -73,8 +73,7 @@ class CredentialCache {
   // (library users without a bound) never fails.
   static absl::StatusOr<std::unique_ptr<CredentialCache>> Start(
       std::shared_ptr<CredentialSource> source, absl::Duration poll,
-      base::Clock& clock = base::Clock::Real(),
-      absl::Duration max_age = absl::InfiniteDuration());
+      base::Clock& clock = base::Clock::Real(), absl::Duration max_age = absl::InfiniteDuration());
   ~CredentialCache();
 
   // Lock-free in steady state: each thread keeps its own reference to the current snapshot and

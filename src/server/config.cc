@@ -172,9 +172,9 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   // A healthy poll confirms the snapshot every credentials_poll; a bound at or below that would
   // refuse calls between two good polls.
   if (a->credential_max_age < 2 * a->credentials_poll) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": auth.credential_max_age: must be at least twice auth.credentials_poll (",
-                     absl::FormatDuration(2 * a->credentials_poll), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": auth.credential_max_age: must be at least twice auth.credentials_poll (",
+        absl::FormatDuration(2 * a->credentials_poll), ")"));
   }
   auth.Known("signature");
   auth.Known("rule");

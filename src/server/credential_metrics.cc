@@ -4,12 +4,11 @@ namespace nodegate::server {
 
 void RegisterCredentialMetrics(observe::Metrics& metrics, const auth::CredentialCache* cache) {
   using Sample = observe::Metrics::Sample;
-  metrics.AddCallback(
-      "nodegate_credential_snapshot_age_seconds",
-      "Seconds since the credential store last confirmed the in-memory snapshot.", "gauge",
-      [cache] {
-        return std::vector<Sample>{{"", absl::ToDoubleSeconds(cache->age())}};
-      });
+  metrics.AddCallback("nodegate_credential_snapshot_age_seconds",
+                      "Seconds since the credential store last confirmed the in-memory snapshot.",
+                      "gauge", [cache] {
+                        return std::vector<Sample>{{"", absl::ToDoubleSeconds(cache->age())}};
+                      });
   metrics.AddCallback(
       "nodegate_credential_max_age_seconds",
       "auth.credential_max_age: past this snapshot age, calls it decides are refused.", "gauge",

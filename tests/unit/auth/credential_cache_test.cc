@@ -103,8 +103,8 @@ constexpr absl::Duration kMaxAge = absl::Seconds(60);
 
 TEST(CredentialCacheAgeTest, StartsAtZero) {
   ManualClock clock;
-  auto cache = Unwrap(
-      CredentialCache::Start(std::make_shared<MemorySource>(), absl::ZeroDuration(), clock, kMaxAge));
+  auto cache = Unwrap(CredentialCache::Start(std::make_shared<MemorySource>(), absl::ZeroDuration(),
+                                             clock, kMaxAge));
   EXPECT_EQ(cache->age(), absl::ZeroDuration());
   EXPECT_EQ(cache->max_age(), kMaxAge);
   EXPECT_TRUE(cache->CheckFresh().ok());
@@ -188,9 +188,9 @@ TEST(CredentialCacheAgeTest, CountsRefreshesThatCouldNotReadTheSource) {
 }
 
 TEST(CredentialCacheAgeTest, StartRefusesANonPositiveBound) {
-  absl::StatusOr<std::unique_ptr<CredentialCache>> cache = CredentialCache::Start(
-      std::make_shared<MemorySource>(), absl::ZeroDuration(), base::Clock::Real(),
-      absl::ZeroDuration());
+  absl::StatusOr<std::unique_ptr<CredentialCache>> cache =
+      CredentialCache::Start(std::make_shared<MemorySource>(), absl::ZeroDuration(),
+                             base::Clock::Real(), absl::ZeroDuration());
   EXPECT_EQ(cache.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(cache.status().message(), HasSubstr("auth.credential_max_age"));
 }

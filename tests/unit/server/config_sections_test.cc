@@ -110,8 +110,7 @@ TEST(ConfigSectionsTest, CredentialMaxAgeThatIsNotADurationNamesTheField) {
   EXPECT_THAT(Error("[auth]\ncredential_max_age = \"a minute\"\n"),
               HasSubstr("/etc/nodegate/node.toml: auth.credential_max_age: 'a minute' is not a "
                         "duration"));
-  EXPECT_THAT(Error("[auth]\ncredential_max_age = 60\n"),
-              HasSubstr("auth.credential_max_age"));
+  EXPECT_THAT(Error("[auth]\ncredential_max_age = 60\n"), HasSubstr("auth.credential_max_age"));
 }
 
 TEST(ConfigSectionsTest, CredentialMaxAgeMustCoverTwoPolls) {

@@ -60,16 +60,16 @@ TEST(CredentialMetricsPostgresTest, StoppedDatabaseAgesTheSnapshotUntilItComesBa
   store::Stores stores = Unwrap(store::OpenPostgresStores(url));
   std::shared_ptr<store::NodeStore> nodes = std::move(stores.nodes);
   std::shared_ptr<store::CredentialStore> credentials = std::move(stores.credentials);
-  ASSERT_TRUE(
-      auth::IssueAccessToken(*credentials, "alice", "user", {}, absl::ZeroDuration()).ok());
+  ASSERT_TRUE(auth::IssueAccessToken(*credentials, "alice", "user", {}, absl::ZeroDuration()).ok());
   ManualClock clock;
   auto cache = Unwrap(auth::CredentialCache::Start(
-      std::make_shared<auth::StoreCredentialSource>(nodes, credentials),
-      absl::ZeroDuration(), clock, absl::Seconds(60)));
+      std::make_shared<auth::StoreCredentialSource>(nodes, credentials), absl::ZeroDuration(),
+      clock, absl::Seconds(60)));
   observe::Metrics metrics({});
   RegisterCredentialMetrics(metrics, cache.get());
   ASSERT_TRUE(cache->Refresh().ok());
-  EXPECT_THAT(metrics.RenderPrometheus(), HasSubstr("nodegate_credential_snapshot_age_seconds 0\n"));
+  EXPECT_THAT(metrics.RenderPrometheus(),
+              HasSubstr("nodegate_credential_snapshot_age_seconds 0\n"));
 
   (*server)->Stop();
   clock.Advance(absl::Seconds(30));
@@ -77,7 +77,7 @@ TEST(CredentialMetricsPostgresTest, StoppedDatabaseAgesTheSnapshotUntilItComesBa
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
   EXPECT_THAT(metrics.RenderPrometheus(),
               HasSubstr("nodegate_credential_snapshot_age_seconds 30\n"));
-  EXPECT_TRUE(cache->CheckFresh().ok());  // /readyz: still within the bound
+  EXPECT_TRUE(cache->CheckFresh().ok());            // /readyz: still within the bound
   EXPECT_EQ(cache->snapshot()->tokens.size(), 1u);  // the last good snapshot keeps deciding
 
   clock.Advance(absl::Seconds(31));
