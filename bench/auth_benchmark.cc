@@ -54,7 +54,7 @@ std::string SecretOf(int i) { return absl::StrCat("ngs_bench-secret-", i, "-0123
 class FixedSource : public CredentialSource {
  public:
   explicit FixedSource(CredentialSnapshot s) : snapshot_(std::move(s)) {}
-  uint64_t Generation() override { return 1; }
+  absl::StatusOr<uint64_t> Generation() override { return 1; }
   absl::StatusOr<CredentialSnapshot> Load() override { return snapshot_; }
 
  private:

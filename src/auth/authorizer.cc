@@ -74,6 +74,8 @@ std::string_view RejectionName(Rejection r) {
       return "role_missing";
     case Rejection::kForwardedInvalid:
       return "forwarded_cert_invalid";
+    case Rejection::kCredentialsStale:
+      return "credentials_stale";
     case Rejection::kCount:
       break;
   }
@@ -345,10 +347,21 @@ Authorizer::Outcome Authorizer::CheckAppKey(const Metadata& md,
 }
 
 Authorizer::Outcome Authorizer::CheckMtls(const tls::PeerIdentity& peer,
-                                          const CredentialSnapshot& snap) const {
+                                          const CredentialSnapshot& snap,
+                                          const absl::Status& fresh) const {
   std::string id = NodeIdOf(peer, options_.trust_domain);
   if (id.empty()) {
     return Outcome::Fail(Rejection::kMtlsUnregistered, "mtls: certificate names no node");
+  }
+  if (!fresh.ok()) {
+    // The certificate alone still names the node; whether it is registered, enabled, on its
+    // current certificate, and which roles it has, only a current snapshot can say.
+    if (options_.mtls_require_registered) {
+      return Outcome::Fail(Rejection::kCredentialsStale, std::string(fresh.message()),
+                           absl::StrCat("certificate node ", id, ": registration unknown"),
+                           grpc::StatusCode::UNAVAILABLE);
+    }
+    return Outcome::Ok(Principal{Principal::Kind::kNode, std::move(id), {}, kMtls});
   }
   auto it = snap.nodes.find(id);
   if (options_.mtls_require_registered && (it == snap.nodes.end() || !it->second.enabled)) {
@@ -391,8 +404,9 @@ std::string Authorizer::PeerSerial(const tls::PeerIdentity& peer) const {
   return serial;
 }
 
-bool Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,
-                                const CredentialSnapshot& snap) const {
+absl::StatusOr<bool> Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,
+                                                const CredentialSnapshot& snap,
+                                                const absl::Status& fresh) const {
   const auto& f = options_.forwarded;
   if (peer.transport == "local") return f.trust_local;
   if (!peer.authenticated) return false;
@@ -400,6 +414,7 @@ bool Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,
   for (const std::string& p : f.trusted_proxies) {
     if (p == id) return true;
   }
+  if (!fresh.ok()) return fresh;  // trusted by role: only a current snapshot knows the roles
   auto it = snap.nodes.find(id);
   if (it == snap.nodes.end() || !it->second.enabled) return false;
   for (const std::string& role : it->second.roles) {
@@ -411,11 +426,14 @@ bool Authorizer::IsTrustedProxy(const tls::PeerIdentity& peer,
 absl::StatusOr<tls::PeerIdentity> Authorizer::EffectivePeer(const Metadata& md,
                                                             const tls::PeerIdentity& peer,
                                                             const CredentialSnapshot& snap,
+                                                            const absl::Status& fresh,
                                                             absl::Time now) const {
   const auto& f = options_.forwarded;
   std::optional<std::string_view> header = Find(md, f.header);
   if (!header) return peer;
-  if (!f.enabled || !IsTrustedProxy(peer, snap)) {
+  absl::StatusOr<bool> trusted = f.enabled ? IsTrustedProxy(peer, snap, fresh) : false;
+  if (!trusted.ok()) return trusted.status();
+  if (!*trusted) {
     // Log the first occurrences and then every power of two: visible, but no log flood. The CN is
     // escaped: a certificate's subject may hold any byte, and a newline would forge a log line.
     uint64_t n = forwarded_ignored_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -474,6 +492,14 @@ Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
   const uint32_t accepted =
       (rule.authenticators == 0 ? kAllAuthenticators : rule.authenticators) & options_.enabled;
   std::shared_ptr<const CredentialSnapshot> snap = cache_->snapshot();
+  // One steady-clock read per call. Past the bound, nothing the snapshot decides is accepted.
+  const absl::Status fresh = cache_->CheckFresh();
+  auto stale = [&]() {
+    return Reject(Rejection::kCredentialsStale, grpc::StatusCode::UNAVAILABLE,
+                  std::string(fresh.message()),
+                  absl::StrCat("snapshot age ", absl::FormatDuration(cache_->age()), " > ",
+                               absl::FormatDuration(cache_->max_age())));
+  };
 
   Principal principal;
   uint32_t presented = 0;  // credentials present but not accepted here
@@ -494,6 +520,7 @@ Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
   // most specific identity (signature, then token, then app key) becomes the principal.
   if (HasSignatureHeaders(md)) {
     if (accepted & kSignature) {
+      if (!fresh.ok()) return stale();
       if (auto d = take(CheckSignature(full_method, md, *snap, now, defer))) return *d;
     } else {
       presented |= kSignature;
@@ -501,6 +528,7 @@ Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
   }
   if (HasToken(md)) {
     if (accepted & kToken) {
+      if (!fresh.ok()) return stale();
       if (auto d = take(CheckToken(md, *snap, now))) return *d;
     } else {
       presented |= kToken;
@@ -508,19 +536,21 @@ Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
   }
   if (HasAppKey(md)) {
     if (accepted & kAppKey) {
+      if (!fresh.ok()) return stale();
       if (auto d = take(CheckAppKey(md, *snap))) return *d;
     } else {
       presented |= kAppKey;
     }
   }
-  absl::StatusOr<tls::PeerIdentity> effective = EffectivePeer(md, peer, *snap, now);
+  absl::StatusOr<tls::PeerIdentity> effective = EffectivePeer(md, peer, *snap, fresh, now);
+  if (!fresh.ok() && !effective.ok() && effective.status() == fresh) return stale();
   if (!effective.ok()) {
     return Reject(Rejection::kForwardedInvalid, grpc::StatusCode::UNAUTHENTICATED,
                   std::string(effective.status().message()), "from a trusted proxy");
   }
   if (effective->authenticated) {
     if (accepted & kMtls) {
-      Outcome o = CheckMtls(*effective, *snap);
+      Outcome o = CheckMtls(*effective, *snap, fresh);
       // A transport certificate is always there under client_auth = "require"; it fails the call
       // only when it is the sole credential.
       bool ignore = o.state == Outcome::State::kFailed && principal.authenticated();
@@ -546,6 +576,9 @@ Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
                   absl::StrCat("rule ", rule.pattern, " from ", rule.source));
   }
   if (!rule.roles.empty() && !principal.HasAnyRole(rule.roles)) {
+    // Under a stale snapshot the only principal is a certificate-only mtls one, whose roles are
+    // unknown rather than absent.
+    if (!fresh.ok()) return stale();
     Decision d = Reject(
         Rejection::kRoleMissing, grpc::StatusCode::PERMISSION_DENIED,
         absl::StrCat("permission denied: needs one of the roles ", absl::StrJoin(rule.roles, ", ")),

@@ -79,6 +79,7 @@ enum class Rejection {
   kRoleMissing,
   kForwardedInvalid,
   kReplayLedgerUnavailable,  // the store behind restart-proof replay protection failed
+  kCredentialsStale,         // the credential snapshot is older than auth.credential_max_age
   kCount,
 };
 std::string_view RejectionName(Rejection r);
@@ -100,6 +101,10 @@ class Authorizer {
   // Allowed: OK status and the caller's Principal, counting only the authenticators the method's
   // rule accepts (unauthenticated, kind kNone, on a public method). Refused: the wire status, the
   // reason, and the detail for the access log. Spends a signature's nonce.
+  // Fails closed on a stale credential snapshot (CredentialCache::CheckFresh): what the snapshot
+  // would decide (signature, token, app key, a registered mtls node, its roles, a proxy trusted by
+  // role) is refused with UNAVAILABLE; public methods and a certificate-only mtls identity on a
+  // rule that needs no role still pass.
   Decision Authorize(std::string_view full_method, const Metadata& md,
                      const tls::PeerIdentity& peer, absl::Time now);
 
@@ -135,10 +140,13 @@ class Authorizer {
 
   // The identity the mtls authenticator should look at: the peer's own certificate, or the one a
   // trusted proxy forwarded. A forwarded header that fails verification is an error.
+  // `fresh`: CredentialCache::CheckFresh(); when it failed and only the snapshot could tell
+  // whether the peer is a trusted proxy, that error.
   absl::StatusOr<tls::PeerIdentity> EffectivePeer(const Metadata& md, const tls::PeerIdentity& peer,
                                                   const CredentialSnapshot& snap,
-                                                  absl::Time now) const;
-  bool IsTrustedProxy(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
+                                                  const absl::Status& fresh, absl::Time now) const;
+  absl::StatusOr<bool> IsTrustedProxy(const tls::PeerIdentity& peer, const CredentialSnapshot& snap,
+                                      const absl::Status& fresh) const;
   // Serial of the peer's certificate (uppercase hex), cached by the PEM's digest so that a busy
   // connection parses its certificate once.
   std::string PeerSerial(const tls::PeerIdentity& peer) const;
@@ -155,7 +163,8 @@ class Authorizer {
   static Outcome SpendOutcome(const absl::Status& kept, std::string_view node_id);
   Outcome CheckToken(const Metadata& md, const CredentialSnapshot& snap, absl::Time now) const;
   Outcome CheckAppKey(const Metadata& md, const CredentialSnapshot& snap) const;
-  Outcome CheckMtls(const tls::PeerIdentity& peer, const CredentialSnapshot& snap) const;
+  Outcome CheckMtls(const tls::PeerIdentity& peer, const CredentialSnapshot& snap,
+                    const absl::Status& fresh) const;
   Decision Reject(Rejection why, grpc::StatusCode code, const std::string& message,
                   std::string detail);
 

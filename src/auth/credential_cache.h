@@ -1,6 +1,9 @@
 // An immutable in-memory snapshot of every credential the authenticators check (node keys with
 // parsed verifiers, token hashes, app keys), swapped atomically when the store changes. The
 // per-call path reads only this snapshot: no database access, no lock held across a call.
+// While the store cannot be read the last good snapshot stays, but only for a bounded time: its
+// age (since the store last confirmed it) is kept, and past `max_age` CheckFresh() fails, so that
+// callers refuse what the snapshot would decide rather than decide it from stale data.
 #pragma once
 
 #include <atomic>
@@ -55,8 +58,9 @@ struct CredentialSnapshot {
 class CredentialSource {
  public:
   virtual ~CredentialSource() = default;
-  // Changes whenever the credentials change; cheap.
-  virtual uint64_t Generation() = 0;
+  // Changes whenever the credentials change; cheap. An error: the source could not be read, so
+  // nothing is known about changes (the cache's snapshot is then no longer confirmed).
+  virtual absl::StatusOr<uint64_t> Generation() = 0;
   virtual absl::StatusOr<CredentialSnapshot> Load() = 0;
 };
 
@@ -64,10 +68,12 @@ class CredentialCache {
  public:
   // Loads the first snapshot (an error is a start-up error), then polls the source's generation
   // every `poll` of `clock` in a background thread. `poll` zero = no thread (tests call
-  // Refresh()). `clock` must outlive the cache.
+  // Refresh()). `clock` must outlive the cache. `max_age` (positive; `auth.credential_max_age` on
+  // a node) bounds how long the snapshot may go unconfirmed before CheckFresh() fails; infinite
+  // (library users without a bound) never fails.
   static absl::StatusOr<std::unique_ptr<CredentialCache>> Start(
       std::shared_ptr<CredentialSource> source, absl::Duration poll,
-      base::Clock& clock = base::Clock::Real());
+      base::Clock& clock = base::Clock::Real(), absl::Duration max_age = absl::InfiniteDuration());
   ~CredentialCache();
 
   // Lock-free in steady state: each thread keeps its own reference to the current snapshot and
@@ -76,15 +82,35 @@ class CredentialCache {
   std::shared_ptr<const CredentialSnapshot> snapshot() const;
   // Reloads now if the generation moved (or `force`). In-process writers call this right after a
   // write so that, e.g., a disabled node is refused at once.
+  // Confirming counts as well as loading: a generation read that shows no change proves the
+  // snapshot current. A failed read or load leaves the snapshot (and its age) as it was.
   absl::Status Refresh(bool force = false);
 
+  // Time since the source last confirmed the snapshot (a generation read that showed no change,
+  // or a load), on the cache's clock; not the time since the credentials last changed. With a
+  // healthy source it stays below the poll interval.
+  absl::Duration age() const;
+  absl::Duration max_age() const { return max_age_; }
+  // OK while age() <= max_age(); else UNAVAILABLE naming the age and the bound. What the
+  // authorizer refuses calls with, and what /readyz reports.
+  absl::Status CheckFresh() const;
+  // Refreshes (polls and forced ones) that could not read the source, since start.
+  uint64_t refresh_failures() const { return refresh_failures_.load(std::memory_order_relaxed); }
+
  private:
-  CredentialCache(std::shared_ptr<CredentialSource> source, base::Clock& clock)
-      : source_(std::move(source)), clock_(clock) {}
+  CredentialCache(std::shared_ptr<CredentialSource> source, base::Clock& clock,
+                  absl::Duration max_age)
+      : source_(std::move(source)), clock_(clock), max_age_(max_age) {}
   void Run(absl::Duration poll);
+  int64_t SteadyNanos() const;
 
   std::shared_ptr<CredentialSource> source_;
   base::Clock& clock_;
+  const absl::Duration max_age_;
+  // Steady-clock time (ns) at which the source was last read and matched the snapshot: taken just
+  // before that read, so the age never undercounts.
+  std::atomic<int64_t> confirmed_at_{0};
+  std::atomic<uint64_t> refresh_failures_{0};
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const CredentialSnapshot> snapshot_;  // guarded by snapshot_mu_
   // Unique across all caches in the process, so a thread's cached copy can never be mistaken for

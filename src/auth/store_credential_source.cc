@@ -7,9 +7,13 @@
 
 namespace nodegate::auth {
 
-uint64_t StoreCredentialSource::Generation() {
+absl::StatusOr<uint64_t> StoreCredentialSource::Generation() {
+  absl::StatusOr<uint64_t> nodes = nodes_->Generation();
+  if (!nodes.ok()) return nodes.status();
+  absl::StatusOr<uint64_t> credentials = credentials_->Generation();
+  if (!credentials.ok()) return credentials.status();
   // Two counters folded into one value that changes when either does.
-  return nodes_->Generation() * 0x9E3779B97F4A7C15ull ^ credentials_->Generation();
+  return *nodes * 0x9E3779B97F4A7C15ull ^ *credentials;
 }
 
 absl::StatusOr<CredentialSnapshot> StoreCredentialSource::Load() {

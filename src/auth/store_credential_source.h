@@ -16,7 +16,7 @@ class StoreCredentialSource : public CredentialSource {
                         std::shared_ptr<store::CredentialStore> credentials)
       : nodes_(std::move(nodes)), credentials_(std::move(credentials)) {}
 
-  uint64_t Generation() override;
+  absl::StatusOr<uint64_t> Generation() override;
   absl::StatusOr<CredentialSnapshot> Load() override;
 
  private:

@@ -371,11 +371,16 @@ HttpResponse Gateway::Route(Call& call) {
 HttpResponse Gateway::Ready(Call& call) {
   if (call.request.path == "/healthz") return JsonResponse(200, Json{{"status", "ok"}});
   absl::Status s = options_.ready ? options_.ready() : absl::OkStatus();
+  Json body = s.ok() ? Json{{"status", "ready"}}
+                     : Json{{"status", "not ready"}, {"reason", std::string(s.message())}};
+  if (options_.ready_details) {
+    for (const auto& [name, value] : options_.ready_details()) body[name] = value;
+  }
   if (!s.ok()) {
     call.code = grpc::StatusCode::UNAVAILABLE;
-    return JsonResponse(503, Json{{"status", "not ready"}, {"reason", std::string(s.message())}});
+    return JsonResponse(503, body);
   }
-  return JsonResponse(200, Json{{"status", "ready"}});
+  return JsonResponse(200, body);
 }
 
 HttpResponse Gateway::Metrics(Call& call) {

@@ -67,6 +67,8 @@ struct GatewayOptions {
   std::function<absl::StatusOr<int>()> roll_die;
   // OK when the node can take calls (gRPC server started, store reachable). Null: always ready.
   std::function<absl::Status()> ready;
+  // Numbers /readyz adds to its body, ready or not (the credential snapshot's age). Null: none.
+  std::function<std::vector<std::pair<std::string, double>>()> ready_details;
   // The console's login sessions. Null: a store with SessionOptions' defaults.
   std::shared_ptr<SessionStore> sessions;
 };

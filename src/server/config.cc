@@ -168,6 +168,14 @@ absl::Status ParseAuth(const toml::table* table, const std::string& path, NodeCo
   if (a->credentials_poll < absl::Milliseconds(50)) {
     return absl::InvalidArgumentError(path + ": auth.credentials_poll: must be at least 50ms");
   }
+  NG_RETURN_IF_ERROR(auth.Duration("credential_max_age", &a->credential_max_age));
+  // A healthy poll confirms the snapshot every credentials_poll; a bound at or below that would
+  // refuse calls between two good polls.
+  if (a->credential_max_age < 2 * a->credentials_poll) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": auth.credential_max_age: must be at least twice auth.credentials_poll (",
+        absl::FormatDuration(2 * a->credentials_poll), ")"));
+  }
   auth.Known("signature");
   auth.Known("rule");
   auth.Known("forwarded");

@@ -87,6 +87,9 @@ struct NodeConfig {
     uint32_t authenticators = auth::kAllAuthenticators;
     bool mtls_require_registered = false;
     absl::Duration credentials_poll = absl::Milliseconds(500);
+    // How long the credential snapshot may go unconfirmed by the store (database unreachable)
+    // before calls it decides are refused: the longest a revocation made meanwhile goes unseen.
+    absl::Duration credential_max_age = absl::Seconds(60);
     absl::Duration max_skew = absl::Seconds(60);
     size_t replay_cache_capacity = 100000;
     absl::Duration restart_margin = absl::Seconds(1);  // see auth::AuthorizerOptions

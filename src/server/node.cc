@@ -18,6 +18,7 @@
 #include "pki/certificate_authority.h"
 #include "rpc/grpc_log.h"
 #include "rpc/server.h"
+#include "server/credential_metrics.h"
 #include "services/dice.h"
 #include "services/health.h"
 #include "services/identity.h"
@@ -191,12 +192,15 @@ absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
   Node::Parts* parts = &p;
   g.ready = [parts]() -> absl::Status {
     if (!parts->serving.load()) return absl::UnavailableError("gRPC server not serving");
+    // Before the store probe: when both fail, the reason that refuses calls is the one to name.
+    if (absl::Status fresh = parts->credentials->CheckFresh(); !fresh.ok()) return fresh;
     absl::StatusOr<bool> probe = parts->kv->Exists("nodegate/readyz");
     if (!probe.ok()) {
       return absl::UnavailableError(absl::StrCat("store: ", probe.status().message()));
     }
     return absl::OkStatus();
   };
+  g.ready_details = [parts] { return CredentialReadyDetails(*parts->credentials); };
   absl::StatusOr<std::unique_ptr<http::Gateway>> gateway = http::Gateway::New(std::move(g));
   if (!gateway.ok()) return gateway.status();
   p.gateway = *std::move(gateway);
@@ -314,7 +318,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   p.nonces = std::move(stores->nonces);
   absl::StatusOr<std::unique_ptr<auth::CredentialCache>> credentials = auth::CredentialCache::Start(
       std::make_shared<auth::StoreCredentialSource>(p.nodes, p.credential_store),
-      config.auth.credentials_poll);
+      config.auth.credentials_poll, base::Clock::Real(), config.auth.credential_max_age);
   if (!credentials.ok()) return credentials.status();
   p.credentials = *std::move(credentials);
   absl::StatusOr<std::shared_ptr<const auth::Policy>> policy = BuildPolicy(config);
@@ -513,6 +517,7 @@ void RegisterNodeMetrics(Node::Parts& p) {
       "Forwarded client-cert headers ignored (peer not a trusted proxy).", "counter", [authorizer] {
         return std::vector<Sample>{{"", static_cast<double>(authorizer->forwarded_ignored())}};
       });
+  RegisterCredentialMetrics(*p.metrics, p.credentials.get());
   p.metrics->AddCallback(
       "nodegate_replay_cache_entries", "Nonces remembered by the signature replay cache.", "gauge",
       [authorizer] {

@@ -72,8 +72,9 @@ class CredentialStore {
   virtual absl::StatusOr<std::vector<JoinToken>> ListJoinTokens() = 0;
 
   // Changes whenever any credential is written, by this process or another one using the same
-  // database. Cheap: never waits for a writer. Only compare for equality.
-  virtual uint64_t Generation() = 0;
+  // database. Cheap: never waits for a writer. Only compare for equality. An error means the
+  // store could not be read (as NodeStore::Generation).
+  virtual absl::StatusOr<uint64_t> Generation() = 0;
 };
 
 }  // namespace nodegate::store

@@ -65,8 +65,9 @@ class NodeStore {
 
   // Changes whenever any node is written, by this process or another one using the same database,
   // so that a cache can tell it is stale. Cheap: never waits for a writer. Only compare for
-  // equality with an earlier value.
-  virtual uint64_t Generation() = 0;
+  // equality with an earlier value. An error (UNAVAILABLE when the database cannot be reached)
+  // means the store could not be read: nothing is known about changes since the last value.
+  virtual absl::StatusOr<uint64_t> Generation() = 0;
 };
 
 }  // namespace nodegate::store

@@ -33,7 +33,7 @@ namespace {
 
 class FixedSource : public auth::CredentialSource {
  public:
-  uint64_t Generation() override { return 1; }
+  absl::StatusOr<uint64_t> Generation() override { return 1; }
   absl::StatusOr<auth::CredentialSnapshot> Load() override {
     auth::CredentialSnapshot s;
     std::shared_ptr<const crypto::Verifier> verifier =

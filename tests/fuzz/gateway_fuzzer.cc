@@ -31,7 +31,7 @@ namespace {
 
 class FixedSource : public auth::CredentialSource {
  public:
-  uint64_t Generation() override { return 1; }
+  absl::StatusOr<uint64_t> Generation() override { return 1; }
   absl::StatusOr<auth::CredentialSnapshot> Load() override {
     auth::CredentialSnapshot s;
     auto add = [&](const char* token, const char* who, std::vector<std::string> roles) {

@@ -47,7 +47,7 @@ constexpr int kMaxResponseSize = 4 << 20;
 // The test server knows no nodes, tokens or app keys: mTLS is the only credential.
 class NoCredentials : public auth::CredentialSource {
  public:
-  uint64_t Generation() override { return 1; }
+  absl::StatusOr<uint64_t> Generation() override { return 1; }
   absl::StatusOr<auth::CredentialSnapshot> Load() override { return auth::CredentialSnapshot(); }
 };
 

@@ -61,7 +61,7 @@ absl::Status PgDatabase::BumpGeneration(PgConnection& connection, std::string_vi
   return absl::OkStatus();
 }
 
-uint64_t PgDatabase::Generation(std::string_view counter) {
+absl::StatusOr<uint64_t> PgDatabase::Generation(std::string_view counter) {
   absl::MutexLock lock(&watch_mu_);
   auto refresh = [&]() -> absl::Status {
     if (watch_ == nullptr || watch_->broken()) {
@@ -79,10 +79,12 @@ uint64_t PgDatabase::Generation(std::string_view counter) {
     generations_ = std::move(fresh);
     return absl::OkStatus();
   };
-  if (!refresh().ok()) ++read_failures_;
+  if (absl::Status s = refresh(); !s.ok()) {
+    watch_.reset();  // whatever went wrong, the next call starts on a fresh connection
+    return s;
+  }
   auto it = generations_.find(counter);
-  // Both terms only grow, so the sum changes whenever either does.
-  return (it == generations_.end() ? 0 : it->second) + read_failures_;
+  return it == generations_.end() ? 0 : it->second;
 }
 
 }  // namespace nodegate::store

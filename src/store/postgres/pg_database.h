@@ -95,8 +95,8 @@ class PgDatabase {
   static absl::Status BumpGeneration(PgConnection& connection, std::string_view counter);
   // The counter as committed by any replica. Runs on a connection of its own, so it never waits
   // for the pool; a read never waits for a writer in PostgreSQL. If the database cannot be read,
-  // returns a value it never returned before, so that a cache reloads (and meets the error).
-  uint64_t Generation(std::string_view counter) ABSL_LOCKS_EXCLUDED(watch_mu_);
+  // the error (UNAVAILABLE when the server is unreachable); the next call reconnects.
+  absl::StatusOr<uint64_t> Generation(std::string_view counter) ABSL_LOCKS_EXCLUDED(watch_mu_);
 
  private:
   PgDatabase(std::unique_ptr<PgPool> pool, PgConnectParams params, int schema_version)
@@ -122,7 +122,6 @@ class PgDatabase {
 
   absl::Mutex watch_mu_;
   std::unique_ptr<PgConnection> watch_ ABSL_GUARDED_BY(watch_mu_);
-  uint64_t read_failures_ ABSL_GUARDED_BY(watch_mu_) = 0;
   std::map<std::string, uint64_t, std::less<>> generations_ ABSL_GUARDED_BY(watch_mu_);
 };
 

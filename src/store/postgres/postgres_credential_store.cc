@@ -252,7 +252,7 @@ class PostgresCredentialStore final : public CredentialStore {
     });
   }
 
-  uint64_t Generation() override { return db_->Generation(kCounter); }
+  absl::StatusOr<uint64_t> Generation() override { return db_->Generation(kCounter); }
 
  private:
   absl::Status DeleteOne(const char* sql, std::string_view key, const char* not_found) {

@@ -179,7 +179,7 @@ class PostgresNodeStore final : public NodeStore {
     });
   }
 
-  uint64_t Generation() override { return db_->Generation(kCounter); }
+  absl::StatusOr<uint64_t> Generation() override { return db_->Generation(kCounter); }
 
  private:
   static absl::StatusOr<NodeRecord> GetIn(PgConnection& c, std::string_view id, bool for_update) {

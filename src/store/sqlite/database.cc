@@ -73,12 +73,11 @@ absl::Status Database::RefreshGenerationsLocked() {
   return absl::OkStatus();
 }
 
-uint64_t Database::Generation(std::string_view counter) {
+absl::StatusOr<uint64_t> Database::Generation(std::string_view counter) {
   absl::MutexLock lock(&watch_mu_);
-  if (!RefreshGenerationsLocked().ok()) ++read_failures_;
+  if (absl::Status s = RefreshGenerationsLocked(); !s.ok()) return s;
   auto it = generations_.find(counter);
-  // Both terms only grow, so the sum changes whenever either does.
-  return (it == generations_.end() ? 0 : it->second) + read_failures_;
+  return it == generations_.end() ? 0 : it->second;
 }
 
 }  // namespace nodegate::store

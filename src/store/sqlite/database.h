@@ -53,10 +53,9 @@ class Database {
   // inside Write so that the change and the bump commit together.
   static absl::Status BumpGeneration(Connection& connection, std::string_view counter);
   // The counter's value as committed by any connection to this file. Runs on a separate read-only
-  // connection, so it never waits behind a writer here. If the file cannot be read, returns a
-  // value it never returned before, so that a cache reloads (and meets the error) rather than
-  // serving stale data.
-  uint64_t Generation(std::string_view counter) ABSL_LOCKS_EXCLUDED(watch_mu_);
+  // connection, so it never waits behind a writer here. If the file cannot be read, the error
+  // (a cache then keeps its snapshot and knows it is no longer confirmed).
+  absl::StatusOr<uint64_t> Generation(std::string_view counter) ABSL_LOCKS_EXCLUDED(watch_mu_);
 
  private:
   Database(std::string path, std::unique_ptr<Connection> connection,
@@ -101,7 +100,6 @@ class Database {
   const std::unique_ptr<Connection> watch_ ABSL_PT_GUARDED_BY(watch_mu_);
   bool watched_ ABSL_GUARDED_BY(watch_mu_) = false;
   int64_t data_version_ ABSL_GUARDED_BY(watch_mu_) = 0;
-  uint64_t read_failures_ ABSL_GUARDED_BY(watch_mu_) = 0;
   std::map<std::string, uint64_t, std::less<>> generations_ ABSL_GUARDED_BY(watch_mu_);
 };
 

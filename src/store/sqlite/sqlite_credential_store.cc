@@ -250,7 +250,7 @@ class SqliteCredentialStore final : public CredentialStore {
     });
   }
 
-  uint64_t Generation() override { return db_->Generation(kCounter); }
+  absl::StatusOr<uint64_t> Generation() override { return db_->Generation(kCounter); }
 
  private:
   absl::Status DeleteOne(const char* sql, std::string_view key, const char* not_found) {

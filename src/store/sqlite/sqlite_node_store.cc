@@ -185,7 +185,7 @@ class SqliteNodeStore final : public NodeStore {
     });
   }
 
-  uint64_t Generation() override { return db_->Generation(kCounter); }
+  absl::StatusOr<uint64_t> Generation() override { return db_->Generation(kCounter); }
 
  private:
   static absl::StatusOr<NodeRecord> GetIn(Connection& c, std::string_view id) {

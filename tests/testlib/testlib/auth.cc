@@ -44,8 +44,9 @@ auth::Principal MakePrincipal(auth::Principal::Kind kind, std::string id,
   return p;
 }
 
-uint64_t MemorySource::Generation() {
+absl::StatusOr<uint64_t> MemorySource::Generation() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!fail_generation_.ok()) return fail_generation_;
   return generation_;
 }
 
@@ -66,6 +67,11 @@ void MemorySource::FailLoads(absl::Status status) {
   std::lock_guard<std::mutex> lock(mu_);
   fail_ = std::move(status);
   ++generation_;
+}
+
+void MemorySource::FailGenerations(absl::Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_generation_ = std::move(status);
 }
 
 int MemorySource::loads() {

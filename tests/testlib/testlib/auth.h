@@ -46,11 +46,14 @@ auth::Principal MakePrincipal(auth::Principal::Kind kind, std::string id,
 // A CredentialSource backed by a snapshot in memory: Set() bumps the generation like a store write.
 class MemorySource : public auth::CredentialSource {
  public:
-  uint64_t Generation() override;
+  absl::StatusOr<uint64_t> Generation() override;
   absl::StatusOr<auth::CredentialSnapshot> Load() override;
   void Set(auth::CredentialSnapshot snapshot);
   // Every following Load() fails with `status` (OK to heal); the generation moves.
   void FailLoads(absl::Status status);
+  // Every following Generation() fails with `status` (OK to heal), as a store that cannot be
+  // reached does.
+  void FailGenerations(absl::Status status);
   int loads();
 
  private:
@@ -59,6 +62,7 @@ class MemorySource : public auth::CredentialSource {
   uint64_t generation_ = 1;
   int loads_ = 0;
   absl::Status fail_;
+  absl::Status fail_generation_;
 };
 
 // A MemorySource holding kAdminToken (alice, admin) and kUserToken (bob, no roles).

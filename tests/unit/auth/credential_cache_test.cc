@@ -94,6 +94,128 @@ TEST(CredentialCacheTest, FailedReloadKeepsThePreviousSnapshot) {
   EXPECT_TRUE(cache->snapshot()->nodes.contains("node-a"));
 }
 
+// Snapshot age: time since the source last confirmed the snapshot, on the cache's clock.
+
+using ::nodegate::testlib::ManualClock;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kMaxAge = absl::Seconds(60);
+
+TEST(CredentialCacheAgeTest, StartsAtZero) {
+  ManualClock clock;
+  auto cache = Unwrap(CredentialCache::Start(std::make_shared<MemorySource>(), absl::ZeroDuration(),
+                                             clock, kMaxAge));
+  EXPECT_EQ(cache->age(), absl::ZeroDuration());
+  EXPECT_EQ(cache->max_age(), kMaxAge);
+  EXPECT_TRUE(cache->CheckFresh().ok());
+}
+
+TEST(CredentialCacheAgeTest, GrowsWhileTheSourceCannotBeReadAndResetsOnSuccess) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration(), clock, kMaxAge));
+  source->FailGenerations(absl::UnavailableError("store: postgres 127.0.0.1:5432: down"));
+
+  clock.Advance(absl::Seconds(10));
+  EXPECT_EQ(cache->Refresh().code(), absl::StatusCode::kUnavailable);
+  clock.Advance(absl::Seconds(10));
+  EXPECT_EQ(cache->Refresh().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cache->age(), absl::Seconds(20));
+
+  source->FailGenerations(absl::OkStatus());
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_EQ(cache->age(), absl::ZeroDuration());
+}
+
+TEST(CredentialCacheAgeTest, IsTimeSinceConfirmationNotSinceTheLastChange) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration(), clock, kMaxAge));
+  const int loads = source->loads();
+  clock.Advance(absl::Minutes(5));  // nothing changed for five minutes
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_EQ(source->loads(), loads);  // confirmed without a reload
+  EXPECT_EQ(cache->age(), absl::ZeroDuration());
+}
+
+TEST(CredentialCacheAgeTest, AFailedReloadDoesNotConfirm) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration(), clock, kMaxAge));
+  source->FailLoads(absl::UnavailableError("db down"));  // the generation moves, the load fails
+  clock.Advance(absl::Seconds(5));
+  EXPECT_FALSE(cache->Refresh().ok());
+  EXPECT_EQ(cache->age(), absl::Seconds(5));
+}
+
+TEST(CredentialCacheAgeTest, CheckFreshFailsPastTheBoundNamingTheAgeAndTheKnob) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration(), clock, kMaxAge));
+  source->FailGenerations(absl::UnavailableError("down"));
+  clock.Advance(kMaxAge);
+  EXPECT_TRUE(cache->CheckFresh().ok());  // at the bound: still within it
+
+  clock.Advance(absl::Seconds(13));
+  absl::Status s = cache->CheckFresh();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s.message(), HasSubstr("snapshot is 1m13s old"));
+  EXPECT_THAT(s.message(), HasSubstr("auth.credential_max_age (1m)"));
+
+  source->FailGenerations(absl::OkStatus());
+  ASSERT_TRUE(cache->Refresh().ok());
+  EXPECT_TRUE(cache->CheckFresh().ok());
+}
+
+TEST(CredentialCacheAgeTest, WithoutABoundNeverStale) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration(), clock));
+  source->FailGenerations(absl::UnavailableError("down"));
+  clock.Advance(absl::Hours(24 * 365));
+  EXPECT_TRUE(cache->CheckFresh().ok());
+}
+
+TEST(CredentialCacheAgeTest, CountsRefreshesThatCouldNotReadTheSource) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::ZeroDuration(), clock, kMaxAge));
+  EXPECT_EQ(cache->refresh_failures(), 0u);
+  source->FailGenerations(absl::UnavailableError("down"));
+  (void)cache->Refresh();
+  (void)cache->Refresh(/*force=*/true);
+  EXPECT_EQ(cache->refresh_failures(), 2u);
+}
+
+TEST(CredentialCacheAgeTest, StartRefusesANonPositiveBound) {
+  absl::StatusOr<std::unique_ptr<CredentialCache>> cache =
+      CredentialCache::Start(std::make_shared<MemorySource>(), absl::ZeroDuration(),
+                             base::Clock::Real(), absl::ZeroDuration());
+  EXPECT_EQ(cache.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(cache.status().message(), HasSubstr("auth.credential_max_age"));
+}
+
+TEST(CredentialCacheAgeTest, PollThreadRecoversByItselfOnTheFirstGoodPoll) {
+  ManualClock clock;
+  auto source = std::make_shared<MemorySource>();
+  auto cache = Unwrap(CredentialCache::Start(source, absl::Seconds(1), clock, absl::Seconds(3)));
+  clock.BlockUntilWaiting(1);
+  source->FailGenerations(absl::UnavailableError("down"));
+  for (int i = 0; i < 4; ++i) {
+    clock.Advance(absl::Seconds(1));
+    clock.BlockUntilWaiting(1);  // it polled (and failed), and waits for the next poll
+  }
+  EXPECT_EQ(cache->age(), absl::Seconds(4));
+  EXPECT_EQ(cache->CheckFresh().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cache->refresh_failures(), 4u);
+
+  source->FailGenerations(absl::OkStatus());
+  clock.Advance(absl::Seconds(1));
+  clock.BlockUntilWaiting(1);
+  EXPECT_EQ(cache->age(), absl::ZeroDuration());
+  EXPECT_TRUE(cache->CheckFresh().ok());
+}
+
 TEST(CredentialCacheTest, OldSnapshotStaysValidForItsHolder) {
   auto source = std::make_shared<MemorySource>();
   source->Set(WithNode("node-a"));
@@ -207,12 +329,12 @@ TEST_F(StoreSourceTest, LoadsTokensAndAppKeysByRawHash) {
 }
 
 TEST_F(StoreSourceTest, GenerationMovesOnEveryKindOfWrite) {
-  uint64_t g0 = source_->Generation();
+  uint64_t g0 = source_->Generation().value();
   Register("node-a", Algorithm::kEd25519);
-  uint64_t g1 = source_->Generation();
+  uint64_t g1 = source_->Generation().value();
   EXPECT_NE(g1, g0);
   ASSERT_TRUE(IssueAccessToken(*credentials_, "alice", "user", {}, absl::ZeroDuration()).ok());
-  EXPECT_NE(source_->Generation(), g1);
+  EXPECT_NE(source_->Generation().value(), g1);
 }
 
 TEST_F(StoreSourceTest, RefreshPicksUpAStoreWrite) {

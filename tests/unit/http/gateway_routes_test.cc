@@ -58,6 +58,9 @@ class GatewayTest : public ::testing::Test {
       return absl::StatusOr<int>(4);
     };
     o.ready = [this] { return ready_; };
+    o.ready_details = [this] {
+      return std::vector<std::pair<std::string, double>>{{"credential_snapshot_age_seconds", age_}};
+    };
     auto g = Gateway::New(std::move(o));
     ASSERT_TRUE(g.ok()) << g.status();
     gateway_ = *std::move(g);
@@ -85,6 +88,7 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<Gateway> gateway_;
   int rolls_ = 0;
   absl::Status ready_ = absl::OkStatus();
+  double age_ = 0.5;
 };
 
 TEST_F(GatewayTest, RouteMethodsNameTheGrpcMethodsWhosePolicyApplies) {
@@ -302,6 +306,19 @@ TEST_F(GatewayTest, HealthzIsPublicAndReadyzFollowsReadiness) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Body(r)["reason"], "store: gone");
   EXPECT_EQ(Call("GET", "/healthz").status, 200);
+}
+
+TEST_F(GatewayTest, ReadyzCarriesItsDetailsReadyOrNot) {
+  HttpResponse ok = Call("GET", "/readyz");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(Body(ok)["credential_snapshot_age_seconds"], 0.5);
+  age_ = 75;
+  ready_ = absl::UnavailableError(
+      "credentials: snapshot is 1m15s old, over auth.credential_max_age (1m)");
+  HttpResponse stale = Call("GET", "/readyz");
+  EXPECT_EQ(stale.status, 503);
+  EXPECT_EQ(Body(stale)["status"], "not ready");
+  EXPECT_EQ(Body(stale)["credential_snapshot_age_seconds"], 75);
 }
 
 TEST_F(GatewayTest, MetricsAreOpenMetricsTextAndCountHttpRequests) {

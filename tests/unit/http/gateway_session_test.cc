@@ -45,7 +45,7 @@ class MutableSource : public auth::CredentialSource {
     snapshot_.tokens.erase(crypto::Sha256(token));
     ++generation_;
   }
-  uint64_t Generation() override {
+  absl::StatusOr<uint64_t> Generation() override {
     absl::MutexLock lock(&mu_);
     return generation_;
   }

@@ -33,7 +33,7 @@ constexpr char kToken[] = "t0k-alice";
 
 class OneTokenSource : public auth::CredentialSource {
  public:
-  uint64_t Generation() override { return 1; }
+  absl::StatusOr<uint64_t> Generation() override { return 1; }
   absl::StatusOr<auth::CredentialSnapshot> Load() override {
     auth::CredentialSnapshot s;
     auth::TokenCredential t;

@@ -94,6 +94,34 @@ TEST(ConfigSectionsTest, AuthErrorsNameTheField) {
   EXPECT_THAT(Error("[auth]\nrule = 3\n"), HasSubstr("auth.rule: must be [[auth.rule]] tables"));
 }
 
+TEST(ConfigSectionsTest, CredentialMaxAgeDefaultsToAMinute) {
+  absl::StatusOr<NodeConfig> c = Parse("");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->auth.credential_max_age, absl::Seconds(60));
+}
+
+TEST(ConfigSectionsTest, ReadsCredentialMaxAge) {
+  absl::StatusOr<NodeConfig> c = Parse("[auth]\ncredential_max_age = \"2m30s\"\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->auth.credential_max_age, absl::Seconds(150));
+}
+
+TEST(ConfigSectionsTest, CredentialMaxAgeThatIsNotADurationNamesTheField) {
+  EXPECT_THAT(Error("[auth]\ncredential_max_age = \"a minute\"\n"),
+              HasSubstr("/etc/nodegate/node.toml: auth.credential_max_age: 'a minute' is not a "
+                        "duration"));
+  EXPECT_THAT(Error("[auth]\ncredential_max_age = 60\n"), HasSubstr("auth.credential_max_age"));
+}
+
+TEST(ConfigSectionsTest, CredentialMaxAgeMustCoverTwoPolls) {
+  EXPECT_THAT(Error("[auth]\ncredential_max_age = \"0s\"\n"),
+              HasSubstr("auth.credential_max_age: must be at least twice auth.credentials_poll "
+                        "(1s)"));
+  EXPECT_THAT(Error("[auth]\ncredentials_poll = \"10s\"\ncredential_max_age = \"15s\"\n"),
+              HasSubstr("auth.credential_max_age: must be at least twice"));
+  EXPECT_EQ(Error("[auth]\ncredentials_poll = \"10s\"\ncredential_max_age = \"20s\"\n"), "OK");
+}
+
 TEST(ConfigSectionsTest, ForwardedIdentity) {
   absl::StatusOr<NodeConfig> c = Parse(R"(
 [auth.forwarded]

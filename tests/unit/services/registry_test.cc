@@ -66,7 +66,7 @@ class InterleavingNodeStore : public store::NodeStore {
                                               absl::Time grace_until) override {
     return inner_->RotateKey(id, algorithm, public_key_pem, grace_until);
   }
-  uint64_t Generation() override { return inner_->Generation(); }
+  absl::StatusOr<uint64_t> Generation() override { return inner_->Generation(); }
 
  private:
   std::shared_ptr<store::NodeStore> inner_;

@@ -259,15 +259,15 @@ TEST_P(CredentialStoreTest, RacingConsumersOfOneJoinTokenHaveOneWinner) {
 }
 
 TEST_P(CredentialStoreTest, GenerationChangesOnCredentialWrites) {
-  uint64_t g0 = store_->Generation();
+  uint64_t g0 = store_->Generation().value();
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
-  uint64_t g1 = store_->Generation();
+  uint64_t g1 = store_->Generation().value();
   ASSERT_TRUE(store_->CreateAppKey(App("a")).ok());
-  uint64_t g2 = store_->Generation();
+  uint64_t g2 = store_->Generation().value();
   ASSERT_TRUE(store_->DisableAppKey("a").ok());
-  uint64_t g3 = store_->Generation();
+  uint64_t g3 = store_->Generation().value();
   ASSERT_TRUE(store_->RevokeAccessToken(Hash('1')).ok());
-  uint64_t g4 = store_->Generation();
+  uint64_t g4 = store_->Generation().value();
   EXPECT_NE(g0, g1);
   EXPECT_NE(g1, g2);
   EXPECT_NE(g2, g3);
@@ -291,12 +291,12 @@ TEST_P(CredentialStoreTest, RevocationThroughOneInstanceIsSeenAndCountedByAnothe
   std::unique_ptr<CredentialStore> other = Open().credentials;
   ASSERT_TRUE(store_->CreateAccessToken(Token('1')).ok());
   ASSERT_TRUE(other->FindAccessTokenByHash(Hash('1')).ok());
-  uint64_t before = other->Generation();
+  uint64_t before = other->Generation().value();
 
   ASSERT_TRUE(store_->RevokeAccessToken(Hash('1')).ok());
 
   EXPECT_EQ(other->FindAccessTokenByHash(Hash('1')).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(other->Generation(), before);
+  EXPECT_NE(other->Generation().value(), before);
 }
 
 TEST(CredentialStoreFactoryTest, RefusesNullDatabase) {

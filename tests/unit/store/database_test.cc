@@ -144,7 +144,7 @@ TEST(DatabaseTest, GenerationSeesCommitsOfAnotherDatabaseObject) {
   std::shared_ptr<Database> a = *Database::Open(path);
   std::shared_ptr<Database> b = *Database::Open(path);
   std::unique_ptr<NodeStore> nodes_b = *OpenSqliteNodeStore(b);
-  uint64_t before = a->Generation("nodes");
+  uint64_t before = a->Generation("nodes").value();
 
   NodeRecord node;
   node.id = "n1";
@@ -152,25 +152,25 @@ TEST(DatabaseTest, GenerationSeesCommitsOfAnotherDatabaseObject) {
   node.public_key_pem = "PEM";
   ASSERT_TRUE(nodes_b->Create(node).ok());
 
-  EXPECT_NE(a->Generation("nodes"), before);
+  EXPECT_NE(a->Generation("nodes").value(), before);
 }
 
 TEST(DatabaseTest, GenerationSeesCommitsOfAnotherProcessTool) {
   ::nodegate::testlib::ScopedTempDir dir;
   std::string path = dir.File("nodegate.db");
   std::shared_ptr<Database> db = *Database::Open(path);
-  uint64_t before = db->Generation("credentials");
+  uint64_t before = db->Generation("credentials").value();
 
   RawExec(path, "UPDATE store_generation SET value = value + 1 WHERE name = 'credentials'");
 
-  EXPECT_NE(db->Generation("credentials"), before);
+  EXPECT_NE(db->Generation("credentials").value(), before);
 }
 
 TEST(DatabaseTest, GenerationIsStableWithoutWrites) {
   ::nodegate::testlib::ScopedTempDir dir;
   std::shared_ptr<Database> db = *Database::Open(dir.File("nodegate.db"));
-  uint64_t first = db->Generation("nodes");
-  EXPECT_EQ(db->Generation("nodes"), first);
+  uint64_t first = db->Generation("nodes").value();
+  EXPECT_EQ(db->Generation("nodes").value(), first);
 }
 
 }  // namespace

@@ -235,15 +235,15 @@ TEST_P(NodeStoreTest, ListRejectsNegativePageSizeAndForeignToken) {
 }
 
 TEST_P(NodeStoreTest, GenerationChangesOnEveryWrite) {
-  uint64_t g0 = store_->Generation();
+  uint64_t g0 = store_->Generation().value();
   ASSERT_TRUE(store_->Create(Node("n")).ok());
-  uint64_t g1 = store_->Generation();
+  uint64_t g1 = store_->Generation().value();
   ASSERT_TRUE(store_->SetEnabled("n", false).ok());
-  uint64_t g2 = store_->Generation();
+  uint64_t g2 = store_->Generation().value();
   ASSERT_TRUE(store_->RotateKey("n", "ed25519", "K", absl::Now()).ok());
-  uint64_t g3 = store_->Generation();
+  uint64_t g3 = store_->Generation().value();
   ASSERT_TRUE(store_->Remove("n").ok());
-  uint64_t g4 = store_->Generation();
+  uint64_t g4 = store_->Generation().value();
   EXPECT_NE(g0, g1);
   EXPECT_NE(g1, g2);
   EXPECT_NE(g2, g3);
@@ -252,11 +252,11 @@ TEST_P(NodeStoreTest, GenerationChangesOnEveryWrite) {
 
 TEST_P(NodeStoreTest, GenerationUnchangedByFailedWriteAndReads) {
   ASSERT_TRUE(store_->Create(Node("n")).ok());
-  uint64_t g = store_->Generation();
+  uint64_t g = store_->Generation().value();
   EXPECT_FALSE(store_->Create(Node("n")).ok());
   EXPECT_FALSE(store_->Remove("ghost").ok());
   EXPECT_TRUE(store_->Get("n").ok());
-  EXPECT_EQ(store_->Generation(), g);
+  EXPECT_EQ(store_->Generation().value(), g);
 }
 
 TEST_P(NodeStoreTest, DataSurvivesReopen) {
@@ -272,7 +272,7 @@ TEST_P(NodeStoreTest, DataSurvivesReopen) {
 
 TEST_P(NodeStoreTest, WriteThroughOneInstanceIsSeenAndCountedByAnother) {
   std::unique_ptr<NodeStore> other = Open().nodes;
-  uint64_t before = other->Generation();
+  uint64_t before = other->Generation().value();
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   ASSERT_TRUE(store_->SetEnabled("n", false).ok());
 
@@ -280,7 +280,7 @@ TEST_P(NodeStoreTest, WriteThroughOneInstanceIsSeenAndCountedByAnother) {
 
   ASSERT_TRUE(seen.ok()) << seen.status();
   EXPECT_FALSE(seen->enabled);
-  EXPECT_NE(other->Generation(), before);
+  EXPECT_NE(other->Generation().value(), before);
 }
 
 TEST(NodeStoreFactoryTest, RefusesNullDatabase) {
