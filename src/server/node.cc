@@ -529,20 +529,19 @@ void RegisterNodeMetrics(Node::Parts& p) {
       "Nonce batches written to the store (a fleet writes every accepted nonce), by result.",
       "counter", [ledger] {
         const auth::ReplayLedger::Stats s = ledger->stats();
-        return std::vector<Sample>{
-            {"result=\"ok\"", static_cast<double>(s.batches - s.failures)},
-            {"result=\"failed\"", static_cast<double>(s.failures)}};
+        return std::vector<Sample>{{"result=\"ok\"", static_cast<double>(s.batches - s.failures)},
+                                   {"result=\"failed\"", static_cast<double>(s.failures)}};
       });
-  p.metrics->AddCallback("nodegate_replay_ledger_nonces_total",
-                         "Nonces in the batches written to the store.", "counter", [ledger] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(ledger->stats().records)}};
-                         });
-  p.metrics->AddCallback("nodegate_replay_ledger_waiting",
-                         "Signed calls waiting for the next nonce batch.", "gauge", [ledger] {
-                           return std::vector<Sample>{
-                               {"", static_cast<double>(ledger->stats().waiting)}};
-                         });
+  p.metrics->AddCallback(
+      "nodegate_replay_ledger_nonces_total", "Nonces in the batches written to the store.",
+      "counter", [ledger] {
+        return std::vector<Sample>{{"", static_cast<double>(ledger->stats().records)}};
+      });
+  p.metrics->AddCallback(
+      "nodegate_replay_ledger_waiting", "Signed calls waiting for the next nonce batch.", "gauge",
+      [ledger] {
+        return std::vector<Sample>{{"", static_cast<double>(ledger->stats().waiting)}};
+      });
   p.metrics->AddCallback(
       "nodegate_tls_reloads_total", "TLS credential reloads by result.", "counter", [reloader] {
         return std::vector<Sample>{

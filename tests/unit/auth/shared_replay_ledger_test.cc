@@ -51,8 +51,7 @@ class SharedReplayLedgerTest : public ::nodegate::testlib::StoreBackendTest {
   std::unique_ptr<Replica> StartReplica() const {
     auto r = std::make_unique<Replica>();
     r->stores = Open();
-    auto faulty =
-        std::make_unique<FaultyNonceStore>(std::move(r->stores.nonces));
+    auto faulty = std::make_unique<FaultyNonceStore>(std::move(r->stores.nonces));
     r->nonces = faulty.get();
     r->stores.nonces = std::move(faulty);
     ReplayLedger::Options o;
