@@ -475,7 +475,7 @@ std::optional<Decision> Authorizer::AuthorizeOrDefer(std::string_view full_metho
   std::string node_id = nonce->node_id;
   options_.ledger->SpendAsync(*std::move(nonce), now,
                               [this, allowed = std::move(d), node_id = std::move(node_id),
-                               done = std::move(done)](absl::Status kept) mutable {
+                               done = std::move(done)](const absl::Status& kept) mutable {
                                 Outcome o = SpendOutcome(kept, node_id);
                                 if (o.state != Outcome::State::kFailed)
                                   return done(std::move(allowed));

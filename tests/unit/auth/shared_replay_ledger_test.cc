@@ -140,6 +140,7 @@ TEST_P(SharedReplayLedgerTest, CallsThatQueueBehindABatchGoOutTogetherInTheNext)
   std::unique_ptr<Replica> a = StartReplica();
   a->nonces->SetHold(true);
   std::vector<SignedCall> calls;
+  calls.reserve(9);
   for (int i = 0; i < 9; ++i) calls.push_back(Call());
   std::vector<Decision> decisions(calls.size());
   std::vector<std::thread> callers;
@@ -188,6 +189,7 @@ TEST_P(SharedReplayLedgerTest, ConcurrentReplicasAcceptEachCallExactlyOnce) {
   std::unique_ptr<Replica> a = StartReplica();
   std::unique_ptr<Replica> b = StartReplica();
   std::vector<SignedCall> calls;
+  calls.reserve(200);
   for (int i = 0; i < 200; ++i) calls.push_back(Call());
   std::vector<int> accepted(calls.size(), 0);
   std::mutex mu;
