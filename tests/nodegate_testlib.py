@@ -680,8 +680,13 @@ def free_port_block(count: int, low: int = 20000, high: int = 32000) -> int:
     raise AssertionError(f"no block of {count} free ports in {low}..{high}")
 
 
-def port_bindable(port: int, host: str = HOST) -> bool:
+def port_bindable(port: int, host: str = HOST, *, reuse_address: bool = False) -> bool:
+    """Whether a socket can bind host:port now. With reuse_address (SO_REUSEADDR, as every server
+    here sets it), only a listener blocks the port: connections that were closed and wait in
+    TIME_WAIT do not, so "nothing is left listening" is checked without racing TCP's teardown."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if reuse_address:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
