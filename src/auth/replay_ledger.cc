@@ -135,7 +135,11 @@ void ReplayLedger::BatchLoop() {
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!fresh.ok()) {
-        batch[i].done(fresh.status());
+        // A Status of its own for each caller, not a copy sharing this one's heap rep: the
+        // callers read it on their threads while this thread drops `fresh`, and the shared rep's
+        // refcount lives in Debian's uninstrumented libabsl_status, where TSan cannot see it
+        // order the last reader before the free (it reported that hand-off as a race).
+        batch[i].done(absl::Status(fresh.status().code(), fresh.status().message()));
       } else if (!(*fresh)[i]) {
         batch[i].done(absl::AlreadyExistsError("nonce already recorded"));
       } else {
