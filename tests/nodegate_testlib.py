@@ -996,6 +996,12 @@ class PostgresServer:
         self.stop()
         self._launch()
 
+    def resume(self) -> None:
+        """Starts a server stopped with stop() again: same port, same data. Call it from the
+        thread that started the server (the server dies with the thread that launched it)."""
+        assert self.proc is None and self.dir is not None, "resume of a server not stopped"
+        self._launch()
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

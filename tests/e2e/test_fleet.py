@@ -23,8 +23,12 @@ import collections
 import concurrent.futures
 import hashlib
 import itertools
+import http.client
+import json
 import os
+import re
 import signal
+import ssl
 import threading
 import time
 import uuid
@@ -235,7 +239,7 @@ def make_fleet(tmp_path, pki, start_node, postgres, stubs, v1):
     """Factory: make_fleet(extra_toml="") -> three replicas on a fresh database, all listening.
     Every daemon is stopped in teardown (start_node); the server outlives them (module scope)."""
 
-    def make(extra_toml: str = "") -> Fleet:
+    def make(extra_toml: str = "", auth: Optional[dict] = None, console: bool = False) -> Fleet:
         url = postgres.new_database("fleet")
         server = pki.issue("server", "server")
         client = pki.issue("dev-client", "client")
@@ -246,7 +250,9 @@ def make_fleet(tmp_path, pki, start_node, postgres, stubs, v1):
             config = ng.node_config(
                 directory, cert=server.cert, key=server.key, ca=pki.ca, client_auth="request",
                 extra={"store": {"backend": "postgres", "url": url, "connect_timeout": "2s"},
-                       "auth": {"credentials_poll": CREDENTIALS_POLL}})
+                       "auth": {"credentials_poll": CREDENTIALS_POLL, **(auth or {})},
+                       **({"http": {"listen": f"{ng.HOST}:0", "client_auth": "request"}}
+                          if console else {})})
             config.write_text(config.read_text() + "\n" + extra_toml + "\n" + ng.registry_toml(pki))
             configs.append(config)
         # All at once: they race for the migration of the empty database too.
@@ -850,3 +856,122 @@ def test_signed_call_accepted_before_every_replica_was_killed_is_refused_after_t
         fleet.assert_refused(replica, replayed[replica.name], UNAUTHENTICATED, "signature_replay")
     assert fresh.code == OK, f"a fresh signature after the restart: {fresh.code.name}: " \
                              f"{fresh.details}"
+
+
+# ================================================================================================
+# The database unreachable: fail closed where security needs it, serve from the snapshot elsewhere
+
+CREDENTIAL_MAX_AGE_S = 5.0  # room for the checks within it on a busy machine
+HTTP_LISTENING_RE = re.compile(r"listening http=127\.0\.0\.1:(\d+)")
+AGE_RE = re.compile(r"^nodegate_credential_snapshot_age_seconds (\S+)$", re.M)
+FAILURES_RE = re.compile(r"^nodegate_credential_refresh_failures_total (\S+)$", re.M)
+
+
+def console_get(fleet: Fleet, replica: Replica, path: str, token: Optional[str] = None):
+    """GET on the replica's HTTPS console: (status, body text)."""
+    port = int(ng.wait_until(lambda: HTTP_LISTENING_RE.search(replica.daemon.stderr()),
+                             PATIENCE_S, f"replica {replica.name}'s 'listening http=' line").group(1))
+    conn = http.client.HTTPSConnection(ng.HOST, port, timeout=ng.RPC_TIMEOUT_S,
+                                       context=ssl.create_default_context(cafile=str(fleet.pki.ca)))
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_with_the_database_down_signed_calls_fail_closed_and_the_snapshot_serves_until_its_bound(
+        make_fleet, postgres):
+    fleet = make_fleet(auth={"credential_max_age": f"{CREDENTIAL_MAX_AGE_S:g}s"}, console=True)
+    signer = Signer.create("signer", fleet.tmp / "keys")
+    register(fleet, signer)
+    token = ng.create_token(fleet.a.config, "ops", "")
+    bearer = (("authorization", f"Bearer {token}"),)
+    replica = fleet.b
+
+    def signed():
+        return fleet.call(replica, WHOAMI, metadata=signer.metadata(WHOAMI))
+
+    def by_token():
+        return fleet.call(replica, WHOAMI, metadata=bearer, with_cert=False)
+
+    def by_certificate():
+        return fleet.call(replica, WHOAMI)
+
+    def kv_set(key: str) -> Outcome:
+        request_cls = fleet.v1.kv_pb2.SetRequest
+        channel = fleet.channel(replica)
+        try:
+            kv_stub(fleet, channel).Set(request_cls(key=key, value=kv_value(key),
+                                                    content_type="test/outage"),
+                                        timeout=ng.RPC_TIMEOUT_S)
+            return Outcome(OK, "", "")
+        except grpc.RpcError as err:
+            return Outcome(err.code(), err.details() or "", "")
+
+    # Before: every kind of call is accepted (the token and the key have reached the replica).
+    ng.wait_until(lambda: signed().code == OK and by_token().code == OK, PATIENCE_S,
+                  "a signed and a token call to be accepted")
+    assert by_certificate().code == OK
+    assert kv_set("outage/before").code == OK
+    assert console_get(fleet, replica, "/readyz")[0] == 200
+
+    postgres.stop()
+    try:
+        stopped_at = time.monotonic()
+        # Within the bound: the token is still decided from the last good snapshot; a signed call
+        # is refused, never accepted unchecked (its nonce cannot be recorded); the store refuses.
+        within = by_token()
+        refused_signed = signed()
+        refused_kv = kv_set("outage/during")
+        status, text = console_get(fleet, replica, "/metrics", token)
+        assert within.code == OK, f"token call within the bound: {within.code.name} {within.details}"
+        fleet.assert_refused(replica, refused_signed, UNAVAILABLE, "replay_ledger_unavailable")
+        assert refused_kv.code == UNAVAILABLE, f"{refused_kv.code.name}: {refused_kv.details}"
+        assert status == 200, text
+        assert float(AGE_RE.search(text).group(1)) > 0, text
+        # /readyz says the node should not get new calls while its store cannot be read.
+        ng.wait_until(lambda: console_get(fleet, replica, "/readyz")[0] == 503, PATIENCE_S,
+                      "/readyz to answer 503 with the database down")
+
+        # Over the bound: whatever needs the snapshot fails closed, naming the age and the bound;
+        # a certificate-only identity on a rule that needs no role is still served.
+        over = ng.wait_until(lambda: (o := by_token()).code != OK and o, PATIENCE_S,
+                             "the token call to be refused past auth.credential_max_age")
+        age_when_refused = time.monotonic() - stopped_at
+        fleet.assert_refused(replica, over, UNAVAILABLE, "credentials_stale")
+        assert "credential_max_age" in over.details, over.details
+        fleet.assert_refused(replica, signed(), UNAVAILABLE, "credentials_stale")
+        mtls = by_certificate()
+        assert mtls.code == OK, f"certificate-only call past the bound: {mtls.code.name} " \
+                                f"{mtls.details}"
+        status, text = console_get(fleet, replica, "/readyz")
+        body = json.loads(text)
+        assert status == 503 and "credential_max_age" in body["reason"], text
+        assert body["credential_snapshot_age_seconds"] > body["credential_max_age_seconds"] \
+            == CREDENTIAL_MAX_AGE_S, text
+    finally:
+        if not postgres.running():
+            postgres.resume()
+    restarted_at = time.monotonic()
+
+    # Back: every replica serves every kind of call again by itself, with no restart.
+    def recovered(r: Replica) -> bool:
+        return (fleet.call(r, WHOAMI, metadata=bearer, with_cert=False).code == OK
+                and fleet.call(r, WHOAMI, metadata=signer.metadata(WHOAMI)).code == OK
+                and console_get(fleet, r, "/readyz")[0] == 200)
+
+    recovery = {}
+    for r in fleet.replicas:
+        ng.wait_until(lambda: recovered(r), PATIENCE_S, f"replica {r.name} to serve again")
+        recovery[r.name] = time.monotonic() - restarted_at
+    assert kv_set("outage/after").code == OK
+    assert all(r.daemon.running() for r in fleet.replicas)
+    status, text = console_get(fleet, replica, "/metrics", token)
+    assert float(FAILURES_RE.search(text).group(1)) > 0, text
+    for name, seconds in recovery.items():
+        ng.record_metric(f"fleet_outage_recovered_{name}", seconds, "s", "after postgres start")
+    print(f"outage: token refused {age_when_refused:.2f}s after the database stopped "
+          f"(bound {CREDENTIAL_MAX_AGE_S:g}s + one poll); recovered "
+          + ", ".join(f"{n}={s:.2f}s" for n, s in recovery.items()))
