@@ -56,6 +56,9 @@ PATIENCE_S = 30.0
 ROLL_DIE = "/api.DiceService/RollDie"
 WHOAMI = "/nodegate.v1.Identity/WhoAmI"
 PING = "/nodegate.v1.Identity/Ping"
+KV_SET = "/nodegate.v1.KeyValue/Set"
+KV_GET = "/nodegate.v1.KeyValue/Get"
+KV_KEYS = "/nodegate.v1.KeyValue/Keys"
 TOKEN_REFUSED = "AddNode refused: join token: invalid, used or expired"
 
 OK = grpc.StatusCode.OK
@@ -165,6 +168,9 @@ class Fleet:
                 "/nodegate.v1.NodeRegistry/DisableNode": (reg.DisableNodeRequest, reg.Empty),
                 "/nodegate.v1.NodeRegistry/ListNodes": (reg.ListNodesRequest,
                                                          reg.ListNodesResponse),
+                KV_SET: (self.v1.kv_pb2.SetRequest, self.v1.kv_pb2.SetResponse),
+                KV_GET: (self.v1.kv_pb2.GetRequest, self.v1.kv_pb2.GetResponse),
+                KV_KEYS: (self.v1.kv_pb2.KeysRequest, self.v1.kv_pb2.KeysResponse),
             })
         return self._methods[path]
 
