@@ -338,10 +338,12 @@ class CallBase : public ResponseMetadata {
         Guarded([&](const CallInfo& info) { return method.unary(info, request, response); }));
   }
 
-  void Observe(grpc::ServerContextBase& ctx) {
+  void Observe(grpc::ServerContextBase& ctx) { Observe(ctx, status_); }
+
+  void Observe(grpc::ServerContextBase& ctx, const grpc::Status& status) {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    int code = static_cast<int>(status_.error_code());
+    int code = static_cast<int>(status.error_code());
     if (server_->metrics) server_->metrics->RecordCall(method_name_, code, seconds);
     observe::AccessLog* log = server_->access_log;
     if (log == nullptr) return;
@@ -412,8 +414,14 @@ class UnaryCall final : public CallBase {
   void Proceed(Tag::Kind kind, bool ok) override {
     if (kind == Tag::kFinish) {
       // Not ok: the status never reached the client (it cancelled, or the deadline passed).
-      if (!ok) status_ = EndedEarly(ctx_);
-      Observe(ctx_);
+      // Logged from a Status of its own: status_ is not written here, because a worker thread
+      // read it inside FinishWithError after Armed() had already released the call to this
+      // thread (TSan reported that write in DoesNotRunAQueuedCallWhoseDeadlinePassed).
+      if (!ok) {
+        Observe(ctx_, EndedEarly(ctx_));
+      } else {
+        Observe(ctx_);
+      }
       delete this;
       return;
     }
