@@ -815,13 +815,19 @@ def test_no_acknowledged_kv_write_is_lost_when_a_replica_is_killed_and_the_datab
 # Replay: a nonce accepted by one replica is refused by every other
 
 
-def test_signed_call_replayed_to_another_replica_is_refused(make_fleet):
-    fleet = make_fleet(rule(WHOAMI, ["signature"]))
+def signer_accepted_everywhere(fleet: Fleet) -> Signer:
+    """A node registered with role dice whose fresh signatures every replica accepts (its key has
+    reached every replica's snapshot)."""
     signer = Signer.create("signer", fleet.tmp / "keys")
     register(fleet, signer, "dice")
-    # Fresh signatures are accepted everywhere: the key has reached every replica.
     until_each(fleet, time.monotonic(), "a fresh signature to be accepted",
                lambda: (WHOAMI, None, signer.metadata(WHOAMI)), lambda o: o.code == OK)
+    return signer
+
+
+def test_signed_call_replayed_to_another_replica_is_refused(make_fleet):
+    fleet = make_fleet(rule(WHOAMI, ["signature"]))
+    signer = signer_accepted_everywhere(fleet)
     metadata = signer.metadata(WHOAMI)
 
     accepted = fleet.call(fleet.a, WHOAMI, metadata=metadata)
@@ -843,10 +849,7 @@ def test_signed_call_replayed_to_another_replica_is_refused(make_fleet):
 def test_signed_call_accepted_before_every_replica_was_killed_is_refused_after_they_restart(
         make_fleet):
     fleet = make_fleet(rule(WHOAMI, ["signature"]))
-    signer = Signer.create("signer", fleet.tmp / "keys")
-    register(fleet, signer, "dice")
-    until_each(fleet, time.monotonic(), "a fresh signature to be accepted",
-               lambda: (WHOAMI, None, signer.metadata(WHOAMI)), lambda o: o.code == OK)
+    signer = signer_accepted_everywhere(fleet)
     metadata = signer.metadata(WHOAMI)
     accepted = fleet.call(fleet.b, WHOAMI, metadata=metadata)
     assert accepted.code == OK, f"replica b: {accepted.code.name}: {accepted.details}"
@@ -873,12 +876,17 @@ AGE_RE = re.compile(r"^nodegate_credential_snapshot_age_seconds (\S+)$", re.M)
 FAILURES_RE = re.compile(r"^nodegate_credential_refresh_failures_total (\S+)$", re.M)
 
 
-def console_get(fleet: Fleet, replica: Replica, path: str, token: Optional[str] = None):
-    """GET on the replica's HTTPS console: (status, body text)."""
-    port = int(ng.wait_until(lambda: HTTP_LISTENING_RE.search(replica.daemon.stderr()),
-                             PATIENCE_S, f"replica {replica.name}'s 'listening http=' line").group(1))
-    conn = http.client.HTTPSConnection(ng.HOST, port, timeout=ng.RPC_TIMEOUT_S,
-                                       context=ssl.create_default_context(cafile=str(fleet.pki.ca)))
+def console_get(fleet: Fleet, replica: Replica, path: str, token: Optional[str] = None,
+                with_cert: bool = False) -> tuple[int, str]:
+    """GET on the replica's HTTPS console, with a bearer token or the dev-client certificate (plain
+    mTLS is still served past auth.credential_max_age, so the operator can read the age then)."""
+    listening = ng.wait_until(lambda: HTTP_LISTENING_RE.search(replica.daemon.stderr()),
+                              PATIENCE_S, f"replica {replica.name}'s 'listening http=' line")
+    context = ssl.create_default_context(cafile=str(fleet.pki.ca))
+    if with_cert:
+        context.load_cert_chain(str(fleet.client.cert), str(fleet.client.key))
+    conn = http.client.HTTPSConnection(ng.HOST, int(listening.group(1)), timeout=ng.RPC_TIMEOUT_S,
+                                       context=context)
     try:
         conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
         resp = conn.getresponse()
@@ -993,25 +1001,8 @@ DICE_NEEDS_A_ROLE = (f'[[auth.rule]]\nmethod = "{ROLL_DIE}"\nauthenticators = ["
                      'roles = ["dice"]\n')
 
 
-def console_get_mtls(fleet: Fleet, replica: Replica, path: str) -> tuple[int, str]:
-    """GET on the replica's HTTPS console with the dev-client certificate (plain mTLS: still served
-    past the bound, so the operator can read the age then)."""
-    listening = ng.wait_until(lambda: HTTP_LISTENING_RE.search(replica.daemon.stderr()),
-                              PATIENCE_S, f"replica {replica.name}'s 'listening http=' line")
-    port = int(listening.group(1))
-    context = ssl.create_default_context(cafile=str(fleet.pki.ca))
-    context.load_cert_chain(str(fleet.client.cert), str(fleet.client.key))
-    conn = http.client.HTTPSConnection(ng.HOST, port, timeout=ng.RPC_TIMEOUT_S, context=context)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read().decode()
-    finally:
-        conn.close()
-
-
 def credential_metrics(fleet: Fleet, replica: Replica) -> dict[str, float]:
-    status, text = console_get_mtls(fleet, replica, "/metrics")
+    status, text = console_get(fleet, replica, "/metrics", with_cert=True)
     assert status == 200, f"replica {replica.name} /metrics: {status} {text[:500]}"
     values = {}
     for name, regex in (("age", AGE_RE), ("max_age", MAX_AGE_RE), ("failures", FAILURES_RE)):
@@ -1022,7 +1013,7 @@ def credential_metrics(fleet: Fleet, replica: Replica) -> dict[str, float]:
 
 
 def readyz(fleet: Fleet, replica: Replica) -> tuple[int, dict]:
-    status, text = console_get_mtls(fleet, replica, "/readyz")
+    status, text = console_get(fleet, replica, "/readyz", with_cert=True)
     body = json.loads(text)
     assert {"credential_snapshot_age_seconds", "credential_max_age_seconds"} <= body.keys(), text
     assert body["credential_max_age_seconds"] == CREDENTIAL_MAX_AGE_S, text
