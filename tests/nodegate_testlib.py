@@ -636,6 +636,26 @@ class Invitation:
     ca_fingerprint: str
 
 
+def add_node_request(v1: "V1Stubs", token: str, node_id: str, csr_pem: Optional[str] = None):
+    """An AddNodeRequest for `node_id` with a fresh Ed25519 signing key and a fresh P-256 CSR
+    (or `csr_pem` as given, to send a malformed one)."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    signing = ed25519.Ed25519PrivateKey.generate()
+    tls_key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")]))
+           .sign(tls_key, hashes.SHA256()))
+    return v1.registry_pb2.AddNodeRequest(
+        join_token=token, node_id=node_id, algorithm="ed25519",
+        public_key_pem=signing.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+        csr_pem=csr_pem if csr_pem is not None else csr.public_bytes(
+            serialization.Encoding.PEM).decode())
+
+
 def invite(config: Path, node_id: str, *extra: str) -> Invitation:
     """`nodegate node invite`: stdout is `token=...` and `ca_fingerprint=...`."""
     out = run_nodegate("node", "invite", "--config", config, "--id", node_id, *extra).stdout

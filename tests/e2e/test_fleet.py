@@ -38,10 +38,8 @@ from typing import Callable, Optional
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import nodegate_testlib as ng
 
@@ -431,19 +429,6 @@ def test_node_disabled_through_one_replica_is_refused_by_the_others_within_one_s
 # Join tokens: consumed once across the fleet
 
 
-def add_node_request(v1: ng.V1Stubs, token: str, node_id: str):
-    signing = ed25519.Ed25519PrivateKey.generate()
-    tls_key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")]))
-           .sign(tls_key, hashes.SHA256()))
-    return v1.registry_pb2.AddNodeRequest(
-        join_token=token, node_id=node_id, algorithm="ed25519",
-        public_key_pem=signing.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
-        csr_pem=csr.public_bytes(serialization.Encoding.PEM).decode())
-
-
 def spki(pem: str) -> bytes:
     return serialization.load_pem_public_key(pem.encode()).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -458,13 +443,13 @@ def registered_key(fleet: Fleet, replica: Replica, node_id: str) -> bytes:
 def test_join_token_used_through_one_replica_is_refused_by_the_others(make_fleet):
     fleet = make_fleet()
     invitation = ng.invite(fleet.a.config, "node-b")
-    first = add_node_request(fleet.v1, invitation.token, "node-b")
+    first = ng.add_node_request(fleet.v1, invitation.token, "node-b")
 
     enrolled = fleet.call(fleet.a, "/nodegate.v1.NodeRegistry/AddNode", first, with_cert=False)
     again_b = fleet.call(fleet.b, "/nodegate.v1.NodeRegistry/AddNode",
-                         add_node_request(fleet.v1, invitation.token, "node-b"), with_cert=False)
+                         ng.add_node_request(fleet.v1, invitation.token, "node-b"), with_cert=False)
     again_c = fleet.call(fleet.c, "/nodegate.v1.NodeRegistry/AddNode",
-                         add_node_request(fleet.v1, invitation.token, "node-b"), with_cert=False)
+                         ng.add_node_request(fleet.v1, invitation.token, "node-b"), with_cert=False)
     joined_b = ng.join(fleet.b.address, invitation, "node-b", fleet.tmp / "joined-b", check=False)
 
     assert enrolled.code == OK, f"AddNode on replica a: {enrolled.code.name}: {enrolled.details}"
@@ -485,8 +470,8 @@ def test_one_join_token_raced_on_two_replicas_enrols_exactly_once(make_fleet):
     for n in range(rounds):
         node_id = f"racer-{n}"
         invitation = ng.invite(fleet.a.config, node_id)
-        contenders = [(fleet.a, add_node_request(fleet.v1, invitation.token, node_id)),
-                      (fleet.b, add_node_request(fleet.v1, invitation.token, node_id))]
+        contenders = [(fleet.a, ng.add_node_request(fleet.v1, invitation.token, node_id)),
+                      (fleet.b, ng.add_node_request(fleet.v1, invitation.token, node_id))]
         start = threading.Barrier(len(contenders))
 
         def add(contender) -> Outcome:

@@ -26,9 +26,8 @@ from typing import Optional
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 import nodegate_testlib as ng
@@ -327,28 +326,14 @@ def test_token_for_another_node_id_is_refused_and_leaves_no_trace(registry):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def _add_node_request(v1, token: str, node_id: str, csr_pem: Optional[str] = None):
-    signing = ed25519.Ed25519PrivateKey.generate()
-    tls_key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ignored")]))
-           .sign(tls_key, hashes.SHA256()))
-    return v1.registry_pb2.AddNodeRequest(
-        join_token=token, node_id=node_id, algorithm="ed25519",
-        public_key_pem=signing.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
-        csr_pem=csr_pem if csr_pem is not None else csr.public_bytes(
-            serialization.Encoding.PEM).decode())
-
-
 def test_add_node_answers_unauthenticated_for_a_used_token_and_permission_denied_for_another_id(
         registry):
     invitation = registry.invite("node-b")
-    first = registry.add_node_raw(_add_node_request(registry.v1, invitation.token, "node-b"))
+    first = registry.add_node_raw(ng.add_node_request(registry.v1, invitation.token, "node-b"))
     other = registry.invite("node-c")
 
-    reused = registry.add_node_raw(_add_node_request(registry.v1, invitation.token, "node-b"))
-    wrong_id = registry.add_node_raw(_add_node_request(registry.v1, other.token, "node-b"))
+    reused = registry.add_node_raw(ng.add_node_request(registry.v1, invitation.token, "node-b"))
+    wrong_id = registry.add_node_raw(ng.add_node_request(registry.v1, other.token, "node-b"))
 
     assert first == grpc.StatusCode.OK
     assert reused == grpc.StatusCode.UNAUTHENTICATED
@@ -358,7 +343,7 @@ def test_add_node_answers_unauthenticated_for_a_used_token_and_permission_denied
 
 def test_a_token_raced_by_concurrent_add_node_calls_enrols_exactly_once(registry):
     invitation = registry.invite("node-b")
-    requests = [_add_node_request(registry.v1, invitation.token, "node-b") for _ in range(8)]
+    requests = [ng.add_node_request(registry.v1, invitation.token, "node-b") for _ in range(8)]
 
     with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
         codes = list(pool.map(registry.add_node_raw, requests))
@@ -374,7 +359,7 @@ def test_malformed_add_node_neither_spends_the_token_nor_leaves_a_trace(registry
     invitation = registry.invite("node-b")
 
     bad_csr = registry.add_node_raw(
-        _add_node_request(registry.v1, invitation.token, "node-b", csr_pem="not a CSR"))
+        ng.add_node_request(registry.v1, invitation.token, "node-b", csr_pem="not a CSR"))
 
     assert bad_csr == grpc.StatusCode.INVALID_ARGUMENT
     assert registry.list_node_ids() == []
