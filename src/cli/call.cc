@@ -79,7 +79,7 @@ void Repeat(const CallFlags& raw, Rpc rpc) {
     grpc::Status status = rpc(*channel, ctx, out);
     if (!status.ok()) {
       Fail("call", std::string("call failed: ") + CodeName(status.error_code()) + ": " +
-                       status.error_message());
+                       status.error_message() + DialFailureHint(f.client, status));
     }
     if (f.show_peer) {
       std::string serial = "?", cn = "?";
