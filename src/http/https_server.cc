@@ -342,9 +342,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Refused(const tls::HandshakeFailure& f) {
-    server_->Count(kHandshakeFailed,
-                   absl::StrCat(remote_, ": ", std::string(tls::HandshakeReasonWords(f.reason))));
-    if (server_->options_.handshake_log == nullptr) return;
+    if (server_->options_.handshake_log == nullptr) {
+      server_->Count(kHandshakeFailed,
+                     absl::StrCat(remote_, ": ", std::string(tls::HandshakeReasonWords(f.reason))));
+      return;
+    }
+    // Counted as a trip; the line is the handshake log's (with the certificate), not a second one.
+    counters_->trips[kHandshakeFailed].fetch_add(1, std::memory_order_relaxed);
     observe::HandshakeRefusal r;
     r.listener = server_->options_.name;
     r.peer = remote_;

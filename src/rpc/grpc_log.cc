@@ -34,15 +34,17 @@ bool RecordHandshakeLine(const char* message) {
   // gRPC logs "Certificate verify failed with code N" and then, on the same thread, the
   // "Handshake failed …" line for the same connection.
   thread_local long verify_code = 0;
+  const long before = verify_code;
   std::optional<tls::HandshakeReason> reason = tls::ReasonFromGrpcLog(message, &verify_code);
-  if (!reason.has_value()) return false;
-  verify_code = 0;
+  if (!reason.has_value() && verify_code == before) return false;
   std::shared_ptr<observe::HandshakeLog> log;
   {
     std::lock_guard<std::mutex> lock(HandshakeLogMu());
     log = HandshakeLogSlot();
   }
   if (log == nullptr) return false;
+  if (!reason.has_value()) return true;  // the verify code: said by the record that follows
+  verify_code = 0;
   observe::HandshakeRefusal r;
   r.listener = "grpc";
   r.reason = std::string(tls::HandshakeReasonLabel(*reason));

@@ -93,7 +93,8 @@ std::string_view HandshakeReasonWords(HandshakeReason reason) {
     case HandshakeReason::kNoClientAuthUsage:
       return "client certificate lacks the clientAuth extended key usage";
     case HandshakeReason::kVerifyFailed:
-      return "client certificate did not verify (revoked, expired or from an unknown CA)";
+      return "client certificate did not verify (revoked, expired, from an unknown CA or without "
+             "clientAuth)";
     case HandshakeReason::kPlaintext:
       return "plaintext on a TLS port";
     case HandshakeReason::kNoSharedProtocol:
