@@ -259,8 +259,9 @@ void Listener::Run() {
     const absl::Time before = absl::Now();
     for (const Parked& p : parked_) {
       fds.push_back({p.fd, POLLIN, 0});
-      timeout_ms = std::min<int>(
-          timeout_ms, std::max<int64_t>(1, absl::ToInt64Milliseconds(p.deadline - before) + 1));
+      const int64_t wait_ms =
+          std::max<int64_t>(1, absl::ToInt64Milliseconds(p.deadline - before) + 1);
+      timeout_ms = static_cast<int>(std::min<int64_t>(timeout_ms, wait_ms));
     }
     backoff_ms = 0;
     const int n = poll(fds.data(), fds.size(), timeout_ms);

@@ -598,8 +598,8 @@ absl::Status Node::Reload() {
   // Tunnels poll their files too; SIGHUP makes them look now (issue 5).
   for (auto& t : parts_->tunnel_servers) (void)t->Reload();
   for (auto& t : parts_->tunnel_clients) (void)t->Reload();
-  const absl::Status tls = parts_->reloader->CheckNow();
-  const absl::Status policy = ReloadPolicy();
+  absl::Status tls = parts_->reloader->CheckNow();
+  absl::Status policy = ReloadPolicy();
   if (tls.ok()) return policy;
   if (policy.ok()) return tls;
   return absl::Status(tls.code(), absl::StrCat(tls.message(), "; ", policy.message()));

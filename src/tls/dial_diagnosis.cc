@@ -146,20 +146,17 @@ void ClassifySslFailure(SSL* ssl, int rc, DialProbe* probe) {
   const int what = SSL_get_error(ssl, rc);
   const unsigned long err = ERR_peek_last_error();
   probe->alert = AlertFromErrors(err);
-  if (!probe->alert.empty()) {
-    probe->outcome = Outcome::kServerClosedHandshake;
-  } else if (ERR_GET_LIB(err) == ERR_LIB_SSL &&
-             (ERR_GET_REASON(err) == SSL_R_WRONG_VERSION_NUMBER ||
-              ERR_GET_REASON(err) == SSL_R_PACKET_LENGTH_TOO_LONG)) {
+  const bool not_tls = probe->alert.empty() && ERR_GET_LIB(err) == ERR_LIB_SSL &&
+                       (ERR_GET_REASON(err) == SSL_R_WRONG_VERSION_NUMBER ||
+                        ERR_GET_REASON(err) == SSL_R_PACKET_LENGTH_TOO_LONG);
+  const bool still_waiting = probe->alert.empty() && what == SSL_ERROR_SYSCALL && err == 0 &&
+                             (errno == EAGAIN || errno == EWOULDBLOCK);
+  if (not_tls) {
     probe->outcome = Outcome::kNotTls;
-  } else if (what == SSL_ERROR_ZERO_RETURN || what == SSL_ERROR_SYSCALL ||
-             (ERR_GET_LIB(err) == ERR_LIB_SSL &&
-              ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-    probe->outcome =
-        (errno == EAGAIN || errno == EWOULDBLOCK) && what == SSL_ERROR_SYSCALL && err == 0
-            ? Outcome::kAccepted  // the server is still waiting: nothing refused us
-            : Outcome::kServerClosedHandshake;
+  } else if (still_waiting) {
+    probe->outcome = Outcome::kAccepted;  // the server is still waiting: nothing refused us
   } else {
+    // An alert, a close (EOF or reset) or another handshake error: the server ended it.
     probe->outcome = Outcome::kServerClosedHandshake;
   }
   probe->detail = crypto::DrainOpenSslErrors();

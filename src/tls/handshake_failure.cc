@@ -109,8 +109,8 @@ std::string_view HandshakeReasonWords(HandshakeReason reason) {
   return "handshake failed";
 }
 
-HandshakeReason ReasonFromVerifyError(long e) {
-  switch (e) {
+HandshakeReason ReasonFromVerifyError(long x509_error) {
+  switch (x509_error) {
     case X509_V_ERR_CERT_REVOKED:
       return HandshakeReason::kRevoked;
     case X509_V_ERR_CERT_HAS_EXPIRED:

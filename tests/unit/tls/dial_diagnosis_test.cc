@@ -42,7 +42,7 @@ class OneShotServer {
   std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
 
   // TLS with `ctx` (client certificates required): reads, then answers with a few bytes.
-  void ServeTls(std::shared_ptr<boost::asio::ssl::context> ctx) {
+  void ServeTls(const std::shared_ptr<boost::asio::ssl::context>& ctx) {
     thread_ = std::thread([this, ctx] {
       const int c = ::accept(fd_, nullptr, nullptr);
       SSL* ssl = SSL_new(ctx->native_handle());
