@@ -87,7 +87,7 @@ def test_server_certificate_without_the_dialled_ip_names_its_names_and_the_fix(t
 
     result = call(node)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert ("the server's certificate does not name 127.0.0.1 (it names: localhost) — use "
             "--server-name localhost or reissue with --san 127.0.0.1") in result.stderr
     assert call(node, None, "--server-name", "localhost").returncode == 0
@@ -100,7 +100,7 @@ def test_revoked_client_certificate_is_said_on_both_sides(tmp_path, pki, start_n
 
     result = call(node, revoked)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert REFUSED_BY_SERVER in result.stderr
     wait_for_log(node, "grpc: tls handshake refused: client certificate revoked")
     # The HTTPS listener knows the peer and the certificate: subject and serial are named.
@@ -127,7 +127,7 @@ def test_client_certificate_from_another_ca_is_said_on_both_sides(tmp_path, pki,
 
     result = call(node, stranger)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert REFUSED_BY_SERVER in result.stderr
     wait_for_log(node, "grpc: tls handshake refused: client certificate from an unknown CA")
     ng.wait_until(lambda: any("unknown CA" in e["reason"] for e in refusals(node, "grpc")),
@@ -140,7 +140,7 @@ def test_certificate_without_client_auth_is_said_on_both_sides(tmp_path, pki, st
 
     result = call(node, server_only)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert REFUSED_BY_SERVER in result.stderr
     wait_for_log(node, "tls handshake refused: client certificate lacks the clientAuth extended "
                        "key usage")
@@ -151,7 +151,7 @@ def test_no_client_certificate_is_said_on_both_sides(tmp_path, pki, start_node):
 
     result = ng.call_dice("--target", node.address, "--ca", pki.ca, check=False)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert "the server closed the handshake: it probably requires a client certificate" \
         in result.stderr
     wait_for_log(node, "grpc: tls handshake refused: no client certificate")
@@ -179,7 +179,7 @@ def test_nothing_listening_is_said(tmp_path, pki):
                           pki.dir / "dev-client.pem", "--key", pki.dir / "dev-client-key.pem",
                           check=False)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert f"nothing listens on 127.0.0.1:{port} (connection refused)" in result.stderr
 
 
@@ -189,7 +189,7 @@ def test_server_from_another_ca_is_said(tmp_path, pki, other_ca, start_node):
     result = ng.call_dice("--target", node.address, "--ca", other_ca.ca, "--cert", node.client.cert,
                           "--key", node.client.key, check=False)
 
-    assert result.returncode == 1, result
+    assert result.returncode not in (0, 2), result  # an RPC error, not usage
     assert f"does not chain to your CA {other_ca.ca}" in result.stderr
 
 
@@ -286,7 +286,7 @@ def test_sighup_applies_a_changed_rule_and_a_broken_file_keeps_the_old_rules(tmp
     node.config.write_text(original + DENY_DICE)
     hup_and_wait(node, "policy reloaded from", 0)
     refused = call(node)
-    assert refused.returncode == 1, refused
+    assert refused.returncode not in (0, 2), refused
     assert "PERMISSION_DENIED" in refused.stderr
 
     node.config.write_text(original + BROKEN_RULE)
@@ -295,7 +295,7 @@ def test_sighup_applies_a_changed_rule_and_a_broken_file_keeps_the_old_rules(tmp
     assert "policy not reloaded, the previous rules stay in force" in log
     assert f"{node.config}: auth.rule[0]" in log or "node.toml: auth.rule[0]" in log, log
     still_refused = call(node)
-    assert still_refused.returncode == 1 and "PERMISSION_DENIED" in still_refused.stderr
+    assert still_refused.returncode not in (0, 2) and "PERMISSION_DENIED" in still_refused.stderr
 
     node.config.write_text(original)
     hup_and_wait(node, "policy reloaded from", 1)
