@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +52,35 @@ class Fd {
 
  private:
   int fd_;
+};
+
+// OpenSSL writes to the socket with write(): a server that has already closed would raise SIGPIPE
+// and end the whole command. Blocked on this thread for the probe; one raised meanwhile is
+// consumed.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
+  }
+  ~ScopedSigpipeBlock() {
+    if (!blocked_) return;
+    sigset_t pending;
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1 &&
+        sigismember(&old_, SIGPIPE) == 0) {
+      const timespec zero{0, 0};
+      (void)sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_{};
+  sigset_t old_{};
+  bool blocked_ = false;
 };
 
 // "host:port", "[v6]:port", with an optional "dns:///" or "ipv4:"/"ipv6:" scheme as gRPC takes.
@@ -241,6 +271,7 @@ DialProbe ProbeDial(const ClientTlsOptions& options, absl::Duration timeout) {
   SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
   crypto::DrainOpenSslErrors();
 
+  const ScopedSigpipeBlock no_sigpipe;
   Fd fd(Connect(host, port, timeout, &probe));
   if (fd.get() < 0) return probe;
   std::unique_ptr<SSL, SslDeleter> ssl(SSL_new(ctx.get()));
@@ -329,8 +360,9 @@ std::string ExplainDialProbe(const DialProbe& probe, const ClientTlsOptions& opt
                           " (", probe.detail,
                           ") — give --ca the CA that issued the node's certificate");
     case Outcome::kServerExpired:
-      return absl::StrCat("the server's certificate (", probe.server_subject, ") is ", probe.detail,
-                          " — the node must renew it (nodegate pki issue --server)");
+      return absl::StrCat("the server's certificate (", probe.server_subject,
+                          ") is outside its validity (", probe.detail,
+                          ") — the node must renew it (nodegate pki issue --server)");
     case Outcome::kNameMismatch: {
       std::string sentence = absl::StrCat(
           "the server's certificate does not name ", probe.expected_name, " (it names: ",

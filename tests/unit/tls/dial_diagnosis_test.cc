@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@ namespace {
 
 using Outcome = DialProbe::Outcome;
 using ::nodegate::testlib::PkiDir;
+
+// The test servers write with OpenSSL on sockets a probe may have closed already.
+const bool kSigpipeIgnored = [] { return signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
 
 // Listens on 127.0.0.1:0; Serve() answers one connection in a thread.
 class OneShotServer {
@@ -147,6 +151,26 @@ TEST(DialDiagnosisTest, ServerFromAnotherCaIsUntrusted) {
   DialProbe p = ProbeDial(o, absl::Seconds(5));
   ASSERT_EQ(p.outcome, Outcome::kServerUntrusted) << p.detail;
   EXPECT_NE(ExplainDialProbe(p, o).find("does not chain to your CA " + pki.ca_path()),
+            std::string::npos)
+      << ExplainDialProbe(p, o);
+}
+
+TEST(DialDiagnosisTest, ExpiredServerCertificateIsSaid) {
+  PkiDir pki;
+  TlsFiles client = pki.Issue("client", false);
+  const absl::Time now = absl::Now();
+  std::shared_ptr<const CredentialSet> expired = ::nodegate::testlib::MakeCredentialSet(
+      pki.ca().IssueServer(now - absl::Hours(48), now - absl::Hours(24)), pki.ca().cert_pem());
+  absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> ctx =
+      BuildSslContext(*expired, TlsRole::kServer, ClientAuth::kRequire);
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  OneShotServer s;
+  s.ServeTls(*ctx);
+  const ClientTlsOptions o = Client(s.target(), pki, client);
+  DialProbe p = ProbeDial(o, absl::Seconds(5));
+  ASSERT_EQ(p.outcome, Outcome::kServerExpired) << p.detail;
+  EXPECT_NE(ExplainDialProbe(p, o).find("is outside its validity (certificate has expired) — the "
+                                        "node must renew it"),
             std::string::npos)
       << ExplainDialProbe(p, o);
 }
