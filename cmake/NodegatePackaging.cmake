@@ -36,8 +36,9 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_SHLIBDEPS OFF)  # static archives and headers only
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "libgrpc++-dev, libprotobuf-dev, protobuf-compiler-grpc, libssl-dev, libsqlite3-dev, libpq-dev, libabsl-dev, libspdlog-dev, libtomlplusplus-dev, nlohmann-json3-dev, libboost-dev, libexpat1-dev, libxmlrpc-c++8-dev, pkg-config")
-set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
-  "nodegate daemon and CLI\n nodegate serve runs a node: gRPC over mTLS with hot-reloaded certificates,\n per-call signatures (SM2, ECDSA, Ed25519) with replay protection, tokens,\n app keys and per-method policy. Ships a hardened systemd unit, an nginx\n template and bash completion.")
-set(CPACK_COMPONENT_DEV_DESCRIPTION
-  "nodegate libraries and headers\n Static libraries, headers and a CMake package (find_package(nodegate))\n for serving your own gRPC methods with nodegate's authorization.")
+# CPack puts CPACK_PACKAGE_DESCRIPTION_SUMMARY first and indents these lines itself.
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
+  "nodegate serve runs a node: gRPC over mTLS with hot-reloaded certificates,\nper-call signatures (SM2, ECDSA, Ed25519) with replay protection, tokens,\napp keys and per-method policy. Ships a hardened systemd unit, an nginx\ntemplate and bash completion.")
+set(CPACK_DEBIAN_DEV_DESCRIPTION
+  "Static libraries, headers and a CMake package (find_package(nodegate))\nfor serving your own gRPC methods with nodegate's authorization.")
 include(CPack)
