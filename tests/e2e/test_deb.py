@@ -43,6 +43,8 @@ def unavailable() -> Optional[str]:
             return f"{tool} is not installed"
     if os.geteuid() != 0:
         return "dpkg -i needs root"
+    if ng.sanitized_build():
+        return f"sanitized build ({ng.sanitized_build()}): not a binary to package"
     status = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", PACKAGE], capture_output=True,
                             text=True)
     if status.returncode == 0 and "installed" in status.stdout.split():

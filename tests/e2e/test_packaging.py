@@ -32,19 +32,9 @@ LISTENING_RE = re.compile(r"own_service \S+ listening greeter=127\.0\.0\.1:(\d+)
 BUILD_TIMEOUT_S = 600
 
 
-def sanitized_build() -> Optional[str]:
-    """The build's NODEGATE_SANITIZE, if any: its archives need the sanitizer runtime at link time,
-    which an outside project does not add."""
-    cache = ng.BUILD_DIR / "CMakeCache.txt"
-    if not cache.exists():
-        return None
-    m = re.search(r"^NODEGATE_SANITIZE:STRING=(.*)$", cache.read_text(), re.M)
-    return m.group(1).strip() if m and m.group(1).strip() else None
-
-
 pytestmark = pytest.mark.skipif(
-    sanitized_build() is not None,
-    reason=f"sanitized build ({sanitized_build()}): its static archives do not link into a "
+    ng.sanitized_build() is not None,
+    reason=f"sanitized build ({ng.sanitized_build()}): its static archives do not link into a "
            "plain out-of-tree program")
 
 
@@ -109,7 +99,8 @@ class Material:
 @pytest.fixture(scope="module")
 def material(tmp_path_factory) -> Material:
     pki = ng.Pki(tmp_path_factory.mktemp("packaging_pki") / "pki").init()
-    return Material(pki, pki.issue("greeter-server", "server"), pki.issue("greeter-client", "client"))
+    return Material(pki, pki.issue("greeter-server", "server"),
+                    pki.issue("greeter-client", "client"))
 
 
 class OwnService:
@@ -168,7 +159,8 @@ def start(tmp_path, installed, material):
 def greet(installed: Installed, material: Material, port: int, *, cert: Optional[ng.Issued] = None,
           token: Optional[str] = None):
     """(status code, details, response) of one Greet call on a fresh TLS connection."""
-    creds = ng.channel_credentials(material.pki.ca, cert.cert if cert else None, cert.key if cert else None)
+    creds = ng.channel_credentials(material.pki.ca, cert.cert if cert else None,
+                                   cert.key if cert else None)
     pb = installed.stubs
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with ng.fresh_channel(f"{ng.HOST}:{port}", creds) as channel:
