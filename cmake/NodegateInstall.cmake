@@ -60,8 +60,8 @@ install(TARGETS nodegate RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT r
 install(TARGETS ${NODEGATE_LIBRARIES} EXPORT nodegateTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
-# CMake strips executables only (`cmake --install --strip`, CPACK_STRIP_FILES); the archives would keep
-# their debug info (~290 MB in RelWithDebInfo, 19 MB without) unless stripped here too.
+# CMake strips executables only (`cmake --install --strip`, CPACK_STRIP_FILES); the archives
+# would keep their debug info (~290 MB in RelWithDebInfo, 19 MB without) unless stripped here.
 install(CODE "set(_nodegate_strip \"${CMAKE_STRIP}\")" COMPONENT dev)
 install(CODE [[
   if(CMAKE_INSTALL_DO_STRIP AND _nodegate_strip)
@@ -101,7 +101,6 @@ install(CODE "
   if(DEFINED CPACK_PACKAGING_INSTALL_PREFIX)
     set(_prefix \"\${CPACK_PACKAGING_INSTALL_PREFIX}\")
   endif()
-  message(STATUS \"nodegate.service: prefix \${_prefix} (install prefix \${CMAKE_INSTALL_PREFIX}) destdir \$ENV{DESTDIR}\")
   file(READ \"${PROJECT_SOURCE_DIR}/deploy/systemd/nodegate.service\" _unit)
   string(REPLACE \"/usr/bin/nodegate\" \"\${_prefix}/${CMAKE_INSTALL_BINDIR}/nodegate\" _unit \"\${_unit}\")
   file(WRITE \"${PROJECT_BINARY_DIR}/deploy/nodegate.service\" \"\${_unit}\")

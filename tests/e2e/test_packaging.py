@@ -4,9 +4,9 @@ it with find_package(nodegate), builds, and serves its own method greeter.v1.Gre
 rpc::Server with the node's authorization — the node's config, certificates (from `nodegate pki`),
 token store and [[auth.rule]] policy. A real grpcio client calls it over TLS/mTLS.
 
-Cost: the install copies ~300 MB of static archives (RelWithDebInfo, not stripped); the example's configure +
-build takes ~35 s cold, ~10 s with a warm ccache (its paths are made relative to the scratch
-directory, so the cache hits across runs).
+Cost: the install copies ~300 MB of static archives (RelWithDebInfo, not stripped); the example's
+configure + build takes ~35 s cold, ~10 s with a warm ccache (its paths are made relative to the
+scratch directory, so the cache hits across runs). The module: ~20 s warm, ~55 s cold.
 """
 
 from __future__ import annotations
