@@ -12,6 +12,7 @@ replace it). About 40 s: most of it is CPack stripping and compressing the binar
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
@@ -35,6 +36,7 @@ CONF_DIR = Path("/etc/nodegate")
 STATE_DIR = Path("/var/lib/nodegate")
 CPACK_TIMEOUT_S = 600
 DPKG_TIMEOUT_S = 300
+LOCK_PATH = Path("/run/lock/nodegate-test-deb.lock")
 
 
 def unavailable() -> Optional[str]:
@@ -66,6 +68,18 @@ def run(cmd: list, *, timeout: float = DPKG_TIMEOUT_S, check: bool = True,
         assert proc.returncode == 0, (f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n"
                                       f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def machine_lock():
+    """One run of this module per machine at a time (two worktrees' suites would both dpkg -i and
+    purge the one package): an flock on /run/lock, then the state is checked again."""
+    with open(LOCK_PATH, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        reason = unavailable()
+        if reason is not None:
+            pytest.skip(reason)
+        yield
 
 
 @pytest.fixture(scope="module")
