@@ -135,6 +135,11 @@ void RunGeneric(const GenericFlags& g) {
     FailUnknownCommand("call", g.method, Shortcuts());
   }
   const std::string request_text = RequestText(g);
+  // Malformed JSON is said before any connection; whether it fits the type, once that is known.
+  if (absl::StatusOr<std::vector<std::string>> values = client::SplitJsonValues(request_text);
+      !values.ok()) {
+    Fail("call", "-d: " + std::string(values.status().message()), kUsageExit);
+  }
   Session session = OpenSession(g.descriptors, "call");
   absl::StatusOr<const google::protobuf::MethodDescriptor*> method =
       client::FindMethod(*session.source, g.method);
