@@ -18,6 +18,7 @@ absl::StatusOr<std::vector<std::string>> ListMethods(DescriptorSource& source,
   absl::StatusOr<const google::protobuf::ServiceDescriptor*> found = FindService(source, service);
   if (!found.ok()) return found.status();
   std::vector<std::string> methods;
+  methods.reserve((*found)->method_count());
   for (int i = 0; i < (*found)->method_count(); ++i) {
     methods.push_back((*found)->method(i)->full_name());
   }

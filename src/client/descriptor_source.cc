@@ -38,6 +38,7 @@ absl::StatusOr<const google::protobuf::MethodDescriptor*> FindMethod(DescriptorS
   const google::protobuf::MethodDescriptor* method = (*service)->FindMethodByName(method_name);
   if (method == nullptr) {
     std::vector<std::string> names;
+    names.reserve((*service)->method_count());
     for (int i = 0; i < (*service)->method_count(); ++i) {
       names.push_back((*service)->method(i)->name());
     }

@@ -21,9 +21,8 @@ using google::protobuf::FileDescriptorProto;
 // file. Not thread-safe; a DescriptorPool serialises its calls into the fallback database anyway.
 class ReflectionSource::Database : public google::protobuf::DescriptorDatabase {
  public:
-  Database(std::shared_ptr<grpc::ChannelInterface> channel, ReflectionOptions options)
-      : stub_(reflection::ServerReflection::NewStub(std::move(channel))),
-        options_(std::move(options)) {}
+  Database(const std::shared_ptr<grpc::ChannelInterface>& channel, ReflectionOptions options)
+      : stub_(reflection::ServerReflection::NewStub(channel)), options_(std::move(options)) {}
   ~Database() override { Close(); }
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -146,9 +145,9 @@ class ReflectionSource::Database : public google::protobuf::DescriptorDatabase {
 };
 
 std::unique_ptr<ReflectionSource> ReflectionSource::New(
-    std::shared_ptr<grpc::ChannelInterface> channel, ReflectionOptions options) {
+    const std::shared_ptr<grpc::ChannelInterface>& channel, ReflectionOptions options) {
   return std::unique_ptr<ReflectionSource>(
-      new ReflectionSource(std::make_unique<Database>(std::move(channel), std::move(options))));
+      new ReflectionSource(std::make_unique<Database>(channel, std::move(options))));
 }
 
 ReflectionSource::ReflectionSource(std::unique_ptr<Database> database)

@@ -25,8 +25,8 @@ class ReflectionSource : public DescriptorSource {
  public:
   // Opens no connection yet: the stream starts with the first lookup. `channel` carries the
   // credentials (TLS, and per-call credentials that apply to every call made on it).
-  static std::unique_ptr<ReflectionSource> New(std::shared_ptr<grpc::ChannelInterface> channel,
-                                               ReflectionOptions options);
+  static std::unique_ptr<ReflectionSource> New(
+      const std::shared_ptr<grpc::ChannelInterface>& channel, ReflectionOptions options);
   // Half-closes the stream and waits for its status, so that the node logs a clean end.
   ~ReflectionSource() override;
   ReflectionSource(const ReflectionSource&) = delete;

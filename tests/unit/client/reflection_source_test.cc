@@ -106,7 +106,8 @@ class ReflectionSourceTest : public ::testing::Test {
   // With the token the node's default rule wants for reflection.
   std::unique_ptr<ReflectionSource> Source() { return Source({{"authorization", kBearer}}); }
   std::unique_ptr<ReflectionSource> Source(Metadata metadata) {
-    return ReflectionSource::New(channel_, ReflectionOptions{absl::Seconds(10), metadata});
+    return ReflectionSource::New(channel_,
+                                 ReflectionOptions{absl::Seconds(10), std::move(metadata)});
   }
 
   const std::string kBearer = std::string("Bearer ") + testlib::kUserToken;
