@@ -114,8 +114,9 @@ std::string RequestText(const GenericFlags& g) {
   }
   if (absl::StartsWith(g.data, "@")) {
     absl::StatusOr<std::string> text = base::ReadFile(g.data.substr(1));
-    if (!text.ok())
+    if (!text.ok()) {
       Fail("call", "-d " + g.data + ": " + std::string(text.status().message()), kUsageExit);
+    }
     return *std::move(text);
   }
   return g.data;
