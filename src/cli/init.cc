@@ -67,7 +67,7 @@ void Init(const std::string& dir, const std::string& listen) {
   if (!base::FileExists(d.crl_path())) {
     // A year: long enough that a dev setup does not lock itself out (an expired CRL refuses every
     // client of its CA); `nodegate pki crl` renews it.
-    if (absl::Status s = d.WriteCrl(absl::Hours(24 * 365)); !s.ok()) {
+    if (absl::Status s = d.WriteCrl(pki::kDefaultCrlValidity); !s.ok()) {
       Fail("init", std::string(s.message()));
     }
     Step(d.crl_path(), true);
