@@ -22,8 +22,9 @@ void AddStoreFlags(CLI::App* cmd, StoreFlags* flags);
 void AddWaitFlags(CLI::App* cmd, StoreFlags* flags);
 // After a successful write: waits (--wait, default 5s) until the node of --config has loaded the
 // change, so that it is in force when the command returns. Says so on stderr when it cannot be
-// confirmed (no [http] listener, node not running, --db only); fails the command (exit 1) when
-// the node is up but has not loaded it in time, naming both generations.
+// confirmed (no [http] listener, node not running, --db only, the node cannot be asked); fails
+// the command (exit 1) only when the node answers but has not loaded it in time, naming both
+// generations.
 void AwaitNode(const StoreFlags& flags, const store::Stores& stores, const std::string& command);
 // Opens the node's database (failing the command with a clear message).
 store::Stores OpenStores(const StoreFlags& flags, const std::string& command);
