@@ -20,7 +20,7 @@ BUILD_DIR ?= build
 NODEGATE := $(BUILD_DIR)/nodegate
 VAR_DIR ?= var
 
-.PHONY: all deps configure build run fleet test unit e2e fault fuzz tsan bench microbench fmt lint clean
+.PHONY: all deps configure build deb run fleet test unit e2e fault fuzz tsan bench microbench fmt lint clean
 
 all: build
 
@@ -34,6 +34,12 @@ configure: deps $(BUILD_DIR)/build.ninja
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The .deb packages (docs/install.md): nodegate (binary, systemd unit, nginx template, docs, bash
+# completion) and nodegate-dev (libraries, headers, CMake package), in $(BUILD_DIR)/packages/.
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB -B $(CURDIR)/$(BUILD_DIR)/packages
+	@ls -1 $(BUILD_DIR)/packages/*.deb
 
 # Dev PKI + configs under ./var (never overwrites), then a node in the foreground on 127.0.0.1:8443.
 run: build

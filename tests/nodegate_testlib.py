@@ -1079,3 +1079,13 @@ def _uid_gid(user: str) -> tuple[int, int]:
 
 # END postgres block
 # ==================================================================================================
+
+
+def sanitized_build() -> Optional[str]:
+    """The NODEGATE_SANITIZE of the build under test ("address,undefined", "thread"), None if plain:
+    what a sanitized build installs or packages needs the sanitizer runtime to link and run."""
+    cache = BUILD_DIR / "CMakeCache.txt"
+    if not cache.exists():
+        return None
+    m = re.search(r"^NODEGATE_SANITIZE:STRING=(.*)$", cache.read_text(errors="replace"), re.M)
+    return (m.group(1).strip() or None) if m else None

@@ -91,6 +91,7 @@ absl::Status CredentialCache::Refresh(bool force) {
     version_.store(g_next_version.fetch_add(1), std::memory_order_release);
   }
   generation_ = *gen;
+  loaded_generation_.store(*gen, std::memory_order_release);
   confirmed_at_.store(observed, std::memory_order_release);
   return absl::OkStatus();
 }

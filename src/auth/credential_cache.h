@@ -58,8 +58,8 @@ struct CredentialSnapshot {
 class CredentialSource {
  public:
   virtual ~CredentialSource() = default;
-  // Changes whenever the credentials change; cheap. An error: the source could not be read, so
-  // nothing is known about changes (the cache's snapshot is then no longer confirmed).
+  // Grows whenever the credentials change (never decreases); cheap. An error: the source could not
+  // be read, so nothing is known about changes (the cache's snapshot is then no longer confirmed).
   virtual absl::StatusOr<uint64_t> Generation() = 0;
   virtual absl::StatusOr<CredentialSnapshot> Load() = 0;
 };
@@ -94,6 +94,9 @@ class CredentialCache {
   // OK while age() <= max_age(); else UNAVAILABLE naming the age and the bound. What the
   // authorizer refuses calls with, and what /readyz reports.
   absl::Status CheckFresh() const;
+  // The source generation the current snapshot was loaded at (read before the load, so the
+  // snapshot holds at least every change up to it). 0 before the first load.
+  uint64_t generation() const { return loaded_generation_.load(std::memory_order_acquire); }
   // Refreshes (polls and forced ones) that could not read the source, since start.
   uint64_t refresh_failures() const { return refresh_failures_.load(std::memory_order_relaxed); }
 
@@ -118,6 +121,7 @@ class CredentialCache {
   std::atomic<uint64_t> version_{0};
   std::mutex refresh_mu_;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> loaded_generation_{0};
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -7,13 +7,21 @@
 
 namespace nodegate::auth {
 
-absl::StatusOr<uint64_t> StoreCredentialSource::Generation() {
-  absl::StatusOr<uint64_t> nodes = nodes_->Generation();
+absl::StatusOr<uint64_t> CredentialGeneration(store::NodeStore& node_store,
+                                              store::CredentialStore& credential_store) {
+  absl::StatusOr<uint64_t> nodes = node_store.Generation();
   if (!nodes.ok()) return nodes.status();
-  absl::StatusOr<uint64_t> credentials = credentials_->Generation();
+  absl::StatusOr<uint64_t> credentials = credential_store.Generation();
   if (!credentials.ok()) return credentials.status();
-  // Two counters folded into one value that changes when either does.
-  return *nodes * 0x9E3779B97F4A7C15ull ^ *credentials;
+  // Both counters only grow (every write bumps one in its own transaction), so their sum grows
+  // too: a snapshot loaded after reading G includes every write that a reader of G had seen.
+  // `nodegate node add` & co. wait for the node to report a generation >= the one after their
+  // write (/readyz credential_generation).
+  return *nodes + *credentials;
+}
+
+absl::StatusOr<uint64_t> StoreCredentialSource::Generation() {
+  return CredentialGeneration(*nodes_, *credentials_);
 }
 
 absl::StatusOr<CredentialSnapshot> StoreCredentialSource::Load() {

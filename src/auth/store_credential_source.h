@@ -10,6 +10,11 @@
 
 namespace nodegate::auth {
 
+// The generation a StoreCredentialSource over these stores reports: grows with every write to
+// either (what a node's snapshot is loaded at, and what `nodegate node add` & co. wait for).
+absl::StatusOr<uint64_t> CredentialGeneration(store::NodeStore& nodes,
+                                              store::CredentialStore& credentials);
+
 class StoreCredentialSource : public CredentialSource {
  public:
   StoreCredentialSource(std::shared_ptr<store::NodeStore> nodes,

@@ -1,15 +1,26 @@
-// nodegate call dice|whoami|ping: the C++ client over TLS/mTLS through the library's channel
-// factory, optionally signing each call or sending a token / app key.
+// nodegate call /pkg.Service/Method -d JSON: any method, message types from the node's reflection
+// service or --proto files, requests and responses as proto3 JSON (src/client/ does the work).
+// nodegate call dice|whoami|port|kv|ping: shortcuts with generated stubs. Both go over TLS/mTLS
+// through the library's channel factory, optionally signing each call or sending a token / app
+// key, with -H metadata.
 #include <grpcpp/client_context.h>
 
 #include <iostream>
+#include <iterator>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "api/dice.grpc.pb.h"
+#include "base/files.h"
 #include "cli/client_flags.h"
 #include "cli/commands.h"
+#include "cli/descriptor_flags.h"
+#include "client/dynamic_call.h"
+#include "client/json_messages.h"
+#include "google/protobuf/dynamic_message.h"
 #include "nodegate/v1/identity.grpc.pb.h"
 #include "nodegate/v1/kv.grpc.pb.h"
 #include "nodegate/v1/port.grpc.pb.h"
@@ -24,28 +35,12 @@ struct CallFlags {
   std::string timeout = "5s";
   int count = 1;
   bool show_peer = false;
+  std::vector<std::string> headers;
 };
 
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  int c = static_cast<int>(code);
-  return c >= 0 && c <= 16 ? kNames[c] : "UNKNOWN";
+const std::vector<std::string>& Shortcuts() {
+  static const std::vector<std::string> kShortcuts = {"dice", "whoami", "port", "kv", "ping"};
+  return kShortcuts;
 }
 
 void AddCommonFlags(CLI::App* cmd, CallFlags* f) {
@@ -53,6 +48,8 @@ void AddCommonFlags(CLI::App* cmd, CallFlags* f) {
   cmd->add_option("--count,-n", f->count, "Number of calls, each on a new connection")
       ->capture_default_str();
   cmd->add_option("--timeout", f->timeout, "Deadline per call")->capture_default_str();
+  cmd->add_option("-H,--header", f->headers, "Metadata 'key: value' (repeatable)")
+      ->allow_extra_args(false);
 }
 
 // Runs `rpc` --count times, each on a fresh channel (so each call does its own handshake and a
@@ -68,6 +65,8 @@ void Repeat(const CallFlags& raw, Rpc rpc) {
     Fail("call", "--timeout: '" + f.timeout + "' is not a positive duration such as 5s", 2);
   }
   if (f.count < 1) Fail("call", "--count must be at least 1", 2);
+  absl::StatusOr<client::Metadata> metadata = client::ParseHeaders(f.headers);
+  if (!metadata.ok()) Fail("call", std::string(metadata.status().message()), kUsageExit);
   tls::ClientTlsOptions options = TlsOptions(f.client);
   std::shared_ptr<grpc::CallCredentials> call_creds = CallCredentials(f.client, "call");
   for (int i = 0; i < f.count; ++i) {
@@ -75,12 +74,10 @@ void Repeat(const CallFlags& raw, Rpc rpc) {
     if (!channel.ok()) Fail("call", std::string(channel.status().message()), 2);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    for (const auto& [key, value] : *metadata) ctx.AddMetadata(key, value);
     std::string out;
     grpc::Status status = rpc(*channel, ctx, out);
-    if (!status.ok()) {
-      Fail("call", std::string("call failed: ") + CodeName(status.error_code()) + ": " +
-                       status.error_message() + DialFailureHint(f.client, status));
-    }
+    if (!status.ok()) FailRpc("call", "call failed", status, DialFailureHint(f.client, status));
     if (f.show_peer) {
       std::string serial = "?", cn = "?";
       if (auto auth = ctx.auth_context()) {
@@ -100,14 +97,116 @@ void Repeat(const CallFlags& raw, Rpc rpc) {
   }
 }
 
+// `call /pkg.Service/Method`: the generic call.
+struct GenericFlags {
+  DescriptorFlags descriptors;
+  std::string method;
+  std::string data;
+  CLI::Option* data_option = nullptr;  // whether -d was given at all
+  bool emit_defaults = false, pretty = false, verbose = false;
+};
+
+// The request text: -d's JSON, @FILE's content, or stdin for "-"; without -d, one empty message.
+std::string RequestText(const GenericFlags& g) {
+  if (g.data_option->count() == 0) return "{}";
+  if (g.data == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  if (absl::StartsWith(g.data, "@")) {
+    absl::StatusOr<std::string> text = base::ReadFile(g.data.substr(1));
+    if (!text.ok()) {
+      Fail("call", "-d " + g.data + ": " + std::string(text.status().message()), kUsageExit);
+    }
+    return *std::move(text);
+  }
+  return g.data;
+}
+
+void PrintMetadata(const char* what, const std::multimap<std::string, std::string>& metadata) {
+  std::cerr << what << ":" << (metadata.empty() ? " (none)" : "") << '\n';
+  for (const auto& [key, value] : metadata) {
+    std::cerr << "  " << key << ": "
+              << (absl::EndsWith(key, "-bin") ? absl::Base64Escape(value) : value) << '\n';
+  }
+}
+
+void RunGeneric(const GenericFlags& g) {
+  // A word without a dot or slash is a mistyped shortcut, not a method.
+  if (g.method.find_first_of("./") == std::string::npos) {
+    FailUnknownCommand("call", g.method, Shortcuts());
+  }
+  const std::string request_text = RequestText(g);
+  // Malformed JSON is said before any connection; whether it fits the type, once that is known.
+  if (absl::StatusOr<std::vector<std::string>> values = client::SplitJsonValues(request_text);
+      !values.ok()) {
+    Fail("call", "-d: " + std::string(values.status().message()), kUsageExit);
+  }
+  Session session = OpenSession(g.descriptors, "call");
+  absl::StatusOr<const google::protobuf::MethodDescriptor*> method =
+      client::FindMethod(*session.source, g.method);
+  if (!method.ok()) {
+    FailStatus("call", method.status(), absl::IsInvalidArgument(method.status()) ? kUsageExit : 1);
+  }
+  google::protobuf::DynamicMessageFactory factory;  // outlives the messages below
+  absl::StatusOr<std::vector<std::unique_ptr<google::protobuf::Message>>> requests =
+      client::ParseJsonMessages(*(*method)->input_type(), request_text, factory);
+  if (!requests.ok()) Fail("call", "-d: " + std::string(requests.status().message()), kUsageExit);
+  const client::JsonOutput output{g.pretty, g.emit_defaults};
+  absl::StatusOr<client::CallResult> result = client::InvokeMethod(
+      session.channel, **method, *requests, factory,
+      client::CallOptions{session.timeout, session.metadata},
+      [&output](const google::protobuf::Message& response) -> absl::Status {
+        absl::StatusOr<std::string> json = client::ToJson(response, output);
+        if (!json.ok()) return json.status();
+        std::cout << *json << std::endl;  // flushed: a stream's messages show as they come
+        return absl::OkStatus();
+      });
+  if (!result.ok()) {
+    FailStatus("call", result.status(), absl::IsInvalidArgument(result.status()) ? kUsageExit : 1);
+  }
+  if (g.verbose) {
+    PrintMetadata("response headers", result->headers);
+    PrintMetadata("response trailers", result->trailers);
+  }
+  if (!result->status.ok()) {
+    FailRpc("call", "call failed", result->status,
+            DialFailureHint(g.descriptors.client, result->status));
+  }
+}
+
 }  // namespace
 
 void AddCallCommand(CLI::App& app) {
   auto* call = app.add_subcommand(
       "call",
-      "Call a node over TLS/mTLS, optionally with per-call credentials (signature, token, app "
-      "key).\nExit 1 with `call failed: CODE: message` on an RPC error.");
-  call->require_subcommand(1);
+      "Call any method of a node: `call /pkg.Service/Method -d JSON` (types from the node's\n"
+      "reflection service, or --proto), or a shortcut below. Over TLS/mTLS, optionally with\n"
+      "per-call credentials (signature, token, app key) and -H metadata. Responses print as JSON,\n"
+      "one per line. Exit 64 + the gRPC code on an RPC error (UNAUTHENTICATED: 80).");
+  call->require_subcommand(0, 1);
+  auto gf = std::make_shared<GenericFlags>();
+  call->add_option("method", gf->method,
+                   "Full method name: /package.Service/Method (or package.Service.Method)");
+  gf->data_option = call->add_option(
+      "-d,--data", gf->data,
+      "Request as JSON; several values in a row for a client stream; @FILE reads a file, - reads\n"
+      "stdin. Without -d: one empty message");
+  AddDescriptorFlags(call, &gf->descriptors);
+  call->add_flag("--emit-defaults", gf->emit_defaults,
+                 "Print fields that hold their default value too");
+  call->add_flag("--pretty", gf->pretty, "Indent the JSON over several lines");
+  call->add_flag("-v,--verbose", gf->verbose, "Print the response headers and trailers to stderr");
+  call->callback([call, gf] {
+    if (!call->get_subcommands().empty()) return;  // a shortcut ran
+    if (gf->method.empty()) {
+      std::cerr << call->help();
+      Fail("call",
+           "give a method (/package.Service/Method) or a shortcut: " +
+               absl::StrJoin(Shortcuts(), ", "),
+           kUsageExit);
+    }
+    RunGeneric(*gf);
+  });
 
   auto df = std::make_shared<CallFlags>();
   auto* dice = call->add_subcommand("dice", "api.DiceService/RollDie: prints the face (1..6).");

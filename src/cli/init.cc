@@ -55,8 +55,8 @@ void Init(const std::string& dir, const std::string& listen) {
     pki::IssueOptions o;
     o.common_name = c.server ? "localhost" : c.node_id;
     o.server = c.server;
-    // The node's certificate is also a client certificate: the web console's "Roll the die"
-    // calls the node over mTLS with it.
+    // The node's certificate is also a client certificate (clientAuth), so that a node can call
+    // its peers with it; `pki issue --server --client --node-id` keeps that on rotation.
     o.client = true;
     if (c.server) o.sans = {"127.0.0.1", "localhost"};
     o.node_id = c.node_id;
@@ -67,7 +67,7 @@ void Init(const std::string& dir, const std::string& listen) {
   if (!base::FileExists(d.crl_path())) {
     // A year: long enough that a dev setup does not lock itself out (an expired CRL refuses every
     // client of its CA); `nodegate pki crl` renews it.
-    if (absl::Status s = d.WriteCrl(absl::Hours(24 * 365)); !s.ok()) {
+    if (absl::Status s = d.WriteCrl(pki::kDefaultCrlValidity); !s.ok()) {
       Fail("init", std::string(s.message()));
     }
     Step(d.crl_path(), true);

@@ -65,7 +65,7 @@ void Join(const JoinFlags& f) {
     ctx.set_deadline(deadline());
     grpc::Status s = nodegate::v1::NodeRegistry::NewStub(channel)->GetTrustBundle(
         &ctx, nodegate::v1::GetTrustBundleRequest(), &bundle);
-    if (!s.ok()) Fail("join", "fetching the trust bundle: " + s.error_message());
+    if (!s.ok()) FailRpc("join", "fetching the trust bundle", s);
   }
   absl::StatusOr<pki::CertificateInfo> ca =
       pki::InspectCertificatePem(bundle.ca_pem(), "server CA");
@@ -101,7 +101,7 @@ void Join(const JoinFlags& f) {
   grpc::ClientContext ctx;
   ctx.set_deadline(deadline());
   grpc::Status s = nodegate::v1::NodeRegistry::NewStub(channel)->AddNode(&ctx, req, &resp);
-  if (!s.ok()) Fail("join", "AddNode refused: " + s.error_message());
+  if (!s.ok()) FailRpc("join", "AddNode refused", s);
 
   if (absl::Status st = base::MakeDirs(f.dir, 0700); !st.ok())
     Fail("join", std::string(st.message()));

@@ -83,7 +83,7 @@ void AddKeysCommand(CLI::App& app) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     grpc::Status s = nodegate::v1::NodeRegistry::NewStub(*channel)->KeypairSync(&ctx, req, &resp);
-    if (!s.ok()) Fail("keys rotate", "KeypairSync refused: " + s.error_message());
+    if (!s.ok()) FailRpc("keys rotate", "KeypairSync refused", s);
     // Keep the previous key beside the new one until the grace period ends, and keep the public
     // key file (signing-pub.pem beside signing-key.pem, as join and keys gen write them) in step.
     (void)base::WriteFileAtomic(c->sign_key + ".previous", *old_pem, 0600);

@@ -6,6 +6,8 @@
 #include "absl/strings/str_join.h"
 #include "auth/principal.h"
 #include "cli/commands.h"
+#include "cli/store_access.h"
+#include "nlohmann/json.hpp"
 #include "server/config.h"
 #include "server/node.h"
 
@@ -18,7 +20,9 @@ void AddPolicyCommand(CLI::App& app) {
       "roles / where the rule came from (config, proto option, builtin, default).");
   auto config = std::make_shared<std::string>();
   cmd->add_option("--config,-c", *config, "Node config (TOML)")->required();
-  cmd->callback([config] {
+  auto output = std::make_shared<std::string>("text");
+  AddOutputFlag(cmd, output.get());
+  cmd->callback([config, output] {
     absl::StatusOr<server::NodeConfig> c = server::LoadNodeConfig(*config);
     if (!c.ok()) Fail("policy", std::string(c.status().message()), 2);
     absl::StatusOr<std::shared_ptr<const auth::Policy>> policy = server::BuildPolicy(*c);
@@ -27,13 +31,32 @@ void AddPolicyCommand(CLI::App& app) {
       std::string method, access, authenticators, roles, source;
     };
     std::vector<Line> lines = {{"METHOD", "ACCESS", "AUTHENTICATORS", "ROLES", "SOURCE"}};
+    nlohmann::json rules = nlohmann::json::array();
     for (const auto& row : (*policy)->Table(server::ServedServices())) {
       const auth::Rule& r = *row.rule;
       uint32_t accepted = (r.authenticators == 0 ? auth::kAllAuthenticators : r.authenticators) &
                           c->auth.authenticators;
+      rules.push_back(
+          {{"method", row.method},
+           {"access", r.is_public ? "public" : "auth"},
+           {"authenticators", r.is_public ? std::vector<std::string>()
+                                          : SplitList(auth::AuthenticatorNames(accepted))},
+           {"roles", r.roles},
+           {"source", r.source}});
       lines.push_back({row.method, r.is_public ? "public" : "auth",
                        r.is_public ? "-" : auth::AuthenticatorNames(accepted),
                        r.roles.empty() ? "-" : absl::StrJoin(r.roles, ","), r.source});
+    }
+    if (*output == "json") {
+      auto enabled = SplitList(auth::AuthenticatorNames(c->auth.authenticators));
+      std::cout << nlohmann::json{{"rules", rules},
+                                  {"default",
+                                   {{"access", "auth"},
+                                    {"authenticators", enabled},
+                                    {"roles", nlohmann::json::array()}}}}
+                       .dump(2)
+                << std::endl;
+      return;
     }
     // Columns as wide as their widest cell, two spaces apart, so the table stays parseable.
     size_t w[4] = {0, 0, 0, 0};

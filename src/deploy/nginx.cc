@@ -22,6 +22,30 @@ std::string Abs(const std::string& path) {
   return std::filesystem::absolute(path).lexically_normal().string();
 }
 
+// A call without a valid client certificate gets a gRPC status, not nginx's HTTP 400 page (which
+// grpcio and grpc-go report as INTERNAL): nginx hands 496 (no certificate) and 495 (one that
+// failed verification: unknown CA, expired, revoked) to error_page, and these answer 200 with
+// grpc-status 16 UNAUTHENTICATED and the reason in grpc-message, a Trailers-Only response.
+// $ssl_client_verify is "FAILED:<OpenSSL's reason>", e.g. "FAILED:certificate revoked".
+constexpr char kClientCertErrors[] =
+    "    # A missing or refused client certificate is answered as gRPC UNAUTHENTICATED (16) with\n"
+    "    # the reason, instead of an HTTP 400 page that gRPC clients report as INTERNAL.\n"
+    "    error_page 496 = @nodegate_no_client_cert;\n"
+    "    error_page 495 = @nodegate_bad_client_cert;\n"
+    "    location @nodegate_no_client_cert {\n"
+    "        default_type application/grpc;\n"
+    "        add_header grpc-status 16 always;\n"
+    "        add_header grpc-message \"no client certificate: this endpoint requires one issued by "
+    "the node's CA\" always;\n"
+    "        return 200 \"\";\n"
+    "    }\n"
+    "    location @nodegate_bad_client_cert {\n"
+    "        default_type application/grpc;\n"
+    "        add_header grpc-status 16 always;\n"
+    "        add_header grpc-message \"client certificate refused: $ssl_client_verify\" always;\n"
+    "        return 200 \"\";\n"
+    "    }\n\n";
+
 bool IsHostNameChar(char c) { return absl::ascii_isalnum(c) || c == '.' || c == '-'; }
 
 // The `server` lines of the upstream block, one per address.
@@ -162,8 +186,8 @@ absl::StatusOr<std::string> RenderNginx(const server::NodeConfig& node, const Ng
       "    # nginx drops headers with underscores unless told otherwise: the seed's app_key and\n",
       "    # app_secret metadata would vanish.\n", "    underscores_in_headers ",
       o.underscores_in_headers ? "on" : "off", ";\n", "    client_max_body_size 4m;\n",
-      "    grpc_read_timeout 300s;\n", "    grpc_send_timeout 300s;\n\n", "    location / {\n",
-      "        grpc_pass ", grpcs ? "grpcs" : "grpc", "://nodegate_",
+      "    grpc_read_timeout 300s;\n", "    grpc_send_timeout 300s;\n\n", kClientCertErrors,
+      "    location / {\n", "        grpc_pass ", grpcs ? "grpcs" : "grpc", "://nodegate_",
       absl::StrReplaceAll(node.node.id, {{".", "_"}, {"-", "_"}}), ";\n",
       "        # grpc_set_header replaces any value a client sent itself.\n",
       "        grpc_set_header ", node.auth.forwarded.header, " $ssl_client_escaped_cert;\n");

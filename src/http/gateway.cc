@@ -650,6 +650,11 @@ void Gateway::Record(const Call& call, const HttpResponse& response) const {
   } else if (response.status >= 400) {
     r.reason = absl::StrCat("http ", response.status, method);
   }
+  // The page's own refresh, successful: in the log file, not in the panel it refreshes. Refusals
+  // of these routes and every other request still go to the panel.
+  r.console_poll = call.decision.status.ok() && response.status == 200 &&
+                   call.request.method == "GET" && Header(call.request, kCsrfHeader) != nullptr &&
+                   (call.request.path == "/metrics" || call.request.path == "/api/v1/access-log");
   // Says why a browser was logged out (the detail stays here, the wire says 401).
   if (call.stale_session && response.status == 401) {
     absl::StrAppend(&r.reason, "; session cookie unknown or expired");

@@ -38,6 +38,22 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// What the listener answers itself (before any handler: malformed or oversized requests, a full
+// queue, a handler that threw), in the same JSON shape as the gateway's errors
+// (docs/console.md: "Errors are JSON"). The messages are fixed ASCII, so no escaping is needed.
+HttpResponse EdgeError(int status, std::string_view message) {
+  const char* code = status == 400   ? "INVALID_ARGUMENT"
+                     : status == 503 ? "UNAVAILABLE"
+                     : status == 500 ? "INTERNAL"
+                                     : "RESOURCE_EXHAUSTED";  // 413, 431
+  return HttpResponse{
+      status,
+      "application/json",
+      absl::StrCat("{\"error\":\"", absl::string_view(message.data(), message.size()),
+                   "\",\"code\":\"", code, "\"}"),
+      {}};
+}
+
 // What a peer can trip; one counter and one log rate limit each.
 enum Trip : int {
   kOverMaxConnections,
@@ -416,16 +432,16 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == bhttp::error::header_limit) {
       server_->Count(kHeaderTooLarge, remote_);
-      return Refuse(431, "request header too large\n");
+      return Refuse(431, "request header too large");
     }
     if (ec == bhttp::error::body_limit) {
       server_->Count(kBodyTooLarge, remote_);
-      return Refuse(413, "request body too large\n");
+      return Refuse(413, "request body too large");
     }
     if (ec && ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
       server_->Count(kBadRequest, absl::StrCat(remote_, ": ", ec.message()));
-      return Refuse(400, "bad request\n");
+      return Refuse(400, "bad request: malformed HTTP");
     }
     if (ec) return;  // the peer went away
     if (header && !parser_->is_done()) {
@@ -472,9 +488,9 @@ class Session : public std::enable_shared_from_this<Session> {
             out = server->handler_(std::move(in));
           } catch (const std::exception& e) {
             spdlog::error("{}: handler: {}", server->options_.name, e.what());
-            out = HttpResponse{500, "text/plain", "internal error\n", {}};
+            out = EdgeError(500, "internal error");
           } catch (...) {
-            out = HttpResponse{500, "text/plain", "internal error\n", {}};
+            out = EdgeError(500, "internal error");
           }
           asio::post(server->io_, [self = std::move(self), out = std::move(out)]() mutable {
             self->Write(std::move(out), !self->keep_alive_);
@@ -482,12 +498,12 @@ class Session : public std::enable_shared_from_this<Session> {
         });
     if (!queued) {
       server->Count(kQueueFull, remote_);
-      Refuse(503, "busy, try again\n");
+      Refuse(503, "busy, try again");
     }
   }
 
-  void Refuse(int status, std::string body) {
-    Write(HttpResponse{status, "text/plain", std::move(body), {}}, /*close=*/true);
+  void Refuse(int status, std::string_view message) {
+    Write(EdgeError(status, message), /*close=*/true);
   }
 
   void Write(HttpResponse out, bool close) {

@@ -245,7 +245,7 @@ void AccessLog::Write(const AccessRecord& record) {
   thread_local std::string line;  // keeps its capacity: no allocation per call
   line.clear();
   AppendAccessRecord(&line, record);
-  if (recent_) recent_->Push(line);
+  if (recent_ && !record.console_poll) recent_->Push(line);
   if (fd_ < 0) return;
   line.push_back('\n');
   std::unique_lock<std::mutex> lock(mu_);

@@ -30,6 +30,10 @@ struct AccessRecord {
   std::string client_cn;
   std::string principal;  // "node:<id>", "user:<id>", "app:<id>" once authenticated; else empty
   std::string reason;     // why a call was refused (category + detail, never a secret)
+  // The web console's own periodic refresh (a successful GET of /metrics or /api/v1/access-log
+  // from the page): written to the destination like any line, but kept out of the recent lines,
+  // which would otherwise fill with the page's own polling (docs/console.md, "Access log").
+  bool console_poll = false;
 };
 
 class AccessLog {

@@ -278,6 +278,11 @@ absl::Status CertificateAuthority::CheckIssued(std::string_view cert_pem,
 
 absl::StatusOr<std::string> CertificateAuthority::MakeCrl(
     const std::vector<std::string>& revoked_serials_hex, absl::Duration validity) const {
+  if (validity <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CRL validity must be positive (got ", absl::FormatDuration(validity),
+                     "): a CRL past its nextUpdate makes the node refuse every client of the CA"));
+  }
   crypto::X509CrlPtr crl(X509_CRL_new());
   if (!crl || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(cert_.get())) != 1) {

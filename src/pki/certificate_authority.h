@@ -13,6 +13,12 @@
 
 namespace nodegate::pki {
 
+// How long a CRL written by nodegate is valid (its nextUpdate) unless told otherwise: `nodegate
+// init`, `nodegate pki crl` and the CRL `pki revoke` rewrites all use it (docs/pki.md). An expired
+// CRL makes the node refuse every client of its CA, so it is long and renewed by hand; the revoked
+// serials in it take effect as soon as the node reloads the file, whatever its nextUpdate.
+inline constexpr absl::Duration kDefaultCrlValidity = absl::Hours(24 * 365);
+
 struct PemPair {
   std::string cert_pem;
   std::string key_pem;  // PKCS#8; write it with mode 0600
@@ -50,9 +56,10 @@ class CertificateAuthority {
   // A certificate for the public key in `csr_pem` (its signature is checked); subject and SANs
   // come from `options`, never from the CSR, so a requester cannot ask for another identity.
   absl::StatusOr<std::string> SignCsr(std::string_view csr_pem, const IssueOptions& options) const;
-  // A CRL (v2) listing `revoked_serials_hex`, valid from now for `validity`.
+  // A CRL (v2) listing `revoked_serials_hex`, valid from now for `validity` (positive, else
+  // INVALID_ARGUMENT: a CRL whose nextUpdate has passed would refuse every client).
   absl::StatusOr<std::string> MakeCrl(const std::vector<std::string>& revoked_serials_hex,
-                                      absl::Duration validity = absl::Hours(24 * 30)) const;
+                                      absl::Duration validity = kDefaultCrlValidity) const;
 
   // OK when the first certificate in `cert_pem` was signed by this CA; INVALID_ARGUMENT naming
   // `source` otherwise.

@@ -101,7 +101,80 @@ absl::StatusOr<CertificateInfo> DescribeCertificate(X509* cert) {
     info.sha256_fingerprint.push_back(kHex[md[i] & 0xf]);
   }
   info.is_ca = X509_check_ca(cert) != 0;
+  // X509_get_key_usage / X509_get_extended_key_usage also cache the extensions (they call
+  // X509_check_purpose); a missing extension reads as UINT32_MAX.
+  const uint32_t ku = X509_get_key_usage(cert);
+  if (ku != UINT32_MAX) {
+    static constexpr std::pair<uint32_t, const char*> kBits[] = {
+        {KU_DIGITAL_SIGNATURE, "digitalSignature"},
+        {KU_NON_REPUDIATION, "nonRepudiation"},
+        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+        {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {KU_KEY_AGREEMENT, "keyAgreement"},
+        {KU_KEY_CERT_SIGN, "keyCertSign"},
+        {KU_CRL_SIGN, "cRLSign"},
+        {KU_ENCIPHER_ONLY, "encipherOnly"},
+        {KU_DECIPHER_ONLY, "decipherOnly"}};
+    for (const auto& [bit, name] : kBits) {
+      if ((ku & bit) != 0) info.key_usage.emplace_back(name);
+    }
+  }
+  crypto::ExtendedKeyUsagePtr eku(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(cert, NID_ext_key_usage, nullptr, nullptr)));
+  for (int i = 0; eku != nullptr && i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+    const ASN1_OBJECT* obj = sk_ASN1_OBJECT_value(eku.get(), i);
+    const int nid = OBJ_obj2nid(obj);
+    if (nid != NID_undef) {
+      info.extended_key_usage.emplace_back(OBJ_nid2sn(nid));
+    } else {
+      char oid[128];
+      OBJ_obj2txt(oid, sizeof(oid), obj, /*no_name=*/1);
+      info.extended_key_usage.emplace_back(oid);
+    }
+  }
+  ERR_clear_error();
   return info;
+}
+
+absl::StatusOr<CrlInfo> InspectCrlPem(std::string_view pem, std::string_view source) {
+  absl::StatusOr<std::vector<crypto::X509CrlPtr>> crls = ParseCrls(pem, source);
+  if (!crls.ok()) return crls.status();
+  X509_CRL* crl = crls->front().get();
+  CrlInfo info;
+  info.issuer = NameToString(X509_CRL_get_issuer(crl));
+  absl::StatusOr<absl::Time> last = Asn1TimeToAbsl(X509_CRL_get0_lastUpdate(crl));
+  if (!last.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(source), ": CRL has an invalid lastUpdate"));
+  }
+  info.last_update = *last;
+  if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl); next != nullptr) {
+    absl::StatusOr<absl::Time> t = Asn1TimeToAbsl(next);
+    if (!t.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(source), ": CRL has an invalid nextUpdate"));
+    }
+    info.next_update = *t;
+  }
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+  for (int i = 0; revoked != nullptr && i < sk_X509_REVOKED_num(revoked); ++i) {
+    crypto::BignumPtr bn(ASN1_INTEGER_to_BN(
+        X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i)), nullptr));
+    if (!bn) continue;
+    char* hex = BN_bn2hex(bn.get());
+    info.revoked_serials.emplace_back(hex);
+    OPENSSL_free(hex);
+  }
+  return info;
+}
+
+absl::StatusOr<std::string> CsrCommonName(std::string_view pem, std::string_view source) {
+  absl::StatusOr<crypto::X509ReqPtr> csr = ParseCsr(pem, source);
+  if (!csr.ok()) return csr.status();
+  X509_NAME* name = X509_REQ_get_subject_name(csr->get());
+  int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+  if (idx < 0) return std::string();
+  return Asn1String(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
 }
 
 absl::StatusOr<CertificateInfo> InspectCertificatePem(std::string_view pem,

@@ -24,12 +24,33 @@ struct CertificateInfo {
   std::string key_type;            // see DescribeKey
   std::string sha256_fingerprint;  // lowercase hex of SHA-256 over the DER certificate
   bool is_ca = false;
+  // keyUsage bits by their RFC 5280 names (digitalSignature, keyEncipherment, keyCertSign,
+  // cRLSign, …); empty when the extension is absent (any use allowed).
+  std::vector<std::string> key_usage;
+  // extendedKeyUsage purposes: serverAuth, clientAuth, … (short names; an OID when OpenSSL has
+  // none); empty when the extension is absent.
+  std::vector<std::string> extended_key_usage;
+};
+
+// What `nodegate pki inspect` shows about a CRL.
+struct CrlInfo {
+  std::string issuer;  // RFC 2253
+  absl::Time last_update;
+  absl::Time next_update = absl::InfinitePast();  // InfinitePast: the CRL has no nextUpdate
+  std::vector<std::string> revoked_serials;       // uppercase hex, in CRL order
 };
 
 absl::StatusOr<CertificateInfo> DescribeCertificate(X509* cert);
 // The first certificate in `pem`.
 absl::StatusOr<CertificateInfo> InspectCertificatePem(std::string_view pem,
                                                       std::string_view source);
+
+// The first CRL in `pem`.
+absl::StatusOr<CrlInfo> InspectCrlPem(std::string_view pem, std::string_view source);
+
+// The subject CN of the certificate request in `pem` (empty when it has none); the CSR's own
+// signature is not checked here (CertificateAuthority::SignCsr does).
+absl::StatusOr<std::string> CsrCommonName(std::string_view pem, std::string_view source);
 
 // The node id a client certificate names: the last path segment of a URI SAN
 // spiffe://<trust_domain>/node/<id>, else the subject CN. Empty when neither exists.

@@ -80,6 +80,24 @@ absl::StatusOr<std::string> PkiDir::Revoke(const std::string& cert_path) const {
   return info->serial_hex;
 }
 
+absl::Status PkiDir::SignCsr(const std::string& csr_path, const IssueOptions& options,
+                             const std::string& out_path, bool force) const {
+  if (!force && base::FileExists(out_path)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(out_path, " already exists (use --force to replace it)"));
+  }
+  absl::StatusOr<std::string> csr = base::ReadFile(csr_path);
+  if (!csr.ok()) return csr.status();
+  absl::StatusOr<std::unique_ptr<CertificateAuthority>> ca = LoadCa();
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<std::string> cert = (*ca)->SignCsr(*csr, options);
+  if (!cert.ok()) {
+    return absl::Status(cert.status().code(),
+                        absl::StrCat(csr_path, ": ", cert.status().message()));
+  }
+  return base::WriteFileAtomic(out_path, *cert, 0644);
+}
+
 absl::Status PkiDir::WriteCrl(absl::Duration validity) const {
   std::vector<std::string> serials;
   if (base::FileExists(revoked_path())) {

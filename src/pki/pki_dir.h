@@ -30,7 +30,11 @@ class PkiDir {
   // Returns the serial.
   absl::StatusOr<std::string> Revoke(const std::string& cert_path) const;
   // Rewrites crl.pem from revoked.txt (an empty CRL when nothing is revoked).
-  absl::Status WriteCrl(absl::Duration validity = absl::Hours(24 * 30)) const;
+  absl::Status WriteCrl(absl::Duration validity = kDefaultCrlValidity) const;
+  // Signs the CSR in `csr_path` with this CA (its self-signature is checked; subject and SANs come
+  // from `options`) and writes the certificate to `out_path`. ALREADY_EXISTS unless `force`.
+  absl::Status SignCsr(const std::string& csr_path, const IssueOptions& options,
+                       const std::string& out_path, bool force) const;
 
  private:
   std::string dir_;

@@ -12,11 +12,12 @@
 namespace nodegate::server {
 
 // Adds nodegate_credential_snapshot_age_seconds (gauge), nodegate_credential_max_age_seconds
-// (gauge) and nodegate_credential_refresh_failures_total (counter). `cache` must outlive
-// `metrics`' last render.
+// (gauge), nodegate_credential_generation (gauge: the store generation of the snapshot) and
+// nodegate_credential_refresh_failures_total (counter). `cache` must outlive `metrics`' last
+// render.
 void RegisterCredentialMetrics(observe::Metrics& metrics, const auth::CredentialCache* cache);
 
-// The same age and bound as numbers for /readyz's body (both answers), by field name.
+// The same age, bound and generation as numbers for /readyz's body (both answers), by field name.
 std::vector<std::pair<std::string, double>> CredentialReadyDetails(
     const auth::CredentialCache& cache);
 

@@ -71,8 +71,9 @@ class CredentialStore {
   // Used and expired ones included, ordered by created_at.
   virtual absl::StatusOr<std::vector<JoinToken>> ListJoinTokens() = 0;
 
-  // Changes whenever any credential is written, by this process or another one using the same
-  // database. Cheap: never waits for a writer. Only compare for equality. An error means the
+  // Grows whenever any credential is written, by this process or another one using the same
+  // database, and never decreases (the CLI waits for a node's snapshot to reach the value after
+  // its write). Cheap: never waits for a writer. An error means the
   // store could not be read (as NodeStore::Generation).
   virtual absl::StatusOr<uint64_t> Generation() = 0;
 };

@@ -55,6 +55,10 @@ class NodeStore {
   // Replaces every field of the node record.id except created_at (last writer wins).
   virtual absl::StatusOr<NodeRecord> Update(const NodeRecord& record) = 0;
   virtual absl::Status SetEnabled(std::string_view id, bool enabled) = 0;
+  // Replaces the node's roles and nothing else (a key rotated meanwhile stays rotated, unlike a
+  // Get + Update). Returns the record as stored.
+  virtual absl::StatusOr<NodeRecord> SetRoles(std::string_view id,
+                                              const std::vector<std::string>& roles) = 0;
   virtual absl::Status Remove(std::string_view id) = 0;
   // Makes (new_algorithm, new_public_key_pem) the current key and keeps the current one as the
   // previous key until grace_until (absl::InfinitePast() drops it at once). An earlier previous
@@ -63,10 +67,11 @@ class NodeStore {
                                                std::string_view new_public_key_pem,
                                                absl::Time grace_until) = 0;
 
-  // Changes whenever any node is written, by this process or another one using the same database,
-  // so that a cache can tell it is stale. Cheap: never waits for a writer. Only compare for
-  // equality with an earlier value. An error (UNAVAILABLE when the database cannot be reached)
-  // means the store could not be read: nothing is known about changes since the last value.
+  // Grows whenever any node is written, by this process or another one using the same database,
+  // and never decreases, so that a cache can tell it is stale and a writer can tell when a
+  // cache has caught up with its write. Cheap: never waits for a writer. An error (UNAVAILABLE when
+  // the database cannot be reached) means the store could not be read: nothing is known about
+  // changes since the last value.
   virtual absl::StatusOr<uint64_t> Generation() = 0;
 };
 

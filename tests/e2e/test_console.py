@@ -413,6 +413,49 @@ def test_unknown_http_key_is_a_startup_error(tmp_path, pki):
 
 
 # --------------------------------------------------------------------------------------------------
+def raw_exchange(console: Console, request: bytes) -> tuple[int, dict, bytes]:
+    """Sends bytes as they are (no client library fixing them up) and parses the one answer."""
+    import socket  # noqa: PLC0415
+
+    with socket.create_connection((ng.HOST, console.http_port), timeout=10) as raw, \
+            console.context().wrap_socket(raw, server_hostname=ng.HOST) as tls:
+        tls.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = tls.recv(65536)
+            assert chunk, f"connection closed before an answer: {data!r}"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        while len(body) < int(headers.get("content-length", "0")):
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return int(lines[0].split()[1]), headers, body
+
+
+def test_errors_are_json_for_a_bodyless_post_and_for_a_malformed_request(console):
+    """docs/console.md: "Errors are JSON" — also for what the listener refuses before any route."""
+    auth = f"Authorization: Bearer {console.user_token}\r\n".encode()
+    # A POST with no body and no Content-Length at all (what `curl -X POST` sends).
+    status, headers, body = raw_exchange(
+        console, b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\n\r\n")
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"error": 'body must be {"token": "..."}', "code": "INVALID_ARGUMENT"}
+    status, headers, body = raw_exchange(
+        console, b"POST /api/v1/kv/x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"\r\n")
+    assert status == 405 and json.loads(body)["code"] == "UNIMPLEMENTED"
+    # A chunked body that is not chunked: refused by the listener itself, still as JSON.
+    status, headers, body = raw_exchange(
+        console, b"POST /api/v1/dice/roll HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
+                 b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert status == 400 and headers["content-type"] == "application/json", (headers, body)
+    assert json.loads(body) == {"error": "bad request: malformed HTTP", "code": "INVALID_ARGUMENT"}
+
+
 # The console page in headless Chromium (DevTools protocol)
 
 CHROMIUM = shutil.which("chromium")
@@ -500,6 +543,9 @@ def test_console_page_in_headless_chromium(console, v1, chromium):
     # Not logged in: the page asks for a token and shows no data.
     page.wait_for("!document.getElementById('login').classList.contains('hidden')", "the login form")
     assert page.eval("document.getElementById('main').classList.contains('hidden')")
+    # No empty node-id badge before login: nothing is drawn for it.
+    assert page.eval("getComputedStyle(document.getElementById('node-id')).display") == "none"
+    assert page.eval("document.getElementById('node-id').getBoundingClientRect().width") == 0
     page.eval(f"document.getElementById('login-token').value = {json.dumps(console.user_token)}")
     page.eval("document.getElementById('login-button').click()")
     page.wait_for("document.body.dataset.ready === '1'", "the console to load after login")
@@ -513,6 +559,7 @@ def test_console_page_in_headless_chromium(console, v1, chromium):
     assert all(console.user_token not in c["value"] for c in cookies)
 
     assert page.eval("document.getElementById('node-id').textContent") == "e2e-node"
+    assert page.eval("getComputedStyle(document.getElementById('node-id')).display") != "none"
     expiry = page.eval("document.getElementById('cert-expiry').textContent")
     not_after = ng.load_cert(console.server.cert).not_valid_after
     assert expiry.startswith(not_after.strftime("%Y-%m-%dT%H:%M:%SZ")), expiry
@@ -541,6 +588,33 @@ def test_console_page_in_headless_chromium(console, v1, chromium):
     path = screenshot_path()
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.stat().st_size > 10_000
+
+    # The page's own polling (every 3 s: /metrics and the access log) is in the node's access log
+    # but not in the panel it refreshes, which would otherwise fill with it.
+    ng.wait_until(lambda: sum(e.get("method") == "GET /api/v1/access-log"
+                              for e in console.daemon.access_log()) >= 3, 15,
+                  "three refreshes of the panel in the daemon's access log")
+    page.eval("document.getElementById('roll-button').click()")  # refreshes the panel once more
+    page.wait_for("document.querySelectorAll('#access-log td').length > 0", "the panel")
+    shown_methods = page.eval(
+        "[...document.querySelectorAll('#access-log tbody tr')].map(tr => tr.children[1].textContent)")
+    assert HTTP_ROLL in shown_methods
+    assert "GET /api/v1/access-log" not in shown_methods and "GET /metrics" not in shown_methods, \
+        shown_methods
+    assert "GET /api/v1/node" in shown_methods, "other console requests still show"
+
+    # A refused roll is shown as an error, not as a face: revoke the token behind the session, then
+    # roll. (This node's console port is 0 in its config, so `token revoke` cannot ask it and the
+    # test waits for the refusal itself; test_cli_admin.py covers the waiting.)
+    ng.run_nodegate("token", "revoke", "--config", console.config, "--token", console.user_token)
+    ng.wait_until(lambda: console.request("GET", "/api/v1/node", console.user_token)[0] == 401, 10,
+                  "the revoked token to be refused")
+    page.eval("document.getElementById('roll-button').click()")
+    note = page.wait_for("document.getElementById('die-note').className === 'error small' && "
+                         "document.getElementById('die-note').textContent", "the failed roll")
+    assert note.startswith("roll failed (401): "), note
+    assert page.eval("document.getElementById('die-face').dataset.face") is None
+    assert page.eval("document.getElementById('die-face').classList.contains('failed')")
 
     # Logging out ends the session on the node: the browser's old cookie is refused afterwards.
     page.eval("document.getElementById('logout-button').click()")

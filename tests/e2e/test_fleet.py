@@ -57,7 +57,7 @@ PING = "/nodegate.v1.Identity/Ping"
 KV_SET = "/nodegate.v1.KeyValue/Set"
 KV_GET = "/nodegate.v1.KeyValue/Get"
 KV_KEYS = "/nodegate.v1.KeyValue/Keys"
-TOKEN_REFUSED = "AddNode refused: join token: invalid, used or expired"
+TOKEN_REFUSED = "AddNode refused: UNAUTHENTICATED: join token: invalid, used or expired"
 
 OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -456,7 +456,7 @@ def test_join_token_used_through_one_replica_is_refused_by_the_others(make_fleet
     assert (again_b.code, again_c.code) == (UNAUTHENTICATED, UNAUTHENTICATED), \
         f"the used token on b: {again_b.code.name} {again_b.details!r}; " \
         f"on c: {again_c.code.name} {again_c.details!r}"
-    assert joined_b.returncode == 1 and TOKEN_REFUSED in joined_b.stderr, joined_b.stderr
+    assert joined_b.returncode == 64 + 16 and TOKEN_REFUSED in joined_b.stderr, joined_b.stderr
     assert not (fleet.tmp / "joined-b" / "client.toml").exists()
     assert ng.registered_nodes(fleet.c.config) == ["node-b"]
     for replica in fleet.replicas:  # every replica serves the key of the one enrolment

@@ -308,7 +308,8 @@ def make_stack(tmp_path, material, messages):
 
     def make(backend: str, *, underscores: str = "on", client_auth: str = "require",
              trust_local: Optional[bool] = None, rules: str = "",
-             before_start: Optional[Callable[[Stack], None]] = None) -> Stack:
+             before_start: Optional[Callable[[Stack], None]] = None,
+             crl: Optional[Path] = None) -> Stack:
         assert backend in ("h2c", "grpcs")
         if trust_local is None:
             trust_local = backend == "h2c"
@@ -319,7 +320,7 @@ def make_stack(tmp_path, material, messages):
             directory.mkdir()
             tls_port, local_port, nginx_port = free_port(), free_port(), free_port()
             config = ng.node_config(
-                directory, cert=m.server.cert, key=m.server.key, ca=m.pki.ca,
+                directory, cert=m.server.cert, key=m.server.key, ca=m.pki.ca, crl=crl,
                 client_auth=client_auth, listen=f"{ng.HOST}:{tls_port}",
                 extra={"node": {"id": NODE_ID}, "grpc": {"local_listen": f"{ng.HOST}:{local_port}"}})
             config.write_text(
@@ -390,23 +391,40 @@ def test_seed_style_client_rolls_the_die_through_nginx_to_the_h2c_backend(make_s
                   == 30, ng.RPC_TIMEOUT_S, "30 RollDie lines with grpc_status=0 in nginx's access log")
 
 
-def test_nginx_refuses_a_client_without_a_certificate_before_the_backend(make_stack):
+def test_nginx_refuses_a_client_without_a_certificate_with_grpc_unauthenticated(make_stack):
     stack = make_stack("h2c")
 
     outcome = stack.call(stack.nginx.address, ROLL_DIE, cert=None)
 
-    # nginx answers HTTP 400 (ssl_verify_client on); grpcio reports that as INTERNAL (facts §8).
-    assert outcome.code == grpc.StatusCode.INTERNAL, (outcome.code, outcome.details)
-    assert "400" in outcome.details, outcome.details
+    # Not nginx's HTTP 400 page (which grpcio reports as INTERNAL, facts §8): the rendered
+    # error_page 496 answers with grpc-status 16 and says why.
+    assert outcome.code == UNAUTHENTICATED, (outcome.code, outcome.details)
+    assert outcome.details == ("no client certificate: this endpoint requires one issued by the "
+                               "node's CA"), outcome.details
     assert stack.never_reached_the_backend(outcome)
 
 
-def test_nginx_refuses_a_client_certificate_from_another_ca(make_stack, material):
+def test_nginx_refuses_a_client_certificate_from_another_ca_with_the_reason(make_stack, material):
     stack = make_stack("h2c")
 
     outcome = stack.call(stack.nginx.address, ROLL_DIE, cert=material.other_ca_client)
 
-    assert outcome.code != OK, "nginx must verify client certificates against tls.ca"
+    assert outcome.code == UNAUTHENTICATED, (outcome.code, outcome.details)
+    # $ssl_client_verify: OpenSSL's reason for a leaf whose issuer is not in ssl_client_certificate.
+    assert outcome.details == ("client certificate refused: FAILED:unable to verify the first "
+                               "certificate"), outcome.details
+    assert stack.never_reached_the_backend(outcome)
+
+
+def test_nginx_refuses_a_revoked_client_certificate_with_the_reason(make_stack, material):
+    revoked = material.pki.issue("revoked-client", "client")  # only this one is on the CRL
+    material.pki.revoke(revoked)
+    stack = make_stack("h2c", crl=material.pki.crl)
+
+    outcome = stack.call(stack.nginx.address, ROLL_DIE, cert=revoked)
+
+    assert outcome.code == UNAUTHENTICATED, (outcome.code, outcome.details)
+    assert outcome.details == "client certificate refused: FAILED:certificate revoked", outcome.details
     assert stack.never_reached_the_backend(outcome)
 
 

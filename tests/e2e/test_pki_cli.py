@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
+import json
 import os
 import stat
 import subprocess
@@ -310,3 +312,190 @@ def test_issued_key_is_a_loadable_private_key_matching_the_cert(pki: ng.Pki):
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     assert key.public_key().public_bytes(enc, pub) == issued.load().public_key().public_bytes(enc, pub)
+
+
+# ------------------------------------------------------------------------------------------------
+# issue (both usages), inspect (usages, CRL, JSON), verify, sign-csr, CRL lifetime (issue 15)
+
+
+def eku(cert: x509.Certificate) -> set:
+    return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+
+
+def test_issue_server_and_client_together_keeps_both_usages(pki: ng.Pki):
+    both = pki.issue("node", "server", "--client", "--node-id", "dev-node").load()
+
+    assert eku(both) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    uris = sans(both).get_values_for_type(x509.UniformResourceIdentifier)
+    assert uris == ["spiffe://nodegate.local/node/dev-node"]
+    assert ipaddress.ip_address("127.0.0.1") in sans(both).get_values_for_type(x509.IPAddress)
+
+
+def test_inspect_shows_key_usage_extended_key_usage_and_sans(pki: ng.Pki):
+    server = pki.issue("server", "server", "--client")
+
+    fields = ng.parse_inspect(ng.run_nodegate("pki", "inspect", server.cert).stdout)
+    ca_fields = ng.parse_inspect(ng.run_nodegate("pki", "inspect", pki.ca).stdout)
+
+    assert fields["type"] == "certificate"
+    assert fields["key_usage"] == "digitalSignature"
+    assert fields["extended_key_usage"] == "serverAuth, clientAuth"
+    assert fields["sans"] == "IP:127.0.0.1, DNS:localhost, URI:spiffe://nodegate.local/node/server"
+    assert ca_fields["key_usage"] == "keyCertSign, cRLSign" and ca_fields["is_ca"] == "true"
+    assert ca_fields["extended_key_usage"] == "-"
+
+
+def test_inspect_json_agrees_with_the_certificate(pki: ng.Pki):
+    client = pki.issue("dev-client", "client")
+    cert = client.load()
+
+    info = json.loads(ng.run_nodegate("pki", "inspect", client.cert, "--output", "json").stdout)
+
+    assert info["type"] == "certificate"
+    assert info["serial"] == ng.serial_hex(cert.serial_number)
+    assert info["sans"] == ["URI:spiffe://nodegate.local/node/dev-client"]
+    assert info["key_usage"] == ["digitalSignature"]
+    assert info["extended_key_usage"] == ["clientAuth"]
+    assert info["is_ca"] is False and info["expired"] is False
+    assert info["not_after"] == cert.not_valid_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert info["sha256_fingerprint"] == ng.sha256_fingerprint(cert)
+    assert set(info) == {"type", "subject", "issuer", "serial", "sans", "not_before", "not_after",
+                         "expired", "key_type", "is_ca", "key_usage", "extended_key_usage",
+                         "sha256_fingerprint"}
+
+
+def test_inspect_shows_a_crls_next_update_and_revoked_serials(pki: ng.Pki):
+    revoked = pki.issue("gone", "client")
+    pki.revoke(revoked)
+    crl = x509.load_pem_x509_crl(pki.crl.read_bytes())
+
+    text = ng.run_nodegate("pki", "inspect", pki.crl).stdout
+    info = json.loads(ng.run_nodegate("pki", "inspect", pki.crl, "-o", "json").stdout)
+
+    fields = ng.parse_inspect(text)
+    assert fields["type"] == "crl"
+    assert fields["next_update"].startswith(crl.next_update.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert "days left" in fields["next_update"]
+    assert ng.serial_hex(revoked.serial) in text
+    assert info["type"] == "crl" and info["expired"] is False
+    assert info["next_update"] == crl.next_update.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert info["revoked_serials"] == [ng.serial_hex(revoked.serial)]
+
+
+@pytest.mark.parametrize("how", ["init", "pki crl", "pki revoke"])
+def test_every_crl_nodegate_writes_lives_365_days_by_default(tmp_path, how):
+    if how == "init":
+        ng.run_nodegate("init", "--dir", tmp_path / "var")
+        crl_path = tmp_path / "var" / "pki" / "crl.pem"
+    else:
+        p = ng.Pki(tmp_path / "ca").init()
+        if how == "pki crl":
+            p.write_crl()
+        else:
+            p.revoke(p.issue("x", "client"))
+        crl_path = p.crl
+    crl = x509.load_pem_x509_crl(crl_path.read_bytes())
+    lifetime = crl.next_update - crl.last_update
+    assert datetime.timedelta(days=365) <= lifetime <= datetime.timedelta(days=365, minutes=2), lifetime
+
+
+def test_crl_refuses_zero_or_negative_days(pki: ng.Pki):
+    for days in ("0", "-3"):
+        r = ng.run_nodegate("pki", "crl", "--dir", pki.dir, "--days", days, check=False)
+        assert r.returncode == 2, r
+        assert "--days must be positive" in r.stderr and "refuse every client" in r.stderr
+    assert not pki.crl.exists(), "nothing written"
+
+
+def test_verify_passes_a_good_certificate_and_key(pki: ng.Pki):
+    server = pki.issue("server", "server")
+
+    r = ng.run_nodegate("pki", "verify", "--cert", server.cert, "--key", server.key, "--ca", pki.ca)
+
+    assert r.stdout.splitlines() == ["ok    parses", "ok    validity", "ok    key matches",
+                                     "ok    chains to CA"]
+
+
+def test_verify_names_a_key_that_does_not_match(pki: ng.Pki):
+    a, b = pki.issue("a", "client"), pki.issue("b", "client")
+
+    r = ng.run_nodegate("pki", "verify", "--cert", a.cert, "--key", b.key, "--ca", pki.ca,
+                        check=False)
+
+    assert r.returncode == 1
+    assert f"FAIL  key matches: {b.key}: is not the key of {a.cert}" in r.stdout
+    assert "ok    chains to CA" in r.stdout
+    assert f"{b.key}: is not the key of {a.cert}" in r.stderr
+
+
+def test_verify_names_a_certificate_from_another_ca(pki: ng.Pki, other_ca: ng.Pki):
+    stranger = other_ca.issue("stranger", "client")
+
+    r = ng.run_nodegate("pki", "verify", "--cert", stranger.cert, "--ca", pki.ca, check=False)
+
+    assert r.returncode == 1
+    assert f"{stranger.cert}: does not chain to {pki.ca}: unable to get local issuer certificate" \
+        in r.stderr, r.stderr
+
+
+def test_verify_names_an_expired_certificate(pki: ng.Pki):
+    old = pki.issue("old", "client", "--not-before", "2020-01-01T00:00:00Z", "--not-after",
+                    "2020-02-01T00:00:00Z")
+
+    r = ng.run_nodegate("pki", "verify", "--cert", old.cert, "--ca", pki.ca, check=False)
+
+    assert r.returncode == 1
+    assert f"{old.cert}: expired 2020-02-01T00:00:00Z" in r.stderr
+    assert "ok    chains to CA" in r.stdout
+
+
+def make_csr(tmp_path, cn: str) -> tuple:
+    key, csr = tmp_path / "req-key.pem", tmp_path / "req.csr"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}",
+                    "-addext", "subjectAltName=DNS:evil.example"],
+                   check=True, capture_output=True, timeout=30)
+    return key, csr
+
+
+def test_sign_csr_issues_for_the_csr_key_with_the_flags_sans_and_usages(pki: ng.Pki, tmp_path):
+    key, csr = make_csr(tmp_path, "web.internal")
+    out = tmp_path / "web.pem"
+
+    r = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out", out,
+                        "--server", "--client", "--san", "web.internal,10.0.0.7", "--days", "30")
+
+    cert = ng.load_cert(out)
+    assert r.stdout.startswith(f"signed {out} serial ")
+    verify_signed_by(cert, ng.load_cert(pki.ca))
+    assert common_name(cert) == "web.internal", "CN from the CSR"
+    assert sans(cert).get_values_for_type(x509.DNSName) == ["web.internal"], \
+        "SANs from the flags only, never the CSR's"
+    assert eku(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    lifetime = cert.not_valid_after - cert.not_valid_before
+    assert datetime.timedelta(days=29) < lifetime <= datetime.timedelta(days=30, minutes=6)
+    ok = ng.run_nodegate("pki", "verify", "--cert", out, "--key", key, "--ca", pki.ca)
+    assert "ok    key matches" in ok.stdout
+    again = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out", out,
+                            "--client", check=False)
+    assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_sign_csr_refuses_a_tampered_csr_and_needs_a_usage(pki: ng.Pki, tmp_path):
+    _, csr = make_csr(tmp_path, "web.internal")
+    no_usage = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out",
+                               tmp_path / "x.pem", check=False)
+    assert no_usage.returncode == 2 and "--server, --client" in no_usage.stderr
+
+    # A flipped bit in the CSR's signature: the CA must not sign a key whose holder is unproven.
+    pem = csr.read_text().splitlines()
+    der = bytearray(base64.b64decode("".join(pem[1:-1])))
+    der[-3] ^= 0x01
+    wrong = tmp_path / "wrong.csr"
+    wrong.write_text("-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(der)).decode()
+                     + "-----END CERTIFICATE REQUEST-----\n")
+    r = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", wrong, "--out",
+                        tmp_path / "y.pem", "--client", check=False)
+    assert r.returncode == 1
+    assert "signature does not verify" in r.stderr, r.stderr
+    assert not (tmp_path / "y.pem").exists()

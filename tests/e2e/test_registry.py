@@ -35,7 +35,8 @@ import nodegate_testlib as ng
 REGISTRY_ID = "e2e-node"  # [node] id written by ng.node_config
 WHOAMI_RE = re.compile(
     r"^node:(?P<id>\S+) roles=(?P<roles>\S*) via=(?P<via>\S+) node=(?P<node>\S+)$")
-TOKEN_REFUSED = "AddNode refused: join token: invalid, used or expired"
+TOKEN_REFUSED = "AddNode refused: UNAUTHENTICATED: join token: invalid, used or expired"
+UNAUTHENTICATED_EXIT = 64 + 16  # an RPC error exits 64 + its gRPC code (docs/cli.md)
 # auth.credentials_poll is 500 ms; the margin is for a machine busy compiling on every core.
 CREDENTIALS_BOUND_S = 5.0
 ADD_NODE = "/nodegate.v1.NodeRegistry/AddNode"
@@ -279,7 +280,7 @@ def test_reused_token_is_refused_and_leaves_the_enrolled_node_unchanged(registry
 
     again = registry.join(invitation, "node-b", "node-b-again", check=False)
 
-    assert again.returncode == 1 and TOKEN_REFUSED in again.stderr, again.stderr
+    assert again.returncode == UNAUTHENTICATED_EXIT and TOKEN_REFUSED in again.stderr, again.stderr
     assert not (registry.tmp / "node-b-again" / "client.toml").exists()
     assert registry.show("node-b") == before
     assert ng.registered_nodes(registry.config) == ["node-b"]
@@ -296,7 +297,7 @@ def test_expired_token_is_refused_and_leaves_no_trace(registry):
 
     refused = registry.join(invitation, "node-b", check=False)
 
-    assert refused.returncode == 1 and TOKEN_REFUSED in refused.stderr, refused.stderr
+    assert refused.returncode == UNAUTHENTICATED_EXIT and TOKEN_REFUSED in refused.stderr, refused.stderr
     assert ng.registered_nodes(registry.config) == []
     assert registry.list_node_ids() == []
     assert not (registry.tmp / "node-b" / "client.toml").exists()
@@ -308,7 +309,7 @@ def test_unknown_token_is_refused_and_leaves_no_trace(registry):
 
     refused = registry.join(forged, "node-b", check=False)
 
-    assert refused.returncode == 1 and TOKEN_REFUSED in refused.stderr, refused.stderr
+    assert refused.returncode == UNAUTHENTICATED_EXIT and TOKEN_REFUSED in refused.stderr, refused.stderr
     assert registry.list_node_ids() == []
 
 
@@ -317,8 +318,8 @@ def test_token_for_another_node_id_is_refused_and_leaves_no_trace(registry):
 
     refused = registry.join(invitation, "node-b", check=False)
 
-    assert refused.returncode == 1, refused.stderr
-    assert "AddNode refused: join token: issued for another node id" in refused.stderr
+    assert refused.returncode == 64 + 7, refused.stderr  # PERMISSION_DENIED
+    assert "AddNode refused: PERMISSION_DENIED: join token: issued for another node id" in refused.stderr
     assert ng.registered_nodes(registry.config) == []
     assert registry.list_node_ids() == []
     with pytest.raises(grpc.RpcError) as err:

@@ -45,6 +45,9 @@ function fill(tableId, rows, render) {
 
 function showLogin(message) {
   $("main").classList.add("hidden");
+  // No node id until a login shows one (an empty badge looked like a missing value).
+  $("node-id").textContent = "";
+  $("node-id").classList.add("hidden");
   $("logout-button").classList.add("hidden");
   $("login").classList.remove("hidden");
   $("login-error").textContent = message || "";
@@ -56,6 +59,7 @@ async function loadNode() {
   $("main").classList.remove("hidden");
   $("logout-button").classList.remove("hidden");
   $("node-id").textContent = n.node_id;
+  $("node-id").classList.toggle("hidden", !n.node_id);
   $("cert-node").textContent = n.node_id;
   const p = n.principal;
   $("whoami").textContent = `${p.kind}:${p.id}` + (p.roles.length ? ` [${p.roles.join(", ")}]` : "") +
@@ -181,16 +185,23 @@ async function roll() {
   const button = $("roll-button");
   button.disabled = true;
   $("die-note").textContent = "rolling…";
+  $("die-note").className = "muted small";
+  $("die-face").classList.remove("failed");
   try {
     const r = await api("POST", "/api/v1/dice/roll", "{}");
     $("die-face").textContent = FACES[r.face] || "?";
     $("die-face").dataset.face = r.face;
     $("die-note").textContent = `face ${r.face} from ${r.via} at ${new Date().toLocaleTimeString()}`;
-    refreshLive();
   } catch (e) {
-    $("die-note").textContent = "failed: " + e.message;
+    // A refused or failed roll is an error, not a result: no face, the reason in red.
+    $("die-face").textContent = "\u2715";
+    $("die-face").classList.add("failed");
+    delete $("die-face").dataset.face;
+    $("die-note").textContent = `roll failed (${e.status || "network"}): ${e.message}`;
+    $("die-note").className = "error small";
   } finally {
     button.disabled = false;
+    refreshLive();
   }
 }
 

@@ -145,6 +145,21 @@ class PostgresNodeStore final : public NodeStore {
     });
   }
 
+  absl::StatusOr<NodeRecord> SetRoles(std::string_view id,
+                                      const std::vector<std::string>& roles) override {
+    if (absl::Status s = ValidateId("node id", id); !s.ok()) return s;
+    if (absl::Status s = ValidateRoles("roles", roles); !s.ok()) return s;
+    return db_->Write([&](PgConnection& c) -> absl::StatusOr<NodeRecord> {
+      absl::StatusOr<PgResult> update =
+          c.Execute("UPDATE nodes SET roles = $2, updated_at = $3 WHERE id = $1",
+                    PgParams().Text(id).Text(EncodeRoles(roles)).Int(EncodeTime(StoredNow())));
+      if (!update.ok()) return update.status();
+      if (update->affected() == 0) return NotFound(id);
+      if (absl::Status s = PgDatabase::BumpGeneration(c, kCounter); !s.ok()) return s;
+      return GetIn(c, id, /*for_update=*/false);
+    });
+  }
+
   absl::Status Remove(std::string_view id) override {
     if (absl::Status s = ValidateId("node id", id); !s.ok()) return s;
     return db_->Write([&](PgConnection& c) -> absl::Status {

@@ -153,6 +153,27 @@ class SqliteNodeStore final : public NodeStore {
     });
   }
 
+  absl::StatusOr<NodeRecord> SetRoles(std::string_view id,
+                                      const std::vector<std::string>& roles) override {
+    if (absl::Status s = ValidateId("node id", id); !s.ok()) return s;
+    if (absl::Status s = ValidateRoles("roles", roles); !s.ok()) return s;
+    return db_->Write([&](Connection& c) -> absl::StatusOr<NodeRecord> {
+      absl::StatusOr<Statement> update =
+          c.Prepare("UPDATE nodes SET roles = ?2, updated_at = ?3 WHERE id = ?1");
+      if (!update.ok()) return update.status();
+      if (absl::Status s = update->BindText(1, id)
+                               .BindText(2, EncodeRoles(roles))
+                               .BindInt(3, EncodeTime(StoredNow()))
+                               .Run();
+          !s.ok()) {
+        return s;
+      }
+      if (c.Changes() == 0) return NotFound(id);
+      if (absl::Status s = Database::BumpGeneration(c, kCounter); !s.ok()) return s;
+      return GetIn(c, id);
+    });
+  }
+
   absl::Status Remove(std::string_view id) override {
     if (absl::Status s = ValidateId("node id", id); !s.ok()) return s;
     return db_->Write([&](Connection& c) -> absl::Status {

@@ -51,6 +51,27 @@ TEST(NginxTest, GrpcsVerifiesClientsAndPresentsTheProxyCertificate) {
   EXPECT_THAT(*conf, HasSubstr("underscores_in_headers on;"));
 }
 
+TEST(NginxTest, AMissingOrRefusedClientCertificateIsAnsweredAsGrpcUnauthenticated) {
+  absl::StatusOr<std::string> conf = RenderNginx(Node(), Grpcs());
+  ASSERT_TRUE(conf.ok()) << conf.status();
+  // 496: no certificate; 495: one that failed verification. Both become a Trailers-Only gRPC
+  // answer (HTTP 200, application/grpc, grpc-status 16), never nginx's HTTP 400 page.
+  EXPECT_THAT(*conf, HasSubstr("error_page 496 = @nodegate_no_client_cert;"));
+  EXPECT_THAT(*conf, HasSubstr("error_page 495 = @nodegate_bad_client_cert;"));
+  for (const char* location : {"@nodegate_no_client_cert {", "@nodegate_bad_client_cert {"}) {
+    const size_t at = conf->find(absl::StrCat("location ", location));
+    ASSERT_NE(at, std::string::npos) << location;
+    const std::string block = conf->substr(at, conf->find('}', at) - at);
+    EXPECT_THAT(block,
+                AllOf(HasSubstr("default_type application/grpc;"),
+                      HasSubstr("add_header grpc-status 16 always;"),
+                      HasSubstr("add_header grpc-message \""), HasSubstr("return 200 \"\";")))
+        << block;
+  }
+  EXPECT_THAT(*conf, HasSubstr("\"client certificate refused: $ssl_client_verify\" always;"));
+  EXPECT_THAT(*conf, HasSubstr("ssl_verify_client on;"));  // still required, never optional
+}
+
 TEST(NginxTest, H2cGoesToTheLocalListenerWithoutProxyCertificate) {
   NginxOptions o;
   o.backend = "h2c";

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pki/certificate_authority.h"
+#include "pki/certificate_check.h"
 #include "testlib/x509_checks.h"
 
 namespace nodegate::pki {
@@ -17,6 +18,7 @@ using ::nodegate::testlib::SerialHex;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::UnorderedElementsAre;
 
 // One CA and one leaf with every kind of SAN, for the inspection tests.
 class InspectTest : public ::testing::Test {
@@ -154,6 +156,82 @@ TEST(NodeIdFromCertificateTest, FallsBackToTheCommonName) {
 
 TEST(NodeIdFromCertificateTest, IsEmptyWhenTheCertificateNamesNoNode) {
   EXPECT_EQ(NodeIdFromCertificate(InfoWith("", {"https://example.test/"}), "example.test"), "");
+}
+
+TEST_F(InspectTest, ReportsKeyUsageAndExtendedKeyUsage) {
+  CertificateInfo leaf = InspectCertificatePem(*leaf_pem_, "leaf.pem").value();
+  CertificateInfo ca = InspectCertificatePem(*ca_pem_, "ca.pem").value();
+  EXPECT_THAT(leaf.key_usage, ElementsAre("digitalSignature"));
+  EXPECT_THAT(leaf.extended_key_usage, ElementsAre("serverAuth", "clientAuth"));
+  EXPECT_THAT(ca.key_usage, ElementsAre("keyCertSign", "cRLSign"));
+  EXPECT_TRUE(ca.extended_key_usage.empty());  // absent, not "none allowed"
+}
+
+TEST_F(InspectTest, ReportsACrlsNextUpdateAndRevokedSerials) {
+  PemPair pair = CertificateAuthority::Create(CaOptions()).value();
+  auto authority = CertificateAuthority::Load(pair.cert_pem, pair.key_pem).value();
+  std::string crl = authority->MakeCrl({"0A1B", "FF"}, absl::Hours(48)).value();
+
+  CrlInfo info = InspectCrlPem(crl, "crl.pem").value();
+
+  EXPECT_EQ(info.issuer, "CN=nodegate CA,O=nodegate");
+  EXPECT_THAT(info.revoked_serials, UnorderedElementsAre("0A1B", "FF"));  // OpenSSL sorts them
+  EXPECT_GT(info.next_update, info.last_update + absl::Hours(47));
+  EXPECT_LT(info.next_update, info.last_update + absl::Hours(49));
+  EXPECT_EQ(InspectCrlPem(*leaf_pem_, "leaf.pem").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CertificateCheckTest, PassesAMatchingKeyAndChainAndNamesEachFailure) {
+  PemPair ca_pair = CertificateAuthority::Create(CaOptions()).value();
+  PemPair other_pair = CertificateAuthority::Create(CaOptions()).value();
+  auto ca = CertificateAuthority::Load(ca_pair.cert_pem, ca_pair.key_pem).value();
+  IssueOptions o;
+  o.common_name = "n";
+  o.client = true;
+  o.not_before = absl::FromUnixSeconds(1'700'000'000);
+  o.not_after = absl::FromUnixSeconds(1'800'000'000);
+  PemPair a = ca->Issue(o).value();
+  PemPair b = ca->Issue(o).value();
+  auto check = [&](const std::string& key, const std::string& roots, absl::Time now) {
+    CertificateCheckInput in{a.cert_pem, "a.pem", roots, "ca.pem", key, "key.pem", now};
+    std::vector<std::string> out;
+    for (const CertificateCheckResult& r : CheckCertificate(in)) {
+      out.push_back(r.what + (r.status.ok() ? "" : ": " + std::string(r.status.message())));
+    }
+    return out;
+  };
+  const absl::Time inside = absl::FromUnixSeconds(1'750'000'000);
+
+  EXPECT_THAT(check(a.key_pem, ca_pair.cert_pem, inside),
+              ElementsAre("parses", "validity", "key matches", "chains to CA"));
+  EXPECT_THAT(check(b.key_pem, ca_pair.cert_pem, inside),
+              ElementsAre("parses", "validity",
+                          "key matches: key.pem: is not the key of a.pem (its public key differs "
+                          "from the certificate's)",
+                          "chains to CA"));
+  EXPECT_THAT(check("", other_pair.cert_pem, inside),
+              ElementsAre("parses", "validity",
+                          HasSubstr("chains to CA: a.pem: does not chain to ca.pem: unable to get "
+                                    "local issuer certificate")));
+  EXPECT_THAT(check("", "", absl::FromUnixSeconds(1'900'000'000)),
+              ElementsAre("parses", "validity: a.pem: expired 2027-01-15T08:00:00Z"));
+  CertificateCheckInput junk{"not a pem", "junk.pem", "", "", "", "", inside};
+  std::vector<CertificateCheckResult> r = CheckCertificate(junk);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_FALSE(r[0].status.ok());
+}
+
+TEST(MakeCrlTest, RefusesANonPositiveLifetime) {
+  PemPair pair = CertificateAuthority::Create(CaOptions()).value();
+  auto ca = CertificateAuthority::Load(pair.cert_pem, pair.key_pem).value();
+  EXPECT_EQ(ca->MakeCrl({}, absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ca->MakeCrl({}, -absl::Hours(1)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(kDefaultCrlValidity, absl::Hours(24 * 365));
+  std::string crl = ca->MakeCrl({}).value();
+  CrlInfo info = InspectCrlPem(crl, "crl.pem").value();
+  EXPECT_GE(info.next_update - info.last_update, absl::Hours(24 * 365));
 }
 
 }  // namespace

@@ -47,9 +47,12 @@ TEST(CredentialMetricsTest, ExposesAgeBoundAndFailuresAtScrapeTime) {
   EXPECT_THAT(text, HasSubstr("nodegate_credential_max_age_seconds 60\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE nodegate_credential_refresh_failures_total counter\n"
                               "nodegate_credential_refresh_failures_total 0\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE nodegate_credential_generation gauge\n"
+                              "nodegate_credential_generation 1\n"));
   EXPECT_THAT(CredentialReadyDetails(*cache),
               UnorderedElementsAre(Pair("credential_snapshot_age_seconds", 0.25),
-                                   Pair("credential_max_age_seconds", 60.0)));
+                                   Pair("credential_max_age_seconds", 60.0),
+                                   Pair("credential_generation", 1.0)));
 }
 
 // Its own server, as it is stopped and started again.

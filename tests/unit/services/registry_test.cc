@@ -60,6 +60,10 @@ class InterleavingNodeStore : public store::NodeStore {
   absl::Status SetEnabled(std::string_view id, bool enabled) override {
     return inner_->SetEnabled(id, enabled);
   }
+  absl::StatusOr<store::NodeRecord> SetRoles(std::string_view id,
+                                             const std::vector<std::string>& roles) override {
+    return inner_->SetRoles(id, roles);
+  }
   absl::Status Remove(std::string_view id) override { return inner_->Remove(id); }
   absl::StatusOr<store::NodeRecord> RotateKey(std::string_view id, std::string_view algorithm,
                                               std::string_view public_key_pem,

@@ -234,7 +234,7 @@ TEST_P(NodeStoreTest, ListRejectsNegativePageSizeAndForeignToken) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_P(NodeStoreTest, GenerationChangesOnEveryWrite) {
+TEST_P(NodeStoreTest, GenerationGrowsOnEveryWrite) {
   uint64_t g0 = store_->Generation().value();
   ASSERT_TRUE(store_->Create(Node("n")).ok());
   uint64_t g1 = store_->Generation().value();
@@ -244,10 +244,41 @@ TEST_P(NodeStoreTest, GenerationChangesOnEveryWrite) {
   uint64_t g3 = store_->Generation().value();
   ASSERT_TRUE(store_->Remove("n").ok());
   uint64_t g4 = store_->Generation().value();
-  EXPECT_NE(g0, g1);
-  EXPECT_NE(g1, g2);
-  EXPECT_NE(g2, g3);
-  EXPECT_NE(g3, g4);
+  EXPECT_LT(g0, g1);  // grows: the CLI waits for a node to reach it
+  EXPECT_LT(g1, g2);
+  EXPECT_LT(g2, g3);
+  EXPECT_LT(g3, g4);
+}
+
+TEST_P(NodeStoreTest, SetRolesReplacesOnlyTheRoles) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  ASSERT_TRUE(store_->RotateKey("n", "ecdsa-p256-sha256", "NEW", absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(store_->SetEnabled("n", false).ok());
+  uint64_t before = store_->Generation().value();
+
+  absl::StatusOr<NodeRecord> r = store_->SetRoles("n", {"ops"});
+
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->roles, ElementsAre("ops"));
+  NodeRecord stored = store_->Get("n").value();
+  EXPECT_THAT(stored.roles, ElementsAre("ops"));
+  EXPECT_EQ(stored.public_key_pem, "NEW");  // the rotation is kept, unlike Get + Update
+  EXPECT_EQ(stored.algorithm, "ecdsa-p256-sha256");
+  EXPECT_FALSE(stored.previous_public_key_pem.empty());
+  EXPECT_FALSE(stored.enabled);
+  EXPECT_EQ(stored.cert_serial, "0a1b");
+  EXPECT_LT(before, store_->Generation().value());
+  EXPECT_TRUE(store_->SetRoles("n", {}).value().roles.empty());
+}
+
+TEST_P(NodeStoreTest, SetRolesRefusesUnknownNodeAndBadRoles) {
+  ASSERT_TRUE(store_->Create(Node("n")).ok());
+  uint64_t g = store_->Generation().value();
+  EXPECT_EQ(store_->SetRoles("ghost", {"ops"}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetRoles("n", {"has space"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Generation().value(), g);
+  EXPECT_THAT(store_->Get("n").value().roles, ElementsAre("admin", "reader"));
 }
 
 TEST_P(NodeStoreTest, GenerationUnchangedByFailedWriteAndReads) {
