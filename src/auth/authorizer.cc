@@ -484,10 +484,38 @@ std::optional<Decision> Authorizer::AuthorizeOrDefer(std::string_view full_metho
   return std::nullopt;
 }
 
+namespace {
+std::atomic<uint64_t> next_policy_version{0};
+}  // namespace
+
+std::shared_ptr<const Policy> Authorizer::policy() const {
+  struct ThreadCopy {
+    uint64_t version = 0;
+    std::shared_ptr<const Policy> policy;
+  };
+  thread_local ThreadCopy copy;
+  const uint64_t current = policy_version_.load(std::memory_order_acquire);
+  if (copy.version != current || copy.policy == nullptr) {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    copy.policy = policy_;
+    copy.version = policy_version_.load(std::memory_order_relaxed);
+  }
+  return copy.policy;
+}
+
+void Authorizer::SetPolicy(std::shared_ptr<const Policy> policy) {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  policy_ = std::move(policy);
+  // Process-unique, so a thread's copy from another (or an earlier) authorizer never matches.
+  policy_version_.store(next_policy_version.fetch_add(1, std::memory_order_relaxed) + 1,
+                        std::memory_order_release);
+}
+
 Decision Authorizer::Decide(std::string_view full_method, const Metadata& md,
                             const tls::PeerIdentity& peer, absl::Time now,
                             std::optional<store::NonceRecord>* defer) {
-  const Rule& rule = policy_->Resolve(full_method);
+  const std::shared_ptr<const Policy> policy = this->policy();
+  const Rule& rule = policy->Resolve(full_method);
   if (rule.is_public) return Decision{};
   const uint32_t accepted =
       (rule.authenticators == 0 ? kAllAuthenticators : rule.authenticators) & options_.enabled;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -123,7 +124,12 @@ class Authorizer {
   // console's login sessions bound their lifetime by it); never a decision by itself.
   std::optional<absl::Time> TokenExpiry(std::string_view token) const;
 
-  const Policy& policy() const { return *policy_; }
+  // The policy a call that starts now is decided by. Lock-free in steady state (the credential
+  // cache's pattern: a per-thread copy refreshed when the version moved).
+  std::shared_ptr<const Policy> policy() const;
+  // Puts `policy` (non-null) in force for calls that start after this returns; calls already being
+  // decided finish under the policy they started with (SIGHUP reload).
+  void SetPolicy(std::shared_ptr<const Policy> policy);
   const AuthorizerOptions& options() const { return options_; }
   uint64_t rejections(Rejection r) const { return rejections_[static_cast<int>(r)].load(); }
   uint64_t forwarded_ignored() const { return forwarded_ignored_.load(); }
@@ -133,10 +139,11 @@ class Authorizer {
   Authorizer(AuthorizerOptions options, std::shared_ptr<const Policy> policy,
              const CredentialCache* cache, std::unique_ptr<ReplayCache> replay)
       : options_(std::move(options)),
-        policy_(std::move(policy)),
         cache_(cache),
         replay_(std::move(replay)),
-        forwarded_verifier_(std::make_unique<ForwardedCertVerifier>(options_.forwarded.trust)) {}
+        forwarded_verifier_(std::make_unique<ForwardedCertVerifier>(options_.forwarded.trust)) {
+    SetPolicy(std::move(policy));
+  }
 
   // The identity the mtls authenticator should look at: the peer's own certificate, or the one a
   // trusted proxy forwarded. A forwarded header that fails verification is an error.
@@ -169,7 +176,10 @@ class Authorizer {
                   std::string detail);
 
   const AuthorizerOptions options_;
-  const std::shared_ptr<const Policy> policy_;
+  mutable std::mutex policy_mu_;
+  std::shared_ptr<const Policy> policy_;  // guarded by policy_mu_
+  // Unique across all authorizers in the process (see policy()).
+  std::atomic<uint64_t> policy_version_{0};
   const CredentialCache* cache_;
   std::unique_ptr<ReplayCache> replay_;
   std::array<std::atomic<uint64_t>, static_cast<int>(Rejection::kCount)> rejections_{};

@@ -77,7 +77,7 @@ void Repeat(const CallFlags& raw, Rpc rpc) {
     for (const auto& [key, value] : *metadata) ctx.AddMetadata(key, value);
     std::string out;
     grpc::Status status = rpc(*channel, ctx, out);
-    if (!status.ok()) FailRpc("call", "call failed", status);
+    if (!status.ok()) FailRpc("call", "call failed", status, DialFailureHint(f.client, status));
     if (f.show_peer) {
       std::string serial = "?", cn = "?";
       if (auto auth = ctx.auth_context()) {
@@ -168,7 +168,10 @@ void RunGeneric(const GenericFlags& g) {
     PrintMetadata("response headers", result->headers);
     PrintMetadata("response trailers", result->trailers);
   }
-  if (!result->status.ok()) FailRpc("call", "call failed", result->status);
+  if (!result->status.ok()) {
+    FailRpc("call", "call failed", result->status,
+            DialFailureHint(g.descriptors.client, result->status));
+  }
 }
 
 }  // namespace

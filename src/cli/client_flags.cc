@@ -6,6 +6,7 @@
 #include "crypto/key.h"
 #include "crypto/signer_factory.h"
 #include "server/config.h"
+#include "tls/dial_diagnosis.h"
 
 namespace nodegate::cli {
 
@@ -53,6 +54,12 @@ void ApplyClientConfig(ClientFlags* f, const std::string& command) {
 
 tls::ClientTlsOptions TlsOptions(const ClientFlags& f) {
   return tls::ClientTlsOptions{f.target, f.ca, f.cert, f.key, f.server_name};
+}
+
+std::string DialFailureHint(const ClientFlags& f, const grpc::Status& status) {
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return "";
+  const std::string why = tls::DiagnoseDialFailure(TlsOptions(f));
+  return why.empty() ? "" : "\n" + why;
 }
 
 std::shared_ptr<grpc::CallCredentials> CallCredentials(const ClientFlags& f,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/status.h>
 
 #include <CLI/CLI.hpp>
 #include <memory>
@@ -26,6 +27,10 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* flags);
 void ApplyClientConfig(ClientFlags* flags, const std::string& command);
 
 tls::ClientTlsOptions TlsOptions(const ClientFlags& flags);
+
+// For a call that failed with UNAVAILABLE: "\n" + why, in a sentence (tls::DiagnoseDialFailure
+// dials the node once more to find out); empty for other errors or when nothing known was found.
+std::string DialFailureHint(const ClientFlags& flags, const grpc::Status& status);
 
 // The per-call credentials the flags ask for (null when none); a signature is made afresh per call.
 std::shared_ptr<grpc::CallCredentials> CallCredentials(const ClientFlags& flags,

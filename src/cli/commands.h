@@ -44,10 +44,10 @@ inline constexpr int kRpcExitBase = 64;
 // Prints "nodegate <what>: <message>" to stderr and throws CLI::RuntimeError(code).
 [[noreturn]] void Fail(const std::string& what, const std::string& message, int code = 1);
 
-// An RPC that ended with `status`: prints "nodegate <what>: <context>: CODE: message" and exits
-// 64 + the gRPC code.
+// An RPC that ended with `status`: prints "nodegate <what>: <context>: CODE: message" (+ `hint`,
+// e.g. DialFailureHint's sentence) and exits 64 + the gRPC code.
 [[noreturn]] void FailRpc(const std::string& what, const std::string& context,
-                          const grpc::Status& status);
+                          const grpc::Status& status, const std::string& hint = "");
 
 // "unknown command 'X' (did you mean 'Y'?)" for `typed` among `commands`, then exit 2.
 [[noreturn]] void FailUnknownCommand(const std::string& what, const std::string& typed,

@@ -22,11 +22,12 @@ void Fail(const std::string& what, const std::string& message, int code) {
   throw CLI::RuntimeError(code);
 }
 
-void FailRpc(const std::string& what, const std::string& context, const grpc::Status& status) {
+void FailRpc(const std::string& what, const std::string& context, const grpc::Status& status,
+             const std::string& hint) {
   const int code = static_cast<int>(status.error_code());
   Fail(what,
        absl::StrCat(context, context.empty() ? "" : ": ", client::StatusCodeName(code), ": ",
-                    status.error_message()),
+                    status.error_message(), hint),
        kRpcExitBase + code);
 }
 

@@ -42,7 +42,7 @@ int Serve(const std::string& config_path) {
   int sig = WaitForStopSignal([&node] {
     absl::Status s = (*node)->Reload();
     if (s.ok()) {
-      spdlog::info("SIGHUP: tls files checked");
+      spdlog::info("SIGHUP: tls files checked, policy rules reloaded");
     } else {
       spdlog::error("SIGHUP: reload refused: {}", std::string(s.message()));
     }
@@ -60,7 +60,8 @@ void AddServeCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "serve",
       "Run the node daemon: gRPC over TLS/mTLS with hot-reloaded certificates.\n"
-      "Signals: SIGHUP re-checks the TLS files now; SIGTERM/SIGINT drain in-flight calls\n"
+      "Signals: SIGHUP re-checks the TLS files and re-reads the policy rules now; SIGTERM/SIGINT "
+      "drain in-flight calls\n"
       "(bounded by grpc.shutdown_grace) and exit 0. See docs/config.md for every key.");
   auto config = std::make_shared<std::string>();
   cmd->add_option("--config,-c", *config, "Node config file (TOML)")->required();

@@ -18,6 +18,7 @@ absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(
   o.credentials = std::move(options.credentials);
   o.limits = options.limits;
   o.metrics = std::move(options.metrics);
+  o.handshake_log = std::move(options.handshake_log);
   Gateway* g = s->gateway_.get();
   absl::StatusOr<std::unique_ptr<HttpsServer>> server =
       HttpsServer::Start(std::move(o), [g](const HttpRequest& request) -> HttpResponse {

@@ -15,6 +15,7 @@
 #include "http/gateway.h"
 #include "http/https_limits.h"
 #include "http/https_server.h"
+#include "observe/handshake_log.h"
 #include "observe/metrics.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
@@ -32,6 +33,7 @@ struct ConsoleServerOptions {
   HttpsLimits limits;
   std::shared_ptr<observe::Metrics>
       metrics;  // optional: the limit trips under nodegate_http_edge_*
+  std::shared_ptr<observe::HandshakeLog> handshake_log;  // optional: refused handshakes
 };
 
 class ConsoleServer {

@@ -424,7 +424,8 @@ HttpResponse Gateway::Node(Call& call) {
 }
 
 HttpResponse Gateway::Policy(Call& call) {
-  const auth::Policy& policy = options_.authorizer->policy();
+  const std::shared_ptr<const auth::Policy> in_force = options_.authorizer->policy();
+  const auth::Policy& policy = *in_force;
   Json rules = Json::array();
   for (const auth::Policy::Row& row : policy.Table(options_.services)) {
     rules.push_back(RuleJson(row.method, *row.rule));

@@ -1,5 +1,6 @@
 #include "http/https_server.h"
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -20,7 +21,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "observe/handshake_log.h"
 #include "spdlog/spdlog.h"
+#include "tls/handshake_failure.h"
 #include "tls/ssl_context.h"
 
 namespace nodegate::http {
@@ -288,8 +292,11 @@ class Session : public std::enable_shared_from_this<Session> {
     error_code ec;
     beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
     beast::get_lowest_layer(stream_).expires_after(Limit(limits().handshake_timeout));
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = shared_from_this()](error_code ec) { self->OnHandshake(ec); });
+    // The first bytes tell a TLS ClientHello from plain HTTP (answered as nginx does) or other
+    // cleartext; they are then handed to the handshake.
+    beast::get_lowest_layer(stream_).async_read_some(
+        asio::buffer(first_),
+        [self = shared_from_this()](error_code ec, size_t n) { self->OnFirstBytes(ec, n); });
   }
 
   // I/O thread only.
@@ -304,12 +311,80 @@ class Session : public std::enable_shared_from_this<Session> {
     return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
   }
 
+  void OnFirstBytes(error_code ec, size_t n) {
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        server_->Count(kHandshakeTimeout, remote_);
+      } else {  // closed before a byte (a port probe): counted, not a refusal worth a line
+        server_->Count(kHandshakeFailed, absl::StrCat(remote_, ": ", ec.message()));
+      }
+      return;
+    }
+    const std::string_view bytes(first_.data(), n);
+    const tls::FirstBytes kind = tls::ClassifyFirstBytes(bytes);
+    if (kind == tls::FirstBytes::kTls) {
+      stream_.async_handshake(
+          asio::ssl::stream_base::server, asio::buffer(first_.data(), n),
+          [self = shared_from_this()](error_code ec, size_t) { self->OnHandshake(ec); });
+      return;
+    }
+    tls::HandshakeFailure f;
+    f.reason = tls::HandshakeReason::kPlaintext;
+    f.detail = kind == tls::FirstBytes::kHttp1        ? "a plain HTTP request"
+               : kind == tls::FirstBytes::kH2cPreface ? "cleartext HTTP/2 (h2c)"
+                                                      : "bytes that are not TLS";
+    Refused(f);
+    if (kind != tls::FirstBytes::kHttp1) return;  // closed: nothing it would understand
+    reply_ = tls::PlainHttpOnTlsPortResponse();
+    beast::get_lowest_layer(stream_).expires_after(Limit(limits().write_timeout));
+    asio::async_write(beast::get_lowest_layer(stream_), asio::buffer(reply_),
+                      [self = shared_from_this()](error_code ec, size_t) {
+                        if (ec) return;
+                        error_code ignored;
+                        beast::get_lowest_layer(self->stream_)
+                            .socket()
+                            .shutdown(tcp::socket::shutdown_send, ignored);
+                        self->Drain();
+                      });
+  }
+
+  // After the 400: reads what the client still sends until it closes (bounded by the deadline),
+  // so that closing does not reset the connection before the client has read the answer.
+  void Drain() {
+    beast::get_lowest_layer(stream_).async_read_some(
+        asio::buffer(first_), [self = shared_from_this()](error_code ec, size_t) {
+          if (!ec) self->Drain();
+        });
+  }
+
+  void Refused(const tls::HandshakeFailure& f) {
+    if (server_->options_.handshake_log == nullptr) {
+      server_->Count(kHandshakeFailed,
+                     absl::StrCat(remote_, ": ", std::string(tls::HandshakeReasonWords(f.reason))));
+      return;
+    }
+    // Counted as a trip; the line is the handshake log's (with the certificate), not a second one.
+    counters_->trips[kHandshakeFailed].fetch_add(1, std::memory_order_relaxed);
+    observe::HandshakeRefusal r;
+    r.listener = server_->options_.name;
+    r.peer = remote_;
+    r.reason = std::string(tls::HandshakeReasonLabel(f.reason));
+    r.words = std::string(tls::HandshakeReasonWords(f.reason));
+    r.subject = f.subject;
+    r.serial = f.serial;
+    r.detail = f.detail;
+    server_->options_.handshake_log->Record(r, absl::Now());
+  }
+
   void OnHandshake(error_code ec) {
     if (ec) {
       if (ec == beast::error::timeout) {
         server_->Count(kHandshakeTimeout, remote_);
       } else {
-        server_->Count(kHandshakeFailed, absl::StrCat(remote_, ": ", ec.message()));
+        const unsigned long err = ec.category() == asio::error::get_ssl_category()
+                                      ? static_cast<unsigned long>(ec.value())
+                                      : 0;
+        Refused(tls::DescribeHandshakeFailure(stream_.native_handle(), err));
       }
       return;
     }
@@ -465,6 +540,8 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::shared_ptr<Counters> counters_;
   const std::shared_ptr<asio::ssl::context> ctx_;  // outlives stream_
   beast::ssl_stream<beast::tcp_stream> stream_;
+  std::array<char, 4096> first_{};  // the connection's first bytes (then the drain after a 400)
+  std::string reply_;               // the 400 for plain HTTP
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Clock::time_point request_start_;

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "http/http_message.h"
 #include "http/https_limits.h"
+#include "observe/handshake_log.h"
 #include "observe/metrics.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
@@ -38,6 +39,8 @@ struct HttpsServerOptions {
   std::function<std::shared_ptr<const tls::CredentialSet>()> credentials;  // required
   HttpsLimits limits;
   std::shared_ptr<observe::Metrics> metrics;  // optional
+  // Refused handshakes (with peer, certificate and reason) are recorded here; optional.
+  std::shared_ptr<observe::HandshakeLog> handshake_log;
 };
 
 // Limit trips and connection counts since start.

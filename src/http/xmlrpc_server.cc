@@ -101,6 +101,7 @@ absl::StatusOr<std::unique_ptr<XmlRpcServer>> XmlRpcServer::Start(
   o.limits.max_body_bytes = options.max_request_bytes;
   o.limits.request_timeout = options.read_timeout;
   o.metrics = std::move(options.metrics);
+  o.handshake_log = std::move(options.handshake_log);
   absl::StatusOr<std::unique_ptr<HttpsServer>> server =
       HttpsServer::Start(std::move(o), std::move(handler));
   if (!server.ok()) return server.status();

@@ -17,6 +17,7 @@
 #include "http/https_limits.h"
 #include "http/https_server.h"
 #include "observe/access_log.h"
+#include "observe/handshake_log.h"
 #include "observe/metrics.h"
 #include "store/kv_store.h"
 #include "tls/credential_set.h"
@@ -47,6 +48,7 @@ struct XmlRpcServerOptions {
   std::shared_ptr<observe::AccessLog> access_log;  // optional: one line per request
   // optional: per-call counts, and the limit trips under nodegate_xmlrpc_edge_*
   std::shared_ptr<observe::Metrics> metrics;
+  std::shared_ptr<observe::HandshakeLog> handshake_log;  // optional: refused handshakes
 };
 
 inline constexpr char kXmlRpcMethod[] = "/nodegate.xmlrpc.KeyValue/Call";

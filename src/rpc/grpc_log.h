@@ -5,11 +5,20 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+
+#include "observe/handshake_log.h"
 
 namespace nodegate::rpc {
 
 // Installs the route (process-wide; gRPC has one log function). Idempotent.
 void RouteGrpcLogs();
+
+// Where gRPC's handshake failures are recorded, by reason (listener "grpc"). gRPC 1.51 runs the
+// TLS handshake itself and reports a failure only as a log line without the peer's address or
+// certificate, so those fields stay empty; the reason comes from OpenSSL's error in the line (and
+// the X509 verify code gRPC logs just before it on the same thread). Null: none.
+void SetGrpcHandshakeLog(std::shared_ptr<observe::HandshakeLog> log);
 
 // TLS/ALPN handshakes that failed on any listener (gRPC reports each with a log line).
 uint64_t HandshakeFailures();

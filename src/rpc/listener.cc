@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
+#include "tls/handshake_failure.h"
 
 namespace nodegate::rpc {
 namespace {
@@ -31,6 +33,53 @@ constexpr absl::Duration kWarningInterval = absl::Seconds(1);
 constexpr int kBackoffMs = 100;
 // Handed-over sockets are checked at least this often, so `open` follows closes while idle.
 constexpr absl::Duration kSweepInterval = absl::Seconds(1);
+// How long a new connection on a TLS endpoint may take to send its first bytes before it is
+// handed to gRPC unscreened.
+constexpr absl::Duration kFirstBytesWait = absl::Seconds(1);
+
+std::string PeerName(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (a.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+    port = ntohs(v4->sin_port);
+    return absl::StrCat(host, ":", port);
+  }
+  if (a.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+    port = ntohs(v6->sin6_port);
+    return absl::StrCat("[", host, "]:", port);
+  }
+  return "?";
+}
+
+// An HTTP/2 server preface (empty SETTINGS) and a GOAWAY(PROTOCOL_ERROR) whose debug data says
+// why: what an h2c client can print.
+std::string H2cGoaway() {
+  const std::string debug =
+      "this port speaks TLS (gRPC over HTTPS); the client sent cleartext HTTP/2 (h2c)";
+  std::string out("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);  // SETTINGS, empty
+  const size_t len = 8 + debug.size();
+  out.push_back(static_cast<char>((len >> 16) & 0xff));
+  out.push_back(static_cast<char>((len >> 8) & 0xff));
+  out.push_back(static_cast<char>(len & 0xff));
+  out.append("\x07\x00\x00\x00\x00\x00", 6);          // GOAWAY, no flags, stream 0
+  out.append("\x00\x00\x00\x00\x00\x00\x00\x01", 8);  // last stream 0, PROTOCOL_ERROR
+  out.append(debug);
+  return out;
+}
+
+// Best effort, never blocking: the socket is non-blocking and about to be closed.
+void SendAndClose(int fd, const std::string& bytes) {
+  char sink[4096];
+  while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
+  }
+  if (!bytes.empty()) (void)!send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  shutdown(fd, SHUT_WR);
+  close(fd);
+}
 
 std::string Errno(int e) { return std::strerror(e); }
 
@@ -177,6 +226,8 @@ void Listener::Stop() {
   const uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
+  for (const Parked& p : parked_) close(p.fd);  // never handed over: still ours
+  parked_.clear();
   close(fd_);
 }
 
@@ -201,13 +252,33 @@ int Listener::FreeDescriptors(absl::Time now) {
 void Listener::Run() {
   int backoff_ms = 0;
   while (!stopped_.load(std::memory_order_acquire)) {
-    pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd_, static_cast<short>(backoff_ms ? 0 : POLLIN), 0}};
-    const int timeout_ms =
+    std::vector<pollfd> fds = {{wake_fd_, POLLIN, 0},
+                               {fd_, static_cast<short>(backoff_ms ? 0 : POLLIN), 0}};
+    int timeout_ms =
         backoff_ms ? backoff_ms : static_cast<int>(absl::ToInt64Milliseconds(kSweepInterval));
+    const absl::Time before = absl::Now();
+    for (const Parked& p : parked_) {
+      fds.push_back({p.fd, POLLIN, 0});
+      const int64_t wait_ms =
+          std::max<int64_t>(1, absl::ToInt64Milliseconds(p.deadline - before) + 1);
+      timeout_ms = static_cast<int>(std::min<int64_t>(timeout_ms, wait_ms));
+    }
     backoff_ms = 0;
-    const int n = poll(fds, 2, timeout_ms);
+    const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (stopped_.load(std::memory_order_acquire)) break;
     const absl::Time now = absl::Now();
+    if (!parked_.empty()) {
+      std::vector<Parked> still;
+      for (size_t i = 0; i < parked_.size(); ++i) {
+        Parked& p = parked_[i];
+        const bool ready = fds[i + 2].revents != 0;
+        if ((ready || now >= p.deadline) && Decide(p.fd, p.peer, /*waited_out=*/true, now)) {
+          continue;
+        }
+        still.push_back(std::move(p));
+      }
+      parked_ = std::move(still);
+    }
     if (now - last_sweep_ >= kSweepInterval) {
       open_.store(ledger_.Sweep(), std::memory_order_relaxed);
       last_sweep_ = now;
@@ -225,7 +296,10 @@ void Listener::Run() {
 }
 
 int Listener::AcceptOne() {
-  const int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  sockaddr_storage peer{};
+  socklen_t peer_len = sizeof(peer);
+  const int fd =
+      accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
   const absl::Time now = absl::Now();
   const bool may_warn = now - last_warning_ >= kWarningInterval;
   if (fd < 0) {
@@ -281,8 +355,59 @@ int Listener::AcceptOne() {
   accepted_.fetch_add(1, std::memory_order_relaxed);
   open_.store(ledger_.size(), std::memory_order_relaxed);
   --free_fds_;
-  handoff_(fd);
+  if (screen_log_ != nullptr) {
+    Screen(fd, PeerName(peer), now);
+  } else {
+    handoff_(fd);
+  }
   return 1;
+}
+
+void Listener::ScreenPlaintext(std::shared_ptr<observe::HandshakeLog> log, std::string name) {
+  screen_log_ = std::move(log);
+  screen_name_ = std::move(name);
+}
+
+void Listener::Screen(int fd, std::string peer, absl::Time now) {
+  if (Decide(fd, peer, /*waited_out=*/false, now)) return;
+  parked_.push_back(Parked{fd, std::move(peer), now + kFirstBytesWait});
+}
+
+bool Listener::Decide(int fd, const std::string& peer, bool waited_out, absl::Time now) {
+  char first[16];
+  const ssize_t n = recv(fd, first, sizeof(first), MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !waited_out) return false;
+  if (n <= 0) {  // nothing yet (waited out), closed, or reset: gRPC's handshake deals with it
+    handoff_(fd);
+    return true;
+  }
+  const tls::FirstBytes kind =
+      tls::ClassifyFirstBytes(std::string_view(first, static_cast<size_t>(n)));
+  if (kind == tls::FirstBytes::kTls) {
+    handoff_(fd);
+    return true;
+  }
+  observe::HandshakeRefusal r;
+  r.listener = screen_name_;
+  r.peer = peer;
+  r.reason = std::string(tls::HandshakeReasonLabel(tls::HandshakeReason::kPlaintext));
+  r.words = std::string(tls::HandshakeReasonWords(tls::HandshakeReason::kPlaintext));
+  switch (kind) {
+    case tls::FirstBytes::kHttp1:
+      r.detail = "a plain HTTP/1 request; answered 400";
+      break;
+    case tls::FirstBytes::kH2cPreface:
+      r.detail =
+          "cleartext HTTP/2 (h2c) preface; answered GOAWAY — use TLS (not an insecure channel)";
+      break;
+    default:
+      r.detail = "the first bytes are not a TLS ClientHello";
+  }
+  screen_log_->Record(r, now);
+  SendAndClose(fd, kind == tls::FirstBytes::kHttp1        ? tls::PlainHttpOnTlsPortResponse()
+                   : kind == tls::FirstBytes::kH2cPreface ? H2cGoaway()
+                                                          : std::string());
+  return true;
 }
 
 bool Listener::Shed() {

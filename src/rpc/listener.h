@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "observe/handshake_log.h"
 
 namespace nodegate::rpc {
 
@@ -78,6 +79,14 @@ class Listener {
   int port() const { return port_; }
   const std::string& address() const { return address_; }
 
+  // For a TLS endpoint, before Start(): a connection is handed to gRPC only once its first bytes
+  // could start a TLS ClientHello. Plain HTTP gets nginx's 400 ("The plain HTTP request was sent
+  // to HTTPS port"), cleartext HTTP/2 (h2c) a GOAWAY saying the port speaks TLS; either is recorded
+  // in `log` (listener `name`) with the peer's address — gRPC's own handshake failure would name
+  // neither the peer nor the cause. A connection that sends nothing within a second is handed over
+  // as before (gRPC's handshake timeout applies).
+  void ScreenPlaintext(std::shared_ptr<observe::HandshakeLog> log, std::string name);
+
   // Starts the accept thread. Call once.
   void Start(Handoff handoff);
   // Stops accepting and closes the listening socket; sockets already handed over are gRPC's.
@@ -95,6 +104,10 @@ class Listener {
   // Free descriptors under the soft limit: counted in /proc/self/fd at most every 100 ms, and
   // decremented per handed-over socket in between (a connect flood must not cost a scan each).
   int FreeDescriptors(absl::Time now);
+  // ScreenPlaintext: decides on `fd` now if its first bytes are there, else parks it.
+  void Screen(int fd, std::string peer, absl::Time now);
+  // Peeks at a parked or new connection: true when decided (handed over or refused).
+  bool Decide(int fd, const std::string& peer, bool waited_out, absl::Time now);
 
   const int fd_;
   const int wake_fd_;  // eventfd: Stop() wakes the accept thread
@@ -105,7 +118,15 @@ class Listener {
   Handoff handoff_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
-  SocketLedger ledger_;  // accept thread only
+  SocketLedger ledger_;                                // accept thread only
+  std::shared_ptr<observe::HandshakeLog> screen_log_;  // set: ScreenPlaintext is on
+  std::string screen_name_;
+  struct Parked {
+    int fd;
+    std::string peer;
+    absl::Time deadline;
+  };
+  std::vector<Parked> parked_;  // accept thread only: waiting for their first bytes
   absl::Time last_sweep_ = absl::InfinitePast();
   absl::Time last_warning_ = absl::InfinitePast();
   absl::Time last_fd_count_ = absl::InfinitePast();

@@ -796,6 +796,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     absl::StatusOr<std::unique_ptr<Listener>> l =
         Listener::Bind(e.address, impl->options.connection_limits);
     if (!l.ok()) return l.status();
+    if (e.plaintext_log != nullptr) (*l)->ScreenPlaintext(e.plaintext_log, e.name);
     impl->ports.push_back((*l)->port());
     impl->listeners.push_back(*std::move(l));
     impl->acceptors.push_back(builder.experimental().AddExternalConnectionAcceptor(

@@ -26,6 +26,10 @@ struct ServerOptions {
   struct Endpoint {
     std::string address;  // "host:port"; port 0 picks a free one
     std::shared_ptr<grpc::ServerCredentials> credentials;
+    // TLS endpoints: plaintext peers (HTTP/1, h2c) are refused at accept and recorded here with
+    // their address (Listener::ScreenPlaintext), as `name`. Null: every connection goes to gRPC.
+    std::shared_ptr<observe::HandshakeLog> plaintext_log;
+    std::string name = "grpc";
   };
   std::vector<Endpoint> listeners;
   int threads = 0;           // completion-queue threads; 0 = the CPUs this process may run on

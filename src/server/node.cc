@@ -13,6 +13,7 @@
 #include "http/gateway.h"
 #include "http/xmlrpc_server.h"
 #include "observe/access_log.h"
+#include "observe/handshake_log.h"
 #include "observe/metrics.h"
 #include "observe/recent_lines.h"
 #include "pki/certificate_authority.h"
@@ -36,8 +37,10 @@
 namespace nodegate::server {
 
 struct Node::Parts {
+  std::string config_path;  // re-read by ReloadPolicy (SIGHUP)
   std::unique_ptr<tls::CertificateReloader> reloader;
   std::shared_ptr<observe::AccessLog> access_log;
+  std::shared_ptr<observe::HandshakeLog> handshakes;  // refused TLS handshakes, every listener
   std::shared_ptr<observe::Metrics> metrics;
   std::shared_ptr<store::NodeStore> nodes;
   std::shared_ptr<store::CredentialStore> credential_store;
@@ -213,6 +216,7 @@ absl::Status StartConsole(const NodeConfig& config, Node::Parts& p,
   o.limits.max_body_bytes =
       static_cast<size_t>(config.kv.max_value_bytes) + config.kv.max_key_bytes + 65536;
   o.metrics = p.metrics;
+  o.handshake_log = p.handshakes;
   absl::StatusOr<std::unique_ptr<http::ConsoleServer>> console =
       http::ConsoleServer::Start(o, p.gateway);
   if (!console.ok()) return console.status();
@@ -241,6 +245,7 @@ absl::Status StartXmlRpcAndTunnels(const NodeConfig& config, Node::Parts& p,
     o.authorizer = p.authorizer;  // default deny and [[auth.rule]] apply, as on gRPC
     o.access_log = p.access_log;
     o.metrics = p.metrics;
+    o.handshake_log = p.handshakes;
     absl::StatusOr<std::unique_ptr<http::XmlRpcServer>> server = http::XmlRpcServer::Start(o, p.kv);
     if (!server.ok()) return server.status();
     p.xmlrpc = *std::move(server);
@@ -277,6 +282,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   std::unique_ptr<Node> node(new Node());
   node->parts_ = std::make_unique<Parts>();
   Parts& p = *node->parts_;
+  p.config_path = config.path;
 
   if (absl::Status s = base::MakeDirs(config.node.data_dir, 0700); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("node.data_dir: ", s.message()));
@@ -302,6 +308,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
       observe::AccessLog::Open(config.log.access_log, p.recent);
   if (!access_log.ok()) return access_log.status();
   p.access_log = *std::move(access_log);
+  p.handshakes = std::make_shared<observe::HandshakeLog>(p.access_log);
+  rpc::SetGrpcHandshakeLog(p.handshakes);
   std::vector<std::string> measured = ServedMethods();
   measured.push_back(http::kXmlRpcMethod);
   p.metrics = std::make_shared<observe::Metrics>(measured);
@@ -381,11 +389,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     p.reflection->Register(*table);
   }
   rpc::ServerOptions server_options;
-  server_options.listeners.push_back({config.grpc.listen, *creds});
+  server_options.listeners.push_back({config.grpc.listen, *creds, p.handshakes, "grpc"});
   if (!config.grpc.local_listen.empty()) {
     // Local-TCP credentials: loopback peers only, and no client certificate (design §7).
-    server_options.listeners.push_back(
-        {config.grpc.local_listen, grpc::experimental::LocalServerCredentials(LOCAL_TCP)});
+    server_options.listeners.push_back({config.grpc.local_listen,
+                                        grpc::experimental::LocalServerCredentials(LOCAL_TCP),
+                                        /*plaintext_log=*/nullptr, "grpc-local"});
   }
   server_options.threads = config.grpc.threads;
   server_options.blocking_threads = config.grpc.blocking_threads;
@@ -490,6 +499,19 @@ void RegisterEdgeMetrics(Node::Parts& p) {
       "counter", [] {
         return std::vector<Sample>{{"", static_cast<double>(rpc::HandshakeFailures())}};
       });
+  observe::HandshakeLog* handshakes = p.handshakes.get();
+  p.metrics->AddCallback(
+      "nodegate_tls_handshake_failures_total",
+      "TLS handshakes refused, by listener (grpc, http, xmlrpc) and reason (revoked, unknown_ca, "
+      "expired, no_client_certificate, no_client_auth_usage, plaintext, …).",
+      "counter", [handshakes] {
+        std::vector<Sample> out;
+        for (const auto& [key, n] : handshakes->Counts()) {
+          out.push_back({absl::StrCat("listener=\"", key.first, "\",reason=\"", key.second, "\""),
+                         static_cast<double>(n)});
+        }
+        return out;
+      });
   p.metrics->AddCallback(
       "nodegate_grpc_log_suppressed_total",
       "gRPC log lines held back by the per-site rate limit (1/s).", "counter", [] {
@@ -576,7 +598,30 @@ absl::Status Node::Reload() {
   // Tunnels poll their files too; SIGHUP makes them look now (issue 5).
   for (auto& t : parts_->tunnel_servers) (void)t->Reload();
   for (auto& t : parts_->tunnel_clients) (void)t->Reload();
-  return parts_->reloader->CheckNow();
+  absl::Status tls = parts_->reloader->CheckNow();
+  absl::Status policy = ReloadPolicy();
+  if (tls.ok()) return policy;
+  if (policy.ok()) return tls;
+  return absl::Status(tls.code(), absl::StrCat(tls.message(), "; ", policy.message()));
+}
+
+absl::Status Node::ReloadPolicy() {
+  Parts& p = *parts_;
+  if (p.config_path.empty()) return absl::OkStatus();  // created from a config without a file
+  // The whole file is validated as at start-up, so a typo anywhere (not only in a rule) is caught
+  // now rather than at the next restart; only the rules are taken from it.
+  absl::StatusOr<NodeConfig> config = LoadNodeConfig(p.config_path);
+  absl::StatusOr<std::shared_ptr<const auth::Policy>> policy =
+      config.ok() ? BuildPolicy(*config) : config.status();
+  if (!policy.ok()) {
+    return absl::Status(policy.status().code(),
+                        absl::StrCat("policy not reloaded, the previous rules stay in force: ",
+                                     policy.status().message()));
+  }
+  p.authorizer->SetPolicy(*std::move(policy));
+  spdlog::info("policy reloaded from {} ({} config rule(s))", p.config_path,
+               config->auth.rules.size());
+  return absl::OkStatus();
 }
 
 void Node::Shutdown(absl::Duration grace) {

@@ -40,8 +40,14 @@ class Node {
   // Call counters, latency histograms and the node's gauges (served at /metrics).
   std::shared_ptr<observe::Metrics> metrics() const;
 
-  // Re-checks the TLS files now (SIGHUP); the error says why a new set was refused.
+  // SIGHUP: re-checks the TLS files now and re-reads the policy rules ([[auth.rule]]) from the
+  // config file the node was created from. Each part either takes effect whole or keeps what was
+  // in force; the error says which part was refused and why (file, field, rule). Other config keys
+  // take effect on restart only.
   absl::Status Reload();
+  // The policy half of Reload(): parses the config file again, builds the policy and swaps it in
+  // for calls that start afterwards. On any error the previous policy stays.
+  absl::Status ReloadPolicy();
   // Stops accepting calls, lets in-flight calls finish until `grace`, then cancels the rest.
   void Shutdown(absl::Duration grace);
 

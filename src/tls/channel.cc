@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
+#include "tls/dial_diagnosis.h"
 
 namespace nodegate::tls {
 
@@ -17,9 +18,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> NewChannelCredentials(
     return absl::Status(ca.status().code(), absl::StrCat("ca: ", ca.status().message()));
   ssl.pem_root_certs = *std::move(ca);
   if (!options.cert_file.empty() || !options.key_file.empty()) {
-    if (options.cert_file.empty() || options.key_file.empty()) {
-      return absl::InvalidArgumentError("client: cert and key must be given together");
-    }
+    // Said now: gRPC would only dump an internal error and report an "empty address list".
+    if (absl::Status s = CheckClientIdentity(options); !s.ok()) return s;
     absl::StatusOr<std::string> cert = base::ReadFile(options.cert_file);
     if (!cert.ok()) {
       return absl::Status(cert.status().code(), absl::StrCat("cert: ", cert.status().message()));

@@ -9,6 +9,7 @@
 #include "pki/certificate_info.h"
 #include "pki/pem.h"
 #include "spdlog/spdlog.h"
+#include "tls/handshake_failure.h"
 
 namespace nodegate::tls {
 namespace ssl = boost::asio::ssl;
@@ -90,6 +91,7 @@ absl::StatusOr<std::shared_ptr<ssl::context>> BuildSslContext(const CredentialSe
     if (client_auth != ClientAuth::kNone && set.ca_pem.empty()) {
       return absl::InvalidArgumentError("tls.ca: required to verify client certificates");
     }
+    RecordRejectedCertificates(native);  // so that a refusal can name the certificate
   } else {
     if (set.ca_pem.empty()) {
       return absl::InvalidArgumentError("tls.ca: required to verify the server");

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "pki/certificate_info.h"
 #include "spdlog/spdlog.h"
+#include "tls/handshake_failure.h"
 #include "tls/ssl_context.h"
 
 namespace nodegate::tunnel::internal {
@@ -74,6 +75,12 @@ std::string TlsErrorText(const error_code& ec, SSL* ssl) {
     long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {
       absl::StrAppend(&text, " (", X509_verify_cert_error_string(verify), ")");
+    }
+    // A client certificate that failed verification, named (OpenSSL keeps none after a failure).
+    const tls::HandshakeFailure f = tls::DescribeHandshakeFailure(ssl, 0);
+    if (!f.subject.empty()) {
+      absl::StrAppend(&text, " [", std::string(tls::HandshakeReasonWords(f.reason)), ": subject ",
+                      f.subject, ", serial ", f.serial, "]");
     }
   }
   return text;

@@ -135,5 +135,45 @@ TEST(PolicyEnforcementTest, WildcardRuleAppliesToEveryMethodOfTheService) {
   EXPECT_TRUE(h.Authorize(TokenCall(), NoPeer(), kNow, "/other.Service/M").status.ok());
 }
 
+// Reload (SIGHUP): a new policy governs the calls that start after SetPolicy.
+
+TEST(PolicyReloadTest, SetPolicyAppliesToTheNextCall) {
+  Harness h(Credentials(), {PublicRule(kMethod)});
+  ASSERT_TRUE(h.Authorize(Md()).status.ok());
+  absl::StatusOr<std::shared_ptr<const Policy>> stricter =
+      Policy::Build({MakeRule(kMethod, kToken, {"ops"})}, {});
+  ASSERT_TRUE(stricter.ok()) << stricter.status();
+
+  h.authorizer().SetPolicy(*stricter);
+
+  EXPECT_EQ(h.Authorize(Md()).status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(h.Authorize(TokenCall()).status.ok());
+  EXPECT_EQ(h.authorizer().policy().get(), stricter->get());
+}
+
+TEST(PolicyReloadTest, PolicyTakenBeforeASwapStaysValid) {
+  Harness h(Credentials(), {PublicRule(kMethod)});
+  std::shared_ptr<const Policy> before = h.authorizer().policy();
+  absl::StatusOr<std::shared_ptr<const Policy>> next =
+      Policy::Build({MakeRule(kMethod, kToken, {"nobody"})}, {});
+  ASSERT_TRUE(next.ok()) << next.status();
+
+  h.authorizer().SetPolicy(*next);
+
+  EXPECT_TRUE(before->Resolve(kMethod).is_public);
+  EXPECT_FALSE(h.authorizer().policy()->Resolve(kMethod).is_public);
+  EXPECT_EQ(h.Authorize(TokenCall()).status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST(PolicyReloadTest, EachAuthorizerKeepsItsOwnPolicyOnOneThread) {
+  // The per-thread copy must never hand one authorizer's policy to another.
+  Harness open(Credentials(), {PublicRule(kMethod)});
+  Harness closed(Credentials());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(open.Authorize(Md()).status.ok());
+    EXPECT_FALSE(closed.Authorize(Md()).status.ok());
+  }
+}
+
 }  // namespace
 }  // namespace nodegate::auth

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "observe/handshake_log.h"
 
 namespace nodegate::rpc {
 namespace {
@@ -63,6 +64,10 @@ class Sink {
     fds_.clear();
   }
   ~Sink() { CloseAll(); }
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fds_.size();
+  }
 
  private:
   std::mutex mu_;
@@ -216,6 +221,84 @@ TEST(SocketLedgerTest, KeepsOpenSockets) {
   close(pair[0]);
   EXPECT_EQ(ledger.Sweep(), 1u);
   close(pair[1]);
+}
+
+// ScreenPlaintext: only a connection whose first bytes can start a TLS ClientHello reaches gRPC.
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[1024];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10'000) != 1) break;
+    const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST(ListenerScreenTest, PlainHttpGetsThe400AndIsRecordedWithThePeerNeverHandedOver) {
+  absl::StatusOr<std::unique_ptr<Listener>> l = Listener::Bind("127.0.0.1:0", {});
+  ASSERT_TRUE(l.ok()) << l.status();
+  auto log = std::make_shared<observe::HandshakeLog>(nullptr);
+  (*l)->ScreenPlaintext(log, "grpc");
+  Sink sink;
+  (*l)->Start(sink.handoff());
+
+  const int fd = Connect((*l)->port());
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  const std::string answer = ReadAll(fd);
+  close(fd);
+
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("The plain HTTP request was sent to HTTPS port"), std::string::npos);
+  EXPECT_EQ((log->Counts()[{"grpc", "plaintext"}]), 1u);
+  (*l)->Stop();
+  EXPECT_EQ((*l)->stats().accepted, 1u);
+  EXPECT_EQ(sink.size(), 0u);  // never handed to gRPC
+}
+
+TEST(ListenerScreenTest, H2cPrefaceGetsAGoawayThatSaysWhy) {
+  absl::StatusOr<std::unique_ptr<Listener>> l = Listener::Bind("127.0.0.1:0", {});
+  ASSERT_TRUE(l.ok()) << l.status();
+  auto log = std::make_shared<observe::HandshakeLog>(nullptr);
+  (*l)->ScreenPlaintext(log, "grpc");
+  Sink sink;
+  (*l)->Start(sink.handoff());
+
+  const int fd = Connect((*l)->port());
+  ASSERT_GE(fd, 0);
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  ASSERT_EQ(send(fd, preface.data(), preface.size(), 0), static_cast<ssize_t>(preface.size()));
+  const std::string answer = ReadAll(fd);
+  close(fd);
+
+  ASSERT_GE(answer.size(), 9u + 9u + 8u);
+  EXPECT_EQ(answer[3], 0x04);      // SETTINGS
+  EXPECT_EQ(answer[9 + 3], 0x07);  // GOAWAY
+  EXPECT_NE(answer.find("this port speaks TLS"), std::string::npos);
+  EXPECT_EQ((log->Counts()[{"grpc", "plaintext"}]), 1u);
+}
+
+TEST(ListenerScreenTest, TlsClientHelloIsHandedOverWithItsBytesUnread) {
+  absl::StatusOr<std::unique_ptr<Listener>> l = Listener::Bind("127.0.0.1:0", {});
+  ASSERT_TRUE(l.ok()) << l.status();
+  auto log = std::make_shared<observe::HandshakeLog>(nullptr);
+  (*l)->ScreenPlaintext(log, "grpc");
+  Sink sink;
+  (*l)->Start(sink.handoff());
+
+  const int fd = Connect((*l)->port());
+  ASSERT_GE(fd, 0);
+  const char hello[] = {0x16, 0x03, 0x01, 0x00, 0x05};
+  ASSERT_EQ(send(fd, hello, sizeof(hello), 0), static_cast<ssize_t>(sizeof(hello)));
+
+  ASSERT_TRUE(sink.WaitFor(1));
+  EXPECT_TRUE(log->Counts().empty());
+  close(fd);
 }
 
 }  // namespace
