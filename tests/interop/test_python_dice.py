@@ -147,18 +147,21 @@ def test_init_never_overwrites_existing_files(tmp_path):
     assert after == {**before, "node.toml": edited}
 
 
-def _with_line_replaced(text: str, key: str, value: str) -> str:
+def _with_line_replaced(text: str, key: str, value: str, count: int = 1) -> str:
+    """Replaces the first `count` `key = ...` lines (0: every one)."""
     pattern = re.compile(rf"^(\s*{re.escape(key)}\s*=\s*).*$", re.MULTILINE)
     assert pattern.search(text), f"no `{key} = ...` line in:\n{text}"
-    return pattern.sub(lambda m: m.group(1) + f'"{value}"', text, count=1)
+    return pattern.sub(lambda m: m.group(1) + f'"{value}"', text, count=count)
 
 
 def test_node_made_by_init_answers_nodegate_call_with_the_dev_client_config(tmp_path, start_node, dice):
     var = tmp_path / "var"
     ng.run_nodegate("init", "--dir", var)
-    # Same directory, so the relative paths in the dev config resolve the same way; only the port moves.
+    # Same directory, so the relative paths in the dev config resolve the same way; only the ports
+    # move: the gRPC listener's and the console's (8444 may be held by a developer's own node).
     node_toml = var / "node-test.toml"
-    node_toml.write_text(_with_line_replaced((var / "node.toml").read_text(), "listen", "127.0.0.1:0"))
+    node_toml.write_text(_with_line_replaced((var / "node.toml").read_text(), "listen", "127.0.0.1:0",
+                                             count=0))
     daemon = start_node(node_toml)
     client_toml = var / "client-test.toml"
     client_toml.write_text(_with_line_replaced((var / "client.toml").read_text(), "target",
