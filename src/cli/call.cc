@@ -145,7 +145,8 @@ void RunGeneric(const GenericFlags& g) {
   absl::StatusOr<const google::protobuf::MethodDescriptor*> method =
       client::FindMethod(*session.source, g.method);
   if (!method.ok()) {
-    FailStatus("call", method.status(), absl::IsInvalidArgument(method.status()) ? kUsageExit : 1);
+    FailStatus("call", method.status(), g.descriptors.client,
+               absl::IsInvalidArgument(method.status()) ? kUsageExit : 1);
   }
   google::protobuf::DynamicMessageFactory factory;  // outlives the messages below
   absl::StatusOr<std::vector<std::unique_ptr<google::protobuf::Message>>> requests =
@@ -162,7 +163,8 @@ void RunGeneric(const GenericFlags& g) {
         return absl::OkStatus();
       });
   if (!result.ok()) {
-    FailStatus("call", result.status(), absl::IsInvalidArgument(result.status()) ? kUsageExit : 1);
+    FailStatus("call", result.status(), g.descriptors.client,
+               absl::IsInvalidArgument(result.status()) ? kUsageExit : 1);
   }
   if (g.verbose) {
     PrintMetadata("response headers", result->headers);

@@ -24,14 +24,14 @@ void AddDescribeCommand(CLI::App& app) {
     std::vector<std::string> symbols;
     if (symbol->empty()) {
       absl::StatusOr<std::vector<std::string>> services = session.source->ListServices();
-      if (!services.ok()) FailStatus("describe", services.status());
+      if (!services.ok()) FailStatus("describe", services.status(), flags->client);
       symbols = *std::move(services);
     } else {
       symbols.push_back(*symbol);
     }
     for (const std::string& name : symbols) {
       absl::StatusOr<std::string> text = client::Describe(*session.source, name);
-      if (!text.ok()) FailStatus("describe", text.status());
+      if (!text.ok()) FailStatus("describe", text.status(), flags->client);
       std::cout << *text;
     }
     std::cout.flush();

@@ -58,12 +58,16 @@ Session OpenSession(DescriptorFlags f, const std::string& command) {
   return session;
 }
 
-void FailStatus(const std::string& command, const absl::Status& status, int local_code) {
+void FailStatus(const std::string& command, const absl::Status& status, const ClientFlags& client,
+                int local_code) {
   std::optional<grpc::StatusCode> rpc = client::RpcCode(status);
   if (!rpc.has_value()) Fail(command, std::string(status.message()), local_code);
   std::string message(status.message());
   if (*rpc == grpc::StatusCode::UNIMPLEMENTED && absl::StartsWith(message, "reflection")) {
     message += " (the node does not serve reflection: give the types with --proto FILE)";
+  }
+  if (*rpc == grpc::StatusCode::UNAVAILABLE) {
+    message += DialFailureHint(client, grpc::Status(grpc::StatusCode::UNAVAILABLE, ""));
   }
   Fail(command, std::string(client::StatusCodeName(static_cast<int>(*rpc))) + ": " + message,
        kRpcExitBase + static_cast<int>(*rpc));

@@ -39,8 +39,9 @@ struct Session {
 Session OpenSession(DescriptorFlags flags, const std::string& command);
 
 // Exits for a library error: 64 + code for the node's answer (an RPC error), else `local_code`.
-// UNIMPLEMENTED from reflection gets a hint to use --proto.
+// UNIMPLEMENTED from reflection gets a hint to use --proto; UNAVAILABLE gets DialFailureHint's
+// sentence for `client` (the reflection call is usually the first to dial the node).
 [[noreturn]] void FailStatus(const std::string& command, const absl::Status& status,
-                             int local_code = 1);
+                             const ClientFlags& client, int local_code = 1);
 
 }  // namespace nodegate::cli

@@ -22,7 +22,7 @@ void AddListCommand(CLI::App& app) {
     absl::StatusOr<std::vector<std::string>> names =
         service->empty() ? session.source->ListServices()
                          : client::ListMethods(*session.source, *service);
-    if (!names.ok()) FailStatus("list", names.status());
+    if (!names.ok()) FailStatus("list", names.status(), flags->client);
     for (const std::string& name : *names) std::cout << name << '\n';
     std::cout.flush();
   });

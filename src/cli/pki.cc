@@ -186,6 +186,14 @@ struct SignCsrFlags {
 void SignCsr(const SignCsrFlags& f) {
   if (!f.server && !f.client) Fail("pki sign-csr", "say --server, --client, or both", 2);
   if (f.days <= 0) Fail("pki sign-csr", "--days must be positive", 2);
+  // A client certificate's CN (or its SPIFFE URI) is the node id the whole fleet authorises: it
+  // is the CA's decision, never the requester's, like the SANs and usages below.
+  if (f.client && f.cn.empty() && f.node_id.empty()) {
+    Fail("pki sign-csr",
+         "a --client certificate names a node: give --cn or --node-id (the CSR's own CN is the "
+         "requester's choice, so it is not taken for a client certificate)",
+         2);
+  }
   pki::IssueOptions o;
   o.common_name = f.cn;
   if (o.common_name.empty()) {
@@ -323,13 +331,16 @@ void AddPkiCommand(CLI::App& app) {
   auto* sign = pki->add_subcommand(
       "sign-csr",
       "Sign a certificate request with DIR's CA (as `openssl x509 -req -CA`). The CSR gives the\n"
-      "public key (its signature is checked) and, unless --cn, the CN; SANs and usages come\n"
+      "public key (its signature is checked) and, unless --cn, the CN of a --server-only\n"
+      "certificate; SANs, usages and a client certificate's identity (--cn or --node-id) come\n"
       "from the flags only, never from the CSR.");
   auto sf = std::make_shared<SignCsrFlags>();
   sign->add_option("--dir", sf->dir, "CA directory")->required();
   sign->add_option("--csr", sf->csr, "PEM certificate request")->required();
   sign->add_option("--out", sf->out, "Certificate file to write")->required();
-  sign->add_option("--cn", sf->cn, "Subject CN (default: the CSR's)");
+  sign->add_option(
+      "--cn", sf->cn,
+      "Subject CN (default for --server only: the CSR's; --client needs --cn or --node-id)");
   sign->add_flag("--server", sf->server, "serverAuth usage");
   sign->add_flag("--client", sf->client, "clientAuth usage");
   sign->add_option("--san", sf->sans, "Comma-separated DNS names, IPs or URIs");

@@ -12,24 +12,31 @@ bool IsKeyChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 }
 
-absl::Status Bad(std::string_view header, const char* why) {
-  return absl::InvalidArgumentError(absl::StrCat("-H '", std::string(header), "': ", why));
+// Names the header by its key only: the value may be a token or an app secret, and an error
+// message ends up on a terminal, in shell history captures and in CI logs.
+absl::Status Bad(std::string_view key, const char* why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("-H '", std::string(key), ": …' (value not shown): ", why));
 }
 
 }  // namespace
 
 absl::StatusOr<std::pair<std::string, std::string>> ParseHeader(std::string_view header) {
   const size_t colon = header.find(':');
-  if (colon == std::string_view::npos) return Bad(header, "expected 'key: value'");
+  if (colon == std::string_view::npos) {
+    // No colon: no way to tell the key from a pasted secret, so nothing of it is repeated.
+    return absl::InvalidArgumentError("-H (not shown: it has no ':'): expected 'key: value'");
+  }
   const absl::string_view whole(header.data(), header.size());
   std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(whole.substr(0, colon)));
   std::string value(absl::StripAsciiWhitespace(whole.substr(colon + 1)));
-  if (key.empty()) return Bad(header, "the key is empty");
+  const std::string_view named = header.substr(0, colon);
+  if (key.empty()) return Bad(named, "the key is empty");
   for (char c : key) {
-    if (!IsKeyChar(c)) return Bad(header, "a key has only the characters 0-9 a-z - _ .");
+    if (!IsKeyChar(c)) return Bad(named, "a key has only the characters 0-9 a-z - _ .");
   }
   if (key.starts_with("grpc-")) {
-    return Bad(header, "keys starting with grpc- are reserved for gRPC itself");
+    return Bad(named, "keys starting with grpc- are reserved for gRPC itself");
   }
   if (key.ends_with("-bin")) {
     // Either alphabet, with or without padding: what people paste comes in every form.
@@ -37,13 +44,13 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseHeader(std::string_view
     while (standard.size() % 4 != 0) standard.push_back('=');
     std::string bytes;
     if (!absl::Base64Unescape(standard, &bytes)) {
-      return Bad(header, "the value of a -bin key must be base64");
+      return Bad(named, "the value of a -bin key must be base64");
     }
     return std::make_pair(std::move(key), std::move(bytes));
   }
   for (char c : value) {
     if (c < 0x20 || c > 0x7e) {
-      return Bad(header, "a text value has only printable ASCII (use a -bin key for bytes)");
+      return Bad(named, "a text value has only printable ASCII (use a -bin key for bytes)");
     }
   }
   return std::make_pair(std::move(key), std::move(value));

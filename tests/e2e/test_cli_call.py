@@ -363,7 +363,9 @@ def test_list_without_credentials_exits_80(node):
     (["call", "dice", "--bogus"], "The following argument was not expected: --bogus"),
     (["call", "dice", "--count", "many"], "--count"),
     (["call", ROLL_DIE, "--target", "127.0.0.1:1", "--ca", "x.pem", "-H", "no colon"],
-     "-H 'no colon': expected 'key: value'"),
+     "-H (not shown: it has no ':'): expected 'key: value'"),
+    (["call", ROLL_DIE, "--target", "127.0.0.1:1", "--ca", "x.pem", "-H", "app-secret: s3cret\x01"],
+     "-H 'app-secret: …' (value not shown)"),
     (["call", ROLL_DIE, "--target", "127.0.0.1:1", "--ca", "x.pem", "-d", '{"unclosed": 1'],
      "not closed"),
     (["call", ROLL_DIE], "no target"),
@@ -375,6 +377,7 @@ def test_usage_errors_exit_2(args, says):
 
     assert proc.returncode == EXIT_USAGE, f"{args}: exit {proc.returncode}\n{proc.stderr}"
     assert says in proc.stderr, proc.stderr
+    assert "s3cret" not in proc.stderr, proc.stderr
 
 
 def test_bare_nodegate_prints_the_help_and_exits_2():

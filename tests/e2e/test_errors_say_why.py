@@ -193,6 +193,20 @@ def test_server_from_another_ca_is_said(tmp_path, pki, other_ca, start_node):
     assert f"does not chain to your CA {other_ca.ca}" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["call", "/api.DiceService/RollDie"], ["list"],
+                                     ["describe", "api.DiceService"]])
+def test_reflection_commands_say_it_too(tmp_path, pki, other_ca, start_node, command):
+    # A generic call, list and describe dial the node first for reflection: their failure gets
+    # the same sentence as `call dice`, and exits 64 + UNAVAILABLE (78).
+    node, _ = start(tmp_path, pki, start_node)
+
+    result = ng.run_nodegate(*command, "--target", node.address, "--ca", other_ca.ca, "--cert",
+                             node.client.cert, "--key", node.client.key, check=False)
+
+    assert result.returncode == 64 + 14, result
+    assert f"does not chain to your CA {other_ca.ca}" in result.stderr
+
+
 # ------------------------------------------------------------------------------------------------
 # The node's side: plaintext on TLS ports
 

@@ -463,12 +463,13 @@ def test_sign_csr_issues_for_the_csr_key_with_the_flags_sans_and_usages(pki: ng.
     out = tmp_path / "web.pem"
 
     r = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out", out,
-                        "--server", "--client", "--san", "web.internal,10.0.0.7", "--days", "30")
+                        "--server", "--client", "--cn", "web.internal", "--san",
+                        "web.internal,10.0.0.7", "--days", "30")
 
     cert = ng.load_cert(out)
     assert r.stdout.startswith(f"signed {out} serial ")
     verify_signed_by(cert, ng.load_cert(pki.ca))
-    assert common_name(cert) == "web.internal", "CN from the CSR"
+    assert common_name(cert) == "web.internal", "CN from --cn"
     assert sans(cert).get_values_for_type(x509.DNSName) == ["web.internal"], \
         "SANs from the flags only, never the CSR's"
     assert eku(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
@@ -477,7 +478,7 @@ def test_sign_csr_issues_for_the_csr_key_with_the_flags_sans_and_usages(pki: ng.
     ok = ng.run_nodegate("pki", "verify", "--cert", out, "--key", key, "--ca", pki.ca)
     assert "ok    key matches" in ok.stdout
     again = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out", out,
-                            "--client", check=False)
+                            "--client", "--cn", "web.internal", check=False)
     assert again.returncode == 1 and "--force" in again.stderr
 
 
@@ -487,6 +488,18 @@ def test_sign_csr_refuses_a_tampered_csr_and_needs_a_usage(pki: ng.Pki, tmp_path
                                tmp_path / "x.pem", check=False)
     assert no_usage.returncode == 2 and "--server, --client" in no_usage.stderr
 
+    # A client certificate's CN is a node id: the requester (whose CSR says CN=web.internal) does
+    # not get to pick it; a server-only certificate may take the CSR's CN.
+    out = tmp_path / "client.pem"
+    no_identity = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out", out,
+                                  "--client", check=False)
+    assert no_identity.returncode == 2 and "--cn or --node-id" in no_identity.stderr
+    assert not out.exists()
+    server_only = tmp_path / "server.pem"
+    ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", csr, "--out", server_only,
+                    "--server")
+    assert common_name(ng.load_cert(server_only)) == "web.internal", "CN from the CSR"
+
     # A flipped bit in the CSR's signature: the CA must not sign a key whose holder is unproven.
     pem = csr.read_text().splitlines()
     der = bytearray(base64.b64decode("".join(pem[1:-1])))
@@ -495,7 +508,7 @@ def test_sign_csr_refuses_a_tampered_csr_and_needs_a_usage(pki: ng.Pki, tmp_path
     wrong.write_text("-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(der)).decode()
                      + "-----END CERTIFICATE REQUEST-----\n")
     r = ng.run_nodegate("pki", "sign-csr", "--dir", pki.dir, "--csr", wrong, "--out",
-                        tmp_path / "y.pem", "--client", check=False)
+                        tmp_path / "y.pem", "--client", "--cn", "web.internal", check=False)
     assert r.returncode == 1
     assert "signature does not verify" in r.stderr, r.stderr
     assert not (tmp_path / "y.pem").exists()

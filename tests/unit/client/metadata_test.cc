@@ -7,6 +7,7 @@ namespace nodegate::client {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 
 TEST(ParseHeaderTest, LowerCasesTheKeyAndTrimsTheValue) {
@@ -29,11 +30,19 @@ TEST(ParseHeaderTest, DecodesTheBase64OfABinaryKeyInEitherAlphabet) {
   EXPECT_EQ(url_unpadded->second, std::string("\xfb\xff", 2));
 }
 
-TEST(ParseHeaderTest, RejectsAHeaderWithoutAColon) {
-  auto h = ParseHeader("authorization Bearer x");
+TEST(ParseHeaderTest, RejectsAHeaderWithoutAColonAndDoesNotRepeatIt) {
+  auto h = ParseHeader("authorization Bearer s3cret-token");
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(h.status().message(), HasSubstr("expected 'key: value'"));
+  EXPECT_THAT(h.status().message(), Not(HasSubstr("s3cret-token")));
+}
+
+TEST(ParseHeaderTest, AnErrorNamesTheKeyButNeverTheValue) {
+  auto h = ParseHeader("app-secret: s3cret\nvalue");
+  ASSERT_FALSE(h.ok());
+  EXPECT_THAT(h.status().message(), HasSubstr("-H 'app-secret: …'"));
+  EXPECT_THAT(h.status().message(), Not(HasSubstr("s3cret")));
 }
 
 TEST(ParseHeaderTest, RejectsAnEmptyOrReservedKey) {
@@ -47,7 +56,7 @@ TEST(ParseHeaderTest, RejectsAnEmptyOrReservedKey) {
 TEST(ParseHeaderTest, RejectsAKeyWithCharactersHttp2DoesNotAllow) {
   auto h = ParseHeader("x key: v");
   ASSERT_FALSE(h.ok());
-  EXPECT_THAT(h.status().message(), HasSubstr("-H 'x key: v'"));
+  EXPECT_THAT(h.status().message(), HasSubstr("-H 'x key: …'"));
 }
 
 TEST(ParseHeaderTest, RejectsAControlCharacterInATextValue) {
@@ -63,9 +72,9 @@ TEST(ParseHeadersTest, KeepsTheOrderAndFailsOnTheFirstBadOne) {
   auto good = ParseHeaders({"a: 1", "b: 2", "a: 3"});
   ASSERT_TRUE(good.ok());
   EXPECT_THAT(*good, ::testing::ElementsAre(Pair("a", "1"), Pair("b", "2"), Pair("a", "3")));
-  auto bad = ParseHeaders({"a: 1", "oops"});
+  auto bad = ParseHeaders({"a: 1", "o ops: 2"});
   ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(bad.status().message(), HasSubstr("oops"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("o ops"));
 }
 
 }  // namespace
