@@ -12,8 +12,8 @@ namespace nodegate::auth {
 
 // The generation a StoreCredentialSource over these stores reports: grows with every write to
 // either (what a node's snapshot is loaded at, and what `nodegate node add` & co. wait for).
-absl::StatusOr<uint64_t> CredentialGeneration(store::NodeStore& nodes,
-                                              store::CredentialStore& credentials);
+absl::StatusOr<uint64_t> CredentialGeneration(store::NodeStore& node_store,
+                                              store::CredentialStore& credential_store);
 
 class StoreCredentialSource : public CredentialSource {
  public:
