@@ -62,15 +62,15 @@ void FailStatus(const std::string& command, const absl::Status& status, const Cl
                 int local_code) {
   std::optional<grpc::StatusCode> rpc = client::RpcCode(status);
   if (!rpc.has_value()) Fail(command, std::string(status.message()), local_code);
-  std::string message(status.message());
-  if (*rpc == grpc::StatusCode::UNIMPLEMENTED && absl::StartsWith(message, "reflection")) {
-    message += " (the node does not serve reflection: give the types with --proto FILE)";
+  // One way out for an RPC error (FailRpc: code name, message, hint, exit 64 + code).
+  std::string hint;
+  if (*rpc == grpc::StatusCode::UNIMPLEMENTED && absl::StartsWith(status.message(), "reflection")) {
+    hint = " (the node does not serve reflection: give the types with --proto FILE)";
   }
   if (*rpc == grpc::StatusCode::UNAVAILABLE) {
-    message += DialFailureHint(client, grpc::Status(grpc::StatusCode::UNAVAILABLE, ""));
+    hint += DialFailureHint(client, grpc::Status(grpc::StatusCode::UNAVAILABLE, ""));
   }
-  Fail(command, std::string(client::StatusCodeName(static_cast<int>(*rpc))) + ": " + message,
-       kRpcExitBase + static_cast<int>(*rpc));
+  FailRpc(command, "", grpc::Status(*rpc, std::string(status.message())), hint);
 }
 
 }  // namespace nodegate::cli
