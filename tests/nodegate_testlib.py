@@ -799,8 +799,10 @@ class ProxyProcess:
 
 
 def tunnel_server_args(listen: str, target: str, pki: Pki, server: Issued, *extra) -> list:
+    """Without an --allow-* flag in `extra`, --allow-all (the server refuses to start with neither)."""
+    allow = [] if any(str(e).startswith("--allow-") for e in extra) else ["--allow-all"]
     return ["tunnel", "server", "--listen", listen, "--target", target, "--cert", server.cert,
-            "--key", server.key, "--ca", pki.ca, *extra]
+            "--key", server.key, "--ca", pki.ca, *allow, *extra]
 
 
 def tunnel_client_args(listen: str, target: str, pki: Pki, client: Issued, *extra) -> list:

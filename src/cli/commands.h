@@ -34,6 +34,7 @@ void AddEchoCommand(CLI::App& app);    // echo (echo.cc)
 void AddBenchCommand(CLI::App& app);
 void AddListCommand(CLI::App& app);      // list (list.cc)
 void AddDescribeCommand(CLI::App& app);  // describe (describe.cc)
+void AddDoctorCommand(CLI::App& app);    // doctor (doctor.cc)
 
 // `nodegate --version`: version, git commit, and the gRPC, OpenSSL and SQLite it runs with.
 std::string VersionText();

@@ -151,6 +151,7 @@ int Run(int argc, char** argv) {
   AddBenchCommand(app);
   AddListCommand(app);
   AddDescribeCommand(app);
+  AddDoctorCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

@@ -3,9 +3,12 @@
 
 #include <filesystem>
 #include <iostream>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/daemon.h"
+#include "doctor/node_checks.h"
 #include "server/config.h"
 #include "server/node.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -54,6 +57,34 @@ int Serve(const std::string& config_path) {
   return 0;
 }
 
+// `serve --check` (as `nginx -t`): everything `serve` validates before it binds — the config, the
+// TLS files as the reloader loads them, the policy, the store — without binding or changing
+// anything. Problems on stderr, then the verdict; exit 0 (warnings allowed) or 1.
+int Check(const std::string& config_path) {
+  doctor::NodeCheckOptions options;
+  options.now = absl::Now();
+  options.probe_ports = false;
+  options.check_nginx = false;
+  std::vector<doctor::Finding> problems;
+  int checks = 0;
+  for (doctor::Finding& f : doctor::CheckNode(config_path, options)) {
+    ++checks;
+    if (f.level != doctor::Level::kOk) problems.push_back(std::move(f));
+  }
+  if (!problems.empty()) {
+    std::string text = doctor::RenderText(problems);
+    text.erase(text.rfind('\n', text.size() - 2) + 1);  // RenderText's count line: ours below
+    std::cerr << text;
+  }
+  if (doctor::Worst(problems) == doctor::Level::kFail) {
+    Fail("serve", absl::StrCat("configuration file ", config_path, " test failed (", checks,
+                               " checks, ", problems.size(), " problem(s) above)"));
+  }
+  std::cerr << "nodegate: configuration file " << config_path << " test is successful (" << checks
+            << " checks, " << problems.size() << " warning(s))" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 void AddServeCommand(CLI::App& app) {
@@ -65,7 +96,12 @@ void AddServeCommand(CLI::App& app) {
       "(bounded by grpc.shutdown_grace) and exit 0. See docs/config.md for every key.");
   auto config = std::make_shared<std::string>();
   cmd->add_option("--config,-c", *config, "Node config file (TOML)")->required();
-  cmd->callback([config] { Serve(*config); });
+  auto check = std::make_shared<bool>(false);
+  cmd->add_flag("--check,-t", *check,
+                "Validate the config, TLS files, policy and store as serve would, print any "
+                "problem and exit (0 ok, 1 failed) without serving (as nginx -t; nodegate doctor "
+                "checks more)");
+  cmd->callback([config, check] { *check ? Check(*config) : Serve(*config); });
 }
 
 }  // namespace nodegate::cli

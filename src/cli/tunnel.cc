@@ -65,6 +65,11 @@ void AddCommonFlags(CLI::App* cmd, TunnelFlags& f) {
 
 template <typename T>
 int RunTunnel(const char* mode, TunnelFlags& f) {
+  if (std::string_view(mode) == "server") {
+    if (absl::Status allow = tunnel::ValidateAllowList(f.options.allow); !allow.ok()) {
+      Fail("tunnel", std::string(allow.message()), kUsageExit);
+    }
+  }
   ParseDurationFlag("idle-timeout", f.idle_timeout, &f.options.idle_timeout);
   ParseDurationFlag("handshake-timeout", f.handshake_timeout, &f.options.handshake_timeout);
   ParseDurationFlag("reload-interval", f.reload_interval, &f.options.reload_interval);
@@ -107,10 +112,13 @@ void AddTunnelCommand(CLI::App& app) {
                 "Allow this node id: spiffe URI's last segment, else CN (repeatable)");
   s->add_option("--allow-uri", server->options.allow.uris,
                 "Allow client certificates with this URI SAN (repeatable)");
+  s->add_flag("--allow-all", server->options.allow.all,
+              "Let every client certificate that verifies against --ca (and the CRL) pass");
   s->footer(
-      "Allow-lists: with none given, any client certificate that verifies against --ca (and the\n"
-      "CRL) may pass. Giving any --allow-* flag means only certificates matching one of the\n"
-      "given entries may pass; everyone else is refused after the handshake.");
+      "Who may pass must be said: one or more --allow-* entries (only certificates matching one\n"
+      "of them pass; everyone else is refused after the handshake), or --allow-all (the CA is\n"
+      "the allow-list). With neither, the server refuses to start (exit 2), so that a forgotten\n"
+      "flag never opens the backend to every certificate of the CA.");
   s->callback([server] { RunTunnel<tunnel::TunnelServer>("server", *server); });
 
   auto client = std::make_shared<TunnelFlags>();

@@ -194,4 +194,16 @@ std::string NodeIdFromCertificate(const CertificateInfo& info, std::string_view 
   return info.common_name;
 }
 
+bool CertificateNamesHost(X509* cert, const std::string& host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+    return X509_check_ip_asc(cert, host.c_str(), 0) == 1;
+  }
+  return X509_check_host(cert, host.data(), host.size(), 0, nullptr) == 1;
+}
+
+bool IsWildcardHost(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "*";
+}
+
 }  // namespace nodegate::pki

@@ -41,6 +41,14 @@ struct CrlInfo {
 };
 
 absl::StatusOr<CertificateInfo> DescribeCertificate(X509* cert);
+// Whether `cert` names `host` as a TLS client checks it: an IP literal against its IP SANs, a name
+// against its DNS SANs (a "*." wildcard covers one label), by OpenSSL's X509_check_ip_asc and
+// X509_check_host — the checks gRPC's and our own clients run.
+bool CertificateNamesHost(X509* cert, const std::string& host);
+
+// True for "0.0.0.0", "::", "*" and "": a listener bound to every address, named by no one host.
+bool IsWildcardHost(const std::string& host);
+
 // The first certificate in `pem`.
 absl::StatusOr<CertificateInfo> InspectCertificatePem(std::string_view pem,
                                                       std::string_view source);

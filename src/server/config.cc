@@ -371,11 +371,13 @@ absl::Status ParseTunnels(const toml::node* node, const std::string& path, NodeC
       // Absent = no list; an explicitly empty list is refused rather than guessed at (it could
       // be read as "nobody" or as "anybody").
       if (table->get(key) != nullptr && list->empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": ", name, ".", key,
-            ": an empty list is not allowed (omit the key to allow any certificate from the CA)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": ", name, ".", key,
+                         ": an empty list is not allowed (omit the key; allow_all = true lets "
+                         "every certificate from the CA pass)"));
       }
     }
+    NG_RETURN_IF_ERROR(t.Bool("allow_all", &o.allow.all));
     NG_RETURN_IF_ERROR(t.RejectUnknown());
     if (mode != "server" && mode != "client") {
       return absl::InvalidArgumentError(
@@ -395,9 +397,15 @@ absl::Status ParseTunnels(const toml::node* node, const std::string& path, NodeC
                                                      "' is not one of require, request, none"));
     }
     o.client_auth = *auth;
-    if (tunnel.client && (!o.allow.empty() || table->get("client_auth") != nullptr)) {
+    if (tunnel.client &&
+        (!o.allow.empty() || o.allow.all || table->get("client_auth") != nullptr)) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": ", name, ": allow_* and client_auth apply to mode = \"server\" only"));
+    }
+    if (!tunnel.client) {
+      if (absl::Status allow = tunnel::ValidateAllowList(o.allow); !allow.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, ": ", allow.message()));
+      }
     }
     if (!tunnel.client && table->get("server_name") != nullptr) {
       return absl::InvalidArgumentError(
@@ -738,6 +746,14 @@ absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path) {
     return absl::Status(text.status().code(), absl::StrCat("config: ", text.status().message()));
   }
   return ParseClientConfig(*text, path);
+}
+
+absl::StatusOr<ConfigKind> ConfigFileKind(const std::string& path) {
+  absl::StatusOr<std::string> text = base::ReadFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<toml::table> root = ParseToml(*text, path);
+  if (!root.ok()) return root.status();
+  return root->contains("client") ? ConfigKind::kClient : ConfigKind::kNode;
 }
 
 absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view text, const std::string& path) {

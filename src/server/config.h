@@ -168,6 +168,11 @@ struct ClientConfig {
 };
 
 absl::StatusOr<ClientConfig> LoadClientConfig(const std::string& path);
+
+// Which of the two a config file is: a [client] table makes it a client config (`nodegate call`,
+// `nodegate doctor`), anything else a node config. Errors: the file cannot be read or is not TOML.
+enum class ConfigKind { kNode, kClient };
+absl::StatusOr<ConfigKind> ConfigFileKind(const std::string& path);
 absl::StatusOr<ClientConfig> ParseClientConfig(std::string_view text, const std::string& path);
 
 }  // namespace nodegate::server

@@ -3,6 +3,8 @@
 #include <google/protobuf/descriptor.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "auth/store_credential_source.h"
@@ -11,6 +13,7 @@
 #include "crypto/signer_factory.h"
 #include "http/console_server.h"
 #include "http/gateway.h"
+#include "http/https_server.h"
 #include "http/xmlrpc_server.h"
 #include "observe/access_log.h"
 #include "observe/handshake_log.h"
@@ -295,6 +298,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   reload.files = config.tls.files;
   reload.live_dir = config.node.data_dir + "/tls-live";
   reload.interval = config.tls.reload_interval;
+  for (const std::string* listen :
+       {&config.grpc.listen, &config.http.listen, &config.xmlrpc.listen}) {
+    absl::StatusOr<std::pair<std::string, int>> hp = http::SplitHostPort(*listen, "listen");
+    if (hp.ok() && std::find(reload.listen_hosts.begin(), reload.listen_hosts.end(), hp->first) ==
+                       reload.listen_hosts.end()) {
+      reload.listen_hosts.push_back(hp->first);
+    }
+  }
   absl::StatusOr<std::unique_ptr<tls::CertificateReloader>> reloader =
       tls::CertificateReloader::Start(reload);
   if (!reloader.ok()) return reloader.status();

@@ -37,6 +37,7 @@ absl::Status IdentityService::WhoAmI(const rpc::CallInfo& call, const WhoAmIRequ
 absl::Status IdentityService::Ping(const rpc::CallInfo& /*call*/, const PingRequest& /*request*/,
                                    PingResponse* response) {
   response->set_node_id(node_id_);
+  response->set_unix_time_ms(absl::ToUnixMillis(clock_->Now()));
   return absl::OkStatus();
 }
 

@@ -1,9 +1,11 @@
-// nodegate.v1.Identity: WhoAmI returns the caller's Principal as this node sees it; Ping is public.
+// nodegate.v1.Identity: WhoAmI returns the caller's Principal as this node sees it; Ping (public)
+// returns the node's id and wall clock.
 #pragma once
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "base/clock.h"
 #include "nodegate/v1/identity.pb.h"
 #include "rpc/method_table.h"
 
@@ -11,7 +13,9 @@ namespace nodegate::services {
 
 class IdentityService {
  public:
-  explicit IdentityService(std::string node_id) : node_id_(std::move(node_id)) {}
+  // `clock` (not owned) gives Ping's unix_time_ms.
+  explicit IdentityService(std::string node_id, base::Clock* clock = &base::Clock::Real())
+      : node_id_(std::move(node_id)), clock_(clock) {}
 
   // Adds nodegate.v1.Identity's methods to `table`.
   void Register(rpc::MethodTable& table);
@@ -24,6 +28,7 @@ class IdentityService {
 
  private:
   const std::string node_id_;
+  base::Clock* const clock_;
 };
 
 }  // namespace nodegate::services

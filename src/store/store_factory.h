@@ -45,4 +45,12 @@ const char* BackendName(StoreConfig::Backend backend);
 // FAILED_PRECONDITION if the database belongs to another node than config.node_id.
 absl::StatusOr<Stores> OpenStores(const StoreConfig& config, KvLimits kv_limits = KvLimits());
 
+// Whether a node with `config` could open its store, changing nothing (`serve --check`, `nodegate
+// doctor`): SQLite — an existing file opens read-only and passes `PRAGMA quick_check`, an absent
+// one could be created (the nearest existing directory above it is writable); PostgreSQL — a
+// session opens within connect_timeout and answers `SELECT 1`. Errors name the field as
+// OpenStores does. What the probe cannot see: migrations still to run, and PostgreSQL's owner
+// check (both happen when the node opens the store).
+absl::Status ProbeStore(const StoreConfig& config);
+
 }  // namespace nodegate::store

@@ -11,7 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/files.h"
+#include "pki/certificate_info.h"
 #include "pki/pem.h"
 #include "spdlog/spdlog.h"
 
@@ -31,6 +33,29 @@ std::string StatSignature(const TlsFiles& f) {
                     st.st_mtim.tv_nsec, ";");
   }
   return sig;
+}
+
+// One warning per listen host `set`'s leaf does not name.
+void WarnUnnamedHosts(const CredentialSet& set, const std::vector<std::string>& hosts,
+                      const std::string& cert_path) {
+  if (hosts.empty()) return;
+  absl::StatusOr<std::vector<crypto::X509Ptr>> chain =
+      pki::ParseCertificates(set.cert_chain_pem, cert_path);
+  if (!chain.ok() || chain->empty()) return;
+  for (const std::string& host : hosts) {
+    if (pki::IsWildcardHost(host) || pki::CertificateNamesHost(chain->front().get(), host)) {
+      continue;
+    }
+    std::vector<std::string> names;
+    for (const std::string& san : set.leaf.sans) {
+      if (san.rfind("DNS:", 0) == 0 || san.rfind("IP:", 0) == 0) names.push_back(san);
+    }
+    spdlog::warn(
+        "tls: {} (serial {}) does not name {}, the host this node listens on (it names: {}): "
+        "clients that dial {} fail to verify it; reissue it with --san {}",
+        cert_path, set.leaf.serial_hex, host,
+        names.empty() ? "nothing" : absl::StrJoin(names, ", "), host, host);
+  }
 }
 
 }  // namespace
@@ -59,6 +84,7 @@ absl::StatusOr<std::unique_ptr<CertificateReloader>> CertificateReloader::Start(
   absl::StatusOr<CredentialSet> set = LoadCredentialSet(options.files, r->clock_.Now());
   if (!set.ok()) return set.status();
   if (absl::Status s = r->Publish(*set); !s.ok()) return s;
+  WarnUnnamedHosts(*set, options.listen_hosts, options.files.cert);
   r->current_ = std::make_shared<const CredentialSet>(*std::move(set));
   r->thread_ = std::thread([raw = r.get()] { raw->Run(); });
   return r;
@@ -113,6 +139,7 @@ absl::Status CertificateReloader::CheckLocked() {
   spdlog::info("tls reloaded: serial {} -> {} (subject {}, expires {})", current_->leaf.serial_hex,
                set->leaf.serial_hex, set->leaf.subject,
                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", set->leaf.not_after, absl::UTCTimeZone()));
+  WarnUnnamedHosts(*set, options_.listen_hosts, options_.files.cert);
   current_ = std::make_shared<const CredentialSet>(*std::move(set));
   return absl::OkStatus();
 }

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -38,6 +39,10 @@ class CertificateReloader {
     // What "now" is for certificate validity, and what the polling waits on. Not owned; must
     // outlive the reloader. Tests pass a testlib::ManualClock.
     base::Clock* clock = &base::Clock::Real();
+    // Hosts the node's TLS listeners bind (wildcards skipped). A certificate that goes live
+    // without naming one of them is logged as a warning: it serves, but a client dialling that
+    // host fails to verify it.
+    std::vector<std::string> listen_hosts;
   };
 
   // Validates and publishes the initial set synchronously (any error is a start-up error), then

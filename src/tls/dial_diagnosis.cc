@@ -192,11 +192,6 @@ void ClassifySslFailure(SSL* ssl, int rc, DialProbe* probe) {
   probe->detail = crypto::DrainOpenSslErrors();
 }
 
-bool NamesHost(X509* cert, const std::string& name) {
-  if (IsIpLiteral(name)) return X509_check_ip_asc(cert, name.c_str(), 0) == 1;
-  return X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1;
-}
-
 }  // namespace
 
 absl::Status CheckClientIdentity(const ClientTlsOptions& options) {
@@ -288,6 +283,11 @@ DialProbe ProbeDial(const ClientTlsOptions& options, absl::Duration timeout) {
     if (probe.outcome == Outcome::kAccepted) probe.outcome = Outcome::kServerClosedHandshake;
     return probe;
   }
+  probe.tls_version = SSL_get_version(ssl.get());
+  const unsigned char* alpn = nullptr;
+  unsigned alpn_len = 0;
+  SSL_get0_alpn_selected(ssl.get(), &alpn, &alpn_len);
+  if (alpn != nullptr) probe.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
   crypto::X509Ptr server(SSL_get1_peer_certificate(ssl.get()));
   if (server == nullptr) {
     probe.outcome = Outcome::kServerUntrusted;
@@ -298,6 +298,8 @@ DialProbe ProbeDial(const ClientTlsOptions& options, absl::Duration timeout) {
       info.ok()) {
     probe.server_subject = info->subject;
     probe.server_issuer = info->issuer;
+    probe.server_not_after = info->not_after;
+    probe.server_sha256 = info->sha256_fingerprint;
     for (const std::string& san : info->sans) {
       if (absl::StartsWith(san, "DNS:")) probe.server_names.push_back(san.substr(4));
       if (absl::StartsWith(san, "IP:")) probe.server_names.push_back(san.substr(3));
@@ -311,7 +313,7 @@ DialProbe ProbeDial(const ClientTlsOptions& options, absl::Duration timeout) {
     probe.detail = X509_verify_cert_error_string(verify);
     return probe;
   }
-  if (!NamesHost(server.get(), probe.expected_name)) {
+  if (!pki::CertificateNamesHost(server.get(), probe.expected_name)) {
     probe.outcome = Outcome::kNameMismatch;
     return probe;
   }

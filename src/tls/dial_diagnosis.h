@@ -36,6 +36,12 @@ struct DialProbe {
   std::string
       alert;  // the TLS alert the server sent, in words ("certificate revoked"); may be empty
   std::string detail;  // OpenSSL's verify error or the errno text
+  // Once the handshake completed: what was agreed and the server certificate's validity and
+  // SHA-256 fingerprint (lowercase hex, as pki::CertificateInfo), for `nodegate doctor`.
+  std::string tls_version;  // "TLSv1.3"
+  std::string alpn;         // the protocol the server chose ("h2"); empty: it chose none
+  absl::Time server_not_after = absl::InfinitePast();
+  std::string server_sha256;
 };
 
 // The sentence for `probe`; empty for kAccepted (nothing specific to say). Pure.

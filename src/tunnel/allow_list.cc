@@ -14,9 +14,23 @@ bool Contains(const std::vector<std::string>& list, std::string_view value) {
 
 }  // namespace
 
+absl::Status ValidateAllowList(const AllowList& allow) {
+  if (allow.all && !allow.empty()) {
+    return absl::InvalidArgumentError(
+        "allow_all (--allow-all) and an allow_cn/allow_node_id/allow_uri list together: keep one");
+  }
+  if (!allow.all && allow.empty()) {
+    return absl::InvalidArgumentError(
+        "no allow-list: name who may pass with allow_cn, allow_node_id or allow_uri (--allow-cn, "
+        "--allow-node-id, --allow-uri), or set allow_all = true (--allow-all) to let every client "
+        "the CA verifies through");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckAllowed(const AllowList& allow, const pki::CertificateInfo* peer,
                           std::string_view trust_domain) {
-  if (allow.empty()) return absl::OkStatus();  // the CA is the allow-list
+  if (allow.all) return absl::OkStatus();  // the CA is the allow-list
   if (peer == nullptr) {
     return absl::PermissionDeniedError("no client certificate, and an allow-list is configured");
   }

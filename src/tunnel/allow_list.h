@@ -10,9 +10,11 @@
 
 namespace nodegate::tunnel {
 
-// Three lists, matched exactly. Semantics (fail closed, stated where it is declared):
-//  - all three lists absent/empty: any certificate that verifies against the configured CA (and is
-//    not revoked by the CRL) is allowed — the CA is the allow-list;
+// Three lists, matched exactly, or `all`. Semantics (fail closed, stated where it is declared):
+//  - `all` (allow_all = true, --allow-all): any certificate that verifies against the configured
+//    CA (and is not revoked by the CRL) is allowed — the CA is the allow-list. It must be said:
+//    a tunnel server with neither `all` nor a list does not start (ghostunnel's rule), so that
+//    a forgotten flag never opens a backend to the whole CA;
 //  - any list given: only certificates matching at least one entry of any given list are allowed
 //    (OR across lists); a certificate that matches none is refused, and so is a client with no
 //    certificate at all.
@@ -24,8 +26,14 @@ struct AllowList {
       node_ids;                   // pki::NodeIdFromCertificate (spiffe URI's last segment, else CN)
   std::vector<std::string> uris;  // URI SANs, e.g. spiffe://nodegate.local/node/web-1
 
+  bool all = false;  // every client the CA verifies; exclusive with the lists
+
   bool empty() const { return cns.empty() && node_ids.empty() && uris.empty(); }
 };
+
+// A tunnel server's allow-list is usable: `all` or at least one list, not both. INVALID_ARGUMENT
+// naming both spellings (config key and flag) otherwise.
+absl::Status ValidateAllowList(const AllowList& allow);
 
 // OK when `peer` may pass; PERMISSION_DENIED naming the identity otherwise. `peer` is null when the
 // client presented no certificate.

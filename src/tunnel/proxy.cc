@@ -495,6 +495,9 @@ absl::Status Proxy::Impl::Init() {
     target_ = *target;
     server_name_ = o.server_name.empty() ? target_.host : o.server_name;
   }
+  if (mode_ == ProxyMode::kTunnelServer) {
+    if (absl::Status allow = ValidateAllowList(o.allow); !allow.ok()) return allow;
+  }
   if (o.max_connections < 1) return absl::InvalidArgumentError("max_connections: must be >= 1");
   if (o.idle_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("idle_timeout: must be positive");

@@ -3,6 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testlib/auth.h"
+#include "testlib/manual_clock.h"
 #include "testlib/rpc_calls.h"
 
 namespace nodegate::services {
@@ -21,7 +22,8 @@ class IdentityServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { service_.Register(table_); }
 
-  IdentityService service_{"node-7"};
+  testlib::ManualClock clock_{absl::FromUnixMillis(1'767'225'600'123)};
+  IdentityService service_{"node-7", &clock_};
   rpc::MethodTable table_;
 };
 
@@ -56,10 +58,14 @@ TEST_F(IdentityServiceTest, WhoAmIOnAPublicCallSaysNone) {
   EXPECT_EQ(resp.node_id(), "node-7");
 }
 
-TEST_F(IdentityServiceTest, PingAnswersWithTheNodeId) {
+TEST_F(IdentityServiceTest, PingAnswersWithTheNodeIdAndItsClock) {
   nodegate::v1::PingResponse resp;
   ASSERT_TRUE(Call(table_, kPing, nodegate::v1::PingRequest(), &resp).ok());
   EXPECT_EQ(resp.node_id(), "node-7");
+  EXPECT_EQ(resp.unix_time_ms(), 1'767'225'600'123);
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(Call(table_, kPing, nodegate::v1::PingRequest(), &resp).ok());
+  EXPECT_EQ(resp.unix_time_ms(), 1'767'225'602'123);
 }
 
 }  // namespace

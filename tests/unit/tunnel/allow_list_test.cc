@@ -13,14 +13,42 @@ pki::CertificateInfo Peer(std::string cn, std::vector<std::string> uris = {}) {
   return info;
 }
 
-TEST(AllowListTest, NoListsAllowAnyVerifiedCertificate) {
-  pki::CertificateInfo peer = Peer("anyone");
-  EXPECT_TRUE(CheckAllowed(AllowList{}, &peer, "nodegate.local").ok());
+AllowList AllowAll() {
+  AllowList allow;
+  allow.all = true;
+  return allow;
 }
 
-TEST(AllowListTest, NoListsAndNoCertificateIsAllowed) {
+TEST(AllowListTest, AllowAllLetsAnyVerifiedCertificatePass) {
+  pki::CertificateInfo peer = Peer("anyone");
+  EXPECT_TRUE(CheckAllowed(AllowAll(), &peer, "nodegate.local").ok());
+}
+
+TEST(AllowListTest, AllowAllWithoutCertificateIsAllowed) {
   // Whether a certificate is needed at all is client_auth's business, not the allow-list's.
-  EXPECT_TRUE(CheckAllowed(AllowList{}, nullptr, "nodegate.local").ok());
+  EXPECT_TRUE(CheckAllowed(AllowAll(), nullptr, "nodegate.local").ok());
+}
+
+TEST(AllowListTest, NothingSaidRefusesEveryone) {
+  // ValidateAllowList keeps such a server from starting; should one run anyway, it fails closed.
+  pki::CertificateInfo peer = Peer("anyone");
+  EXPECT_EQ(CheckAllowed(AllowList{}, &peer, "nodegate.local").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(CheckAllowed(AllowList{}, nullptr, "nodegate.local").code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(AllowListTest, ValidateWantsAllOrAListButNotBoth) {
+  absl::Status none = ValidateAllowList(AllowList{});
+  EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(none.message().find("--allow-all"), std::string_view::npos) << none;
+  EXPECT_NE(none.message().find("allow_cn"), std::string_view::npos) << none;
+  EXPECT_TRUE(ValidateAllowList(AllowAll()).ok());
+  AllowList listed;
+  listed.uris = {"spiffe://nodegate.local/node/alice"};
+  EXPECT_TRUE(ValidateAllowList(listed).ok());
+  listed.all = true;
+  EXPECT_EQ(ValidateAllowList(listed).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(AllowListTest, AnyListRefusesAClientWithoutCertificate) {

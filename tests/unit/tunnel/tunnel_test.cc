@@ -32,7 +32,9 @@ class TunnelTest : public ::testing::Test {
     echo_ = *std::move(e);
   }
 
+  // No list given: every client the CA verifies (allow_all).
   std::unique_ptr<TunnelServer> StartServer(AllowList allow = {}) {
+    if (allow.empty()) allow.all = true;
     TunnelOptions o;
     o.listen = "127.0.0.1:0";
     o.target = echo_->address();
@@ -119,6 +121,13 @@ TEST_F(TunnelTest, StartErrorsNameTheField) {
   s = TunnelServer::Start(o);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string(s.status().message()).find("allow-lists"), std::string::npos);
+
+  o.allow = {};  // neither a list nor allow_all: refused before anything listens
+  o.client_auth = tls::ClientAuth::kRequire;
+  s = TunnelServer::Start(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.status().message()).find("no allow-list"), std::string::npos)
+      << s.status();
 
   TunnelOptions c;
   c.listen = "127.0.0.1:0";
