@@ -156,7 +156,7 @@ Finding CheckUsage(std::string check, const pki::CertificateInfo& cert, const st
 }
 
 Finding CheckReplayCapacity(size_t capacity, absl::Duration max_skew, double signed_per_second) {
-  Finding f{"auth.replay_cache_capacity", Level::kOk, "", ""};
+  Finding f{"auth.signature.replay_cache_capacity", Level::kOk, "", ""};
   const double needed = std::ceil(signed_per_second * absl::ToDoubleSeconds(max_skew));
   const double wanted = std::ceil(needed * 1.25);
   const double sustained =
@@ -170,8 +170,9 @@ Finding CheckReplayCapacity(size_t capacity, absl::Duration max_skew, double sig
     f.detail +=
         ", fewer than the rate asked for: signed calls beyond it fail closed "
         "(RESOURCE_EXHAUSTED)";
-    f.fix = absl::StrCat("set auth.replay_cache_capacity = ", static_cast<int64_t>(wanted),
-                         " (or lower auth.max_skew)");
+    f.fix =
+        absl::StrCat("set auth.signature.replay_cache_capacity = ", static_cast<int64_t>(wanted),
+                     " (or lower auth.signature.max_skew)");
   }
   return f;
 }
@@ -289,7 +290,7 @@ Finding CheckClockSkew(const std::string& peer, absl::Duration skew, absl::Durat
   if (magnitude <= absl::Seconds(1) + rtt / 2) return f;
   const std::string fix =
       "run NTP (systemd-timesyncd, chrony) on both hosts; signed calls must be dated within the "
-      "node's auth.max_skew (default 60s)";
+      "node's auth.signature.max_skew (default 60s)";
   if (magnitude <= absl::Seconds(30) || !signs_calls) {
     f.level = Level::kWarn;
   } else {
