@@ -401,7 +401,7 @@ def test_sigterm_closes_open_connections_and_exits_zero(procs, pki, certs, echo_
 def test_bad_flags_fail_with_the_field_named(pki, certs):
     out = ng.run_nodegate("tunnel", "server", "--listen", "127.0.0.1:0", "--target", "nowhere",
                           "--cert", certs["server"].cert, "--key", certs["server"].key, "--ca", pki.ca,
-                          check=False)
+                          "--allow-all", check=False)
     assert out.returncode != 0 and "target" in out.stderr
     out = ng.run_nodegate("tunnel", "client", "--listen", "127.0.0.1:0", "--target", "127.0.0.1:1",
                           "--cert", certs["alice"].cert, "--key", certs["server"].key, "--ca", pki.ca,
