@@ -30,7 +30,7 @@ std::string Relative(absl::Time t, absl::Time now) {
 std::string ServiceOf(const std::string& pattern) {
   if (pattern.size() < 2 || pattern[0] != '/') return "";
   size_t slash = pattern.find('/', 1);
-  return std::string(pattern.substr(1, slash == std::string::npos ? pattern.npos : slash - 1));
+  return std::string(pattern.substr(1, slash == std::string::npos ? std::string::npos : slash - 1));
 }
 
 std::string StripNginxComments(const std::string& text) {
