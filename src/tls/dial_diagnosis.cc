@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -132,10 +133,17 @@ int Connect(const std::string& host, const std::string& port, absl::Duration tim
     int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
     int err = rc == 0 ? 0 : errno;
     if (err == EINPROGRESS) {
+      // A signal (EINTR) is not a connection: wait again for what is left of the timeout.
+      const absl::Time deadline = absl::Now() + timeout;
       pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+      do {
+        const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+        rc = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0)));
+      } while (rc < 0 && errno == EINTR);
       if (rc == 0) {
         err = ETIMEDOUT;
+      } else if (rc < 0) {
+        err = errno;
       } else {
         socklen_t len = sizeof(err);
         if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
