@@ -37,6 +37,9 @@ bool RecordHandshakeLine(const char* message) {
   const long before = verify_code;
   std::optional<tls::HandshakeReason> reason = tls::ReasonFromGrpcLog(message, &verify_code);
   if (!reason.has_value() && verify_code == before) return false;
+  // The "Handshake failed" line consumes the code, recorded or not (no log installed): a later
+  // handshake on this thread must not inherit it.
+  if (reason.has_value()) verify_code = 0;
   std::shared_ptr<observe::HandshakeLog> log;
   {
     std::lock_guard<std::mutex> lock(HandshakeLogMu());
@@ -44,7 +47,6 @@ bool RecordHandshakeLine(const char* message) {
   }
   if (log == nullptr) return false;
   if (!reason.has_value()) return true;  // the verify code: said by the record that follows
-  verify_code = 0;
   observe::HandshakeRefusal r;
   r.listener = "grpc";
   r.reason = std::string(tls::HandshakeReasonLabel(*reason));
