@@ -211,3 +211,21 @@ def test_a_tunnel_server_must_say_who_may_pass(tmp_path, pki):
     out = ng.run_nodegate("serve", "--config", config, "--check", check=False)
     assert out.returncode == 1, out.stderr
     assert "tunnel[0]: no allow-list" in out.stderr, out.stderr
+
+
+def test_a_node_config_with_peer_checks_the_call_as_this_node_makes_it(tmp_path, pki, start_node):
+    # The peer's own node: its certificate (serverAuth only) cannot be a client certificate, so the
+    # peer refuses this node's handshake, and the doctor says so; reissued with --client it passes.
+    server, _, config = node_files(tmp_path, pki)
+    daemon = start_node(config)
+    rc, out, _ = doctor("--config", config, "--no-ports", "--nginx-conf", "/dev/null",
+                        "--peer", daemon.address)
+    assert rc == 1, out
+    [fail] = lines(out, "fail")
+    assert f"TLS handshake with {daemon.address}" in fail and "the server closed the handshake" in fail, out
+
+    pki.issue("server", "server", "--client", "--san", "127.0.0.1,localhost", "--force")
+    rc, out, _ = doctor("--config", config, "--no-ports", "--nginx-conf", "/dev/null",
+                        "--peer", daemon.address)
+    assert rc == 0, out
+    assert "ok    Ping: node id e2e-node" in out and "ok    ALPN h2" in out, out
