@@ -35,7 +35,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME nodegate-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_SHLIBDEPS OFF)  # static archives and headers only
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "libgrpc++-dev, libprotobuf-dev, protobuf-compiler, protobuf-compiler-grpc, libssl-dev, libsqlite3-dev, libpq-dev, libabsl-dev, libspdlog-dev, libtomlplusplus-dev, nlohmann-json3-dev, libboost-dev, libexpat1-dev, libxmlrpc-c++8-dev, pkg-config")
+  "libgrpc++-dev, libprotobuf-dev, protobuf-compiler, protobuf-compiler-grpc, libssl-dev, libsqlite3-dev, libpq-dev, libnghttp2-dev, libabsl-dev, libspdlog-dev, libtomlplusplus-dev, nlohmann-json3-dev, libboost-dev, libexpat1-dev, libxmlrpc-c++8-dev, pkg-config")
 # CPack puts CPACK_PACKAGE_DESCRIPTION_SUMMARY first and indents these lines itself.
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
   "nodegate serve runs a node: gRPC over mTLS with hot-reloaded certificates,\nper-call signatures (SM2, ECDSA, Ed25519) with replay protection, tokens,\napp keys and per-method policy. Ships a hardened systemd unit, an nginx\ntemplate and bash completion.")

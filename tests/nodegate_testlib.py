@@ -266,6 +266,23 @@ def client_config(path: Path, *, target: str, ca: Path, cert: Path, key: Path,
 # The daemon
 
 
+# The engine under test (rpc::Engine): ctest runs the e2e, interop and fault suites once as they
+# are (engine "grpc", the default) and once more with NODEGATE_TEST_ENGINE=h2 (tests/CMakeLists.txt),
+# which every daemon started through Daemon gets in its [grpc] table unless the config names one.
+TEST_ENGINE = os.environ.get("NODEGATE_TEST_ENGINE", "")
+
+
+def with_test_engine(config_text: str, engine: str = TEST_ENGINE) -> str:
+    """The config with `engine` set in [grpc] (added after the table's header, or as a new table)."""
+    if not engine or re.search(r"(?m)^\s*engine\s*=", config_text):
+        return config_text
+    line = f'engine = "{engine}"'
+    m = re.search(r"(?m)^\[grpc\][ \t]*$", config_text)
+    if m is None:
+        return config_text.rstrip("\n") + f"\n\n[grpc]\n{line}\n"
+    return config_text[:m.end()] + "\n" + line + config_text[m.end():]
+
+
 class Daemon:
     """One `nodegate serve` process with stdout and stderr captured to files (no pipe can fill up)."""
 
@@ -279,6 +296,11 @@ class Daemon:
         self.port: Optional[int] = None
 
     def start(self) -> "Daemon":
+        if TEST_ENGINE and self.config.exists():
+            text = self.config.read_text()
+            engined = with_test_engine(text)
+            if engined != text:
+                self.config.write_text(engined)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([str(NODEGATE_BIN), "serve", "--config", str(self.config)],
                                          stdout=out, stderr=err, stdin=subprocess.DEVNULL,

@@ -27,7 +27,8 @@ int Serve(const std::string& config_path) {
 
   absl::StatusOr<std::unique_ptr<server::Node>> node = server::Node::Create(*config);
   if (!node.ok()) Fail("serve", std::string(node.status().message()));
-  spdlog::info("node {} listening grpc={}", config->node.id, (*node)->grpc_address());
+  spdlog::info("node {} listening grpc={} (engine {})", config->node.id, (*node)->grpc_address(),
+               config->grpc.engine == rpc::Engine::kH2 ? "h2" : "grpc");
   if (!(*node)->local_address().empty()) {
     spdlog::info("node {} listening local={} (plaintext h2c, loopback only, same auth checks)",
                  config->node.id, (*node)->local_address());

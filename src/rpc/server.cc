@@ -21,7 +21,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "rpc/token_bucket.h"
+#include "rpc/h2_engine.h"
+#include "rpc/server_core.h"
 #include "spdlog/spdlog.h"
 
 // ThreadSanitizer (make tsan) sees our threads but not Debian's uninstrumented libgrpc, through
@@ -47,13 +48,6 @@ namespace {
 constexpr int kPostedRequests = 8;    // generic: streams and unknown names
 constexpr int kPostedPerMethod = 16;  // each registered unary method
 
-int AllowedCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
@@ -64,122 +58,22 @@ int ClampMs(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, INT32_MAX));
 }
 
-// Runs Execution::kBlocking handlers, so that a store write waiting for fsync never holds up a
-// completion-queue thread (and with it every other call on that queue).
-class WorkerPool {
- public:
-  WorkerPool(int n, size_t max_queued) : max_queued_(max_queued) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~WorkerPool() { Stop(); }
-
-  // False when `max_queued` jobs are already waiting: the caller answers the call itself
-  // (RESOURCE_EXHAUSTED) instead of letting the queue, and its memory, grow without bound.
-  bool Post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!stopped_) {
-        if (jobs_.size() >= max_queued_) return false;
-        jobs_.push_back(std::move(job));
-        wake_.notify_one();
-        return true;
-      }
-    }
-    job();  // stopping: run it here rather than lose the call
-    return true;
-  }
-
-  // Runs every queued job, then joins the threads.
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopped_) return;
-      stopped_ = true;
-    }
-    wake_.notify_all();
-    for (std::thread& t : threads_) t.join();
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait(lock, [this] { return stopped_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-
-  const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> jobs_;
-  bool stopped_ = false;
-  std::vector<std::thread> threads_;
-};
-
 }  // namespace
 
-struct Server::Impl {
-  ServerOptions options;
-  std::shared_ptr<const MethodTable> methods;
-  std::shared_ptr<auth::Authorizer> authorizer;
-  observe::AccessLog* access_log = nullptr;  // null when off
-  std::shared_ptr<observe::AccessLog> access_log_owner;
-  std::shared_ptr<observe::Metrics> metrics;
-
+struct Server::Impl : internal::Shared {
   grpc::AsyncGenericService generic;     // streaming methods, and names nobody registered
   std::unique_ptr<grpc::Service> unary;  // RawUnaryService: every unary method, registered
   std::vector<const MethodTable::Method*> unary_methods;  // by registration index
   std::unique_ptr<grpc::Server> server;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
   std::vector<std::thread> threads;
-  std::unique_ptr<WorkerPool> workers;
   std::vector<std::unique_ptr<Listener>> listeners;  // our accept fronts, one per endpoint
   std::vector<std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>> acceptors;
   std::vector<int> ports;
-  std::atomic<int64_t> streams_open{0};
-  std::atomic<uint64_t> refused_streams{0};
-  std::atomic<uint64_t> refused_queue_full{0};
-  std::atomic<uint64_t> skipped_expired{0};
-  std::atomic<uint64_t> refused_anonymous_rate{0};
-  // One bucket per served method, and one for every other name; built at start, then read-only.
-  absl::flat_hash_map<std::string, std::unique_ptr<TokenBucket>> anonymous_buckets;
-  std::unique_ptr<TokenBucket> anonymous_other;
-
-  // False when an anonymous call to `method` is over its rate.
-  bool AdmitAnonymous(const std::string& method) {
-    if (anonymous_other == nullptr) return true;
-    auto it = anonymous_buckets.find(method);
-    TokenBucket& bucket = it != anonymous_buckets.end() ? *it->second : *anonymous_other;
-    if (bucket.Take(absl::Now())) return true;
-    refused_anonymous_rate.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
+  std::unique_ptr<H2Engine> h2;  // engine kH2: everything above but `listeners` stays empty
   std::atomic<bool> shutting_down{false};
   std::mutex shutdown_mu;
 
-  // Calls whose decision waits for a fleet's nonce ledger (Authorizer::AuthorizeOrDefer): each
-  // resumes through an alarm on its queue, so the queues stay open until none is left.
-  std::mutex deferred_mu;
-  std::condition_variable deferred_cv;
-  int64_t deferred = 0;           // guarded by deferred_mu
-  bool deferrals_closed = false;  // guarded by deferred_mu: shutting down, decide synchronously
-  bool BeginDeferral() {
-    std::lock_guard<std::mutex> lock(deferred_mu);
-    if (deferrals_closed) return false;
-    ++deferred;
-    return true;
-  }
-  void EndDeferral() {
-    std::lock_guard<std::mutex> lock(deferred_mu);
-    if (--deferred == 0) deferred_cv.notify_all();
-  }
   bool shut_down = false;
 
   void RequestCall(grpc::ServerCompletionQueue* cq);
@@ -212,23 +106,6 @@ void Polled(Tag* tag) {
 #endif
 }
 
-// gRPC's core refuses a batch with an illegal header, and gRPC C++ aborts the process on that
-// refusal; so a handler's metadata is checked here, and what HTTP/2 cannot carry is dropped:
-// keys of [0-9a-z_.-] not reserved by gRPC ("grpc-…"), and printable ASCII values unless "-bin".
-bool LegalResponseMetadata(std::string_view key, std::string_view value) {
-  if (key.empty() || key.substr(0, 5) == "grpc-") return false;
-  for (char c : key) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  if (key.size() >= 4 && key.substr(key.size() - 4) == "-bin") return true;
-  for (char c : value) {
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
-
 // The status a call that ended without our status reaching the client is logged with.
 grpc::Status EndedEarly(const grpc::ServerContextBase& ctx) {
   if (ctx.deadline() <= std::chrono::system_clock::now()) {
@@ -247,11 +124,11 @@ class CallBase : public ResponseMetadata {
   virtual void Proceed(Tag::Kind kind, bool ok) = 0;
 
   void AddInitial(std::string_view key, std::string_view value) override {
-    if (!LegalResponseMetadata(key, value)) return Illegal(key);
+    if (!internal::LegalResponseMetadata(key, value)) return Illegal(key);
     ctx_base_->AddInitialMetadata(std::string(key), std::string(value));
   }
   void AddTrailing(std::string_view key, std::string_view value) override {
-    if (!LegalResponseMetadata(key, value)) return Illegal(key);
+    if (!internal::LegalResponseMetadata(key, value)) return Illegal(key);
     ctx_base_->AddTrailingMetadata(std::string(key), std::string(value));
   }
 
@@ -293,17 +170,7 @@ class CallBase : public ResponseMetadata {
   }
 
   // Whether the decided call may go on (decision_, then the core's own anonymous-call budget).
-  bool Admitted() {
-    // Anonymous: a public method's rule evaluates no credential, so only a verified client
-    // certificate (identity at the transport) exempts a caller from the public-method budget.
-    if (decision_.status.ok() && !decision_.principal.authenticated() && !peer_.authenticated &&
-        !server_->AdmitAnonymous(method_name_)) {
-      decision_.status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                      "rate limited: too many calls without credentials");
-      shed_reason_ = "anonymous_rate: over grpc.anonymous_rate for this method";
-    }
-    return decision_.status.ok();
-  }
+  bool Admitted() { return server_->Admit(method_name_, peer_, &decision_, &shed_reason_); }
 
   void TakePeer(grpc::ServerContextBase& ctx) {
     start_ = std::chrono::steady_clock::now();
@@ -341,30 +208,20 @@ class CallBase : public ResponseMetadata {
   void Observe(grpc::ServerContextBase& ctx) { Observe(ctx, status_); }
 
   void Observe(grpc::ServerContextBase& ctx, const grpc::Status& status) {
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    int code = static_cast<int>(status.error_code());
-    if (server_->metrics) server_->metrics->RecordCall(method_name_, code, seconds);
-    observe::AccessLog* log = server_->access_log;
-    if (log == nullptr) return;
-    observe::AccessRecord r;
-    r.time = absl::Now();
-    r.authority = View(ctx.ExperimentalGetAuthority());
-    r.peer = peer_address_;
+    internal::CallRecord r;
     r.method = method_name_;
-    r.code = code;
-    r.duration_ms = seconds * 1000.0;
-    const auto& md = ctx.client_metadata();
-    if (auto it = md.find("user-agent"); it != md.end()) r.user_agent = View(it->second);
-    r.client_cn = peer_.common_name;
-    r.principal = decision_.principal.ToString();
-    if (decision_.rejection != auth::Rejection::kCount) {
-      r.reason = absl::StrCat(std::string(auth::RejectionName(decision_.rejection)),
-                              decision_.detail.empty() ? "" : ": ", decision_.detail);
-    } else if (!shed_reason_.empty()) {
-      r.reason = shed_reason_;
+    r.code = static_cast<int>(status.error_code());
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (server_->access_log != nullptr) {
+      r.authority = View(ctx.ExperimentalGetAuthority());
+      r.peer_address = peer_address_;
+      const auto& md = ctx.client_metadata();
+      if (auto it = md.find("user-agent"); it != md.end()) r.user_agent = View(it->second);
     }
-    log->Write(r);
+    r.peer = &peer_;
+    r.decision = &decision_;
+    r.shed_reason = shed_reason_;
+    server_->Observe(r);
   }
 
   Server::Impl* const server_;
@@ -780,14 +637,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     return absl::InvalidArgumentError("rpc: a method table and an authorizer are required");
   }
   auto impl = std::make_unique<Impl>();
-  impl->options = std::move(options);
-  impl->methods = std::move(methods);
-  impl->authorizer = std::move(authorizer);
-  impl->access_log_owner = std::move(access_log);
-  if (impl->access_log_owner && impl->access_log_owner->enabled()) {
-    impl->access_log = impl->access_log_owner.get();
+  impl->Init(std::move(options), std::move(methods), std::move(authorizer), std::move(access_log),
+             std::move(metrics));
+  if (impl->options.engine == Engine::kH2) {
+    absl::StatusOr<std::unique_ptr<H2Engine>> h2 = H2Engine::Start(impl.get());
+    if (!h2.ok()) return h2.status();
+    impl->h2 = *std::move(h2);
+    impl->ports = impl->h2->ports();
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
   }
-  impl->metrics = std::move(metrics);
 
   grpc::ServerBuilder builder;
   // Every endpoint is bound and accepted by our own Listener (listener.h says why), then handed
@@ -806,12 +664,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     const MethodTable::Method* m = impl->methods->Find(name);
     if (m->unary) impl->unary_methods.push_back(m);
   }
-  if (const double rate = impl->options.anonymous_rate; rate > 0) {
-    for (const std::string& name : impl->methods->Names()) {
-      impl->anonymous_buckets.emplace(name, std::make_unique<TokenBucket>(rate, 2 * rate));
-    }
-    impl->anonymous_other = std::make_unique<TokenBucket>(rate, 2 * rate);
-  }
   if (!impl->unary_methods.empty()) {
     impl->unary = std::make_unique<RawUnaryService>(impl->unary_methods);
     builder.RegisterService(impl->unary.get());
@@ -823,7 +675,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                              ClampMs(impl->options.handshake_timeout));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ClampMs(impl->options.idle_timeout));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, impl->options.max_concurrent_streams);
-  int threads = impl->options.threads > 0 ? impl->options.threads : AllowedCpus();
+  int threads = impl->options.threads > 0 ? impl->options.threads : internal::AllowedCpus();
   for (int i = 0; i < threads; ++i) impl->queues.push_back(builder.AddCompletionQueue());
   impl->server = builder.BuildAndStart();
   if (!impl->server) {
@@ -836,9 +688,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     }
     return absl::InternalError("rpc: gRPC could not start the server");
   }
-  impl->workers = std::make_unique<WorkerPool>(
-      std::max(1, impl->options.blocking_threads),
-      static_cast<size_t>(std::max(1, impl->options.max_queued_blocking)));
   Impl* raw = impl.get();
   for (auto& cq : impl->queues) {
     grpc::ServerCompletionQueue* q = cq.get();
@@ -867,6 +716,11 @@ const std::vector<int>& Server::ports() const { return impl_->ports; }
 
 ServerStats Server::stats() const {
   ServerStats s;
+  impl_->AddStats(&s);
+  if (impl_->h2 != nullptr) {
+    s.connections = impl_->h2->connection_stats();
+    return s;
+  }
   for (const auto& l : impl_->listeners) {
     ListenerStats one = l->stats();
     s.connections.accepted += one.accepted;
@@ -875,11 +729,6 @@ ServerStats Server::stats() const {
     s.connections.refused_fd_headroom += one.refused_fd_headroom;
     s.connections.accept_errors += one.accept_errors;
   }
-  s.streams_open = static_cast<uint64_t>(std::max<int64_t>(0, impl_->streams_open.load()));
-  s.refused_streams = impl_->refused_streams.load(std::memory_order_relaxed);
-  s.refused_queue_full = impl_->refused_queue_full.load(std::memory_order_relaxed);
-  s.skipped_expired = impl_->skipped_expired.load(std::memory_order_relaxed);
-  s.refused_anonymous_rate = impl_->refused_anonymous_rate.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -889,16 +738,16 @@ void Server::Shutdown(absl::Duration grace) {
   if (s.shut_down) return;
   s.shut_down = true;
   s.shutting_down.store(true, std::memory_order_release);
+  if (s.h2 != nullptr) {
+    s.h2->Shutdown(grace);
+    return;
+  }
   for (auto& l : s.listeners) l->Stop();  // no new connections from here on
   // Calls in flight keep going on the queue threads until `grace`; then gRPC cancels them.
   s.server->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
-  {
-    // Deferred decisions resume on the queues: wait until each has (one ledger batch, bounded by
-    // the store's statement timeout) before the queues close.
-    std::unique_lock<std::mutex> deferred(s.deferred_mu);
-    s.deferrals_closed = true;
-    s.deferred_cv.wait(deferred, [&s] { return s.deferred == 0; });
-  }
+  // Deferred decisions resume on the queues: wait until each has (one ledger batch, bounded by
+  // the store's statement timeout) before the queues close.
+  s.CloseDeferrals();
   s.workers->Stop();
   for (auto& cq : s.queues) cq->Shutdown();
   for (std::thread& t : s.threads) t.join();  // each drains its queue, deleting the calls

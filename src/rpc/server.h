@@ -4,10 +4,15 @@
 // (design §7: no AuthMetadataProcessor, no thread hop), then runs the handler (inline, or on a
 // worker for handlers that block), sends the answer, and records the call in the access log and
 // the metrics. One completion queue and one thread per CPU the process may run on.
+//
+// That is engine kGrpc. Engine kH2 (h2_engine.h) takes the calls off the wire itself — HTTP/2 from
+// nghttp2, TLS from OpenSSL through Asio, gRPC's framing written here — and runs them through
+// the same authorization, handlers, bounds and observers (server_core.h).
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,9 +25,16 @@
 #include "rpc/listener.h"
 #include "rpc/method_table.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace nodegate::rpc {
 
+enum class Engine { kGrpc, kH2 };
+
 struct ServerOptions {
+  Engine engine = Engine::kGrpc;
   struct Endpoint {
     std::string address;  // "host:port"; port 0 picks a free one
     std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -30,6 +42,10 @@ struct ServerOptions {
     // their address (Listener::ScreenPlaintext), as `name`. Null: every connection goes to gRPC.
     std::shared_ptr<observe::HandshakeLog> plaintext_log;
     std::string name = "grpc";
+    // Engine kH2 only: the TLS context for each new connection (a tls::SslContextFollower's, so a
+    // reload applies to the next handshake; ALPN "h2" is required). Null: cleartext HTTP/2 (h2c)
+    // for loopback peers only, the local listener's rule. `credentials` is unused by kH2.
+    std::function<std::shared_ptr<boost::asio::ssl::context>()> tls_context;
   };
   std::vector<Endpoint> listeners;
   int threads = 0;           // completion-queue threads; 0 = the CPUs this process may run on
@@ -47,6 +63,18 @@ struct ServerOptions {
   // of twice that; over it the call is RESOURCE_EXHAUSTED before its handler. 0 = unlimited.
   // Calls with a principal, or over mTLS, never touch these buckets.
   double anonymous_rate = 200;
+
+  // Engine kH2 only (kGrpc keeps gRPC's own limits, which match these defaults).
+  size_t max_receive_message_bytes = 4 << 20;  // a larger request: RESOURCE_EXHAUSTED
+  size_t max_send_message_bytes = 4 << 20;     // a larger response: RESOURCE_EXHAUSTED
+  uint32_t max_header_list_bytes = 16 << 10;   // SETTINGS_MAX_HEADER_LIST_SIZE; over it the call
+                                               // fails RESOURCE_EXHAUSTED before any handler
+  // A connection whose peer keeps responses waiting (a closed flow-control window, or no reading
+  // at all) and lets no call finish for this long is closed.
+  absl::Duration stall_timeout = absl::Seconds(30);
+  // Request bytes held for unfinished messages plus response bytes not yet sent, per connection;
+  // the call that would pass it fails RESOURCE_EXHAUSTED.
+  size_t max_buffered_bytes = 16 << 20;
 };
 
 // What the server core refused or shed, for /metrics.

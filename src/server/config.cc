@@ -484,6 +484,27 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   NG_RETURN_IF_ERROR(grpc.Int("blocking_threads", &blocking_threads));
   NG_RETURN_IF_ERROR(grpc.Duration("handshake_timeout", &c.grpc.handshake_timeout));
   NG_RETURN_IF_ERROR(grpc.Duration("idle_timeout", &c.grpc.idle_timeout));
+  std::string engine = "grpc";
+  NG_RETURN_IF_ERROR(grpc.String("engine", &engine));
+  if (engine == "h2") {
+    c.grpc.engine = rpc::Engine::kH2;
+  } else if (engine != "grpc") {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.engine: \"", engine,
+                                                   "\" is not an engine (\"grpc\" or \"h2\")"));
+  }
+  NG_RETURN_IF_ERROR(grpc.Int("max_receive_message_bytes", &c.grpc.max_receive_message_bytes));
+  NG_RETURN_IF_ERROR(grpc.Int("max_header_list_bytes", &c.grpc.max_header_list_bytes));
+  if (c.grpc.max_receive_message_bytes < 1024 ||
+      c.grpc.max_receive_message_bytes > (int64_t{1} << 30)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.max_receive_message_bytes: ",
+                                                   c.grpc.max_receive_message_bytes,
+                                                   " is out of range (1024..1073741824)"));
+  }
+  if (c.grpc.max_header_list_bytes < 1024 || c.grpc.max_header_list_bytes > (1 << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.max_header_list_bytes: ",
+                                                   c.grpc.max_header_list_bytes,
+                                                   " is out of range (1024..1048576)"));
+  }
   struct Bound {
     const char* key;
     int* field;

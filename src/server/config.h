@@ -11,6 +11,7 @@
 #include "auth/authorizer.h"
 #include "auth/policy.h"
 #include "http/https_limits.h"
+#include "rpc/server.h"
 #include "store/store_factory.h"
 #include "tls/credential_set.h"
 #include "tls/server_credentials.h"
@@ -34,6 +35,11 @@ struct NodeConfig {
     // benchmarks. Loopback only: gRPC's local-TCP credentials refuse other peers, and the auth
     // hook runs on it exactly as on the TLS listener (no client certificate, so no mtls).
     std::string local_listen;
+    // What takes calls off the wire (rpc::Engine): "grpc" = gRPC C++'s server, "h2" = the node's
+    // own HTTP/2 engine (nghttp2 + OpenSSL; rpc/h2_engine.h). Same handlers, checks and bounds.
+    rpc::Engine engine = rpc::Engine::kGrpc;
+    int64_t max_receive_message_bytes = 4 << 20;  // engine h2
+    int64_t max_header_list_bytes = 16 << 10;     // engine h2
     absl::Duration shutdown_grace = absl::Seconds(10);
     bool reflection = true;
     bool health = true;

@@ -34,6 +34,7 @@
 #include "store/store_factory.h"
 #include "tls/certificate_reloader.h"
 #include "tls/server_credentials.h"
+#include "tls/ssl_context.h"
 #include "tunnel/tunnel_client.h"
 #include "tunnel/tunnel_server.h"
 
@@ -60,6 +61,7 @@ struct Node::Parts {
   std::unique_ptr<services::RegistryService> registry;
   std::unique_ptr<services::HealthService> health;          // [grpc] health
   std::unique_ptr<services::ReflectionService> reflection;  // [grpc] reflection
+  std::unique_ptr<tls::SslContextFollower> grpc_tls;  // engine h2: the gRPC listener's TLS
   std::unique_ptr<rpc::Server> server;                      // destroyed before everything above
   // [http]: the console's recent access-log lines, its gateway and HTTPS listener. The listener
   // is declared after the gRPC server so that it is destroyed first.
@@ -400,12 +402,26 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     p.reflection->Register(*table);
   }
   rpc::ServerOptions server_options;
-  server_options.listeners.push_back({config.grpc.listen, *creds, p.handshakes, "grpc"});
+  server_options.engine = config.grpc.engine;
+  server_options.listeners.push_back({config.grpc.listen, *creds, p.handshakes, "grpc", {}});
+  if (config.grpc.engine == rpc::Engine::kH2) {
+    // The h2 engine's TLS: a context that follows the same validated, reloaded set as gRPC's.
+    absl::StatusOr<std::unique_ptr<tls::SslContextFollower>> follower =
+        tls::SslContextFollower::New([reloader = p.reloader.get()] { return reloader->current(); },
+                                     config.tls.client_auth, "grpc");
+    if (!follower.ok()) return follower.status();
+    p.grpc_tls = *std::move(follower);
+    server_options.listeners.back().tls_context = [f = p.grpc_tls.get()] { return f->context(); };
+    server_options.max_receive_message_bytes =
+        static_cast<size_t>(config.grpc.max_receive_message_bytes);
+    server_options.max_header_list_bytes =
+        static_cast<uint32_t>(config.grpc.max_header_list_bytes);
+  }
   if (!config.grpc.local_listen.empty()) {
     // Local-TCP credentials: loopback peers only, and no client certificate (design §7).
     server_options.listeners.push_back({config.grpc.local_listen,
                                         grpc::experimental::LocalServerCredentials(LOCAL_TCP),
-                                        /*plaintext_log=*/nullptr, "grpc-local"});
+                                        /*plaintext_log=*/nullptr, "grpc-local", {}});
   }
   server_options.threads = config.grpc.threads;
   server_options.blocking_threads = config.grpc.blocking_threads;
