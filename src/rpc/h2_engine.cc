@@ -593,8 +593,10 @@ void Connection::OnRead(const error_code& ec, size_t n) {
   kicks.swap(kicks_);
   for (int32_t id : kicks) Kick(id, /*flush=*/false);
   if (rv < 0) {
-    // nghttp2 has queued its GOAWAY (protocol error, flood, rapid reset): send it, then close.
-    spdlog::debug("h2 {}: {}", remote_, nghttp2_strerror(static_cast<int>(rv)));
+    spdlog::debug("grpc (h2) {}: {}", remote_, nghttp2_strerror(static_cast<int>(rv)));
+    // A peer that floods us with frames to acknowledge and reads nothing gets no more writes.
+    if (rv == NGHTTP2_ERR_FLOODED) return Close();
+    // Otherwise nghttp2 has queued its GOAWAY (protocol error, rapid reset): send it, then close.
     draining_ = true;
     Flush();
     if (!write_in_flight_) Close();
@@ -795,8 +797,8 @@ int Connection::OnFrameRecv(const nghttp2_frame* frame) {
 
 int Connection::OnDataChunk(int32_t id, std::string_view data) {
   Call* call = Find(id);
-  if (call == nullptr || call->closed || !call->headers_done || call->response_submitted) {
-    return 0;  // a call already answered: its remaining body is discarded
+  if (call == nullptr || call->closed || !call->headers_done || call->outbox->done()) {
+    return 0;  // a call already finished: its remaining body is discarded
   }
   const size_t before = call->reader->buffered();
   absl::Status s = call->reader->Feed(data, [call](std::string&& message) {
@@ -909,7 +911,7 @@ void Connection::OnDecided(const std::shared_ptr<Call>& call) {
 }
 
 void Connection::OnHalfClose(const std::shared_ptr<Call>& call) {
-  if (!call->headers_done || call->response_submitted || call->closed) return;
+  if (!call->headers_done || call->closed || call->outbox->done()) return;
   if (!call->reader->at_boundary()) {
     return Fail(call.get(), grpc::StatusCode::INTERNAL, "request ended inside a message");
   }

@@ -494,6 +494,11 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   }
   NG_RETURN_IF_ERROR(grpc.Int("max_receive_message_bytes", &c.grpc.max_receive_message_bytes));
   NG_RETURN_IF_ERROR(grpc.Int("max_header_list_bytes", &c.grpc.max_header_list_bytes));
+  NG_RETURN_IF_ERROR(grpc.Duration("stall_timeout", &c.grpc.stall_timeout));
+  if (c.grpc.stall_timeout < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": grpc.stall_timeout: must be at least 1s"));
+  }
   if (c.grpc.max_receive_message_bytes < 1024 ||
       c.grpc.max_receive_message_bytes > (int64_t{1} << 30)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.max_receive_message_bytes: ",

@@ -40,6 +40,7 @@ struct NodeConfig {
     rpc::Engine engine = rpc::Engine::kGrpc;
     int64_t max_receive_message_bytes = 4 << 20;  // engine h2
     int64_t max_header_list_bytes = 16 << 10;     // engine h2
+    absl::Duration stall_timeout = absl::Seconds(30);  // engine h2: a peer reading nothing
     absl::Duration shutdown_grace = absl::Seconds(10);
     bool reflection = true;
     bool health = true;

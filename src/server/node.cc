@@ -416,6 +416,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
         static_cast<size_t>(config.grpc.max_receive_message_bytes);
     server_options.max_header_list_bytes =
         static_cast<uint32_t>(config.grpc.max_header_list_bytes);
+    server_options.stall_timeout = config.grpc.stall_timeout;
   }
   if (!config.grpc.local_listen.empty()) {
     // Local-TCP credentials: loopback peers only, and no client certificate (design §7).
