@@ -83,6 +83,37 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
 
 
+def rss_at_connections(env: "Env", srv: "Server", target: str, count: int) -> dict:
+    """Opens `count` mTLS connections (ALPN h2, the HTTP/2 preface and SETTINGS sent, so each is a
+    live HTTP/2 session on the server), measures the server's RSS with all of them open, closes
+    them. {"connections": opened, "rss_mb": …}."""
+    import resource
+    import ssl
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 256), hard))
+    ctx = ssl.create_default_context(cafile=str(env.pki / "ca.pem"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(env.pki / "client.pem"), str(env.pki / "client-key.pem"))
+    ctx.set_alpn_protocols(["h2"])
+    host, port = target.rsplit(":", 1)
+    socks = []
+    try:
+        for _ in range(count):
+            raw = socket.create_connection((host, int(port)), timeout=10)
+            tls = ctx.wrap_socket(raw, server_hostname="localhost")
+            tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            socks.append(tls)
+        time.sleep(1.0)
+        return {"connections": len(socks), "rss_mb": srv.rss() / 2**20}
+    finally:
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
 def children(pid: int) -> list[int]:
     try:
         kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -174,10 +205,10 @@ class Env:
 
 def node_toml(env: Env, path: Path, *, grpc_port: int, local_port: int = 0, client_auth="require",
               access_log="off", rule: Optional[str] = None, forwarded=False,
-              postgres: bool = False) -> Path:
+              postgres: bool = False, engine: str = "grpc") -> Path:
     lines = [
         "[node]", 'id = "bench-node"', f'data_dir = "{path.parent / "data"}"', "",
-        "[grpc]", f'listen = "{HOST}:{grpc_port}"', 'shutdown_grace = "1s"',
+        "[grpc]", f'listen = "{HOST}:{grpc_port}"', 'shutdown_grace = "1s"', f'engine = "{engine}"',
         'reflection = false',
         # Rows 1 and 2 call a public RollDie without a client certificate: measured unthrottled
         # (the default 200/s per method is an edge guard, not what these rows measure).
@@ -221,7 +252,7 @@ class Row:
 
 
 def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None,
-                 binary: Optional[Path] = None, postgres: bool = False):
+                 binary: Optional[Path] = None, postgres: bool = False, engine: str = "grpc"):
     def start(env: Env, srv: Server):
         port, local = free_port(), free_port()
         client_auth = {"plaintext": "request", "tls": "none", "mtls": "require"}[transport]
@@ -229,7 +260,7 @@ def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, b
         cfg = node_toml(env, env.work / f"node-{key}.toml", grpc_port=port,
                         local_port=local if transport == "plaintext" else 0,
                         client_auth=client_auth, access_log=log_dest, rule=rule,
-                        postgres=postgres)
+                        postgres=postgres, engine=engine)
         srv.start([binary or env.nodegate, "serve", "--config", cfg], port, env.server_core)
         if transport == "plaintext":
             wait_port(local, srv.procs[0])
@@ -309,6 +340,22 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
                      nodegate_row("5b-pg-1", "", rule="signature", bench_extra=sign_extra("ed25519"),
                                   postgres=True), note=pg_note, concurrency=1, connections=1))
     r.append(Row("6", "nodegate mTLS + access log on (file)", nodegate_row("6", "", access_log=True)))
+    # The same rows on engine h2 (rpc/h2_engine.h: nghttp2 + OpenSSL, our gRPC framing), "<row>h".
+    h2 = "engine h2: "
+    r += [
+        Row("1h", h2 + "plaintext h2c (local_listen), RollDie public",
+            nodegate_row("1h", "", transport="plaintext", rule="public", engine="h2")),
+        Row("3h", h2 + "mTLS (mtls authenticator), access log off",
+            nodegate_row("3h", "", transport="mtls", engine="h2")),
+        Row("4h", h2 + "mTLS + token",
+            nodegate_row("4h", "", rule="token", bench_extra=lambda e: ["--token", e.token], engine="h2")),
+    ]
+    for i, alg in enumerate(ALGS):
+        k = f"5{'abc'[i]}h"
+        r.append(Row(k, f"{h2}mTLS + signature {alg}",
+                     nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg), engine="h2")))
+    r.append(Row("6h", h2 + "mTLS + access log on (file)",
+                 nodegate_row("6h", "", access_log=True, engine="h2")))
     if env.nginx:
         r.append(Row("7", "nginx (mTLS, forwarded cert) → nodegate h2c local_listen", nginx_start,
                      note="nginx worker + nodegate both pinned to the server core; CPU is their sum"))
@@ -630,23 +677,61 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
                          f"{(1 / eff['6'] - 1 / eff['3']) * 1e6:.2f} µs of server CPU per call.")
     if layer:
         lines += ["", "## Layer costs", "", *layer]
+    h2_rows = [k for k in ("1", "3", "4", "5a", "5b", "5c", "6")
+               if any(k in effs[g] and k + "h" in effs[g] for g in gens)]
+    if h2_rows:
+        lines += ["", "## Engine h2 against engine grpc (same run, same generator)", "",
+                  "eff = calls per server CPU-second. vs Go = against row 8 (the seed-style Go server); "
+                  "token = row 4 over row 3 on the same engine; limit = 1 / (1/E_mtls + 1/V_alg) with "
+                  "that engine's row 3.", "",
+                  "| generator | row | engine grpc eff | engine h2 eff | h2 / grpc | grpc vs Go | h2 vs Go |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for g in gens:
+            eff = effs[g]
+            go = eff.get("8")
+            for k in h2_rows:
+                if k in eff and k + "h" in eff:
+                    vs = (lambda e: f"{e / go:.2f}×" if go else "–")
+                    lines.append(f"| {g} | {k} / {k}h | {eff[k]:,.0f} | {eff[k + 'h']:,.0f} | "
+                                 f"{eff[k + 'h'] / eff[k]:.2f}× | {vs(eff[k])} | {vs(eff[k + 'h'])} |")
+        for g in gens:
+            eff = effs[g]
+            for engine, (m, t) in (("grpc", ("3", "4")), ("h2", ("3h", "4h"))):
+                if m in eff and t in eff:
+                    lines.append(f"\n{g}, engine {engine}: token / mTLS = {eff[t] / eff[m]:.2f}× "
+                                 f"({(1 / eff[t] - 1 / eff[m]) * 1e6:.2f} µs per call)")
+            if rates and "3h" in eff:
+                for i, alg in enumerate(ALGS):
+                    k = f"5{'abc'[i]}h"
+                    v = statistics.median(r[alg] for r in rates if alg in r)
+                    if k in eff:
+                        limit = 1 / (1 / eff["3h"] + 1 / v)
+                        lines.append(f"\n{g}, engine h2: {alg} {eff[k]:,.0f} / limit {limit:,.0f} = "
+                                     f"{eff[k] / limit:.2f}")
     lat = extras.get("half_load", [])
     if lat:
-        lines += ["", "## Latency at 50 % of the saturating load (row 6 config, --rate = ½ × row-6 QPS)", "",
+        lines += ["", "## Latency at 50 % of the saturating load (rows 6 and 6h, --rate = ½ × that row's QPS)", "",
                   "nodegate bench only (the Go load generator has no open-loop mode). "
                   "Latency counts from each call's due time; start lag = how late the generator started calls "
                   "(its own precision); owed = calls that found all slots busy and started late.", "",
-                  "| rep | rate | achieved QPS | p50 ms | p99 ms | p99.9 ms | start lag p99 ms | owed |",
+                  "| row | rate | achieved QPS | p50 ms | p99 ms | p99.9 ms | start lag p99 ms | owed |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for i, l in enumerate(lat):
-            lines.append(f"| {i + 1} | {l['rate']:,.0f} | {l['qps']:,.0f} | {l['p50']:.2f} | {l['p99']:.2f} | "
+        for l in lat:
+            lines.append(f"| {l.get('row', '6')} | {l['rate']:,.0f} | {l['qps']:,.0f} | {l['p50']:.2f} | {l['p99']:.2f} | "
                          f"{l['p99_9']:.2f} | {l.get('lag_p99', float('nan')):.3f} | {l.get('owed', 0):,} |")
     idle = extras.get("idle_rss_mb", [])
     if idle:
         lines.append(f"\nIdle daemon RSS (row 3 config, before load): median {statistics.median(idle):.1f} MB.")
+    idle_h2 = extras.get("idle_rss_mb_h2", [])
+    if idle_h2:
+        lines.append(f"Idle daemon RSS, engine h2 (row 3h config, before load): median "
+                     f"{statistics.median(idle_h2):.1f} MB.")
+    for k, r in sorted(extras.get("rss_2000", {}).items()):
+        lines.append(f"RSS with {r['connections']:,} idle mTLS HTTP/2 connections open, row {k}: "
+                     f"{r['rss_mb']:.1f} MB.")
     cold = extras.get("cold", {})
     if cold:
-        lines += ["", "## Cold costs (row 3 server, a new connection per call, 8 in flight; nodegate bench only)", "",
+        lines += ["", "## Cold costs (rows 3 and 3h, a new connection per call, 8 in flight; nodegate bench only)", "",
                   "| mode | handshakes (calls)/s | server CPU % | handshakes per server CPU-s | resumed |", "|---|---:|---:|---:|---:|"]
         for mode, samples in cold.items():
             lines.append(f"| {mode} | {med(samples, 'qps'):,.0f} | {med(samples, 'cpu_pct'):.0f} | "
@@ -744,6 +829,13 @@ def main() -> int:
                 target, args = row.start(env, srv)
                 if row.key == "3":
                     extras["idle_rss_mb"].append(srv.rss() / 2**20)
+                if row.key == "3h":
+                    extras.setdefault("idle_rss_mb_h2", []).append(srv.rss() / 2**20)
+                if row.key in ("3", "3h") and rep == 0 and not a.no_cold:
+                    try:
+                        extras.setdefault("rss_2000", {})[row.key] = rss_at_connections(env, srv, target, 2000)
+                    except (OSError, ValueError) as exc:
+                        log(f"row {row.key}: RSS at 2,000 connections not measured: {exc}")
                 measured = {}
                 for gen in env.generators:  # ours, then Go's, on the same running server
                     try:
@@ -761,16 +853,18 @@ def main() -> int:
                 if "ours" not in measured:
                     continue  # the half-load and cold-path rows need nodegate bench (--rate, new connections)
                 m = measured["ours"]
-                if row.key == "6":
+                if row.key in ("6", "6h"):
                     rate = m["qps"] / 2
                     r = bench(env, target, args, a.duration, a.concurrency, a.connections,
                               ["--rate", f"{rate:.0f}"])
-                    extras["half_load"].append({"rate": rate, "qps": r["qps"], **{
+                    extras["half_load"].append({"row": row.key, "rate": rate, "qps": r["qps"], **{
                         k: r["latency_ms"][k] for k in ("p50", "p99", "p99_9")},
                         "lag_p99": r.get("start_lag_ms", {}).get("p99", float("nan")),
                         "owed": r.get("owed_calls", 0)})
-                if row.key == "3" and not a.no_cold:
-                    for mode, extra in (("mTLS full handshake", []), ("mTLS with resumption", ["--resume"])):
+                if row.key in ("3", "3h") and not a.no_cold:
+                    engine = "engine h2" if row.key == "3h" else "engine grpc"
+                    for mode, extra in ((f"mTLS full handshake, {engine}", []),
+                                        (f"mTLS with resumption, {engine}", ["--resume"])):
                         cpu0, t0 = srv.cpu_seconds(), time.monotonic()
                         r = bench(env, target, args, min(a.duration, 5), 8, 1,
                                   ["--new-connection-per-call", *extra])

@@ -324,7 +324,15 @@ struct H2Engine::Impl {
     if (contexts[endpoint] != ctx) {
       // A context built for this endpoint alone (its SslContextFollower), not yet handed to any
       // connection: installing the callback here races with no handshake.
-      SSL_CTX_set_alpn_select_cb(ctx->native_handle(), SelectH2, nullptr);
+      SSL_CTX* native = ctx->native_handle();
+      SSL_CTX_set_alpn_select_cb(native, SelectH2, nullptr);
+      // TLS session tickets (resumption, TLS 1.3 and 1.2). The builder turns them off because a
+      // resumed session skips the client certificate's verification. Here that cannot let in
+      // what the current set refuses: tickets are sealed with a key of this context alone, and
+      // every change of certificate, CA or CRL builds a new context (SslContextFollower), so a
+      // ticket from before a revocation no longer opens. Lifetime: 5 minutes.
+      SSL_CTX_clear_options(native, SSL_OP_NO_TICKET);
+      SSL_CTX_set_timeout(native, 300);
       contexts[endpoint] = ctx;
     }
     return ctx;

@@ -70,7 +70,8 @@ class InteropServer:
             self.proc = subprocess.Popen(
                 [str(SERVER_BIN), "--listen", f"{ng.HOST}:0", "--cert", str(material.server.cert),
                  "--key", str(material.server.key), "--ca", str(material.pki.ca),
-                 "--access_log", str(self.access_log_path), "--live_dir", str(workdir / "tls-live")],
+                 "--access_log", str(self.access_log_path), "--live_dir", str(workdir / "tls-live"),
+                 "--engine", ng.TEST_ENGINE or "grpc"],
                 stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
 
         def listening():

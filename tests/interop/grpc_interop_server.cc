@@ -5,6 +5,7 @@
 //
 //   grpc_interop_server --listen 127.0.0.1:0 --cert server.pem --key server-key.pem --ca ca.pem
 //                       [--access_log stderr|stdout|off|FILE] [--live_dir DIR]
+//                       [--engine grpc|h2]
 //
 // mTLS is required; the policy denies by default and lets any authenticated caller reach
 // /grpc.testing.TestService/*. grpc.testing.UnimplementedService is not served (UNIMPLEMENTED).
@@ -32,6 +33,7 @@
 #include "rpc/server.h"
 #include "tls/certificate_reloader.h"
 #include "tls/server_credentials.h"
+#include "tls/ssl_context.h"
 
 namespace nodegate::interop {
 namespace {
@@ -188,7 +190,7 @@ std::shared_ptr<const rpc::MethodTable> TestService() {
 }
 
 struct Flags {
-  std::string listen, cert, key, ca, access_log = "stderr", live_dir;
+  std::string listen, cert, key, ca, access_log = "stderr", live_dir, engine = "grpc";
 };
 
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
@@ -198,7 +200,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
                                                {"--key", &f.key},
                                                {"--ca", &f.ca},
                                                {"--access_log", &f.access_log},
-                                               {"--live_dir", &f.live_dir}};
+                                               {"--live_dir", &f.live_dir},
+                                               {"--engine", &f.engine}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -268,7 +271,22 @@ int Run(int argc, char** argv) {
     return 1;
   }
   rpc::ServerOptions options;
-  options.listeners.push_back({flags->listen, *creds});
+  options.listeners.push_back({flags->listen, *creds, nullptr, "grpc", {}});
+  std::unique_ptr<tls::SslContextFollower> h2_tls;
+  if (flags->engine == "h2") {
+    auto follower = tls::SslContextFollower::New(
+        [r = reloader->get()] { return r->current(); }, tls::ClientAuth::kRequire, "grpc");
+    if (!follower.ok()) {
+      std::cerr << "grpc_interop_server: " << follower.status() << "\n";
+      return 1;
+    }
+    h2_tls = *std::move(follower);
+    options.engine = rpc::Engine::kH2;
+    options.listeners.back().tls_context = [f = h2_tls.get()] { return f->context(); };
+  } else if (flags->engine != "grpc") {
+    std::cerr << "grpc_interop_server: --engine: grpc or h2\n";
+    return 2;
+  }
   auto server =
       rpc::Server::Start(options, TestService(), std::move(*authorizer), *access_log, nullptr);
   if (!server.ok()) {
