@@ -22,9 +22,8 @@ absl::Status MessageReader::Step(std::string_view* bytes) {
     body_length_ = (size_t{prefix_[1]} << 24) | (size_t{prefix_[2]} << 16) |
                    (size_t{prefix_[3]} << 8) | size_t{prefix_[4]};
     if (body_length_ > max_message_bytes_) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("received message larger than max (", body_length_, " vs. ",
-                       max_message_bytes_, ")"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "received message larger than max (", body_length_, " vs. ", max_message_bytes_, ")"));
     }
     in_body_ = true;
     message_.reserve(body_length_);
@@ -122,7 +121,8 @@ std::string EncodeBinaryHeader(std::string_view raw) {
 
 std::optional<std::string> DecodeBinaryHeader(std::string_view value) {
   std::string out;
-  if (!absl::Base64Unescape(absl::string_view(value.data(), value.size()), &out)) return std::nullopt;
+  if (!absl::Base64Unescape(absl::string_view(value.data(), value.size()), &out))
+    return std::nullopt;
   return out;
 }
 

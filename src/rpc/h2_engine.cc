@@ -77,8 +77,8 @@ nghttp2_nv Header(std::string_view name, std::string_view value) {
 
 // ALPN: this engine speaks gRPC, so HTTP/2 only. A client that offers no "h2" is refused in the
 // handshake (no_application_protocol alert), as grpc-go's server does.
-int SelectH2(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-             unsigned int inlen, void* /*arg*/) {
+int SelectH2(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+             const unsigned char* in, unsigned int inlen, void* /*arg*/) {
   static constexpr unsigned char kH2[] = {2, 'h', '2'};
   unsigned char* selected = nullptr;
   if (SSL_select_next_proto(&selected, outlen, kH2, sizeof(kH2), in, inlen) !=
@@ -125,7 +125,7 @@ class Outbox final : public Stream {
   size_t offset = 0;  // of `data`, already taken
   bool finish_requested = false;
   grpc::Status status;
-  bool ended = false;        // the stream is closed: everything is dropped
+  bool ended = false;         // the stream is closed: everything is dropped
   bool initial_sent = false;  // response headers submitted: initial metadata is fixed
   bool trailers_sent = false;
   bool deferred = false;  // nghttp2 was told there is nothing yet (NGHTTP2_ERR_DEFERRED)
@@ -212,8 +212,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   // written out. During a read the id is only queued; the read submits and flushes them all.
   void Kick(int32_t id, bool flush);
   void QueueKick(int32_t id) { kicks_.push_back(id); }
-  void BeginDrain();             // GOAWAY, close once the calls in flight are done
-  void Abort();                  // close now
+  void BeginDrain();  // GOAWAY, close once the calls in flight are done
+  void Abort();       // close now
   bool InRead() const { return in_read_; }
 
   // nghttp2 callbacks (static trampolines below).
@@ -259,7 +259,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void RunUnary(const std::shared_ptr<Call>& call);
   void StartStreaming(const std::shared_ptr<Call>& call);
   void Deliver(const std::shared_ptr<Call>& call);
-  void Fail(Call* call, grpc::StatusCode code, std::string message);
+  void Fail(Call* call, grpc::StatusCode code, const std::string& message);
   void RefuseHttp(Call* call, std::string_view status);
   void SubmitResponse(Call* call);
   void EndCall(Call* call);
@@ -505,8 +505,9 @@ void Connection::Start() {
     handshaken_ = true;
     return StartSession();
   }
-  tls_->async_handshake(asio::ssl::stream_base::server,
-                        [self = shared_from_this()](const error_code& ec) { self->OnHandshake(ec); });
+  tls_->async_handshake(
+      asio::ssl::stream_base::server,
+      [self = shared_from_this()](const error_code& ec) { self->OnHandshake(ec); });
 }
 
 void Connection::RecordRefusal(const tls::HandshakeFailure& f) {
@@ -581,10 +582,9 @@ void Connection::StartSession() {
 void Connection::Read() {
   if (closed_) return;
   WithStream([this](auto& s) {
-    s.async_read_some(asio::buffer(rbuf_),
-                      [self = shared_from_this()](const error_code& ec, size_t n) {
-                        self->OnRead(ec, n);
-                      });
+    s.async_read_some(
+        asio::buffer(rbuf_),
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   });
 }
 
@@ -593,7 +593,8 @@ void Connection::OnRead(const error_code& ec, size_t n) {
   if (ec) return Close();  // the peer closed, reset, or the socket was closed under us
   current_read = this;
   in_read_ = true;
-  const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), n);
+  const ssize_t rv =
+      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), n);
   in_read_ = false;
   current_read = nullptr;
   // Everything the read made ready goes out together: one write for all of its responses.
@@ -633,10 +634,9 @@ void Connection::Flush() {
   out_.clear();
   write_in_flight_ = true;
   WithStream([this](auto& s) {
-    asio::async_write(s, asio::buffer(writing_),
-                      [self = shared_from_this()](const error_code& ec, size_t) {
-                        self->OnWritten(ec);
-                      });
+    asio::async_write(
+        s, asio::buffer(writing_),
+        [self = shared_from_this()](const error_code& ec, size_t) { self->OnWritten(ec); });
   });
 }
 
@@ -651,11 +651,9 @@ void Connection::OnWritten(const error_code& ec) {
 
 void Connection::MaybeCloseDrained() {
   if (closed_ || write_in_flight_ || session_ == nullptr) return;
-  if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
-    Close();
-  } else if (draining_ && calls_.empty() && nghttp2_session_want_write(session_) == 0) {
-    Close();
-  }
+  const bool nothing_to_write = nghttp2_session_want_write(session_) == 0;
+  const bool done = nghttp2_session_want_read(session_) == 0 || (draining_ && calls_.empty());
+  if (nothing_to_write && done) Close();
 }
 
 void Connection::ArmTick() {
@@ -698,8 +696,8 @@ void Connection::OnTick() {
     return Abort();
   }
   if (waiting && over(last_progress_, o.stall_timeout)) {
-    spdlog::warn("grpc (h2) {}: closed: responses waited {} for a peer that read nothing",
-                 remote_, absl::FormatDuration(o.stall_timeout));
+    spdlog::warn("grpc (h2) {}: closed: responses waited {} for a peer that read nothing", remote_,
+                 absl::FormatDuration(o.stall_timeout));
     return Abort();
   }
   ArmTick();
@@ -743,8 +741,8 @@ int Connection::OnBeginHeaders(const nghttp2_frame* frame) {
     return 0;
   }
   const SteadyTime now = std::chrono::steady_clock::now();
-  auto outbox = std::make_shared<Outbox>(weak_from_this(), io_, id,
-                                         shared_->options.max_send_message_bytes);
+  auto outbox =
+      std::make_shared<Outbox>(weak_from_this(), io_, id, shared_->options.max_send_message_bytes);
   auto call = std::make_shared<Call>(id, std::move(outbox), now);
   call->reader.emplace(shared_->options.max_receive_message_bytes);
   calls_[id] = std::move(call);
@@ -835,10 +833,10 @@ int Connection::OnDataChunk(int32_t id, std::string_view data) {
 void Connection::OnHeadersDone(Call* call) {
   call->headers_done = true;
   if (call->headers_too_large) {
-    return Fail(call, grpc::StatusCode::RESOURCE_EXHAUSTED,
-                absl::StrCat("request metadata larger than ",
-                             shared_->options.max_header_list_bytes,
-                             " bytes (grpc.max_header_list_bytes)"));
+    return Fail(
+        call, grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("request metadata larger than ", shared_->options.max_header_list_bytes,
+                     " bytes (grpc.max_header_list_bytes)"));
   }
   if (call->method != "POST") return RefuseHttp(call, "405");
   if (!absl::StartsWith(call->content_type, "application/grpc")) return RefuseHttp(call, "415");
@@ -981,16 +979,16 @@ void Connection::RunUnary(const std::shared_ptr<Call>& call) {
   };
   if (call->entry->execution == Execution::kInline) return run();
   // A blocking handler runs on a worker; the connection stays alive with the job.
-  bool posted = shared_->workers->Post([self = shared_from_this(), call, run = std::move(run),
-                                        shared = shared_]() mutable {
-    if (call->deadline <= absl::Now()) {
-      shared->skipped_expired.fetch_add(1, std::memory_order_relaxed);
-      call->outbox->FinishWith(
-          grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded in queue"));
-      return;
-    }
-    run();
-  });
+  bool posted = shared_->workers->Post(
+      [self = shared_from_this(), call, run = std::move(run), shared = shared_]() mutable {
+        if (call->deadline <= absl::Now()) {
+          shared->skipped_expired.fetch_add(1, std::memory_order_relaxed);
+          call->outbox->FinishWith(
+              grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded in queue"));
+          return;
+        }
+        run();
+      });
   if (!posted) {
     shared_->refused_queue_full.fetch_add(1, std::memory_order_relaxed);
     Fail(call.get(), grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy: try again later");
@@ -1047,8 +1045,8 @@ void Connection::Deliver(const std::shared_ptr<Call>& call) {
   }
 }
 
-void Connection::Fail(Call* call, grpc::StatusCode code, std::string message) {
-  call->outbox->FinishWith(grpc::Status(code, std::move(message)));
+void Connection::Fail(Call* call, grpc::StatusCode code, const std::string& message) {
+  call->outbox->FinishWith(grpc::Status(code, message));
 }
 
 void Connection::RefuseHttp(Call* call, std::string_view status) {
@@ -1111,8 +1109,10 @@ void Connection::SubmitResponse(Call* call) {
     }
   };
   add(o.initial);
-  if (!has_data) {
-    // Trailers-only: the status rides on the only HEADERS frame (END_STREAM).
+  if (!has_data && o.initial.empty()) {
+    // Trailers-only: the status rides on the only HEADERS frame (END_STREAM). With initial
+    // metadata the headers go first and the status follows in trailers, so that a client sees
+    // each where the handler put it.
     o.trailers_sent = true;
     const std::string code = std::to_string(static_cast<int>(o.status.error_code()));
     const std::string message = PercentEncode(o.status.error_message());

@@ -86,8 +86,9 @@ void Shared::Init(ServerOptions o, std::shared_ptr<const MethodTable> m,
     }
     anonymous_other = std::make_unique<TokenBucket>(rate, 2 * rate);
   }
-  workers = std::make_unique<WorkerPool>(std::max(1, options.blocking_threads),
-                                         static_cast<size_t>(std::max(1, options.max_queued_blocking)));
+  workers =
+      std::make_unique<WorkerPool>(std::max(1, options.blocking_threads),
+                                   static_cast<size_t>(std::max(1, options.max_queued_blocking)));
 }
 
 bool Shared::AdmitAnonymous(const std::string& method) {
@@ -112,26 +113,26 @@ bool Shared::Admit(const std::string& method, const tls::PeerIdentity& peer,
   return decision->status.ok();
 }
 
-void Shared::Observe(const CallRecord& c) {
-  if (metrics) metrics->RecordCall(c.method, c.code, c.seconds);
+void Shared::Observe(const CallRecord& record) {
+  if (metrics) metrics->RecordCall(record.method, record.code, record.seconds);
   if (access_log == nullptr) return;
   observe::AccessRecord r;
   r.time = absl::Now();
-  r.authority = c.authority;
-  r.peer = c.peer_address;
-  r.method = c.method;
-  r.code = c.code;
-  r.duration_ms = c.seconds * 1000.0;
-  r.user_agent = c.user_agent;
-  if (c.peer != nullptr) r.client_cn = c.peer->common_name;
-  if (c.decision != nullptr) {
-    r.principal = c.decision->principal.ToString();
-    if (c.decision->rejection != auth::Rejection::kCount) {
-      r.reason = absl::StrCat(std::string(auth::RejectionName(c.decision->rejection)),
-                              c.decision->detail.empty() ? "" : ": ", c.decision->detail);
+  r.authority = record.authority;
+  r.peer = record.peer_address;
+  r.method = record.method;
+  r.code = record.code;
+  r.duration_ms = record.seconds * 1000.0;
+  r.user_agent = record.user_agent;
+  if (record.peer != nullptr) r.client_cn = record.peer->common_name;
+  if (record.decision != nullptr) {
+    r.principal = record.decision->principal.ToString();
+    if (record.decision->rejection != auth::Rejection::kCount) {
+      r.reason = absl::StrCat(std::string(auth::RejectionName(record.decision->rejection)),
+                              record.decision->detail.empty() ? "" : ": ", record.decision->detail);
     }
   }
-  if (r.reason.empty() && !c.shed_reason.empty()) r.reason = c.shed_reason;
+  if (r.reason.empty() && !record.shed_reason.empty()) r.reason = record.shed_reason;
   access_log->Write(r);
 }
 

@@ -501,14 +501,14 @@ absl::StatusOr<NodeConfig> ParseNodeConfig(std::string_view text, const std::str
   }
   if (c.grpc.max_receive_message_bytes < 1024 ||
       c.grpc.max_receive_message_bytes > (int64_t{1} << 30)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.max_receive_message_bytes: ",
-                                                   c.grpc.max_receive_message_bytes,
-                                                   " is out of range (1024..1073741824)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": grpc.max_receive_message_bytes: ", c.grpc.max_receive_message_bytes,
+                     " is out of range (1024..1073741824)"));
   }
   if (c.grpc.max_header_list_bytes < 1024 || c.grpc.max_header_list_bytes > (1 << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": grpc.max_header_list_bytes: ",
-                                                   c.grpc.max_header_list_bytes,
-                                                   " is out of range (1024..1048576)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": grpc.max_header_list_bytes: ", c.grpc.max_header_list_bytes,
+                     " is out of range (1024..1048576)"));
   }
   struct Bound {
     const char* key;

@@ -61,7 +61,7 @@ struct Node::Parts {
   std::unique_ptr<services::RegistryService> registry;
   std::unique_ptr<services::HealthService> health;          // [grpc] health
   std::unique_ptr<services::ReflectionService> reflection;  // [grpc] reflection
-  std::unique_ptr<tls::SslContextFollower> grpc_tls;  // engine h2: the gRPC listener's TLS
+  std::unique_ptr<tls::SslContextFollower> grpc_tls;        // engine h2: the gRPC listener's TLS
   std::unique_ptr<rpc::Server> server;                      // destroyed before everything above
   // [http]: the console's recent access-log lines, its gateway and HTTPS listener. The listener
   // is declared after the gRPC server so that it is destroyed first.
@@ -414,15 +414,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     server_options.listeners.back().tls_context = [f = p.grpc_tls.get()] { return f->context(); };
     server_options.max_receive_message_bytes =
         static_cast<size_t>(config.grpc.max_receive_message_bytes);
-    server_options.max_header_list_bytes =
-        static_cast<uint32_t>(config.grpc.max_header_list_bytes);
+    server_options.max_header_list_bytes = static_cast<uint32_t>(config.grpc.max_header_list_bytes);
     server_options.stall_timeout = config.grpc.stall_timeout;
   }
   if (!config.grpc.local_listen.empty()) {
     // Local-TCP credentials: loopback peers only, and no client certificate (design §7).
     server_options.listeners.push_back({config.grpc.local_listen,
                                         grpc::experimental::LocalServerCredentials(LOCAL_TCP),
-                                        /*plaintext_log=*/nullptr, "grpc-local", {}});
+                                        /*plaintext_log=*/nullptr,
+                                        "grpc-local",
+                                        {}});
   }
   server_options.threads = config.grpc.threads;
   server_options.blocking_threads = config.grpc.blocking_threads;

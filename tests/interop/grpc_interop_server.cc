@@ -274,8 +274,8 @@ int Run(int argc, char** argv) {
   options.listeners.push_back({flags->listen, *creds, nullptr, "grpc", {}});
   std::unique_ptr<tls::SslContextFollower> h2_tls;
   if (flags->engine == "h2") {
-    auto follower = tls::SslContextFollower::New(
-        [r = reloader->get()] { return r->current(); }, tls::ClientAuth::kRequire, "grpc");
+    auto follower = tls::SslContextFollower::New([r = reloader->get()] { return r->current(); },
+                                                 tls::ClientAuth::kRequire, "grpc");
     if (!follower.ok()) {
       std::cerr << "grpc_interop_server: " << follower.status() << "\n";
       return 1;

@@ -73,8 +73,9 @@ class Seen {
 
 // A server core on 127.0.0.1:0 with insecure credentials (the core needs no auth hook), the
 // methods the test put into `table`, and a policy: RollDie and the streams need the token,
-// "/open.Svc/*" is public.
-class ServerTest : public ::testing::Test {
+// "/open.Svc/*" is public. Every test runs on both engines (engine h2 serves cleartext h2c to the
+// loopback client, as its local listener does).
+class ServerTest : public ::testing::TestWithParam<Engine> {
  protected:
   testlib::ScopedTempDir dir_;  // first: removed after the server and its access log
   void Start(int threads = 1, const std::string& access_log = "off") {
@@ -88,7 +89,8 @@ class ServerTest : public ::testing::Test {
     log_ = *observe::AccessLog::Open(access_log);
     metrics_ = std::make_shared<observe::Metrics>(table_->Names());
     ServerOptions options = options_;
-    options.listeners.push_back({"127.0.0.1:0", server_credentials_});
+    options.engine = GetParam();
+    options.listeners.push_back({"127.0.0.1:0", server_credentials_, nullptr, "grpc", {}});
     options.threads = threads;
     options.blocking_threads = 2;
     auto server = Server::Start(options, table_, authorizer_, log_, metrics_);
@@ -205,7 +207,7 @@ class ServerTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-TEST_F(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
+TEST_P(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
   Seen<std::string> seen;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
@@ -221,7 +223,7 @@ TEST_F(ServerTest, RunsTheHandlerWithThePrincipalTheAuthorizerVerified) {
   EXPECT_EQ(seen.Get(), "user:alice /api.DiceService/RollDie");
 }
 
-TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
+TEST_P(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
   std::atomic<int> ran{0};
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
@@ -259,7 +261,7 @@ TEST_F(ServerTest, RefusesACallWithoutCredentialsBeforeItsHandlerRuns) {
   EXPECT_EQ(lines.str().find(kToken), std::string::npos) << "the token must never be logged";
 }
 
-TEST_F(ServerTest, AnUnknownMethodIsUnimplementedOnlyWhenThePolicyLetsTheCallerIn) {
+TEST_P(ServerTest, AnUnknownMethodIsUnimplementedOnlyWhenThePolicyLetsTheCallerIn) {
   Start();
   EXPECT_EQ(Raw("/open.Svc/Nope", "", nullptr, false).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
@@ -268,7 +270,7 @@ TEST_F(ServerTest, AnUnknownMethodIsUnimplementedOnlyWhenThePolicyLetsTheCallerI
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST_F(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
+TEST_P(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kBlocking,
       [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
@@ -281,7 +283,7 @@ TEST_F(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
   EXPECT_EQ(s.error_message(), "key not found");
 }
 
-TEST_F(ServerTest, ARequestThatDoesNotParseIsInvalidArgument) {
+TEST_P(ServerTest, ARequestThatDoesNotParseIsInvalidArgument) {
   std::atomic<int> ran{0};
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
@@ -296,7 +298,7 @@ TEST_F(ServerTest, ARequestThatDoesNotParseIsInvalidArgument) {
   EXPECT_EQ(ran.load(), 0);
 }
 
-TEST_F(ServerTest, ABlockingHandlerDoesNotHoldUpInlineCallsOnTheSameQueue) {
+TEST_P(ServerTest, ABlockingHandlerDoesNotHoldUpInlineCallsOnTheSameQueue) {
   absl::Notification release;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       "/open.Svc/Slow", Execution::kBlocking,
@@ -324,7 +326,7 @@ TEST_F(ServerTest, ABlockingHandlerDoesNotHoldUpInlineCallsOnTheSameQueue) {
   EXPECT_TRUE(slow.ok()) << slow.error_message();
 }
 
-TEST_F(ServerTest, ABidiStreamAnswersEachMessageAndEndsOkWhenTheClientCloses) {
+TEST_P(ServerTest, ABidiStreamAnswersEachMessageAndEndsOkWhenTheClientCloses) {
   table_->AddStream(
       kReflect,
       [](const CallInfo& call, const grpc::ByteBuffer& in, const std::shared_ptr<Stream>& out) {
@@ -355,7 +357,7 @@ TEST_F(ServerTest, ABidiStreamAnswersEachMessageAndEndsOkWhenTheClientCloses) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-TEST_F(ServerTest, AServerStreamIsWrittenAndFinishedFromAnotherThread) {
+TEST_P(ServerTest, AServerStreamIsWrittenAndFinishedFromAnotherThread) {
   std::mutex mu;
   std::shared_ptr<Stream> held;
   absl::Notification subscribed;
@@ -398,7 +400,7 @@ TEST_F(ServerTest, AServerStreamIsWrittenAndFinishedFromAnotherThread) {
   EXPECT_TRUE(held->done());
 }
 
-TEST_F(ServerTest, AStreamIsDoneOnceTheClientCancels) {
+TEST_P(ServerTest, AStreamIsDoneOnceTheClientCancels) {
   std::shared_ptr<Stream> held;
   absl::Notification subscribed;
   table_->AddStream(
@@ -424,7 +426,7 @@ TEST_F(ServerTest, AStreamIsDoneOnceTheClientCancels) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
-TEST_F(ServerTest, MetricsCountEveryCallByCodeIncludingRefusedOnes) {
+TEST_P(ServerTest, MetricsCountEveryCallByCodeIncludingRefusedOnes) {
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
       [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
@@ -444,7 +446,7 @@ TEST_F(ServerTest, MetricsCountEveryCallByCodeIncludingRefusedOnes) {
   EXPECT_NE(text.find("code=\"UNAUTHENTICATED\""), std::string::npos) << text;
 }
 
-TEST_F(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
+TEST_P(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
   absl::Notification started;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       "/open.Svc/Slow", Execution::kBlocking,
@@ -469,7 +471,7 @@ TEST_F(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
   EXPECT_FALSE(Raw("/open.Svc/Slow", "", nullptr).ok());
 }
 
-TEST_F(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
+TEST_P(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
   table_->AddStream(
       kWatch,
       [](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
@@ -499,7 +501,7 @@ TEST_F(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
   (void)first->Finish();
 }
 
-TEST_F(ServerTest, RefusesABlockingCallWhenTheWorkerQueueIsFull) {
+TEST_P(ServerTest, RefusesABlockingCallWhenTheWorkerQueueIsFull) {
   AddHeldMethod();
   options_.max_queued_blocking = 1;
   Start();
@@ -524,7 +526,7 @@ TEST_F(ServerTest, RefusesABlockingCallWhenTheWorkerQueueIsFull) {
   EXPECT_EQ(held_runs_.load(), 3);
 }
 
-TEST_F(ServerTest, DoesNotRunAQueuedCallWhoseDeadlinePassed) {
+TEST_P(ServerTest, DoesNotRunAQueuedCallWhoseDeadlinePassed) {
   AddHeldMethod();
   Start();
   grpc::CompletionQueue cq;
@@ -552,7 +554,7 @@ TEST_F(ServerTest, DoesNotRunAQueuedCallWhoseDeadlinePassed) {
   EXPECT_EQ(held_runs_.load(), 2);
 }
 
-TEST_F(ServerTest, RateLimitsAnonymousCallsToPublicMethodsButNotAuthenticatedCalls) {
+TEST_P(ServerTest, RateLimitsAnonymousCallsToPublicMethodsButNotAuthenticatedCalls) {
   constexpr char kPublic[] = "/open.Svc/Ping";  // public by the fixture's rule
   for (const char* name : {kPublic, kRoll}) {
     table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
@@ -607,7 +609,7 @@ std::string CountedCalls(observe::Metrics& metrics, uint64_t n) {
 
 }  // namespace more
 
-TEST_F(ServerTest, ACancelledBidiStreamIsRecordedCancelledNotOk) {
+TEST_P(ServerTest, ACancelledBidiStreamIsRecordedCancelledNotOk) {
   table_->AddStream(
       kReflect,
       [](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
@@ -632,7 +634,7 @@ TEST_F(ServerTest, ACancelledBidiStreamIsRecordedCancelledNotOk) {
   EXPECT_EQ(text.find("code=\"OK\""), std::string::npos) << text;
 }
 
-TEST_F(ServerTest, ABlockingHandlerThatOverrunsTheDeadlineIsRecordedDeadlineExceeded) {
+TEST_P(ServerTest, ABlockingHandlerThatOverrunsTheDeadlineIsRecordedDeadlineExceeded) {
   absl::Notification done;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kBlocking,
@@ -656,7 +658,7 @@ TEST_F(ServerTest, ABlockingHandlerThatOverrunsTheDeadlineIsRecordedDeadlineExce
   EXPECT_NE(text.find("code=\"DEADLINE_EXCEEDED\""), std::string::npos) << text;
 }
 
-TEST_F(ServerTest, AUnaryHandlerReadsRequestMetadataAndSetsInitialAndTrailingMetadata) {
+TEST_P(ServerTest, AUnaryHandlerReadsRequestMetadataAndSetsInitialAndTrailingMetadata) {
   Seen<absl::Time> seen_deadline;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
@@ -698,7 +700,7 @@ TEST_F(ServerTest, AUnaryHandlerReadsRequestMetadataAndSetsInitialAndTrailingMet
   EXPECT_LT(absl::AbsDuration(seen_deadline.Get() - absl::FromChrono(deadline)), absl::Seconds(1));
 }
 
-TEST_F(ServerTest, AStreamHandlerKeepsPerCallStateAndAnswersAtHalfClose) {
+TEST_P(ServerTest, AStreamHandlerKeepsPerCallStateAndAnswersAtHalfClose) {
   // Counts the messages of its own call and answers the count when the client half-closes.
   class Counter : public StreamHandler {
    public:
@@ -744,7 +746,7 @@ TEST_F(ServerTest, AStreamHandlerKeepsPerCallStateAndAnswersAtHalfClose) {
   }
 }
 
-TEST_F(ServerTest, MetadataHttp2CannotCarryIsDroppedAndTheCallStillCompletes) {
+TEST_P(ServerTest, MetadataHttp2CannotCarryIsDroppedAndTheCallStillCompletes) {
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
       [](const CallInfo& call, const api::RollDieRequest&, api::RollDieResponse* out) {
@@ -780,7 +782,7 @@ TEST_F(ServerTest, MetadataHttp2CannotCarryIsDroppedAndTheCallStillCompletes) {
 // The call's identity, as the handler and the access log see it, comes from the one decision taken
 // at dispatch: nothing re-derives it later, and nothing carries it from one call to the next.
 
-TEST_F(ServerTest, AnAllowedCallIsLoggedAndCountedOnceWithThePrincipalAndItsHandlersStatus) {
+TEST_P(ServerTest, AnAllowedCallIsLoggedAndCountedOnceWithThePrincipalAndItsHandlersStatus) {
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
       [](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
@@ -809,7 +811,7 @@ TEST_F(ServerTest, AnAllowedCallIsLoggedAndCountedOnceWithThePrincipalAndItsHand
       << text;
 }
 
-TEST_F(ServerTest, RefusesAWrongTokenWithoutEchoingItToTheClientOrTheLog) {
+TEST_P(ServerTest, RefusesAWrongTokenWithoutEchoingItToTheClientOrTheLog) {
   constexpr char kWrong[] = "ngt_wrong-token-fedcba9876543210";
   std::atomic<int> ran{0};
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
@@ -836,7 +838,7 @@ TEST_F(ServerTest, RefusesAWrongTokenWithoutEchoingItToTheClientOrTheLog) {
   EXPECT_EQ(authorizer_->rejections(auth::Rejection::kTokenInvalid), 1u);
 }
 
-TEST_F(ServerTest, APublicMethodRunsItsHandlerWithAnUnauthenticatedPrincipal) {
+TEST_P(ServerTest, APublicMethodRunsItsHandlerWithAnUnauthenticatedPrincipal) {
   Seen<std::string> seen("not run");
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       "/open.Svc/Ping", Execution::kInline,
@@ -852,7 +854,7 @@ TEST_F(ServerTest, APublicMethodRunsItsHandlerWithAnUnauthenticatedPrincipal) {
   EXPECT_EQ(seen.Get(), "unauthenticated");
 }
 
-TEST_F(ServerTest, AnEarlierCallersIdentityDoesNotCarryOverToTheNextCallOnTheConnection) {
+TEST_P(ServerTest, AnEarlierCallersIdentityDoesNotCarryOverToTheNextCallOnTheConnection) {
   Seen<std::vector<std::string>> seen;
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
       kRoll, Execution::kInline,
@@ -871,7 +873,7 @@ TEST_F(ServerTest, AnEarlierCallersIdentityDoesNotCarryOverToTheNextCallOnTheCon
   EXPECT_EQ(authorizer_->rejections(auth::Rejection::kNoCredential), 1u);
 }
 
-TEST_F(ServerTest, ALocalTransportAloneDoesNotAuthenticate) {
+TEST_P(ServerTest, ALocalTransportAloneDoesNotAuthenticate) {
   // grpc.local_listen's credentials: the connection is "local" to gRPC, but that names no caller,
   // so the mtls authenticator must not take it for a verified certificate.
   server_credentials_ = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
@@ -894,6 +896,11 @@ TEST_F(ServerTest, ALocalTransportAloneDoesNotAuthenticate) {
   EXPECT_TRUE(Roll(&r).ok()) << "the listener serves calls that do carry a credential";
   EXPECT_EQ(ran.load(), 1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, ServerTest, ::testing::Values(Engine::kGrpc, Engine::kH2),
+                         [](const ::testing::TestParamInfo<Engine>& info) {
+                           return info.param == Engine::kH2 ? "h2" : "grpc";
+                         });
 
 }  // namespace
 }  // namespace nodegate::rpc

@@ -101,6 +101,44 @@ access_log = "/var/log/nodegate/access.log"
   EXPECT_EQ(c->log.access_log, "/var/log/nodegate/access.log");
 }
 
+TEST(ParseNodeConfigTest, TheEngineIsGrpcUnlessH2IsAskedFor) {
+  absl::StatusOr<NodeConfig> c = ParseNodeConfig(kMinimal, kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->grpc.engine, rpc::Engine::kGrpc);
+  EXPECT_EQ(c->grpc.max_header_list_bytes, 16 << 10);
+  EXPECT_EQ(c->grpc.stall_timeout, absl::Seconds(30));
+
+  c = ParseNodeConfig(std::string(kMinimal) + R"(
+[grpc]
+engine = "h2"
+max_receive_message_bytes = 65536
+max_header_list_bytes = 8192
+stall_timeout = "5s"
+)",
+                      kPath);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->grpc.engine, rpc::Engine::kH2);
+  EXPECT_EQ(c->grpc.max_receive_message_bytes, 65536);
+  EXPECT_EQ(c->grpc.max_header_list_bytes, 8192);
+  EXPECT_EQ(c->grpc.stall_timeout, absl::Seconds(5));
+}
+
+TEST(ParseNodeConfigTest, AnUnknownEngineOrAnOutOfRangeLimitNamesTheKey) {
+  absl::StatusOr<NodeConfig> c =
+      ParseNodeConfig(std::string(kMinimal) + "[grpc]\nengine = \"h3\"\n", kPath);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(Message(c).find("grpc.engine: \"h3\" is not an engine (\"grpc\" or \"h2\")"),
+            std::string::npos)
+      << Message(c);
+  c = ParseNodeConfig(std::string(kMinimal) + "[grpc]\nmax_header_list_bytes = 10\n", kPath);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(Message(c).find("grpc.max_header_list_bytes: 10 is out of range"), std::string::npos)
+      << Message(c);
+  c = ParseNodeConfig(std::string(kMinimal) + "[grpc]\nstall_timeout = \"0s\"\n", kPath);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(Message(c).find("grpc.stall_timeout"), std::string::npos) << Message(c);
+}
+
 TEST(ParseNodeConfigTest, AcceptsEveryLogLevel) {
   for (const char* level : {"trace", "debug", "info", "warn", "error", "off"}) {
     absl::StatusOr<NodeConfig> c =
