@@ -46,6 +46,7 @@ using error_code = boost::system::error_code;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 constexpr size_t kReadBufferBytes = 16 << 10;
+constexpr int kMaxReadsPerTurn = 16;
 constexpr int32_t kStreamWindowBytes = 1 << 20;      // SETTINGS_INITIAL_WINDOW_SIZE
 constexpr int32_t kConnectionWindowBytes = 4 << 20;  // the connection's receive window
 // nghttp2's rapid-reset guard (CVE-2023-44487): streams a peer may reset in a burst, then per
@@ -235,6 +236,14 @@ class Connection final : public std::enable_shared_from_this<Connection> {
     }
   }
   tcp::socket& Lowest() { return tls_ ? tls_->next_layer() : plain_; }
+  // Bytes that a read would return now without waiting: in the kernel, or held by TLS.
+  bool InputWaiting() {
+    error_code ec;
+    if (Lowest().available(ec) > 0 && !ec) return true;
+    if (!tls_) return false;
+    SSL* ssl = tls_->native_handle();
+    return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+  }
 
   void OnHandshake(const error_code& ec);
   void RecordRefusal(const tls::HandshakeFailure& f);
@@ -286,6 +295,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::vector<int32_t> kicks_;  // outboxes that had news during a read
   bool handshaken_ = false;
   bool draining_ = false;
+  bool failed_ = false;  // nghttp2 refused the peer's input: close once our last bytes are out
   bool closed_ = false;
   SteadyTime accepted_;
   SteadyTime last_active_;    // a call opened or closed
@@ -548,6 +558,9 @@ void Connection::OnHandshake(const error_code& ec) {
 }
 
 void Connection::StartSession() {
+  // Reads beyond the first of a turn (OnRead) are synchronous and must never wait.
+  error_code ignored;
+  Lowest().non_blocking(true, ignored);
   static nghttp2_session_callbacks* callbacks = [] {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
@@ -593,8 +606,19 @@ void Connection::OnRead(const error_code& ec, size_t n) {
   if (ec) return Close();  // the peer closed, reset, or the socket was closed under us
   current_read = this;
   in_read_ = true;
-  const ssize_t rv =
+  ssize_t rv =
       nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), n);
+  // A client that writes each call on its own (gRPC C++ does) is read one call at a time. What
+  // has arrived meanwhile (in the kernel, or in TLS's buffers) is taken now, so that the
+  // responses to all of it share this turn's write; at most kMaxReadsPerTurn, then the others
+  // on this loop get their turn.
+  for (int more = 1; rv >= 0 && more < kMaxReadsPerTurn && InputWaiting(); ++more) {
+    error_code again;
+    size_t got = 0;
+    WithStream([&](auto& s) { got = s.read_some(asio::buffer(rbuf_), again); });
+    if (again || got == 0) break;  // would_block: the rest of a TLS record is still on its way
+    rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), got);
+  }
   in_read_ = false;
   current_read = nullptr;
   // Everything the read made ready goes out together: one write for all of its responses.
@@ -605,8 +629,10 @@ void Connection::OnRead(const error_code& ec, size_t n) {
     spdlog::debug("grpc (h2) {}: {}", remote_, nghttp2_strerror(static_cast<int>(rv)));
     // A peer that floods us with frames to acknowledge and reads nothing gets no more writes.
     if (rv == NGHTTP2_ERR_FLOODED) return Close();
-    // Otherwise nghttp2 has queued its GOAWAY (protocol error, rapid reset): send it, then close.
+    // Otherwise nghttp2 has queued its GOAWAY (protocol error, rapid reset): send it, then close
+    // (MaybeCloseDrained, once nothing is left to write); nothing more is read.
     draining_ = true;
+    failed_ = true;
     Flush();
     if (!write_in_flight_) Close();
     return;
@@ -651,6 +677,7 @@ void Connection::OnWritten(const error_code& ec) {
 
 void Connection::MaybeCloseDrained() {
   if (closed_ || write_in_flight_ || session_ == nullptr) return;
+  if (failed_) return Close();
   const bool nothing_to_write = nghttp2_session_want_write(session_) == 0;
   const bool done = nghttp2_session_want_read(session_) == 0 || (draining_ && calls_.empty());
   if (nothing_to_write && done) Close();
