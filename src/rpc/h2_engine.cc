@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <deque>
 #include <exception>
 #include <future>
 #include <mutex>
@@ -74,6 +75,49 @@ nghttp2_nv Header(std::string_view name, std::string_view value) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
                     value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// A header block for nghttp2: the views it submits (it copies them), and the storage for the
+// values that had to be made (status digits, the percent-encoded message, base64 of "-bin").
+class HeaderBlock {
+ public:
+  void Add(std::string_view name, std::string_view value) { nva_.push_back(Header(name, value)); }
+  void AddMade(std::string_view name, std::string value) {
+    made_.push_back(std::move(value));  // a deque: earlier values stay where they are
+    nva_.push_back(Header(name, made_.back()));
+  }
+  void AddMetadata(const std::vector<std::pair<std::string, std::string>>& metadata) {
+    for (const auto& [key, value] : metadata) {
+      if (IsBinaryHeader(key)) {
+        AddMade(key, EncodeBinaryHeader(value));
+      } else {
+        Add(key, value);
+      }
+    }
+  }
+  void AddStatus(const grpc::Status& status) {
+    AddMade("grpc-status", std::to_string(static_cast<int>(status.error_code())));
+    std::string message = PercentEncode(status.error_message());
+    if (!message.empty()) AddMade("grpc-message", std::move(message));
+  }
+  const nghttp2_nv* data() const { return nva_.data(); }
+  size_t size() const { return nva_.size(); }
+
+ private:
+  std::deque<std::string> made_;
+  std::vector<nghttp2_nv> nva_;
+};
+
+// A message's bytes, in one piece.
+std::string Flatten(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (!buffer.Dump(&slices).ok()) return bytes;
+  bytes.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
 }
 
 // ALPN: this engine speaks gRPC, so HTTP/2 only. A client that offers no "h2" is refused in the
@@ -421,16 +465,7 @@ ssize_t ReadOutboxCb(nghttp2_session*, int32_t id, uint8_t* buf, size_t length, 
 
 // ---- Outbox --------------------------------------------------------------------------------
 
-void Outbox::Write(grpc::ByteBuffer message) {
-  std::vector<grpc::Slice> slices;
-  if (!message.Dump(&slices).ok()) return;
-  std::string bytes;
-  bytes.reserve(message.Length());
-  for (const grpc::Slice& s : slices) {
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  WriteBytes(bytes);
-}
+void Outbox::Write(grpc::ByteBuffer message) { WriteBytes(Flatten(message)); }
 
 bool Outbox::WriteBytes(std::string_view message) {
   {
@@ -994,14 +1029,7 @@ void Connection::RunUnary(const std::shared_ptr<Call>& call) {
       return call->entry->unary(info, request, &response);
     });
     if (!s.ok()) return call->outbox->Finish(s);
-    std::vector<grpc::Slice> slices;
-    std::string out;
-    if (response.Dump(&slices).ok()) {
-      for (const grpc::Slice& sl : slices) {
-        out.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-      }
-    }
-    call->outbox->WriteBytes(out);
+    call->outbox->WriteBytes(Flatten(response));
     call->outbox->FinishWith(grpc::Status::OK);
   };
   if (call->entry->execution == Execution::kInline) return run();
@@ -1119,40 +1147,24 @@ void Connection::SubmitResponse(Call* call) {
   if (!has_data && !o.finish_requested) return;
   call->response_submitted = true;
   o.initial_sent = true;
-  std::vector<std::string> encoded;  // "-bin" values, base64 (kept alive through the submit)
-  encoded.reserve(o.initial.size() + o.trailing.size());
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(4 + o.initial.size() + o.trailing.size());
-  nva.push_back(Header(":status", "200"));
-  nva.push_back(Header("content-type", "application/grpc"));
-  const auto add = [&](const std::vector<std::pair<std::string, std::string>>& md) {
-    for (const auto& [k, v] : md) {
-      if (IsBinaryHeader(k)) {
-        encoded.push_back(EncodeBinaryHeader(v));
-        nva.push_back(Header(k, encoded.back()));
-      } else {
-        nva.push_back(Header(k, v));
-      }
-    }
-  };
-  add(o.initial);
+  HeaderBlock headers;
+  headers.Add(":status", "200");
+  headers.Add("content-type", "application/grpc");
+  headers.AddMetadata(o.initial);
   if (!has_data && o.initial.empty()) {
     // Trailers-only: the status rides on the only HEADERS frame (END_STREAM). With initial
     // metadata the headers go first and the status follows in trailers, so that a client sees
     // each where the handler put it.
     o.trailers_sent = true;
-    const std::string code = std::to_string(static_cast<int>(o.status.error_code()));
-    const std::string message = PercentEncode(o.status.error_message());
-    nva.push_back(Header("grpc-status", code));
-    if (!message.empty()) nva.push_back(Header("grpc-message", message));
-    add(o.trailing);
-    nghttp2_submit_response(session_, call->id, nva.data(), nva.size(), nullptr);
+    headers.AddStatus(o.status);
+    headers.AddMetadata(o.trailing);
+    nghttp2_submit_response(session_, call->id, headers.data(), headers.size(), nullptr);
     return;
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = &o;
   provider.read_callback = ReadOutboxCb;
-  nghttp2_submit_response(session_, call->id, nva.data(), nva.size(), &provider);
+  nghttp2_submit_response(session_, call->id, headers.data(), headers.size(), &provider);
 }
 
 ssize_t Connection::ReadOutbox(int32_t id, uint8_t* buf, size_t length, uint32_t* flags,
@@ -1169,22 +1181,10 @@ ssize_t Connection::ReadOutbox(int32_t id, uint8_t* buf, size_t length, uint32_t
       // The status goes out in trailers after the last message.
       o->trailers_sent = true;
       *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      const std::string code = std::to_string(static_cast<int>(o->status.error_code()));
-      const std::string message = PercentEncode(o->status.error_message());
-      std::vector<std::string> encoded;
-      encoded.reserve(o->trailing.size());
-      std::vector<nghttp2_nv> nva;
-      nva.push_back(Header("grpc-status", code));
-      if (!message.empty()) nva.push_back(Header("grpc-message", message));
-      for (const auto& [k, v] : o->trailing) {
-        if (IsBinaryHeader(k)) {
-          encoded.push_back(EncodeBinaryHeader(v));
-          nva.push_back(Header(k, encoded.back()));
-        } else {
-          nva.push_back(Header(k, v));
-        }
-      }
-      nghttp2_submit_trailer(session_, id, nva.data(), nva.size());
+      HeaderBlock trailers;
+      trailers.AddStatus(o->status);
+      trailers.AddMetadata(o->trailing);
+      nghttp2_submit_trailer(session_, id, trailers.data(), trailers.size());
       return static_cast<ssize_t>(n);
     }
   }

@@ -32,14 +32,21 @@ def h2_node(tmp_path, pki, start_node, stubs, **grpc_settings) -> FaultNode:
                      extra={"grpc": {"engine": "h2", **grpc_settings}})
 
 
-def tls_socket(node: FaultNode, alpn=("h2",), timeout: float = 5.0) -> ssl.SSLSocket:
+def client_context(node: FaultNode, alpn=("h2",)) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(node.pki.ca))
     ctx.check_hostname = False  # the address is 127.0.0.1; the chain is still verified
     ctx.load_cert_chain(str(node.client.cert), str(node.client.key))
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def tls_socket(node: FaultNode, alpn=("h2",), timeout: float = 5.0, ctx=None,
+               session=None) -> ssl.SSLSocket:
+    """A new mTLS connection; `ctx` and `session` to resume an earlier one."""
+    ctx = ctx or client_context(node, alpn)
     raw = socket.create_connection((ng.HOST, node.daemon.port), timeout=timeout)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
+    return ctx.wrap_socket(raw, server_hostname="localhost", session=session)
 
 
 def request_headers(path: str = ROLL_DIE, extra=()) -> list[tuple[str, str]]:
@@ -279,23 +286,16 @@ def test_a_header_block_that_never_ends_is_closed_after_the_handshake_timeout(tm
     node.assert_still_serving("an unfinished header block")
 
 
-def roundtrip_session(node: FaultNode, session=None):
-    """One RollDie over a new TLS connection (offering `session`); (session, reused)."""
-    with tls_socket(node) if session is None else _resuming_socket(node, session) as sock:
-        reused = sock.session_reused
+def roundtrip_session(node: FaultNode, ctx: ssl.SSLContext, session=None):
+    """One RollDie over a new TLS connection (offering `session`); (its session, resumed?)."""
+    with tls_socket(node, ctx=ctx, session=session) as sock:
         c = RawClient(sock)
         c.conn.send_headers(1, request_headers())
         c.conn.send_data(1, EMPTY_REQUEST, end_stream=True)
         c.flush()
         events, _ = c.events_until(lambda ev: trailers_of(ev, 1), 5)
         assert trailers_of(events, 1).get("grpc-status") == "0", events
-        return sock.session, reused
-
-
-def _resuming_socket(node: FaultNode, session) -> ssl.SSLSocket:
-    ctx = _resuming_socket.ctx
-    raw = socket.create_connection((ng.HOST, node.daemon.port), timeout=5)
-    return ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        return sock.session, sock.session_reused
 
 
 def test_tls_sessions_resume_within_one_credential_set_and_not_across_a_reload(tmp_path, pki,
@@ -304,20 +304,10 @@ def test_tls_sessions_resume_within_one_credential_set_and_not_across_a_reload(t
     server certificate; a CRL or CA change alike) builds a new context, so no ticket from before
     it opens: a revocation can never be skipped by resuming."""
     node = h2_node(tmp_path, pki, start_node, stubs)
-    ctx = ssl.create_default_context(cafile=str(node.pki.ca))
-    ctx.check_hostname = False
-    ctx.load_cert_chain(str(node.client.cert), str(node.client.key))
-    ctx.set_alpn_protocols(["h2"])
-    _resuming_socket.ctx = ctx
-    with ctx.wrap_socket(socket.create_connection((ng.HOST, node.daemon.port), timeout=5),
-                         server_hostname="localhost") as sock:
-        c = RawClient(sock)
-        c.conn.send_headers(1, request_headers())
-        c.conn.send_data(1, EMPTY_REQUEST, end_stream=True)
-        c.flush()
-        c.events_until(lambda ev: trailers_of(ev, 1), 5)
-        first = sock.session
-    session, reused = roundtrip_session(node, first)
+    ctx = client_context(node)
+    first, reused = roundtrip_session(node, ctx)
+    assert not reused
+    session, reused = roundtrip_session(node, ctx, first)
     assert reused, "a second connection with the first one's ticket was not resumed"
 
     fresh = pki.issue("server2", "server")
@@ -329,6 +319,6 @@ def test_tls_sessions_resume_within_one_credential_set_and_not_across_a_reload(t
         return ng.sha256_fingerprint(served) == want
 
     ng.wait_until(reloaded, 10, "the reloaded certificate")
-    _, reused = roundtrip_session(node, session)
+    _, reused = roundtrip_session(node, ctx, session)
     assert not reused, "a ticket issued before the reload resumed a session after it"
     node.assert_still_serving("resumption across a reload")
