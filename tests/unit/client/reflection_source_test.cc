@@ -90,7 +90,8 @@ class ReflectionSourceTest : public ::testing::Test {
     table_->AddStreamHandler(std::string(kTestService) + "StreamingOutputCall",
                              [] { return std::make_unique<RepeatHandler>(); });
     rpc::ServerOptions options;
-    options.listeners.push_back({"127.0.0.1:0", grpc::InsecureServerCredentials()});
+    options.listeners.push_back(
+        {"127.0.0.1:0", grpc::InsecureServerCredentials(), nullptr, "grpc", {}});
     options.threads = 1;
     options.blocking_threads = 1;
     auto server = rpc::Server::Start(options, table_, auth_.authorizer, nullptr, nullptr);
@@ -175,7 +176,8 @@ TEST_F(ReflectionSourceTest, ANodeWithoutReflectionAnswersUnimplemented) {
   table_ = std::make_shared<rpc::MethodTable>();
   dice_.Register(*table_);
   rpc::ServerOptions options;
-  options.listeners.push_back({"127.0.0.1:0", grpc::InsecureServerCredentials()});
+  options.listeners.push_back(
+      {"127.0.0.1:0", grpc::InsecureServerCredentials(), nullptr, "grpc", {}});
   options.threads = 1;
   auto server = rpc::Server::Start(options, table_, auth_.authorizer, nullptr, nullptr);
   ASSERT_TRUE(server.ok());

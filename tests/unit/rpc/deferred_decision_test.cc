@@ -68,7 +68,8 @@ class Replica {
           return absl::OkStatus();
         });
     ServerOptions options;
-    options.listeners.push_back({"127.0.0.1:0", grpc::InsecureServerCredentials()});
+    options.listeners.push_back(
+        {"127.0.0.1:0", grpc::InsecureServerCredentials(), nullptr, "grpc", {}});
     options.threads = 1;  // a blocked queue thread would stall every other call
     server_ = Unwrap(Server::Start(options, table, authorizer_, nullptr, nullptr));
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->ports()[0]),

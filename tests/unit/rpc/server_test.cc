@@ -401,12 +401,12 @@ TEST_P(ServerTest, AServerStreamIsWrittenAndFinishedFromAnotherThread) {
 }
 
 TEST_P(ServerTest, AStreamIsDoneOnceTheClientCancels) {
-  std::shared_ptr<Stream> held;
+  Seen<std::shared_ptr<Stream>> seen;
   absl::Notification subscribed;
   table_->AddStream(
       kWatch,
       [&](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
-        held = out;
+        seen.Set(out);
         subscribed.Notify();
         return absl::OkStatus();
       },
@@ -417,6 +417,7 @@ TEST_P(ServerTest, AStreamIsDoneOnceTheClientCancels) {
   ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
   auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
   ASSERT_TRUE(subscribed.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const std::shared_ptr<Stream> held = seen.Get();
   EXPECT_FALSE(held->done());
   ctx.TryCancel();
   absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -584,7 +585,8 @@ TEST(ServerStartTest, NamesTheAddressItCannotBind) {
   std::shared_ptr<auth::Authorizer> authorizer(
       *auth::Authorizer::New(o, *auth::Policy::Build({}, {}), cache.get()));
   ServerOptions options;
-  options.listeners.push_back({"192.0.2.1:1", grpc::InsecureServerCredentials()});
+  options.listeners.push_back(
+      {"192.0.2.1:1", grpc::InsecureServerCredentials(), nullptr, "grpc", {}});
   auto server =
       Server::Start(options, std::make_shared<MethodTable>(), authorizer, nullptr, nullptr);
   ASSERT_FALSE(server.ok());
