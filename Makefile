@@ -85,7 +85,8 @@ fault: build
 # at a time; non-zero exit on any crash, leak or timeout. FUZZ_TARGETS picks some of them.
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= authorizer forwarded_identity config xmlrpc gateway pki_csr method_table grpc_wire
+FUZZ_TARGETS ?= authorizer forwarded_identity config xmlrpc gateway pki_csr method_table grpc_wire \
+	h2_connection
 fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNODEGATE_FUZZ=ON \
 		-DNODEGATE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache

@@ -58,6 +58,8 @@ int ClampMs(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, INT32_MAX));
 }
 
+int ClampBytes(size_t n) { return static_cast<int>(std::min<size_t>(n, INT32_MAX)); }
+
 }  // namespace
 
 struct Server::Impl : internal::Shared {
@@ -675,6 +677,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
                              ClampMs(impl->options.handshake_timeout));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ClampMs(impl->options.idle_timeout));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, impl->options.max_concurrent_streams);
+  builder.SetMaxReceiveMessageSize(ClampBytes(impl->options.max_receive_message_bytes));
+  builder.SetMaxSendMessageSize(ClampBytes(impl->options.max_send_message_bytes));
   int threads = impl->options.threads > 0 ? impl->options.threads : internal::AllowedCpus();
   for (int i = 0; i < threads; ++i) impl->queues.push_back(builder.AddCompletionQueue());
   impl->server = builder.BuildAndStart();

@@ -64,11 +64,13 @@ struct ServerOptions {
   // Calls with a principal, or over mTLS, never touch these buckets.
   double anonymous_rate = 200;
 
+  // Both engines: a larger request or response message fails the call RESOURCE_EXHAUSTED (a
+  // request before its handler runs).
+  size_t max_receive_message_bytes = 4 << 20;
+  size_t max_send_message_bytes = 4 << 20;
   // Engine kH2 only (kGrpc keeps gRPC's own limits, which match these defaults).
-  size_t max_receive_message_bytes = 4 << 20;  // a larger request: RESOURCE_EXHAUSTED
-  size_t max_send_message_bytes = 4 << 20;     // a larger response: RESOURCE_EXHAUSTED
-  uint32_t max_header_list_bytes = 16 << 10;   // SETTINGS_MAX_HEADER_LIST_SIZE; over it the call
-                                               // fails RESOURCE_EXHAUSTED before any handler
+  uint32_t max_header_list_bytes = 16 << 10;  // SETTINGS_MAX_HEADER_LIST_SIZE; over it the call
+                                              // fails RESOURCE_EXHAUSTED before any handler
   // A connection whose peer keeps responses waiting (a closed flow-control window, or no reading
   // at all) and lets no call finish for this long is closed.
   absl::Duration stall_timeout = absl::Seconds(30);

@@ -38,7 +38,7 @@ struct NodeConfig {
     // What takes calls off the wire (rpc::Engine): "grpc" = gRPC C++'s server, "h2" = the node's
     // own HTTP/2 engine (nghttp2 + OpenSSL; rpc/h2_engine.h). Same handlers, checks and bounds.
     rpc::Engine engine = rpc::Engine::kGrpc;
-    int64_t max_receive_message_bytes = 4 << 20;       // engine h2
+    int64_t max_receive_message_bytes = 4 << 20;       // both engines
     int64_t max_header_list_bytes = 16 << 10;          // engine h2
     absl::Duration stall_timeout = absl::Seconds(30);  // engine h2: a peer reading nothing
     absl::Duration shutdown_grace = absl::Seconds(10);

@@ -403,6 +403,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
   }
   rpc::ServerOptions server_options;
   server_options.engine = config.grpc.engine;
+  server_options.max_receive_message_bytes =
+      static_cast<size_t>(config.grpc.max_receive_message_bytes);
   server_options.listeners.push_back({config.grpc.listen, *creds, p.handshakes, "grpc", {}});
   if (config.grpc.engine == rpc::Engine::kH2) {
     // The h2 engine's TLS: a context that follows the same validated, reloaded set as gRPC's.
@@ -412,8 +414,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config) {
     if (!follower.ok()) return follower.status();
     p.grpc_tls = *std::move(follower);
     server_options.listeners.back().tls_context = [f = p.grpc_tls.get()] { return f->context(); };
-    server_options.max_receive_message_bytes =
-        static_cast<size_t>(config.grpc.max_receive_message_bytes);
     server_options.max_header_list_bytes = static_cast<uint32_t>(config.grpc.max_header_list_bytes);
     server_options.stall_timeout = config.grpc.stall_timeout;
   }

@@ -15,6 +15,7 @@ import time
 import grpc
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.settings
 import hpack
@@ -244,6 +245,50 @@ def test_a_zero_window_peer_is_closed_after_the_stall_timeout(tmp_path, pki, sta
     assert waited >= 1.5, f"closed after {waited:.1f} s, before the 2 s stall timeout"
     assert not any(isinstance(e, h2.events.DataReceived) for e in events)
     node.assert_still_serving("a zero-window peer")
+
+
+def test_streams_over_max_concurrent_streams_are_refused_and_the_others_served(tmp_path, pki,
+                                                                               start_node, stubs):
+    node = h2_node(tmp_path, pki, start_node, stubs, max_concurrent_streams=4)
+    with tls_socket(node) as sock:
+        c = RawClient(sock)
+        # Six requests opened before the server's SETTINGS is read (so python3-h2 does not hold
+        # them back), their bodies not yet sent: the fifth and sixth are over the limit.
+        for sid in (1, 3, 5, 7, 9, 11):
+            c.conn.send_headers(sid, request_headers())
+        c.flush()
+        events, _ = c.events_until(
+            lambda ev: sum(isinstance(e, h2.events.StreamReset) for e in ev) >= 2, 5)
+        settings = [e for e in events if isinstance(e, h2.events.RemoteSettingsChanged)]
+        assert settings and settings[0].changed_settings[
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS].new_value == 4
+        reset = {e.stream_id: e.error_code for e in events if isinstance(e, h2.events.StreamReset)}
+        assert set(reset) == {9, 11}, events
+        assert all(code in (h2.errors.ErrorCodes.REFUSED_STREAM, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                   for code in reset.values()), reset
+        for sid in (1, 3, 5, 7):
+            c.conn.send_data(sid, EMPTY_REQUEST, end_stream=True)
+        c.flush()
+        more, closed = c.events_until(lambda ev: all(trailers_of(ev, s) for s in (1, 3, 5, 7)), 5)
+    assert not closed
+    assert [trailers_of(more, s).get("grpc-status") for s in (1, 3, 5, 7)] == ["0"] * 4, more
+    node.assert_still_serving("streams over max_concurrent_streams")
+
+
+def test_a_request_message_over_the_limit_is_refused_from_its_prefix(tmp_path, pki, start_node,
+                                                                    stubs):
+    node = h2_node(tmp_path, pki, start_node, stubs, max_receive_message_bytes=1024)
+    with tls_socket(node) as sock:
+        c = RawClient(sock)
+        c.conn.send_headers(1, request_headers())
+        # Only the prefix of a 1 MiB message: the answer must not wait for its body.
+        c.conn.send_data(1, struct.pack(">BI", 0, 1 << 20))
+        c.flush()
+        events, _ = c.events_until(lambda ev: trailers_of(ev, 1), 5)
+    status = trailers_of(events, 1)
+    assert status.get("grpc-status") == "8", events
+    assert "1048576" in status.get("grpc-message", ""), status
+    node.assert_still_serving("a request message over max_receive_message_bytes")
 
 
 def test_a_header_list_over_the_limit_gets_resource_exhausted(tmp_path, pki, start_node, stubs):

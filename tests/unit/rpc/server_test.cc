@@ -283,6 +283,42 @@ TEST_P(ServerTest, AHandlerErrorReachesTheClientWithItsCodeAndMessage) {
   EXPECT_EQ(s.error_message(), "key not found");
 }
 
+TEST_P(ServerTest, ARequestOverTheReceiveLimitIsResourceExhaustedBeforeItsHandler) {
+  std::atomic<int> ran{0};
+  table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
+      kRoll, Execution::kInline,
+      [&ran](const CallInfo&, const api::RollDieRequest&, api::RollDieResponse*) {
+        ++ran;
+        return absl::OkStatus();
+      });
+  options_.max_receive_message_bytes = 1024;
+  Start();
+  grpc::Status s = Raw(kRoll, std::string(4096, '\x00'), nullptr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(ran.load(), 0);
+  std::string reply;
+  EXPECT_TRUE(Raw(kRoll, "", &reply).ok());  // within the limit, the next call on it is served
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST_P(ServerTest, AResponseOverTheSendLimitIsResourceExhausted) {
+  table_->AddUnary<api::RollDieRequest, grpc::reflection::v1alpha::ServerReflectionResponse>(
+      "/open.Svc/Big", Execution::kInline,
+      [](const CallInfo&, const api::RollDieRequest& in,
+         grpc::reflection::v1alpha::ServerReflectionResponse* out) {
+        out->set_valid_host(std::string(in.ByteSizeLong() == 0 ? 4096 : 16, 'h'));
+        return absl::OkStatus();
+      });
+  options_.max_send_message_bytes = 1024;
+  Start();
+  grpc::Status s = Raw("/open.Svc/Big", "", nullptr, false);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  std::string reply;  // any request bytes (an unknown field) ask for a small answer
+  s = Raw("/open.Svc/Big", std::string("\x08\x06", 2), &reply, false);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(reply.size(), 18u);
+}
+
 TEST_P(ServerTest, ARequestThatDoesNotParseIsInvalidArgument) {
   std::atomic<int> ran{0};
   table_->AddUnary<api::RollDieRequest, api::RollDieResponse>(
