@@ -127,17 +127,20 @@ def children(pid: int) -> list[int]:
 
 
 class Server:
-    """A process group (server, or nginx + backend) started pinned to the server core."""
+    """A process group (server, or nginx + backend) started pinned to the server core, or to the
+    CPU list `cpus` (the two-core rows: "0,1")."""
 
-    def __init__(self, name: str, workdir: Path):
+    def __init__(self, name: str, workdir: Path, cpus: Optional[str] = None):
         self.name = name
         self.workdir = workdir
+        self.cpus = cpus
         self.procs: list[subprocess.Popen] = []
 
     def start(self, cmd, port: int, core: int, cwd: Optional[Path] = None, stdout=None) -> None:
         err = open(self.workdir / f"{self.name}.{len(self.procs)}.stderr", "ab")
         out = stdout if stdout is not None else subprocess.DEVNULL
-        proc = subprocess.Popen(["taskset", "-c", str(core), *map(str, cmd)], stdout=out, stderr=err,
+        cpus = self.cpus or str(core)
+        proc = subprocess.Popen(["taskset", "-c", cpus, *map(str, cmd)], stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=cwd or self.workdir)
         self.procs.append(proc)
         wait_port(port, proc)
@@ -249,6 +252,9 @@ class Row:
     note: str = ""
     concurrency: Optional[int] = None  # instead of --concurrency / --connections
     connections: Optional[int] = None
+    # 2: the server may run on both cores (one event loop / completion queue per allowed CPU), and
+    # shares the second with the load generator: this machine has two.
+    server_cores: int = 1
 
 
 def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None,
@@ -361,6 +367,14 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
                      note="nginx worker + nodegate both pinned to the server core; CPU is their sum"))
     if env.go_server:
         r.append(Row("8", "seed-001 style Go server (mTLS, logging interceptor)", go_start))
+    # Rows 3, 3h and 8 with the server on both cores ("-2c"); the load generator stays on the second.
+    two = "; server on both cores, the load generator sharing the second"
+    r.append(Row("3-2c", "nodegate mTLS, access log off" + two, nodegate_row("3-2c", "", transport="mtls"),
+                 server_cores=2))
+    r.append(Row("3h-2c", h2 + "mTLS, access log off" + two,
+                 nodegate_row("3h-2c", "", transport="mtls", engine="h2"), server_cores=2))
+    if env.go_server:
+        r.append(Row("8-2c", "seed-001 style Go server" + two, go_start, server_cores=2))
     if env.compare:
         # Another nodegate build's server (e.g. the previous server core), same load, same run.
         r.append(Row("3p", f"{env.compare.name} (compare build): mTLS, access log off",
@@ -708,6 +722,7 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
                         limit = 1 / (1 / eff["3h"] + 1 / v)
                         lines.append(f"\n{g}, engine h2: {alg} {eff[k]:,.0f} / limit {limit:,.0f} = "
                                      f"{eff[k] / limit:.2f}")
+    lines += two_cores(gens, results, effs)
     lat = extras.get("half_load", [])
     if lat:
         lines += ["", "## Latency at 50 % of the saturating load (rows 6 and 6h, --rate = ½ × that row's QPS)", "",
@@ -737,6 +752,31 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
             lines.append(f"| {mode} | {med(samples, 'qps'):,.0f} | {med(samples, 'cpu_pct'):.0f} | "
                          f"{med(samples, 'eff'):,.0f} | {med(samples, 'resumed'):,.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def two_cores(gens: list, results: dict, effs: dict) -> list:
+    """Rows 3, 3h and 8 on one server core against the same servers on both ("-2c")."""
+    pairs = [(k, k + "-2c") for k in ("3", "3h", "8") if any(k + "-2c" in effs[g] for g in gens)]
+    if not pairs:
+        return []
+    lines = ["", "## One server core against two (rows 3, 3h, 8 and their -2c rows)", "",
+             "In the -2c rows the server may run on both cores (engine grpc: a completion queue per CPU; "
+             "engine h2: an event loop per CPU; Go: GOMAXPROCS = 2) and the load generator, still pinned to "
+             "the second core, shares it with the server: this machine has two cores. So QPS at 2 cores is "
+             "what one shared core of load can drive, not the server's ceiling; eff (calls per server "
+             "CPU-second) says whether spreading the connections over two loops costs efficiency.", "",
+             "| generator | server | QPS 1 core | QPS 2 cores | server CPU % 1 / 2 | eff 1 core | eff 2 cores | "
+             "eff 2 / 1 | eff 2 cores vs Go 2 cores |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for g in gens:
+        eff, res, go2 = effs[g], results[g], effs[g].get("8-2c")
+        for one, two in pairs:
+            if one not in eff or two not in eff:
+                continue
+            lines.append(f"| {g} | row {one} / {two} | {med(res[one], 'qps'):,.0f} | {med(res[two], 'qps'):,.0f} | "
+                         f"{med(res[one], 'cpu_pct'):.0f} / {med(res[two], 'cpu_pct'):.0f} | {eff[one]:,.0f} | "
+                         f"{eff[two]:,.0f} | {eff[two] / eff[one]:.2f}× | {fmt_ratio(eff[two], go2)} |")
+    return lines
 
 
 def side_by_side(gens: list, results: dict, effs: dict, titles: dict) -> list:
@@ -824,7 +864,8 @@ def main() -> int:
     for rep in range(a.reps):
         extras["verify_rates"].append(crypto_verify_rates(env))
         for row in row_list:
-            srv = Server(f"row{row.key}-rep{rep}", env.work)
+            srv = Server(f"row{row.key}-rep{rep}", env.work,
+                         f"{env.server_core},{env.client_core}" if row.server_cores == 2 else None)
             try:
                 target, args = row.start(env, srv)
                 if row.key == "3":

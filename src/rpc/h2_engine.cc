@@ -47,7 +47,10 @@ using error_code = boost::system::error_code;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 constexpr size_t kReadBufferBytes = 16 << 10;
-constexpr int kMaxReadsPerTurn = 16;
+constexpr int kMaxReadsPerTurn = 64;
+// After our last byte, how long a connection reads (and drops) what the peer still sends before
+// it closes anyway (Connection::Linger).
+constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr int32_t kStreamWindowBytes = 1 << 20;      // SETTINGS_INITIAL_WINDOW_SIZE
 constexpr int32_t kConnectionWindowBytes = 4 << 20;  // the connection's receive window
 // nghttp2's rapid-reset guard (CVE-2023-44487): streams a peer may reset in a burst, then per
@@ -280,15 +283,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
     }
   }
   tcp::socket& Lowest() { return tls_ ? tls_->next_layer() : plain_; }
-  // Bytes that a read would return now without waiting: in the kernel, or held by TLS.
-  bool InputWaiting() {
-    error_code ec;
-    if (Lowest().available(ec) > 0 && !ec) return true;
-    if (!tls_) return false;
-    SSL* ssl = tls_->native_handle();
-    return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
-  }
-
   void OnHandshake(const error_code& ec);
   void RecordRefusal(const tls::HandshakeFailure& f);
   void StartSession();
@@ -299,6 +293,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void ArmTick();
   void OnTick();
   void Close();
+  void Linger();
   void MaybeCloseDrained();
 
   Call* Find(int32_t id) {
@@ -336,12 +331,15 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::string writing_;  // in flight
   bool write_in_flight_ = false;
   bool in_read_ = false;
+  bool in_flush_ = false;  // inside Flush's nghttp2_session_mem_send
   std::vector<int32_t> kicks_;  // outboxes that had news during a read
   bool handshaken_ = false;
   bool draining_ = false;
   bool failed_ = false;  // nghttp2 refused the peer's input: close once our last bytes are out
   bool closed_ = false;
+  bool lingering_ = false;  // our side is shut: reading only until the peer's EOF
   SteadyTime accepted_;
+  SteadyTime linger_since_;
   SteadyTime last_active_;    // a call opened or closed
   SteadyTime last_progress_;  // bytes went out, or a call ended
   size_t held_bytes_ = 0;     // request bytes held over the connection's calls
@@ -639,19 +637,23 @@ void Connection::Read() {
 void Connection::OnRead(const error_code& ec, size_t n) {
   if (closed_) return;
   if (ec) return Close();  // the peer closed, reset, or the socket was closed under us
+  if (lingering_) return Read();  // dropped: the session is over
   current_read = this;
   in_read_ = true;
   ssize_t rv =
       nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), n);
-  // A client that writes each call on its own (gRPC C++ does) is read one call at a time. What
-  // has arrived meanwhile (in the kernel, or in TLS's buffers) is taken now, so that the
-  // responses to all of it share this turn's write; at most kMaxReadsPerTurn, then the others
-  // on this loop get their turn.
-  for (int more = 1; rv >= 0 && more < kMaxReadsPerTurn && InputWaiting(); ++more) {
+  // A client that writes each call on its own (gRPC C++ does) is read one call at a time: TLS
+  // gives one record per read. What has arrived meanwhile (held by TLS, or in the kernel) is taken
+  // now, so that the responses to all of it share this turn's write. The socket is non-blocking:
+  // a read that would wait fails with would_block instead, which ends the turn. No FIONREAD
+  // first: that was one more system call per call (the read from TLS's buffer needs none). At
+  // most kMaxReadsPerTurn, then the other connections on this loop get their turn; an error or
+  // EOF here is left for the next asynchronous read to see.
+  for (int more = 1; rv >= 0 && more < kMaxReadsPerTurn; ++more) {
     error_code again;
     size_t got = 0;
     WithStream([&](auto& s) { got = s.read_some(asio::buffer(rbuf_), again); });
-    if (again || got == 0) break;  // would_block: the rest of a TLS record is still on its way
+    if (again || got == 0) break;
     rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(rbuf_.data()), got);
   }
   in_read_ = false;
@@ -676,18 +678,25 @@ void Connection::OnRead(const error_code& ec, size_t n) {
   if (closed_) return;
   if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0 &&
       !write_in_flight_) {
-    return Close();
+    Linger();
   }
   Read();
 }
 
 void Connection::Flush() {
-  if (closed_ || session_ == nullptr || write_in_flight_) return;
+  // Not from inside nghttp2_session_mem_send: its callbacks (a stream closing as its trailers go
+  // out) may ask for a flush, and a nested one would find nothing left to send and close the
+  // drained connection while this one still holds the trailers. This one finishes the job.
+  if (closed_ || lingering_ || in_flush_ || session_ == nullptr || write_in_flight_) return;
+  in_flush_ = true;
   for (;;) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) return Close();
-    if (n == 0) break;
+    if (n <= 0) {
+      in_flush_ = false;
+      if (n < 0) return Close();
+      break;
+    }
     out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
   if (out_.empty()) return MaybeCloseDrained();
@@ -715,7 +724,25 @@ void Connection::MaybeCloseDrained() {
   if (failed_) return Close();
   const bool nothing_to_write = nghttp2_session_want_write(session_) == 0;
   const bool done = nghttp2_session_want_read(session_) == 0 || (draining_ && calls_.empty());
-  if (nothing_to_write && done) Close();
+  if (nothing_to_write && done) Linger();
+}
+
+// Our last bytes are out. Closing a socket that still holds unread input sends RST, not FIN, and
+// an RST can destroy at the peer an answer it has not read yet: the last call of a drain, on a
+// busy client (the peer's WINDOW_UPDATE or PING arrives just before the close). So our sending
+// side is shut (FIN after the last byte), and what the peer still sends is read and dropped until
+// it closes too, or kLingerTime passes (OnTick), as web servers do on a graceful close.
+void Connection::Linger() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  linger_since_ = std::chrono::steady_clock::now();
+  error_code ignored;
+  Lowest().shutdown(tcp::socket::shutdown_send, ignored);
+  // The next tick comes when the linger is over, not at the next whole second.
+  tick_.expires_after(kLingerTime);
+  tick_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (!ec) self->OnTick();
+  });
 }
 
 void Connection::ArmTick() {
@@ -734,6 +761,10 @@ void Connection::OnTick() {
   };
   if (!handshaken_) {
     if (over(accepted_, o.handshake_timeout)) return Close();
+    return ArmTick();
+  }
+  if (lingering_) {
+    if (now - linger_since_ >= kLingerTime) return Close();
     return ArmTick();
   }
   if (calls_.empty() && over(last_active_, o.idle_timeout)) {
@@ -773,7 +804,7 @@ void Connection::BeginDrain() {
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   Flush();
-  if (calls_.empty() && !write_in_flight_) Close();
+  if (calls_.empty() && !write_in_flight_) Linger();
 }
 
 void Connection::Abort() { Close(); }

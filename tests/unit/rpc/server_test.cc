@@ -508,6 +508,41 @@ TEST_P(ServerTest, ShutdownLetsACallInFlightFinishWithinTheGrace) {
   EXPECT_FALSE(Raw("/open.Svc/Slow", "", nullptr).ok());
 }
 
+// The last call of a drain ends with its status alone on the wire: the stream closes while that
+// status is being sent, and the connection, now empty, must not close before it is out. (Engine
+// h2 once did: the client saw "Socket closed" instead of the status.)
+TEST_P(ServerTest, AStreamFinishedDuringShutdownDeliversItsStatusBeforeTheConnectionCloses) {
+  Seen<std::shared_ptr<Stream>> seen;
+  table_->AddStream(
+      kWatch,
+      [&](const CallInfo&, const grpc::ByteBuffer&, const std::shared_ptr<Stream>& out) {
+        seen.Set(out);
+        grpc::health::v1::HealthCheckResponse r;
+        r.set_status(grpc::health::v1::HealthCheckResponse::SERVING);
+        out->Write(ToBuffer(r));
+        return absl::OkStatus();
+      },
+      /*finish_on_half_close=*/false);
+  Start();
+  grpc::health::v1::Health::Stub stub(channel_);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
+  auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse r;
+  ASSERT_TRUE(reader->Read(&r));  // the headers and the first message are out
+  ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
+  std::thread stopper([&] { server_->Shutdown(absl::Seconds(10)); });
+  // The client leaves READY when the server's GOAWAY arrives: the drain has begun.
+  EXPECT_TRUE(channel_->WaitForStateChange(GRPC_CHANNEL_READY,
+                                           std::chrono::system_clock::now() +
+                                               std::chrono::seconds(10)));
+  seen.Get()->Finish(absl::OkStatus());
+  EXPECT_FALSE(reader->Read(&r));
+  grpc::Status s = reader->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
+  stopper.join();
+}
+
 TEST_P(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
   table_->AddStream(
       kWatch,
