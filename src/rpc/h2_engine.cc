@@ -331,7 +331,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::string writing_;  // in flight
   bool write_in_flight_ = false;
   bool in_read_ = false;
-  bool in_flush_ = false;  // inside Flush's nghttp2_session_mem_send
+  bool in_flush_ = false;       // inside Flush's nghttp2_session_mem_send
   std::vector<int32_t> kicks_;  // outboxes that had news during a read
   bool handshaken_ = false;
   bool draining_ = false;
@@ -636,7 +636,7 @@ void Connection::Read() {
 
 void Connection::OnRead(const error_code& ec, size_t n) {
   if (closed_) return;
-  if (ec) return Close();  // the peer closed, reset, or the socket was closed under us
+  if (ec) return Close();         // the peer closed, reset, or the socket was closed under us
   if (lingering_) return Read();  // dropped: the session is over
   current_read = this;
   in_read_ = true;

@@ -533,9 +533,8 @@ TEST_P(ServerTest, AStreamFinishedDuringShutdownDeliversItsStatusBeforeTheConnec
   ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
   std::thread stopper([&] { server_->Shutdown(absl::Seconds(10)); });
   // The client leaves READY when the server's GOAWAY arrives: the drain has begun.
-  EXPECT_TRUE(channel_->WaitForStateChange(GRPC_CHANNEL_READY,
-                                           std::chrono::system_clock::now() +
-                                               std::chrono::seconds(10)));
+  EXPECT_TRUE(channel_->WaitForStateChange(
+      GRPC_CHANNEL_READY, std::chrono::system_clock::now() + std::chrono::seconds(10)));
   seen.Get()->Finish(absl::OkStatus());
   EXPECT_FALSE(reader->Read(&r));
   grpc::Status s = reader->Finish();
