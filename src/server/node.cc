@@ -659,11 +659,13 @@ void Node::Shutdown(absl::Duration grace) {
   p.serving.store(false);              // /readyz answers 503 while draining
   if (p.health) p.health->Shutdown();  // watchers hear NOT_SERVING and their streams end
   p.server->Shutdown(grace);
-  p.server.reset();
   if (p.xmlrpc) p.xmlrpc->Stop();  // issue 5: XML-RPC and tunnels stop with the node
   for (auto& t : p.tunnel_servers) t->Stop();
   for (auto& t : p.tunnel_clients) t->Stop();
   if (p.console) p.console->Stop();
+  // Only now: a /metrics scrape still in flight on the console reads the server's counters
+  // (RegisterEdgeMetrics holds a plain pointer). TSan saw one read a listener being freed.
+  p.server.reset();
   if (p.access_log) p.access_log->Flush();
 }
 

@@ -31,6 +31,24 @@ absl::Status SslError(std::string_view what, const boost::system::error_code& ec
 // session on a verifying server without a session id context.
 constexpr unsigned char kSessionIdContext[] = "nodegate";
 
+// OpenSSL 3.0 decodes a certificate's extensions (key identifiers, purposes) on first use and
+// caches them behind a check of a flag that takes no lock, so two handshakes on two threads using
+// a shared certificate for the first time race inside OpenSSL (ThreadSanitizer saw it on engine
+// h2's event loops: one loop's chain check read the CA's key identifier while another wrote it).
+// Doing it here, while the context is not yet shared, leaves nothing to race on.
+void CacheExtensions(SSL_CTX* ctx) {
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+    if (cert != nullptr) X509_check_purpose(cert, -1, 0);
+  }
+  if (X509* own = SSL_CTX_get0_certificate(ctx); own != nullptr) X509_check_purpose(own, -1, 0);
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<ssl::context>> BuildSslContext(const CredentialSet& set,
@@ -98,6 +116,7 @@ absl::StatusOr<std::shared_ptr<ssl::context>> BuildSslContext(const CredentialSe
     }
     ctx->set_verify_mode(ssl::verify_peer);
   }
+  CacheExtensions(native);
   return ctx;
 }
 
