@@ -295,12 +295,16 @@ class Daemon:
         self.proc: Optional[subprocess.Popen] = None
         self.port: Optional[int] = None
 
-    def start(self) -> "Daemon":
+    def apply_test_engine(self) -> None:
+        """Puts NODEGATE_TEST_ENGINE into the config, as every start must (subclasses too)."""
         if TEST_ENGINE and self.config.exists():
             text = self.config.read_text()
             engined = with_test_engine(text)
             if engined != text:
                 self.config.write_text(engined)
+
+    def start(self) -> "Daemon":
+        self.apply_test_engine()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([str(NODEGATE_BIN), "serve", "--config", str(self.config)],
                                          stdout=out, stderr=err, stdin=subprocess.DEVNULL,

@@ -50,6 +50,7 @@ class FaultDaemon(ng.Daemon):
         self.preexec_fn = preexec_fn
 
     def start(self) -> "FaultDaemon":
+        self.apply_test_engine()  # the h2.fault.* suites: without it they ran engine grpc
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([str(ng.NODEGATE_BIN), "serve", "--config", str(self.config)],
                                          stdout=out, stderr=err, stdin=subprocess.DEVNULL,

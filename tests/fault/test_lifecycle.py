@@ -292,10 +292,12 @@ def test_signed_call_captured_before_a_restart_is_refused_after_it(tmp_path, pki
 # Metadata over 8 KiB
 
 
-BIG_METADATA_BYTES = 9 * 1024
+# Over the header limit of the engine under test: gRPC's 8 KiB (engine grpc), or
+# `max_header_list_bytes` = 16 KiB (engine h2).
+BIG_METADATA_BYTES = (17 if ng.TEST_ENGINE == "h2" else 9) * 1024
 
 
-def test_metadata_over_8_kib_gets_a_clean_error_and_other_calls_still_work(node, stubs):
+def test_metadata_over_the_header_limit_gets_a_clean_error_and_other_calls_still_work(node, stubs):
     with ng.fresh_channel(node.address, node.client_creds()) as channel:
         stub = stubs.dice_pb2_grpc.DiceServiceStub(channel)
         assert 1 <= stub.RollDie(stubs.dice_pb2.RollDieRequest(), timeout=ng.RPC_TIMEOUT_S).value <= 6
