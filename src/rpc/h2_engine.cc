@@ -290,7 +290,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void OnRead(const error_code& ec, size_t n);
   void Flush();
   void OnWritten(const error_code& ec);
-  void ArmTick();
+  void ArmTick(std::chrono::steady_clock::duration after = std::chrono::seconds(1));
   void OnTick();
   void Close();
   void Linger();
@@ -331,7 +331,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::string writing_;  // in flight
   bool write_in_flight_ = false;
   bool in_read_ = false;
-  bool in_flush_ = false;       // inside Flush's nghttp2_session_mem_send
   std::vector<int32_t> kicks_;  // outboxes that had news during a read
   bool handshaken_ = false;
   bool draining_ = false;
@@ -684,19 +683,12 @@ void Connection::OnRead(const error_code& ec, size_t n) {
 }
 
 void Connection::Flush() {
-  // Not from inside nghttp2_session_mem_send: its callbacks (a stream closing as its trailers go
-  // out) may ask for a flush, and a nested one would find nothing left to send and close the
-  // drained connection while this one still holds the trailers. This one finishes the job.
-  if (closed_ || lingering_ || in_flush_ || session_ == nullptr || write_in_flight_) return;
-  in_flush_ = true;
+  if (closed_ || lingering_ || session_ == nullptr || write_in_flight_) return;
   for (;;) {
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n <= 0) {
-      in_flush_ = false;
-      if (n < 0) return Close();
-      break;
-    }
+    if (n < 0) return Close();
+    if (n == 0) break;
     out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
   if (out_.empty()) return MaybeCloseDrained();
@@ -738,15 +730,11 @@ void Connection::Linger() {
   linger_since_ = std::chrono::steady_clock::now();
   error_code ignored;
   Lowest().shutdown(tcp::socket::shutdown_send, ignored);
-  // The next tick comes when the linger is over, not at the next whole second.
-  tick_.expires_after(kLingerTime);
-  tick_.async_wait([self = shared_from_this()](const error_code& ec) {
-    if (!ec) self->OnTick();
-  });
+  ArmTick(kLingerTime);  // the next tick comes when the linger is over
 }
 
-void Connection::ArmTick() {
-  tick_.expires_after(std::chrono::seconds(1));
+void Connection::ArmTick(std::chrono::steady_clock::duration after) {
+  tick_.expires_after(after);
   tick_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (!ec) self->OnTick();
   });
@@ -1250,7 +1238,10 @@ int Connection::OnStreamClose(int32_t id) {
   const SteadyTime now = std::chrono::steady_clock::now();
   last_active_ = now;
   last_progress_ = now;
-  if (draining_ && calls_.empty() && !in_read_) Flush();
+  // No flush here: nghttp2 closes streams only inside mem_recv or mem_send, and both end in a
+  // flush (OnRead's, or the one running) that sees a drained connection out (MaybeCloseDrained).
+  // A flush from here ran nested in mem_send before the trailers that closed the stream were
+  // taken, found nothing to send, and closed the connection without them.
   return 0;
 }
 

@@ -103,6 +103,14 @@ class ServerTest : public ::testing::TestWithParam<Engine> {
     if (server_) server_->Shutdown(absl::Seconds(1));
   }
 
+  // Opens /grpc.health.v1.Health/Watch as the token's principal.
+  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> Watch(
+      grpc::ClientContext* ctx) {
+    ctx->AddMetadata("authorization", std::string("Bearer ") + kToken);
+    return grpc::health::v1::Health::NewStub(channel_)->Watch(
+        ctx, grpc::health::v1::HealthCheckRequest());
+  }
+
   // One unary call with raw bytes, so that any method name and any payload can be sent.
   grpc::Status Raw(const std::string& method, const std::string& payload, std::string* reply,
                    bool with_token = true) {
@@ -410,10 +418,8 @@ TEST_P(ServerTest, AServerStreamIsWrittenAndFinishedFromAnotherThread) {
       },
       /*finish_on_half_close=*/false);
   Start();
-  grpc::health::v1::Health::Stub stub(channel_);
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
-  auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  auto reader = Watch(&ctx);
   grpc::health::v1::HealthCheckResponse r;
   ASSERT_TRUE(reader->Read(&r));
   EXPECT_EQ(r.status(), grpc::health::v1::HealthCheckResponse::SERVING);
@@ -448,10 +454,8 @@ TEST_P(ServerTest, AStreamIsDoneOnceTheClientCancels) {
       },
       /*finish_on_half_close=*/false);
   Start();
-  grpc::health::v1::Health::Stub stub(channel_);
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
-  auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  auto reader = Watch(&ctx);
   ASSERT_TRUE(subscribed.WaitForNotificationWithTimeout(absl::Seconds(10)));
   const std::shared_ptr<Stream> held = seen.Get();
   EXPECT_FALSE(held->done());
@@ -524,10 +528,8 @@ TEST_P(ServerTest, AStreamFinishedDuringShutdownDeliversItsStatusBeforeTheConnec
       },
       /*finish_on_half_close=*/false);
   Start();
-  grpc::health::v1::Health::Stub stub(channel_);
   grpc::ClientContext ctx;
-  ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
-  auto reader = stub.Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  auto reader = Watch(&ctx);
   grpc::health::v1::HealthCheckResponse r;
   ASSERT_TRUE(reader->Read(&r));  // the headers and the first message are out
   ASSERT_EQ(channel_->GetState(false), GRPC_CHANNEL_READY);
@@ -552,16 +554,13 @@ TEST_P(ServerTest, RefusesAStreamOverTheNodeWideStreamCap) {
       /*finish_on_half_close=*/false);
   options_.max_streams = 1;
   Start();
-  grpc::health::v1::Health::Stub stub(channel_);
   grpc::ClientContext first_ctx;
-  first_ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
-  auto first = stub.Watch(&first_ctx, grpc::health::v1::HealthCheckRequest());
+  auto first = Watch(&first_ctx);
   grpc::health::v1::HealthCheckResponse r;
   ASSERT_TRUE(first->Read(&r));
 
   grpc::ClientContext second_ctx;
-  second_ctx.AddMetadata("authorization", std::string("Bearer ") + kToken);
-  auto second = stub.Watch(&second_ctx, grpc::health::v1::HealthCheckRequest());
+  auto second = Watch(&second_ctx);
   EXPECT_FALSE(second->Read(&r));
   grpc::Status refused = second->Finish();
 
