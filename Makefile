@@ -86,7 +86,7 @@ fault: build
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= authorizer forwarded_identity config xmlrpc gateway pki_csr method_table grpc_wire \
-	h2_connection
+	h2_connection signature
 fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DNODEGATE_FUZZ=ON \
 		-DNODEGATE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache

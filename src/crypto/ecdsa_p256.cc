@@ -28,14 +28,16 @@ absl::StatusOr<std::unique_ptr<Verifier>> EcdsaP256Verifier::New(EvpPkeyPtr publ
   if (absl::Status s = CheckKeyFor(Algorithm::kEcdsaP256Sha256, public_key.get()); !s.ok()) {
     return s;
   }
-  return std::unique_ptr<Verifier>(new EcdsaP256Verifier(std::move(public_key)));
+  absl::StatusOr<EvpVerifyContext> context = EvpVerifyContext::New(Params(), public_key.get());
+  if (!context.ok()) return context.status();
+  return std::unique_ptr<Verifier>(new EcdsaP256Verifier(*std::move(context)));
 }
 
 absl::Status EcdsaP256Verifier::Verify(std::string_view signature, std::string_view data) const {
-  if (absl::Status s = CheckDerEcdsaSignature(Params().algorithm_name, signature); !s.ok()) {
+  if (absl::Status s = CheckDerSignatureSize(Params().algorithm_name, signature); !s.ok()) {
     return s;
   }
-  return EvpVerify(Params(), key_.get(), signature, data);
+  return context_.Verify(signature, data);
 }
 
 }  // namespace nodegate::crypto::internal

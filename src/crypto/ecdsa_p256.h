@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "crypto/evp_signature.h"
 #include "crypto/openssl_ptr.h"
 #include "crypto/signer.h"
 #include "crypto/verifier.h"
@@ -38,8 +39,8 @@ class EcdsaP256Verifier final : public Verifier {
   Algorithm algorithm() const override { return Algorithm::kEcdsaP256Sha256; }
 
  private:
-  explicit EcdsaP256Verifier(EvpPkeyPtr key) : key_(std::move(key)) {}
-  const EvpPkeyPtr key_;
+  explicit EcdsaP256Verifier(EvpVerifyContext context) : context_(std::move(context)) {}
+  const EvpVerifyContext context_;
 };
 
 }  // namespace nodegate::crypto::internal

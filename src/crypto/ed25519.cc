@@ -28,7 +28,9 @@ absl::StatusOr<std::string> Ed25519Signer::Sign(std::string_view data) const {
 
 absl::StatusOr<std::unique_ptr<Verifier>> Ed25519Verifier::New(EvpPkeyPtr public_key) {
   if (absl::Status s = CheckKeyFor(Algorithm::kEd25519, public_key.get()); !s.ok()) return s;
-  return std::unique_ptr<Verifier>(new Ed25519Verifier(std::move(public_key)));
+  absl::StatusOr<EvpVerifyContext> context = EvpVerifyContext::New(Params(), public_key.get());
+  if (!context.ok()) return context.status();
+  return std::unique_ptr<Verifier>(new Ed25519Verifier(*std::move(context)));
 }
 
 absl::Status Ed25519Verifier::Verify(std::string_view signature, std::string_view data) const {
@@ -37,7 +39,7 @@ absl::Status Ed25519Verifier::Verify(std::string_view signature, std::string_vie
                                                    signature.size(), "); the only valid size is ",
                                                    kEd25519SignatureSize));
   }
-  return EvpVerify(Params(), key_.get(), signature, data);
+  return context_.Verify(signature, data);
 }
 
 }  // namespace nodegate::crypto::internal

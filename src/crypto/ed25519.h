@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "crypto/evp_signature.h"
 #include "crypto/openssl_ptr.h"
 #include "crypto/signer.h"
 #include "crypto/verifier.h"
@@ -37,8 +38,8 @@ class Ed25519Verifier final : public Verifier {
   Algorithm algorithm() const override { return Algorithm::kEd25519; }
 
  private:
-  explicit Ed25519Verifier(EvpPkeyPtr key) : key_(std::move(key)) {}
-  const EvpPkeyPtr key_;
+  explicit Ed25519Verifier(EvpVerifyContext context) : context_(std::move(context)) {}
+  const EvpVerifyContext context_;
 };
 
 }  // namespace nodegate::crypto::internal

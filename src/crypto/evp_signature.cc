@@ -1,6 +1,5 @@
 #include "crypto/evp_signature.h"
 
-#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 
 #include "absl/strings/str_cat.h"
@@ -63,59 +62,66 @@ absl::StatusOr<std::string> EvpSign(const EvpSignatureParams& params, EVP_PKEY* 
   return signature;
 }
 
-absl::Status EvpVerify(const EvpSignatureParams& params, EVP_PKEY* key, std::string_view signature,
-                       std::string_view data) {
+absl::StatusOr<EvpVerifyContext> EvpVerifyContext::New(const EvpSignatureParams& params,
+                                                       EVP_PKEY* key) {
   auto ctx = NewContexts(params, key, "verify");
   if (!ctx.ok()) return ctx.status();
+  // Verify's copies inherit this flag: their final step may consume the context instead of first
+  // duplicating it to keep it reusable (which OpenSSL 3.0 does by default).
+  EVP_MD_CTX_set_flags(ctx->md_ctx.get(), EVP_MD_CTX_FLAG_FINALISE);
   if (EVP_DigestVerifyInit(ctx->md_ctx.get(), nullptr, params.md, nullptr, key) != 1) {
     return OpenSslError(
         absl::StrCat(params.algorithm_name, " verify: EVP_DigestVerifyInit failed"));
   }
-  const int r = EVP_DigestVerify(
-      ctx->md_ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-      reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  // Feeding nothing makes SM2 hash its Z_A (ID, curve and key) into the prepared state, so that no
+  // copy computes it again; for ECDSA it is a no-op. Ed25519 has no digest and no update step.
+  if (params.md != nullptr && EVP_DigestVerifyUpdate(ctx->md_ctx.get(), nullptr, 0) != 1) {
+    return OpenSslError(
+        absl::StrCat(params.algorithm_name, " verify: preparing the digest failed"));
+  }
+  return EvpVerifyContext(params, std::move(ctx->pkey_ctx), std::move(ctx->md_ctx));
+}
+
+absl::Status EvpVerifyContext::Verify(std::string_view signature, std::string_view data) const {
+  const absl::string_view name = params_->algorithm_name;
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_MD_CTX_copy_ex(ctx.get(), md_ctx_.get()) != 1) {
+    return OpenSslError(absl::StrCat(name, " verify: copying the prepared context failed"));
+  }
+  const auto* sig = reinterpret_cast<const unsigned char*>(signature.data());
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  int r = 0;
+  if (params_->md == nullptr) {
+    r = EVP_DigestVerify(ctx.get(), sig, signature.size(), in, data.size());  // one-shot only
+  } else if (EVP_DigestVerifyUpdate(ctx.get(), in, data.size()) != 1) {
+    return OpenSslError(absl::StrCat(name, " verify: EVP_DigestVerifyUpdate failed"));
+  } else {
+    r = EVP_DigestVerifyFinal(ctx.get(), sig, signature.size());
+  }
   if (r == 1) return absl::OkStatus();
   if (r == 0) {
     // A plain mismatch; drop whatever OpenSSL queued so it does not leak into a later message on
     // this thread.
     ERR_clear_error();
-    return absl::UnauthenticatedError(absl::StrCat(params.algorithm_name, ": signature mismatch"));
+    return absl::UnauthenticatedError(absl::StrCat(name, ": signature mismatch"));
   }
-  // OpenSSL 3.0 returns -1 when it cannot decode the signature.
-  return OpenSslError(absl::StrCat(params.algorithm_name, ": malformed signature"),
+  // OpenSSL 3.0 returns -1 when it cannot decode the signature, or when its DER is not strict.
+  return OpenSslError(absl::StrCat(name, ": malformed signature"),
                       absl::StatusCode::kInvalidArgument);
 }
 
-absl::Status CheckDerEcdsaSignature(absl::string_view algorithm_name, std::string_view signature) {
+absl::Status CheckDerSignatureSize(absl::string_view algorithm_name, std::string_view signature) {
+  // SEQUENCE { INTEGER r, INTEGER s }: 2 header bytes, and per INTEGER 2 header bytes plus 1 to 33
+  // content bytes (32 for the value, 1 for a sign byte when its top bit is set).
+  constexpr size_t kMinDerSignature = 2 + 2 * (2 + 1);
+  constexpr size_t kMaxDerSignature = 2 + 2 * (2 + 33);
   if (signature.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(algorithm_name, ": empty signature"));
   }
-  // d2i takes a long length; a P-256/SM2 signature is at most 72 bytes.
-  constexpr size_t kMaxDerSignature = 256;
-  if (signature.size() > kMaxDerSignature) {
-    return absl::InvalidArgumentError(absl::StrCat(algorithm_name, ": signature of ",
-                                                   signature.size(),
-                                                   " bytes is too long for a DER signature"));
-  }
-  const auto* p = reinterpret_cast<const unsigned char*>(signature.data());
-  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(signature.size())));
-  bool strict = false;
-  if (sig) {
-    const bool consumed_all =
-        p == reinterpret_cast<const unsigned char*>(signature.data()) + signature.size();
-    // Re-encoding must reproduce the input byte for byte, which rules out BER leniencies
-    // (long-form lengths, padded integers) that d2i accepts.
-    const int len = i2d_ECDSA_SIG(sig.get(), nullptr);
-    if (consumed_all && len == static_cast<int>(signature.size())) {
-      std::string reencoded(static_cast<size_t>(len), '\0');
-      auto* out = reinterpret_cast<unsigned char*>(reencoded.data());
-      strict = i2d_ECDSA_SIG(sig.get(), &out) == len && reencoded == signature;
-    }
-  }
-  if (!strict) {
-    ERR_clear_error();
+  if (signature.size() < kMinDerSignature || signature.size() > kMaxDerSignature) {
     return absl::InvalidArgumentError(absl::StrCat(
-        algorithm_name, ": signature is not a DER ECDSA-Sig-Value (SEQUENCE of two INTEGERs)"));
+        algorithm_name, ": signature of ", signature.size(), " bytes; a DER ECDSA-Sig-Value takes ",
+        kMinDerSignature, " to ", kMaxDerSignature));
   }
   return absl::OkStatus();
 }

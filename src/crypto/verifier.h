@@ -9,7 +9,7 @@
 namespace nodegate::crypto {
 
 // Created by NewVerifier (crypto/signer_factory.h). Immutable once made; Verify is safe to call
-// from many threads at once (each call builds its own OpenSSL contexts).
+// from many threads at once (each call works on its own copy of a context prepared once).
 //
 // Status codes, chosen so that a caller can tell "the peer sent junk" from "the peer is not who it
 // claims to be" without parsing messages:

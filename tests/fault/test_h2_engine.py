@@ -33,10 +33,11 @@ def h2_node(tmp_path, pki, start_node, stubs, **grpc_settings) -> FaultNode:
                      extra={"grpc": {"engine": "h2", **grpc_settings}})
 
 
-def client_context(node: FaultNode, alpn=("h2",)) -> ssl.SSLContext:
+def client_context(node: FaultNode, alpn=("h2",), client: ng.Issued | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(node.pki.ca))
     ctx.check_hostname = False  # the address is 127.0.0.1; the chain is still verified
-    ctx.load_cert_chain(str(node.client.cert), str(node.client.key))
+    client = client or node.client
+    ctx.load_cert_chain(str(client.cert), str(client.key))
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     return ctx
@@ -367,3 +368,49 @@ def test_tls_sessions_resume_within_one_credential_set_and_not_across_a_reload(t
     _, reused = roundtrip_session(node, ctx, session)
     assert not reused, "a ticket issued before the reload resumed a session after it"
     node.assert_still_serving("resumption across a reload")
+
+
+def call_offering_session(node: FaultNode, ctx: ssl.SSLContext, session) -> tuple[str, bool]:
+    """One RollDie over a new connection offering `session`: (grpc-status, or how the connection
+    failed; resumed?)."""
+    try:
+        with tls_socket(node, ctx=ctx, session=session) as sock:
+            c = RawClient(sock)
+            c.conn.send_headers(1, request_headers())
+            c.conn.send_data(1, EMPTY_REQUEST, end_stream=True)
+            c.flush()
+            events, closed = c.events_until(lambda ev: trailers_of(ev, 1), 5)
+            status = trailers_of(events, 1).get("grpc-status")
+            return (status if status is not None else f"no status (closed={closed})",
+                    sock.session_reused)
+    except (ssl.SSLError, OSError) as e:
+        return f"refused: {e}", False
+
+
+@pytest.mark.parametrize("engine", ["h2", "grpc"])
+def test_a_revoked_client_cannot_resume_a_session_from_before_the_crl_reload(engine, tmp_path, pki,
+                                                                              start_node, stubs):
+    """A resumed TLS session skips the client certificate's verification, so a ticket that still
+    opened after the CRL revoked its certificate would let the revoked client in. On both engines a
+    CRL change builds a new TLS context with a new ticket key (engine grpc: gRPC's own, when the
+    node hands it the changed credentials), so the old ticket no longer resumes and the full
+    handshake that follows refuses the certificate."""
+    pki.write_crl()
+    node = FaultNode(tmp_path, pki, start_node, stubs,
+                     extra={"grpc": {"engine": engine},
+                            "tls": {"crl": str(pki.crl), "reload_interval": "1s"}})
+    resumer = pki.issue("resumer", "client")
+    ctx = client_context(node, client=resumer)
+    first, reused = roundtrip_session(node, ctx)
+    assert not reused
+    status, reused = call_offering_session(node, ctx, first)
+    assert (status, reused) == ("0", True), f"engine {engine} did not resume a session at all"
+
+    pki.revoke(resumer)  # rewrites the configured crl.pem in place
+    ng.wait_until(lambda: call_offering_session(node, client_context(node, client=resumer),
+                                                None)[0] != "0",
+                  10, "the revoked client to be refused on a full handshake")
+    status, reused = call_offering_session(node, ctx, first)
+    assert not reused, f"engine {engine}: a ticket from before the CRL reload resumed a session"
+    assert status != "0", f"engine {engine}: the revoked client got a call through ({status})"
+    node.assert_still_serving("a revoked client offering an old session")

@@ -103,6 +103,33 @@ TEST(EcdsaP256KnownAnswerTest, RejectsBerEncodingOfAValidSignature) {
   EXPECT_EQ((*verifier)->Verify(ber, "sample").code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The same r and s with one more 00 in front of r: its INTEGER is no longer minimal, so this is
+// BER too. (Both variants of this maximum-size signature are over 72 bytes, so the size bound
+// refuses them first; signer_test.cc shows OpenSSL's decoder refusing them within the bound.)
+std::string WithRPaddedByAZero(const std::string& der) {
+  std::string padded = der;
+  padded[1] = static_cast<char>(padded[1] + 1);  // SEQUENCE length
+  padded[3] = static_cast<char>(padded[3] + 1);  // r's INTEGER length
+  padded.insert(4, 1, '\0');
+  return padded;
+}
+
+TEST(EcdsaP256KnownAnswerTest, RejectsAZeroPaddedIntegerInAValidSignature) {
+  auto verifier = NewVerifier(Algorithm::kEcdsaP256Sha256, P256PublicPem());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  absl::Status status = (*verifier)->Verify(WithRPaddedByAZero(Rfc6979SampleSignature()), "sample");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+}
+
+TEST(EcdsaP256KnownAnswerTest, StillVerifiesAfterRefusingAMalformedSignature) {
+  // Each call works on a copy of the verifier's prepared context; a refused call leaves it intact.
+  auto verifier = NewVerifier(Algorithm::kEcdsaP256Sha256, P256PublicPem());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  ASSERT_FALSE((*verifier)->Verify(WithRPaddedByAZero(Rfc6979SampleSignature()), "sample").ok());
+  ASSERT_FALSE((*verifier)->Verify(Rfc6979SampleSignature(), "test").ok());
+  EXPECT_TRUE((*verifier)->Verify(Rfc6979SampleSignature(), "sample").ok());
+}
+
 // --- SM2 with SM3: GM/T 0003.5-2012 Annex A (= GB/T 32918.2-2016 example) on the recommended
 // curve, ID "1234567812345678", message "message digest". Verify-only: SM2 signing is randomised.
 // This vector is from the standard, not from OpenSSL, so it pins the distinguishing ID. ---
@@ -135,6 +162,28 @@ TEST(Sm2Sm3KnownAnswerTest, RejectsGmT0003SignatureForAnotherMessage) {
   ASSERT_TRUE(verifier.ok()) << verifier.status();
   EXPECT_EQ((*verifier)->Verify(Sm2StandardSignature(), "message digesT").code(),
             absl::StatusCode::kUnauthenticated);
+}
+
+TEST(Sm2Sm3KnownAnswerTest, RejectsBerEncodingsOfTheStandardSignature) {
+  std::string long_form = Sm2StandardSignature();
+  long_form.replace(0, 2, Unhex("308146"));
+  auto verifier = NewVerifier(Algorithm::kSm2Sm3, Sm2PublicPem());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  EXPECT_EQ((*verifier)->Verify(long_form, "message digest").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (*verifier)->Verify(WithRPaddedByAZero(Sm2StandardSignature()), "message digest").code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Sm2Sm3KnownAnswerTest, VerifiesTheStandardSignatureRepeatedly) {
+  // Z_A (ID, curve, key) is hashed once into the prepared context; every call must start from it.
+  auto verifier = NewVerifier(Algorithm::kSm2Sm3, Sm2PublicPem());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE((*verifier)->Verify(Sm2StandardSignature(), "message digest").ok()) << i;
+    EXPECT_FALSE((*verifier)->Verify(Sm2StandardSignature(), "message digesT").ok()) << i;
+  }
 }
 
 TEST(Sm2Sm3KnownAnswerTest, DetectsTheStandardKeyAsSm2) {

@@ -130,6 +130,28 @@ TEST_P(SignerTest, RejectsSignatureWithTrailingBytesAsMalformed) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
 }
 
+TEST_P(SignerTest, RejectsBerEncodingsOfItsOwnSignatureAsMalformed) {
+  if (GetParam() == Algorithm::kEd25519) GTEST_SKIP() << "Ed25519 signatures are not DER";
+  // A signature of at most 70 bytes (typically neither r nor s needs a sign byte: one signature
+  // in four), so that both BER variants stay within the 72-byte bound and reach OpenSSL's
+  // decoder, which must refuse them because re-encoding does not reproduce them.
+  std::string der;
+  for (int i = 0; i < 100 && (der.empty() || der.size() > 70); ++i) der = SignOrDie(kMessage);
+  ASSERT_LE(der.size(), 70u);
+  ASSERT_TRUE(verifier_->Verify(der, kMessage).ok());
+  std::string long_form = der;  // 30 len -> 30 81 len
+  long_form.insert(1, 1, '\x81');
+  std::string padded = der;  // r = 02 len v -> 02 len+1 00 v
+  padded[1] = static_cast<char>(padded[1] + 1);
+  padded[3] = static_cast<char>(padded[3] + 1);
+  padded.insert(4, 1, '\0');
+  for (const std::string& ber : {long_form, padded}) {
+    absl::Status status = verifier_->Verify(ber, kMessage);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("malformed signature"));
+  }
+}
+
 TEST_P(SignerTest, RejectsGarbageSignature) {
   EXPECT_FALSE(verifier_->Verify(std::string(64, 'A'), kMessage).ok());
   EXPECT_FALSE(verifier_->Verify(std::string(100000, '\x30'), kMessage).ok());
