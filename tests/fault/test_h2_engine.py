@@ -2,7 +2,8 @@
 (CVE-2024-28182), PING and SETTINGS floods, a closed flow-control window, header lists over the
 limit, and a header block that never ends. Each runs over a real mTLS connection (ALPN h2) to the
 real daemon with `[grpc] engine = "h2"`, with raw frames from python3-h2 or written by hand, and
-ends with the fault suite's question: does the node still serve?"""
+ends with the fault suite's question: does the node still serve? TLS session resumption across a
+CRL reload is checked on both engines, with the same raw client."""
 
 from __future__ import annotations
 
