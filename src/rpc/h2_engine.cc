@@ -237,6 +237,11 @@ class Call final : public ResponseMetadata {
   std::string shed_reason;
   const MethodTable::Method* entry = nullptr;
   bool dispatched = false;  // unary: the handler has been started
+  // Both guarded by outbox->mu. A unary handler on a worker may still run when the stream ends
+  // (the client's deadline, a cancel): the call is then recorded when the handler returns, as
+  // engine grpc records it, so that its code and duration say what the handler did.
+  bool handler_running = false;
+  bool record_when_handler_returns = false;
   bool streaming = false;
   bool counted = false;  // holds one of max_streams
   std::unique_ptr<StreamHandler> handler;
@@ -311,6 +316,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void RefuseHttp(Call* call, std::string_view status);
   void SubmitResponse(Call* call);
   void EndCall(Call* call);
+  // The access log line and metrics of a call whose status did not reach the client.
+  void RecordEndedEarly(Call* call);
+  void Record(Call* call, const grpc::Status& status);
   template <typename Fn>
   absl::Status Guarded(Call* call, Fn&& fn);
 
@@ -1044,9 +1052,20 @@ void Connection::RunUnary(const std::shared_ptr<Call>& call) {
     grpc::Slice slice(bytes.data(), bytes.size());
     grpc::ByteBuffer request(&slice, 1);
     grpc::ByteBuffer response;
+    {
+      std::lock_guard<std::mutex> lock(call->outbox->mu);
+      call->handler_running = true;
+    }
     absl::Status s = Guarded(call.get(), [&](const CallInfo& info) {
       return call->entry->unary(info, request, &response);
     });
+    bool record = false;
+    {
+      std::lock_guard<std::mutex> lock(call->outbox->mu);
+      call->handler_running = false;
+      record = call->record_when_handler_returns;
+    }
+    if (record) return RecordEndedEarly(call.get());  // the stream ended while it ran
     if (!s.ok()) return call->outbox->Finish(s);
     call->outbox->WriteBytes(Flatten(response));
     call->outbox->FinishWith(grpc::Status::OK);
@@ -1250,21 +1269,36 @@ void Connection::EndCall(Call* call) {
   if (call->closed) return;
   call->closed = true;
   grpc::Status status;
+  bool handler_running = false;
   {
     std::lock_guard<std::mutex> lock(call->outbox->mu);
     call->outbox->ended = true;
     status = call->outbox->status;
+    handler_running = call->handler_running;
+    if (handler_running && !call->status_sent) call->record_when_handler_returns = true;
   }
   if (call->deadline_timer) call->deadline_timer->cancel();
   call->handler.reset();
   if (call->counted) shared_->streams_open.fetch_sub(1, std::memory_order_relaxed);
   held_bytes_ -= std::min(held_bytes_, call->reader ? call->reader->buffered() : 0);
   if (!call->headers_done || call->path.empty()) return;  // never became a call
-  if (!call->status_sent) {
-    status = call->deadline <= absl::Now()
-                 ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded")
-                 : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  }
+  if (call->status_sent) return Record(call, status);
+  // The worker records it when the handler returns (the connection and the call live as long as
+  // the job does).
+  if (!handler_running) RecordEndedEarly(call);
+}
+
+// The client ended the stream first: at its deadline (DEADLINE_EXCEEDED) or not (CANCELLED). A
+// gRPC client says neither on the wire (RST_STREAM CANCEL both times), and the server's deadline
+// runs a little behind the client's, by the time the request took to arrive; so a handler that
+// overran the deadline is only known to have done so once it has returned.
+void Connection::RecordEndedEarly(Call* call) {
+  Record(call, call->deadline <= absl::Now()
+                   ? grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded")
+                   : grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+}
+
+void Connection::Record(Call* call, const grpc::Status& status) {
   internal::CallRecord r;
   r.method = call->path;
   r.code = static_cast<int>(status.error_code());
