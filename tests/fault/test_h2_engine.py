@@ -333,16 +333,28 @@ def test_a_header_block_that_never_ends_is_closed_after_the_handshake_timeout(tm
     node.assert_still_serving("an unfinished header block")
 
 
+def call_offering_session(node: FaultNode, ctx: ssl.SSLContext, session=None):
+    """One RollDie over a new TLS connection offering `session`: (grpc-status, or how the
+    connection failed; resumed?; the connection's session)."""
+    try:
+        with tls_socket(node, ctx=ctx, session=session) as sock:
+            c = RawClient(sock)
+            c.conn.send_headers(1, request_headers())
+            c.conn.send_data(1, EMPTY_REQUEST, end_stream=True)
+            c.flush()
+            events, closed = c.events_until(lambda ev: trailers_of(ev, 1), 5)
+            status = trailers_of(events, 1).get("grpc-status")
+            return (status if status is not None else f"no status (closed={closed})",
+                    sock.session_reused, sock.session)
+    except (ssl.SSLError, OSError) as e:
+        return f"refused: {e}", False, None
+
+
 def roundtrip_session(node: FaultNode, ctx: ssl.SSLContext, session=None):
-    """One RollDie over a new TLS connection (offering `session`); (its session, resumed?)."""
-    with tls_socket(node, ctx=ctx, session=session) as sock:
-        c = RawClient(sock)
-        c.conn.send_headers(1, request_headers())
-        c.conn.send_data(1, EMPTY_REQUEST, end_stream=True)
-        c.flush()
-        events, _ = c.events_until(lambda ev: trailers_of(ev, 1), 5)
-        assert trailers_of(events, 1).get("grpc-status") == "0", events
-        return sock.session, sock.session_reused
+    """One RollDie that must succeed (offering `session`); (its session, resumed?)."""
+    status, reused, new_session = call_offering_session(node, ctx, session)
+    assert status == "0", status
+    return new_session, reused
 
 
 def test_tls_sessions_resume_within_one_credential_set_and_not_across_a_reload(tmp_path, pki,
@@ -371,23 +383,6 @@ def test_tls_sessions_resume_within_one_credential_set_and_not_across_a_reload(t
     node.assert_still_serving("resumption across a reload")
 
 
-def call_offering_session(node: FaultNode, ctx: ssl.SSLContext, session) -> tuple[str, bool]:
-    """One RollDie over a new connection offering `session`: (grpc-status, or how the connection
-    failed; resumed?)."""
-    try:
-        with tls_socket(node, ctx=ctx, session=session) as sock:
-            c = RawClient(sock)
-            c.conn.send_headers(1, request_headers())
-            c.conn.send_data(1, EMPTY_REQUEST, end_stream=True)
-            c.flush()
-            events, closed = c.events_until(lambda ev: trailers_of(ev, 1), 5)
-            status = trailers_of(events, 1).get("grpc-status")
-            return (status if status is not None else f"no status (closed={closed})",
-                    sock.session_reused)
-    except (ssl.SSLError, OSError) as e:
-        return f"refused: {e}", False
-
-
 @pytest.mark.parametrize("engine", ["h2", "grpc"])
 def test_a_revoked_client_cannot_resume_a_session_from_before_the_crl_reload(engine, tmp_path, pki,
                                                                               start_node, stubs):
@@ -404,14 +399,14 @@ def test_a_revoked_client_cannot_resume_a_session_from_before_the_crl_reload(eng
     ctx = client_context(node, client=resumer)
     first, reused = roundtrip_session(node, ctx)
     assert not reused
-    status, reused = call_offering_session(node, ctx, first)
+    status, reused, _ = call_offering_session(node, ctx, first)
     assert (status, reused) == ("0", True), f"engine {engine} did not resume a session at all"
 
     pki.revoke(resumer)  # rewrites the configured crl.pem in place
     ng.wait_until(lambda: call_offering_session(node, client_context(node, client=resumer),
                                                 None)[0] != "0",
                   10, "the revoked client to be refused on a full handshake")
-    status, reused = call_offering_session(node, ctx, first)
+    status, reused, _ = call_offering_session(node, ctx, first)
     assert not reused, f"engine {engine}: a ticket from before the CRL reload resumed a session"
     assert status != "0", f"engine {engine}: the revoked client got a call through ({status})"
     node.assert_still_serving("a revoked client offering an old session")
