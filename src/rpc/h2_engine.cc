@@ -1052,20 +1052,9 @@ void Connection::RunUnary(const std::shared_ptr<Call>& call) {
     grpc::Slice slice(bytes.data(), bytes.size());
     grpc::ByteBuffer request(&slice, 1);
     grpc::ByteBuffer response;
-    {
-      std::lock_guard<std::mutex> lock(call->outbox->mu);
-      call->handler_running = true;
-    }
     absl::Status s = Guarded(call.get(), [&](const CallInfo& info) {
       return call->entry->unary(info, request, &response);
     });
-    bool record = false;
-    {
-      std::lock_guard<std::mutex> lock(call->outbox->mu);
-      call->handler_running = false;
-      record = call->record_when_handler_returns;
-    }
-    if (record) return RecordEndedEarly(call.get());  // the stream ended while it ran
     if (!s.ok()) return call->outbox->Finish(s);
     call->outbox->WriteBytes(Flatten(response));
     call->outbox->FinishWith(grpc::Status::OK);
@@ -1080,7 +1069,19 @@ void Connection::RunUnary(const std::shared_ptr<Call>& call) {
               grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded in queue"));
           return;
         }
-        run();
+        // Only here can the stream end while the handler runs (an inline one holds the loop).
+        {
+          std::lock_guard<std::mutex> lock(call->outbox->mu);
+          call->handler_running = true;
+        }
+        run();  // what it writes is dropped if the stream has ended meanwhile
+        bool record = false;
+        {
+          std::lock_guard<std::mutex> lock(call->outbox->mu);
+          call->handler_running = false;
+          record = call->record_when_handler_returns;
+        }
+        if (record) self->RecordEndedEarly(call.get());
       });
   if (!posted) {
     shared_->refused_queue_full.fetch_add(1, std::memory_order_relaxed);
