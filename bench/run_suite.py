@@ -255,6 +255,9 @@ class Row:
     # 2: the server may run on both cores (one event loop / completion queue per allowed CPU), and
     # shares the second with the load generator: this machine has two.
     server_cores: int = 1
+    # A signed row: the server's verify rate for `alg` is measured right before and after each
+    # generator's run (see verify_rate), so that its crypto limit is not skewed by this VM's drift.
+    alg: Optional[str] = None
 
 
 def nodegate_row(key, title, *, transport="mtls", rule=None, access_log=False, bench_extra=None,
@@ -323,7 +326,8 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
     ]
     for i, alg in enumerate(ALGS):
         k = f"5{'abc'[i]}"
-        r.append(Row(k, f"nodegate mTLS + signature {alg}", nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg))))
+        r.append(Row(k, f"nodegate mTLS + signature {alg}", nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg)),
+                     alg=alg))
     if env.pg_url:
         # Fleet replicas: the same rows on the PostgreSQL store. Signed calls write every accepted
         # nonce to the shared ledger (docs/auth.md, "Replays across replicas"); Ed25519 verifies
@@ -359,7 +363,8 @@ def rows(env: Env, only: Optional[set]) -> list[Row]:
     for i, alg in enumerate(ALGS):
         k = f"5{'abc'[i]}h"
         r.append(Row(k, f"{h2}mTLS + signature {alg}",
-                     nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg), engine="h2")))
+                     nodegate_row(k, "", rule="signature", bench_extra=sign_extra(alg), engine="h2"),
+                     alg=alg))
     r.append(Row("6h", h2 + "mTLS + access log on (file)",
                  nodegate_row("6h", "", access_log=True, engine="h2")))
     if env.nginx:
@@ -466,16 +471,25 @@ def why_failed(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def crypto_verify_rates(env: Env) -> dict:
-    """Single-core verify/s per algorithm (Google Benchmark BM_Verify, pinned to the server core)."""
-    exe = env.work / "crypto_benchmark"
-    out = run(["taskset", "-c", str(env.server_core), exe, "--benchmark_filter=BM_Verify/[0-9]+$",
-               "--benchmark_format=json", "--benchmark_min_time=0.5"], timeout=300).stdout
-    rates = {}
-    for b in json.loads(out)["benchmarks"]:
-        ns = b["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[b["time_unit"]]
-        rates[b["label"]] = 1e9 / ns
-    return rates
+def verify_rate(env: Env, alg: str) -> float:
+    """One algorithm's single-core verify/s, measured now on the server core (about half a second).
+
+    This VM's speed drifts by tens of percent within minutes (BM_Verify for SM2 read 270 µs, then
+    457 µs, then 304 µs over ten minutes), so a signed row's crypto limit takes the verify rate
+    measured right around that row's run, not at the start of the repetition."""
+    def once(pattern: str, min_time: str) -> list:
+        out = run(["taskset", "-c", str(env.server_core), env.work / "crypto_benchmark",
+                   f"--benchmark_filter=BM_Verify/{pattern}$", "--benchmark_format=json",
+                   f"--benchmark_min_time={min_time}"], timeout=120).stdout
+        return json.loads(out)["benchmarks"]
+    if alg not in VERIFY_INDEX:  # BM_Verify's argument numbers the algorithms; its label names them
+        for b in once("[0-9]+", "0.01"):
+            VERIFY_INDEX[b["label"]] = b["name"].split("/")[1]
+    b = once(VERIFY_INDEX[alg], "0.3")[0]
+    return 1e9 / (b["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[b["time_unit"]])
+
+
+VERIFY_INDEX: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -594,6 +608,25 @@ def med(samples: list[dict], key: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
+def against_limit(res: dict, k: str, mtls: str) -> Optional[dict]:
+    """Signed row k against its crypto limit, rep by rep: the mTLS row's eff from the same
+    repetition and the verify rate measured around the row's own run; medians over repetitions."""
+    e_by_rep = {s["rep"]: s["eff"] for s in res.get(mtls, []) if "rep" in s and s["eff"]}
+    ratios, beyond, mtls_us, vs = [], [], [], []
+    for s in res.get(k, []):
+        e, v = e_by_rep.get(s.get("rep")), s.get("verify_rate")
+        if e is None or not v or not s["eff"]:
+            continue
+        ratios.append(s["eff"] / (1 / (1 / e + 1 / v)))
+        beyond.append((1 / s["eff"] - 1 / v) * 1e6)
+        mtls_us.append(1e6 / e)
+        vs.append(v)
+    if not ratios:
+        return None
+    return {"ratio": statistics.median(ratios), "ratios": ratios, "v": statistics.median(vs),
+            "beyond_us": statistics.median(beyond), "mtls_us": statistics.median(mtls_us)}
+
+
 def fmt_ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b and b == b and a == a else "–"
 
@@ -632,24 +665,28 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
         for k, why in extras.get("not_measured", {}).get(g, {}).items():
             lines.append(f"\nRow {k} not measured with {g}: {why}")
 
-    rates = extras.get("verify_rates", [])
-    if rates and any("3" in effs[g] for g in gens):
+    limit_rows = [(g, k, m) for g in gens for k, m in (("5a", "3"), ("5b", "3"), ("5c", "3"),
+                                                           ("5ah", "3h"), ("5bh", "3h"), ("5ch", "3h"))
+                  if k in results[g] and m in results[g]]
+    if limit_rows:
         lines += ["", "## Signature rows against the crypto limit", "",
-                  "limit = 1 / (1/E_mtls + 1/V_alg), E_mtls = row 3 eff (of the same generator), V_alg = "
-                  "single-core verify/s (Google Benchmark BM_Verify on the server core, median of the runs in "
-                  "this suite).", "",
-                  "| generator | alg | V_alg verify/s | limit calls/CPU-s | measured eff | measured / limit |",
-                  "|---|---|---:|---:|---:|---:|"]
-        for g in gens:
-            eff = effs[g]
-            if "3" not in eff:
+                  "limit = 1 / (1/E_mtls + 1/V_alg): E_mtls = the eff of that engine's mTLS row (3 or 3h) "
+                  "with the same generator in the same repetition; V_alg = single-core verify/s (Google "
+                  "Benchmark BM_Verify on the server core) measured right before and after that generator's "
+                  "run of the row. Ratio = median over repetitions of eff / limit. Beyond the verify = "
+                  "1/eff − 1/V_alg, the server's CPU per signed call outside the signature check, next to "
+                  "the mTLS row's whole cost per call (1/E_mtls).", "",
+                  "| generator | row | alg | V_alg verify/s | measured eff | measured / limit | per rep | "
+                  "µs per call beyond the verify | µs per mTLS call |",
+                  "|---|---|---|---:|---:|---:|---|---:|---:|"]
+        for g, k, m in limit_rows:
+            lim = against_limit(results[g], k, m)
+            if lim is None:
                 continue
-            for i, alg in enumerate(ALGS):
-                k = f"5{'abc'[i]}"
-                v = statistics.median(r[alg] for r in rates if alg in r)
-                limit = 1 / (1 / eff["3"] + 1 / v)
-                if k in eff:
-                    lines.append(f"| {g} | {alg} | {v:,.0f} | {limit:,.0f} | {eff[k]:,.0f} | {eff[k] / limit:.2f} |")
+            alg = ALGS["abc".index(k[1])]
+            lines.append(f"| {g} | {k} | {alg} | {lim['v']:,.0f} | {effs[g][k]:,.0f} | {lim['ratio']:.2f} | "
+                         f"{', '.join(f'{r:.2f}' for r in lim['ratios'])} | {lim['beyond_us']:.1f} | "
+                         f"{lim['mtls_us']:.1f} |")
 
     if any(k.endswith("-pg") for g in gens for k in results[g]):
         lines += ["", "## Fleet store (PostgreSQL) against the embedded SQLite store", "",
@@ -714,14 +751,11 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
                 if m in eff and t in eff:
                     lines.append(f"\n{g}, engine {engine}: token / mTLS = {eff[t] / eff[m]:.2f}× "
                                  f"({(1 / eff[t] - 1 / eff[m]) * 1e6:.2f} µs per call)")
-            if rates and "3h" in eff:
-                for i, alg in enumerate(ALGS):
-                    k = f"5{'abc'[i]}h"
-                    v = statistics.median(r[alg] for r in rates if alg in r)
-                    if k in eff:
-                        limit = 1 / (1 / eff["3h"] + 1 / v)
-                        lines.append(f"\n{g}, engine h2: {alg} {eff[k]:,.0f} / limit {limit:,.0f} = "
-                                     f"{eff[k] / limit:.2f}")
+            for k in ("5ah", "5bh", "5ch"):
+                lim = against_limit(results[g], k, "3h")
+                if lim is not None:
+                    lines.append(f"\n{g}, engine h2: {ALGS['abc'.index(k[1])]} {effs[g][k]:,.0f} calls/CPU-s, "
+                                 f"{lim['ratio']:.2f} of the crypto limit")
     lines += two_cores(gens, results, effs)
     lat = extras.get("half_load", [])
     if lat:
@@ -855,7 +889,7 @@ def main() -> int:
     titles = {r.key: r.title for r in row_list}
     notes = {r.key: r.note for r in row_list if r.note}
     results: dict[str, dict[str, list]] = {g: {r.key: [] for r in row_list} for g in env.generators}
-    extras: dict = {"verify_rates": [], "half_load": [], "idle_rss_mb": [], "cold": {},
+    extras: dict = {"half_load": [], "idle_rss_mb": [], "cold": {},
                     "not_measured": {g: {} for g in env.generators}}
     if not env.nginx:
         extras["nginx_skipped"] = "nginx is not installed"
@@ -863,7 +897,6 @@ def main() -> int:
         f"{a.reps} reps × {len(env.generators)} × ({a.warmup:g}+{a.duration:g}) s")
 
     for rep in range(a.reps):
-        extras["verify_rates"].append(crypto_verify_rates(env))
         for row in row_list:
             srv = Server(f"row{row.key}-rep{rep}", env.work,
                          f"{env.server_core},{env.client_core}" if row.server_cores == 2 else None)
@@ -879,9 +912,15 @@ def main() -> int:
                     except (OSError, ValueError) as exc:
                         log(f"row {row.key}: RSS at 2,000 connections not measured: {exc}")
                 measured = {}
+                v_before = verify_rate(env, row.alg) if row.alg else None
                 for gen in env.generators:  # ours, then Go's, on the same running server
                     try:
                         m = measure(env, srv, target, args, a, row.concurrency, row.connections, gen)
+                        m["rep"] = rep
+                        if row.alg:  # the verify rate around this run: the mean of the two times
+                            v_after = verify_rate(env, row.alg)
+                            m["verify_rate"] = 2 / (1 / v_before + 1 / v_after)
+                            v_before = v_after
                     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
                         # e.g. the Go generator on the SM2 row: the other generator's figure stands.
                         why = why_failed(exc)

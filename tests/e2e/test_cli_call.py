@@ -415,6 +415,14 @@ def test_version_names_the_commit_and_the_libraries_in_use():
         assert head, "git rev-parse HEAD"
     else:
         assert fields["commit"] == "unknown"
+    # The malloc in use: the build's choice (src/cli/CMakeLists.txt), the sanitizer's in its builds.
+    cache = (ng.BUILD_DIR / "CMakeCache.txt").read_text(errors="replace")
+    if ng.sanitized_build():
+        assert fields["malloc"].endswith("Sanitizer's"), out
+    elif "NODEGATE_ALLOCATOR:STRING=system" in cache:
+        assert re.fullmatch(r"glibc \d+\.\d+", fields["malloc"]), out
+    else:
+        assert re.fullmatch(r"jemalloc \d+\.\d+\.\d+.*", fields["malloc"]), out
 
 
 def _commit_script(source: Path, out: Path, *extra: str) -> str:
