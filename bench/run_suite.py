@@ -608,6 +608,13 @@ def med(samples: list[dict], key: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
+def paired_ratios(res: dict, num: str, den: str) -> list:
+    """eff of row num over row den, repetition by repetition: the two rows of one repetition run
+    seconds apart, so this VM's drift, which moves a row's median by ±25 % across a run, cancels."""
+    den_by_rep = {s["rep"]: s["eff"] for s in res.get(den, []) if "rep" in s and s["eff"]}
+    return [s["eff"] / den_by_rep[s["rep"]] for s in res.get(num, []) if s.get("rep") in den_by_rep]
+
+
 def against_limit(res: dict, k: str, mtls: str) -> Optional[dict]:
     """Signed row k against its crypto limit, rep by rep: the mTLS row's eff from the same
     repetition and the verify rate measured around the row's own run; medians over repetitions."""
@@ -749,8 +756,11 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
             eff = effs[g]
             for engine, (m, t) in (("grpc", ("3", "4")), ("h2", ("3h", "4h"))):
                 if m in eff and t in eff:
+                    per_rep = paired_ratios(results[g], t, m)
+                    paired = (f"; paired by repetition {statistics.median(per_rep):.2f}× (per rep "
+                              f"{', '.join(f'{r:.2f}' for r in per_rep)})") if per_rep else ""
                     lines.append(f"\n{g}, engine {engine}: token / mTLS = {eff[t] / eff[m]:.2f}× "
-                                 f"({(1 / eff[t] - 1 / eff[m]) * 1e6:.2f} µs per call)")
+                                 f"({(1 / eff[t] - 1 / eff[m]) * 1e6:.2f} µs per call){paired}")
             for k in ("5ah", "5bh", "5ch"):
                 lim = against_limit(results[g], k, "3h")
                 if lim is not None:
