@@ -39,7 +39,7 @@ std::string VersionText() {
                       "commit   ", NODEGATE_GIT_COMMIT, "\n",                      //
                       "gRPC     ", grpc::Version(), "\n",                          //
                       "OpenSSL  ", OpenSSL_version(OPENSSL_VERSION_STRING), "\n",  //
-                      "SQLite   ", sqlite3_libversion(), "\n",                         //
+                      "SQLite   ", sqlite3_libversion(), "\n",                     //
                       "malloc   ", Allocator());
 }
 
