@@ -634,6 +634,36 @@ def against_limit(res: dict, k: str, mtls: str) -> Optional[dict]:
             "beyond_us": statistics.median(beyond), "mtls_us": statistics.median(mtls_us)}
 
 
+def issue16_goals(gens: list, results: dict) -> list:
+    """Issue 16's goals for engine h2, each the median of per-repetition ratios (both rows of a
+    ratio measured in the same repetition, seconds apart), with the range over repetitions."""
+    goals = [("mTLS (3h) ≥ 1.25× the Go server (8)", 1.25, lambda r: paired_ratios(r, "3h", "8")),
+             ("mTLS + token (4h) ≥ 1.25× the Go server (8)", 1.25, lambda r: paired_ratios(r, "4h", "8")),
+             ("token ≥ 0.90× bare mTLS (4h / 3h)", 0.90, lambda r: paired_ratios(r, "4h", "3h"))]
+    for k, alg in (("5ah", "ECDSA"), ("5bh", "Ed25519"), ("5ch", "SM2")):
+        goals.append((f"{alg} ({k}) ≥ 0.90 of the crypto limit", 0.90,
+                      lambda r, k=k: (against_limit(r, k, "3h") or {}).get("ratios", [])))
+    rows = []
+    for title, goal, ratios_of in goals:
+        cells = []
+        for g in gens:
+            ratios = ratios_of(results[g])
+            if not ratios:
+                cells.append("–")
+                continue
+            m = statistics.median(ratios)
+            cell = f"{m:.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+            cells.append(f"**{cell}**" if m >= goal else cell)
+        if any(c != "–" for c in cells):
+            rows.append(f"| {title} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return ["", "## Issue 16's goals, paired by repetition", "",
+            "Each figure is the median over repetitions of a ratio whose two rows ran in the same "
+            "repetition (range over repetitions in brackets); bold = goal met.", "",
+            "| goal | " + " | ".join(gens) + " |", "|---|" + "---:|" * len(gens), *rows]
+
+
 def fmt_ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b and b == b and a == a else "–"
 
@@ -766,6 +796,7 @@ def report(env: Env, a, results: dict, titles: dict, notes: dict, extras: dict, 
                 if lim is not None:
                     lines.append(f"\n{g}, engine h2: {ALGS['abc'.index(k[1])]} {effs[g][k]:,.0f} calls/CPU-s, "
                                  f"{lim['ratio']:.2f} of the crypto limit")
+    lines += issue16_goals(gens, results)
     lines += two_cores(gens, results, effs)
     lat = extras.get("half_load", [])
     if lat:
