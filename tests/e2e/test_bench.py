@@ -1,7 +1,8 @@
 """`nodegate bench` against a real daemon: a short run parses as JSON, reports QPS, latency and
 error counts, and a refused credential shows up as UNAUTHENTICATED errors (not as a crash or as
 successes). The same for the suite's Go load generator (bench/go/src/loadgen), with mTLS and with
-per-call signatures. The full benchmark suite (`make bench`) is too slow for `make test`."""
+per-call signatures. The full benchmark suite (`make bench`) is too slow for `make test`; the
+arithmetic of its report (ratios paired by repetition, the crypto limit) is tested here."""
 
 from __future__ import annotations
 
@@ -154,3 +155,47 @@ def test_go_loadgen_refuses_sm2_key_naming_the_flag(tmp_path, go_loadgen):
                     tmp_path / "sm2" / "signing-key.pem", "-node-id", "x", "-audience", "y", check_json=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "-sign-key" in proc.stderr and "SM2" in proc.stderr
+
+
+# ================================================================================================
+# The suite's report (bench/run_suite.py): ratios are paired by repetition
+
+
+def _suite():
+    import importlib
+    import sys
+    sys.path.insert(0, str(ng.SOURCE_DIR / "bench"))
+    try:
+        return importlib.import_module("run_suite")
+    finally:
+        sys.path.pop(0)
+
+
+def test_suite_pairs_each_ratio_within_a_repetition_and_skips_unpaired_ones():
+    suite = _suite()
+    # Rep 1 ran on a slow box for both rows: paired, the token row is as fast as mTLS in both reps;
+    # the ratio of medians (70 / 75) would say 0.93. Rep 2 has no mTLS sample to pair with.
+    res = {"3h": [{"rep": 0, "eff": 100.0}, {"rep": 1, "eff": 50.0}],
+           "4h": [{"rep": 0, "eff": 100.0}, {"rep": 1, "eff": 50.0}, {"rep": 2, "eff": 40.0}]}
+    assert suite.paired_ratios(res, "4h", "3h") == [1.0, 1.0]
+    assert suite.paired_ratios(res, "4h", "8") == []
+
+
+def test_suite_crypto_limit_takes_the_verify_rate_measured_with_the_row():
+    suite = _suite()
+    # limit = 1 / (1/E + 1/V): rep 0 → 1/(1/100 + 1/25) = 20, eff 16 → 0.8;
+    # rep 1 → 1/(1/50 + 1/50) = 25, eff 25 → 1.0. A sample without its verify rate is left out.
+    res = {"3h": [{"rep": 0, "eff": 100.0}, {"rep": 1, "eff": 50.0}],
+           "5ah": [{"rep": 0, "eff": 16.0, "verify_rate": 25.0},
+                   {"rep": 1, "eff": 25.0, "verify_rate": 50.0},
+                   {"rep": 2, "eff": 99.0}]}
+    lim = suite.against_limit(res, "5ah", "3h")
+    assert lim["ratios"] == pytest.approx([0.8, 1.0])
+    assert lim["ratio"] == pytest.approx(0.9)
+    # Beyond the verify: 1/eff − 1/V, in µs: rep 0 → 1/16 − 1/25 = 0.0225 s, rep 1 → 1/25 − 1/50.
+    assert lim["beyond_us"] == pytest.approx((0.0225e6 + 0.02e6) / 2)
+    assert suite.against_limit(res, "5bh", "3h") is None
+
+    table = "\n".join(suite.issue16_goals(["ours"], {"ours": res}))
+    assert "| ECDSA (5ah) ≥ 0.90 of the crypto limit | **0.90 (0.80–1.00)** |" in table
+    assert "Ed25519" not in table  # no row 5bh: no line
