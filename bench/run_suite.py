@@ -608,17 +608,22 @@ def med(samples: list[dict], key: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
+def eff_by_rep(res: dict, row: str) -> dict:
+    """{repetition: eff} of one row's samples (those with a repetition and a non-zero eff)."""
+    return {s["rep"]: s["eff"] for s in res.get(row, []) if "rep" in s and s["eff"]}
+
+
 def paired_ratios(res: dict, num: str, den: str) -> list:
     """eff of row num over row den, repetition by repetition: the two rows of one repetition run
     seconds apart, so this VM's drift, which moves a row's median by ±25 % across a run, cancels."""
-    den_by_rep = {s["rep"]: s["eff"] for s in res.get(den, []) if "rep" in s and s["eff"]}
+    den_by_rep = eff_by_rep(res, den)
     return [s["eff"] / den_by_rep[s["rep"]] for s in res.get(num, []) if s.get("rep") in den_by_rep]
 
 
 def against_limit(res: dict, k: str, mtls: str) -> Optional[dict]:
     """Signed row k against its crypto limit, rep by rep: the mTLS row's eff from the same
     repetition and the verify rate measured around the row's own run; medians over repetitions."""
-    e_by_rep = {s["rep"]: s["eff"] for s in res.get(mtls, []) if "rep" in s and s["eff"]}
+    e_by_rep = eff_by_rep(res, mtls)
     ratios, beyond, mtls_us, vs = [], [], [], []
     for s in res.get(k, []):
         e, v = e_by_rep.get(s.get("rep")), s.get("verify_rate")
